@@ -1,0 +1,70 @@
+/*
+** config.h -- the local runtime's configuration: server limits and
+** CodeInterpreter templates, read from YAML with the CRD's field names.
+**
+**   strict: false              # true: unknown templates get 404
+**   maxUploadBytes: 8Gi        # server-wide request limits
+**   maxJsonBytes: 64Mi
+**   templates:
+**     - name: my-interpreter
+**       namespace: default
+**       sessionTimeout: 15m
+**       maxSessionDuration: 8h
+**       warmPoolSize: 2
+**       commandTimeout: 60s
+**       maxOutputBytes: 16Mi
+**       network: false
+**       disk: 1Gi
+**       resources: { limits: { memory: 1Gi, cpu: "1", pids: 256 } }
+**       environment: [ { name: FOO, value: bar } ]   # or a map
+*/
+#ifndef AGENTCUBE_CONFIG_H
+#define AGENTCUBE_CONFIG_H
+
+#include "ac_error.h"
+#include "sandbox.h"
+
+#include <stddef.h>
+
+struct ac_template {
+  char *name;                   /* NULL for the built-in default */
+  char *namespace_;             /* NULL: any namespace */
+  long long session_timeout_s;  /* idle timeout */
+  long long max_duration_s;     /* hard lifetime cap */
+  long long command_timeout_ns; /* execute default when none is given */
+  unsigned warm_pool;
+  size_t max_output;            /* per stream */
+  struct sbx_limits limits;
+  char **env;                   /* "NAME=value", NULL-terminated */
+};
+
+struct ac_config {
+  int strict;
+  unsigned long long max_upload_bytes;  /* streamed multipart bodies */
+  unsigned long long max_json_bytes;    /* buffered JSON bodies */
+  unsigned max_inflight;                /* 429 beyond this */
+  struct ac_template fallback;          /* answers any name unless strict */
+  struct ac_template *templates;
+  size_t ntemplates;
+};
+
+/* Fills *cfg with the built-in defaults. */
+enum ac_code ac_config_defaults(struct ac_config *cfg, struct ac_error *err);
+
+/* Loads path over the defaults. Errors name "path:line:col". */
+enum ac_code ac_config_load(struct ac_config *cfg, const char *path,
+                            struct ac_error *err);
+
+/* The template for namespace/name, or NULL (then: 404). Owned by cfg. */
+const struct ac_template *ac_config_find(const struct ac_config *cfg,
+                                        const char *namespace_,
+                                        const char *name);
+
+void ac_config_free(struct ac_config *cfg);
+
+/* "1Gi", "512Mi", "100M", "1e9", "2048" -> bytes. */
+enum ac_code ac_parse_quantity(const char *s, unsigned long long *out);
+/* "1", "500m", "0.5" -> millicores. */
+enum ac_code ac_parse_cpu(const char *s, unsigned *millis);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+** http_internal.h -- what the HTTP front end and its route handlers share.
+**
+** libmicrohttpd runs one thread per connection, so a handler may block (an
+** execute waits for its command) without holding up other requests. Each
+** request gets a struct req that lives from its first callback to the
+** "completed" notification, which writes the access-log line and releases
+** everything the request still holds.
+*/
+#ifndef AGENTCUBE_HTTP_INTERNAL_H
+#define AGENTCUBE_HTTP_INTERNAL_H
+
+#include "ac_error.h"
+#include "config.h"
+#include "fileapi.h"
+#include "store.h"
+
+#include <microhttpd.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <time.h>
+
+/* The error body families of PROTOCOL.md 1.1. */
+enum err_family {
+  FAM_WM,       /* {"message": ...} */
+  FAM_ROUTER,   /* {"error": ..., "code": "STRING"} or {"error": ...} */
+  FAM_PICOD     /* {"error": ..., "code": <status>} */
+};
+
+struct ac_server {
+  struct MHD_Daemon *daemon;
+  struct ac_store *store;
+  const struct ac_config *cfg;
+  int auth;                      /* require the bearer token */
+  char token[72];
+  char endpoint[300];            /* "127.0.0.1:8080", for entryPoints */
+  atomic_int inflight;           /* data-plane requests being served */
+  FILE *access_log;              /* NULL: no access log */
+};
+
+enum route {
+  R_NONE, R_HEALTH, R_LIVE, R_READY, R_CREATE, R_CREATE_AGENT, R_DELETE,
+  R_LIST, R_INFO, R_INVOKE, R_NOT_FOUND
+};
+
+enum data_op { OP_NONE, OP_EXECUTE, OP_UPLOAD_JSON, OP_UPLOAD_MULTIPART,
+               OP_DOWNLOAD, OP_LIST };
+
+struct req {
+  struct ac_server *srv;
+  struct MHD_Connection *conn;
+  struct timespec t0;
+  char method[12];
+  char url[512];                 /* for the access log, truncated */
+  enum route route;
+  enum data_op op;
+  int responded;                 /* a response is queued */
+  unsigned status;               /* for the access log */
+  int counted;                   /* holds an inflight slot */
+
+  /* buffered JSON body */
+  char *body;
+  size_t len, cap, limit;
+  int too_big;
+
+  /* route arguments, pointing into args_buf */
+  char args_buf[4096];
+  const char *ns, *name, *subpath, *id;
+
+  /* data plane */
+  struct ac_session *sess;       /* holds a reference */
+  char sid[37];                  /* for the header and the log */
+
+  /* multipart upload */
+  struct MHD_PostProcessor *pp;
+  struct fapi_writer *writer;
+  char *up_path;
+  char *up_mode;
+  int saw_file;
+  unsigned long long up_bytes;
+  enum ac_code up_rc;
+  struct ac_error up_err;
+  unsigned up_status;
+};
+
+/* Replies. Each queues one response and records its status; all return
+** MHD_YES or MHD_NO as the access handler must. The body of json is stolen
+** (decref'd). */
+enum MHD_Result reply_json(struct req *r, unsigned status, json_t *json);
+enum MHD_Result reply_error(struct req *r, enum err_family fam,
+                            unsigned status, const char *fmt, ...)
+  __attribute__((format(printf, 4, 5)));
+enum MHD_Result reply_router_code(struct req *r, unsigned status,
+                                  const char *code, const char *msg);
+enum MHD_Result reply_text(struct req *r, unsigned status, const char *text);
+enum MHD_Result reply_response(struct req *r, unsigned status,
+                               struct MHD_Response *resp);
+
+/* Route handlers, called once the whole body is in. */
+enum MHD_Result route_control(struct req *r);
+enum MHD_Result route_execute(struct req *r);
+enum MHD_Result route_upload_json(struct req *r);
+enum MHD_Result route_upload_multipart_done(struct req *r);
+enum MHD_Result route_download(struct req *r);
+enum MHD_Result route_list(struct req *r);
+
+/* Multipart streaming: set up on the first call; feed with each chunk. */
+enum MHD_Result upload_multipart_begin(struct req *r);
+
+/* The session's file root (fileapi.h) */
+void req_fapi_root(const struct req *r, struct fapi_root *root);
+
+/* RFC 3339 of a time_t, "Z". buf holds 40 bytes. */
+char *rfc3339_secs(time_t t, char *buf);
+
+#endif

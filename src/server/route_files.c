@@ -1,0 +1,347 @@
+/*
+** route_files.c -- PicoD's file routes: JSON and multipart uploads,
+** downloads, directory listings. Uploads stream into fileapi writers;
+** downloads stream from the file descriptor; neither buffers a whole file.
+*/
+#include "http_internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define LIST_MAX_ENTRIES 100000
+
+static json_t *info_json(const struct fapi_info *fi) {
+  char mode[24], mod[40];
+  return json_pack("{s:s, s:I, s:s, s:s}", "path", fi->path,
+                   "size", (json_int_t)fi->size,
+                   "mode", fapi_mode_string(fi->mode, mode),
+                   "modified", fapi_rfc3339(fi->mtime, mod));
+}
+
+/* Maps a fileapi failure to PicoD's status and body. */
+static enum MHD_Result reply_fapi(struct req *r, const struct ac_error *err,
+                                  const char *notfound) {
+  switch (err->code) {
+  case AC_ENOTFOUND:
+    return reply_error(r, FAM_PICOD, 404, "%s", notfound);
+  case AC_EACCESS: case AC_EINVAL:
+    return reply_error(r, FAM_PICOD, 400, "%s", err->msg);
+  case AC_ELIMIT:
+    return reply_error(r, FAM_PICOD, 507, "%s", err->msg);
+  default:
+    return reply_error(r, FAM_PICOD, 500, "%s", err->msg);
+  }
+}
+
+/* {====================================================== JSON upload */
+
+/* Decodes base64 content chunk by chunk straight into the writer. CR and LF
+** are skipped, as Go's decoder does. */
+static enum ac_code write_base64(struct fapi_writer *w, const char *b64,
+                                 size_t len, struct ac_error *err) {
+  EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+  unsigned char out[49152 + 64];
+  enum ac_code rc = AC_OK;
+  int n = 0;
+
+  if (ctx == NULL)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  EVP_DecodeInit(ctx);
+  for (size_t off = 0; off < len; off += 65536) {
+    size_t chunk = len - off < 65536 ? len - off : 65536;
+    for (size_t i = off; i < off + chunk; i++) {
+      unsigned char c = (unsigned char)b64[i];
+      if (!(c == '\r' || c == '\n' || c == '=' || c == '+' || c == '/' ||
+            (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+            (c >= '0' && c <= '9'))) {
+        rc = ac_error_set(err, AC_EINVAL, "Invalid base64 content: illegal "
+                          "base64 data at input byte %zu", i);
+        goto out;
+      }
+    }
+    if (EVP_DecodeUpdate(ctx, out, &n, (const unsigned char *)b64 + off,
+                         (int)chunk) < 0) {
+      rc = ac_error_set(err, AC_EINVAL, "Invalid base64 content: illegal "
+                        "base64 data near input byte %zu", off);
+      goto out;
+    }
+    if (n > 0 && (rc = fapi_write_data(w, out, (size_t)n, err)) != AC_OK)
+      goto out;
+  }
+  if (EVP_DecodeFinal(ctx, out, &n) < 0) {
+    rc = ac_error_set(err, AC_EINVAL, "Invalid base64 content: illegal "
+                      "base64 data at input byte %zu", len);
+    goto out;
+  }
+  if (n > 0)
+    rc = fapi_write_data(w, out, (size_t)n, err);
+out:
+  EVP_ENCODE_CTX_free(ctx);
+  return rc;
+}
+
+enum MHD_Result route_upload_json(struct req *r) {
+  json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  json_t *path, *content, *mode;
+  struct fapi_root root;
+  struct fapi_writer *w = NULL;
+  struct fapi_info fi;
+  struct ac_error err;
+  enum MHD_Result ret;
+
+  path = json_object_get(body, "path");
+  content = json_object_get(body, "content");
+  mode = json_object_get(body, "mode");
+  if (!json_is_object(body)) {
+    ret = reply_error(r, FAM_PICOD, 400, "request body must be a JSON "
+                      "object with path and content");
+    goto out;
+  }
+  if (!json_is_string(path) || !*json_string_value(path)) {
+    ret = reply_error(r, FAM_PICOD, 400, "path is required and must be a "
+                      "non-empty string");
+    goto out;
+  }
+  if (!json_is_string(content)) {
+    ret = reply_error(r, FAM_PICOD, 400, "content is required and must be "
+                      "a base64 string");
+    goto out;
+  }
+  if (mode && !json_is_null(mode) && !json_is_string(mode)) {
+    ret = reply_error(r, FAM_PICOD, 400, "mode must be a string such as "
+                      "\"0644\"");
+    goto out;
+  }
+  req_fapi_root(r, &root);
+  if (fapi_write_begin(&root, json_string_value(path),
+                       fapi_parse_mode(json_string_value(mode)), &w,
+                       &err) != AC_OK) {
+    ret = reply_fapi(r, &err, "File not found");
+    goto out;
+  }
+  if (write_base64(w, json_string_value(content),
+                   json_string_length(content), &err) != AC_OK) {
+    fapi_write_abort(w);
+    ret = reply_fapi(r, &err, "File not found");
+    goto out;
+  }
+  if (fapi_write_commit(w, &fi, &err) != AC_OK) {   /* frees w */
+    ret = reply_fapi(r, &err, "File not found");
+    goto out;
+  }
+  ret = reply_json(r, 200, info_json(&fi));
+out:
+  json_decref(body);
+  return ret;
+}
+
+/* }====================================================== */
+
+/* {====================================================== multipart */
+
+static int append_str(char **dst, const char *data, size_t size) {
+  size_t old = *dst ? strlen(*dst) : 0;
+  char *grown;
+  if (old + size > 8192)
+    return -1;
+  if ((grown = realloc(*dst, old + size + 1)) == NULL)
+    return -1;
+  memcpy(grown + old, data, size);
+  grown[old + size] = '\0';
+  *dst = grown;
+  return 0;
+}
+
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
+                               const char *key, const char *filename,
+                               const char *content_type,
+                               const char *transfer_encoding,
+                               const char *data, uint64_t off, size_t size) {
+  struct req *r = cls;
+  struct fapi_root root;
+
+  (void)kind; (void)filename; (void)content_type; (void)transfer_encoding;
+  (void)off;
+  if (r->up_rc != AC_OK)
+    return MHD_NO;
+  if (!strcmp(key, "path")) {
+    if (append_str(&r->up_path, data, size) != 0)
+      ac_error_set(&r->up_err, r->up_rc = AC_EINVAL, "path is too long");
+  } else if (!strcmp(key, "mode")) {
+    if (append_str(&r->up_mode, data, size) != 0)
+      ac_error_set(&r->up_err, r->up_rc = AC_EINVAL, "mode is too long");
+  } else if (!strcmp(key, "file")) {
+    if (!r->saw_file) {
+      r->saw_file = 1;
+      if (r->up_path == NULL || *r->up_path == '\0') {
+        /* The destination must be known before the bytes arrive, so
+        ** that they stream straight to it. */
+        r->up_status = 400;
+        ac_error_set(&r->up_err, r->up_rc = AC_EINVAL,
+                     "the 'path' field must come before the 'file' part");
+        return MHD_NO;
+      }
+      req_fapi_root(r, &root);
+      r->up_rc = fapi_write_begin(&root, r->up_path,
+                                  fapi_parse_mode(r->up_mode), &r->writer,
+                                  &r->up_err);
+      if (r->up_rc != AC_OK)
+        return MHD_NO;
+    }
+    if (r->up_bytes > r->limit) {
+      r->up_status = 413;
+      ac_error_set(&r->up_err, r->up_rc = AC_ETOOBIG,
+                   "request body too large");
+      return MHD_NO;
+    }
+    if (size > 0 &&
+        (r->up_rc = fapi_write_data(r->writer, data, size, &r->up_err)))
+      return MHD_NO;
+  }
+  return MHD_YES;   /* other fields are ignored, like PicoD */
+}
+
+enum MHD_Result upload_multipart_begin(struct req *r) {
+  r->pp = MHD_create_post_processor(r->conn, 65536, on_part, r);
+  if (r->pp == NULL)
+    return reply_error(r, FAM_PICOD, 400, "malformed multipart request");
+  return MHD_YES;
+}
+
+enum MHD_Result route_upload_multipart_done(struct req *r) {
+  struct fapi_info fi;
+  struct ac_error err;
+
+  if (r->pp) {
+    if (MHD_destroy_post_processor(r->pp) != MHD_YES && r->up_rc == AC_OK)
+      ac_error_set(&r->up_err, r->up_rc = AC_EINVAL,
+                   "malformed multipart body");
+    r->pp = NULL;
+  }
+  if (r->up_path == NULL || *r->up_path == '\0')
+    return reply_error(r, FAM_PICOD, 400, "Missing 'path' field");
+  if (r->up_rc != AC_OK) {
+    if (r->up_status == 413)
+      return reply_json(r, 413, json_pack("{s:s, s:s}", "error",
+                                          "request body too large", "detail",
+                                          "the upload exceeds the server's "
+                                          "maxUploadBytes"));
+    return reply_fapi(r, &r->up_err, "File not found");
+  }
+  if (!r->saw_file)
+    return reply_error(r, FAM_PICOD, 400,
+                       "Failed to get file: http: no such file");
+  if (r->writer == NULL) {
+    /* an empty file part: nothing was streamed, create it now */
+    struct fapi_root root;
+    req_fapi_root(r, &root);
+    if (fapi_write_begin(&root, r->up_path, fapi_parse_mode(r->up_mode),
+                         &r->writer, &err) != AC_OK)
+      return reply_fapi(r, &err, "File not found");
+  }
+  if (fapi_write_commit(r->writer, &fi, &err) != AC_OK) {
+    r->writer = NULL;
+    return reply_fapi(r, &err, "File not found");
+  }
+  r->writer = NULL;
+  return reply_json(r, 200, info_json(&fi));
+}
+
+/* }====================================================== */
+
+/* {====================================================== download, list */
+
+static const char *mime_type(const char *name) {
+  static const struct { const char *ext, *type; } types[] = {
+    { ".txt", "text/plain; charset=utf-8" }, { ".csv", "text/csv" },
+    { ".json", "application/json" }, { ".html", "text/html" },
+    { ".htm", "text/html" }, { ".xml", "text/xml" },
+    { ".js", "text/javascript" }, { ".css", "text/css" },
+    { ".py", "text/x-python" }, { ".sh", "text/x-sh" },
+    { ".md", "text/markdown" }, { ".png", "image/png" },
+    { ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" },
+    { ".gif", "image/gif" }, { ".svg", "image/svg+xml" },
+    { ".pdf", "application/pdf" }, { ".zip", "application/zip" },
+    { ".gz", "application/gzip" }, { ".tar", "application/x-tar" },
+  };
+  const char *dot = strrchr(name, '.');
+  for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+    if (strcasecmp(dot, types[i].ext) == 0)
+      return types[i].type;
+  return "application/octet-stream";
+}
+
+enum MHD_Result route_download(struct req *r) {
+  struct fapi_root root;
+  struct fapi_info fi;
+  struct ac_error err;
+  struct MHD_Response *resp;
+  char disp[400], date[64];
+  struct tm tm;
+  int fd;
+
+  req_fapi_root(r, &root);
+  if (*r->subpath == '\0')
+    return reply_error(r, FAM_PICOD, 400, "Path is a directory, not a file");
+  if (fapi_open_read(&root, r->subpath, &fd, &fi, &err) != AC_OK)
+    return reply_fapi(r, &err, "File not found");
+  resp = MHD_create_response_from_fd64((uint64_t)fi.size, fd);
+  if (resp == NULL) {
+    close(fd);
+    return MHD_NO;
+  }
+  snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", fi.name);
+  gmtime_r(&fi.mtime.tv_sec, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                          mime_type(fi.name));
+  MHD_add_response_header(resp, "Content-Disposition", disp);
+  MHD_add_response_header(resp, "Content-Description", "File Transfer");
+  MHD_add_response_header(resp, "Content-Transfer-Encoding", "binary");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_LAST_MODIFIED, date);
+  return reply_response(r, 200, resp);
+}
+
+enum MHD_Result route_list(struct req *r) {
+  const char *path = MHD_lookup_connection_value(r->conn,
+                                                 MHD_GET_ARGUMENT_KIND,
+                                                 "path");
+  struct fapi_root root;
+  struct fapi_info *ents = NULL;
+  size_t n = 0;
+  int truncated = 0;
+  struct ac_error err;
+  json_t *files, *o;
+
+  if (path == NULL || *path == '\0')
+    return reply_error(r, FAM_PICOD, 400,
+                       "Missing 'path' query parameter");
+  req_fapi_root(r, &root);
+  if (fapi_list(&root, path, LIST_MAX_ENTRIES, &ents, &n, &truncated,
+                &err) != AC_OK)
+    return reply_fapi(r, &err, "Directory not found");
+  files = json_array();
+  for (size_t i = 0; files && i < n; i++) {
+    char mode[24], mod[40];
+    json_array_append_new(files, json_pack(
+      "{s:s, s:I, s:s, s:s, s:b}", "name", ents[i].name,
+      "size", (json_int_t)ents[i].size, "modified",
+      fapi_rfc3339(ents[i].mtime, mod), "mode",
+      fapi_mode_string(ents[i].mode, mode), "is_dir",
+      S_ISDIR(ents[i].mode)));
+  }
+  free(ents);
+  o = json_pack("{s:o}", "files", files);
+  if (o && truncated)
+    json_object_set_new(o, "truncated", json_true());
+  return reply_json(r, 200, o);
+}
+
+/* }====================================================== */

@@ -1,0 +1,334 @@
+/*
+** serve.c -- `agentcube serve`: options, start-up, signals, shutdown.
+**
+** Start-up order matters: the state directory lock first (one server per
+** state directory), then the token, the configuration, the sandbox runtime,
+** the session store (which restores sessions and cleans leftovers), and
+** only then the listening socket, so that a client never reaches a server
+** that is not ready. serve.json in the state directory tells clients where
+** the server listens; it exists only while the server runs.
+*/
+#include "serve.h"
+#include "config.h"
+#include "http_server.h"
+#include "sandbox.h"
+#include "store.h"
+#include "token.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+struct serve_opts {
+  const char *listen;
+  const char *state_dir;
+  const char *config;
+  int no_auth, daemon, check, quiet;
+  unsigned reap_ms;
+};
+
+static const char usage_text[] =
+  "usage: agentcube serve [--listen ADDR:PORT] [--state-dir DIR]\n"
+  "                       [--config FILE] [--no-auth] [--daemon] [--check]\n"
+  "\n"
+  "Serves the AgentCube HTTP API (control plane, Router and sandbox\n"
+  "routes) on one address and runs each session's commands in an isolated\n"
+  "sandbox on this machine.\n"
+  "\n"
+  "  --listen ADDR:PORT  address to listen on (default 127.0.0.1:8080;\n"
+  "                      port 0 picks a free port)\n"
+  "  --state-dir DIR     sessions, token and logs (default $AGENTCUBE_HOME\n"
+  "                      or ~/.agentcube)\n"
+  "  --config FILE       templates and limits (YAML)\n"
+  "  --no-auth           do not require the bearer token\n"
+  "  --daemon            run in the background; log to DIR/serve.log\n"
+  "  --check             print which protections are active, then exit\n"
+  "  --quiet             no access log\n";
+
+char *ac_default_home(char *buf, unsigned long len) {
+  const char *home = getenv("AGENTCUBE_HOME");
+  if (home && *home) {
+    snprintf(buf, len, "%s", home);
+    return buf;
+  }
+  home = getenv("HOME");
+  if (home == NULL || *home == '\0') {
+    struct passwd *pw = getpwuid(getuid());
+    home = pw ? pw->pw_dir : "/tmp";
+  }
+  snprintf(buf, len, "%s/.agentcube", home);
+  return buf;
+}
+
+static int parse_opts(int argc, char **argv, struct serve_opts *o) {
+  static const struct option longopts[] = {
+    { "listen", required_argument, NULL, 'l' },
+    { "state-dir", required_argument, NULL, 's' },
+    { "config", required_argument, NULL, 'c' },
+    { "no-auth", no_argument, NULL, 'n' },
+    { "daemon", no_argument, NULL, 'd' },
+    { "check", no_argument, NULL, 'k' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "reap-interval-ms", required_argument, NULL, 'r' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  char *end;
+
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'l': o->listen = optarg; break;
+    case 's': o->state_dir = optarg; break;
+    case 'c': o->config = optarg; break;
+    case 'n': o->no_auth = 1; break;
+    case 'd': o->daemon = 1; break;
+    case 'k': o->check = 1; break;
+    case 'q': o->quiet = 1; break;
+    case 'r':
+      o->reap_ms = (unsigned)strtoul(optarg, &end, 10);
+      if (*end || o->reap_ms == 0) {
+        fprintf(stderr, "agentcube serve: --reap-interval-ms needs a "
+                "positive number\n");
+        return -1;
+      }
+      break;
+    case 'h':
+      fputs(usage_text, stdout);
+      exit(0);
+    default:
+      fputs(usage_text, stderr);
+      return -1;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "agentcube serve: unexpected argument '%s'\n%s",
+            argv[optind], usage_text);
+    return -1;
+  }
+  return 0;
+}
+
+static int mkdir_state(const char *dir) {
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s", dir);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p == '/') {
+      *p = '\0';
+      mkdir(buf, 0755);
+      *p = '/';
+    }
+  }
+  if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+    return -1;
+  return 0;
+}
+
+static int write_serve_json(const char *dir, const char *url, int auth) {
+  char path[4200], tmp[4300];
+  json_t *o = json_pack("{s:s, s:i, s:b}", "url", url, "pid", (int)getpid(),
+                        "auth", auth);
+  int ok;
+  snprintf(path, sizeof path, "%s/serve.json", dir);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  ok = o && json_dump_file(o, tmp, JSON_COMPACT) == 0 &&
+       rename(tmp, path) == 0;
+  json_decref(o);
+  return ok ? 0 : -1;
+}
+
+/* In --daemon mode the parent waits on this pipe for "url" or an error
+** message, so that `agentcube serve --daemon && client` never races. */
+static int ready_fd = -1;
+
+static void report_ready(const char *msg) {
+  if (ready_fd >= 0) {
+    if (write(ready_fd, msg, strlen(msg)) < 0) {
+      /* the parent is gone: nothing to tell */
+    }
+    close(ready_fd);
+    ready_fd = -1;
+  }
+}
+
+static int daemonize(const char *state_dir) {
+  int fds[2];
+  pid_t pid;
+  char buf[1024], logpath[4200];
+  ssize_t n;
+  int logfd;
+
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return -1;
+  pid = fork();
+  if (pid < 0)
+    return -1;
+  if (pid > 0) {
+    close(fds[1]);
+    n = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    if (n <= 0) {
+      fprintf(stderr, "agentcube serve: the server exited during start-up; "
+              "see %s/serve.log\n", state_dir);
+      exit(1);
+    }
+    buf[n] = '\0';
+    if (strncmp(buf, "http", 4) != 0) {
+      fprintf(stderr, "agentcube serve: %s\n", buf);
+      exit(1);
+    }
+    printf("%s\n", buf);
+    exit(0);
+  }
+  close(fds[0]);
+  ready_fd = fds[1];
+  setsid();
+  snprintf(logpath, sizeof logpath, "%s/serve.log", state_dir);
+  logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (logfd >= 0) {
+    dup2(logfd, STDOUT_FILENO);
+    dup2(logfd, STDERR_FILENO);
+    close(logfd);
+  }
+  logfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (logfd >= 0) {
+    dup2(logfd, STDIN_FILENO);
+    close(logfd);
+  }
+  return 0;
+}
+
+static int fail(const char *what, const struct ac_error *err, int status) {
+  char msg[600];
+  snprintf(msg, sizeof msg, "%s%s%s", what, *what ? ": " : "", err->msg);
+  fprintf(stderr, "agentcube serve: %s\n", msg);
+  report_ready(msg);
+  return status;
+}
+
+int ac_serve_main(int argc, char **argv) {
+  struct serve_opts o = { "127.0.0.1:8080", NULL, NULL, 0, 0, 0, 0, 15000 };
+  char home[4096], token[AC_TOKEN_LEN + 1], url[400], lockpath[4200];
+  struct ac_config cfg;
+  struct sbx_runtime *rt = NULL;
+  struct ac_store *store = NULL;
+  struct ac_server *srv = NULL;
+  struct ac_server_options so;
+  struct ac_error err;
+  sigset_t sigs;
+  int sig = 0, lockfd = -1, status = 0;
+
+  if (parse_opts(argc, argv, &o) != 0)
+    return 2;
+  if (o.state_dir == NULL)
+    o.state_dir = ac_default_home(home, sizeof home);
+  ac_config_defaults(&cfg, &err);
+  if (o.config && ac_config_load(&cfg, o.config, &err) != AC_OK) {
+    fprintf(stderr, "agentcube serve: %s\n", err.msg);
+    ac_config_free(&cfg);
+    return 2;
+  }
+  if (o.check) {
+    int off;
+    if (sbx_runtime_init(&rt, o.state_dir, &err) != AC_OK) {
+      fprintf(stderr, "agentcube serve: %s\n", err.msg);
+      ac_config_free(&cfg);
+      return 1;
+    }
+    off = sbx_runtime_report(rt, stdout);
+    printf("%d protection%s off\n", off, off == 1 ? "" : "s");
+    sbx_runtime_free(rt);
+    ac_config_free(&cfg);
+    return 0;
+  }
+  if (mkdir_state(o.state_dir) != 0) {
+    fprintf(stderr, "agentcube serve: cannot create %s: %s\n", o.state_dir,
+            strerror(errno));
+    ac_config_free(&cfg);
+    return 1;
+  }
+  if (o.daemon && daemonize(o.state_dir) != 0) {
+    fprintf(stderr, "agentcube serve: cannot start in the background\n");
+    ac_config_free(&cfg);
+    return 1;
+  }
+  /* SIGTERM and SIGINT are taken by sigwait below; every thread created
+  ** from here on inherits the mask. */
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  /* Orphans of sandboxed commands are reparented to us and reaped. */
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  snprintf(lockpath, sizeof lockpath, "%s/serve.lock", o.state_dir);
+  lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+    ac_error_set(&err, AC_EBUSY, "another agentcube server uses %s",
+                 o.state_dir);
+    status = fail("", &err, 1);
+    goto out;
+  }
+  if (!o.no_auth && ac_token_load(o.state_dir, token, &err) != AC_OK) {
+    status = fail("token", &err, 1);
+    goto out;
+  }
+  if (sbx_runtime_init(&rt, o.state_dir, &err) != AC_OK) {
+    status = fail("sandbox", &err, 1);
+    goto out;
+  }
+  if (ac_store_open(o.state_dir, &cfg, rt, o.reap_ms, &store, &err)) {
+    status = fail("sessions", &err, 1);
+    goto out;
+  }
+  so.listen = o.listen;
+  so.token = o.no_auth ? NULL : token;
+  so.access_log = o.quiet ? NULL : stderr;
+  if (ac_server_start(&so, &cfg, store, &srv, url, sizeof url, &err)) {
+    status = fail("", &err, 1);
+    goto out;
+  }
+  write_serve_json(o.state_dir, url, !o.no_auth);
+  fprintf(stderr, "agentcube serve: listening on %s (state in %s%s)\n", url,
+          o.state_dir, o.no_auth ? ", no auth" : "");
+  if (!o.daemon)
+    printf("%s\n", url);
+  fflush(stdout);
+  report_ready(url);
+
+  while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+    ;                        /* SIGHUP: ignored, the log is reopened by
+                                the caller if it rotates */
+  fprintf(stderr, "agentcube serve: %s, shutting down\n", strsignal(sig));
+  ac_server_quiesce(srv);
+  ac_store_kill_all(store);  /* running commands end now, not at timeout */
+  ac_server_stop(srv);
+  srv = NULL;
+  {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/serve.json", o.state_dir);
+    unlink(path);
+  }
+out:
+  ac_server_stop(srv);
+  ac_store_close(store);
+  sbx_runtime_free(rt);
+  ac_config_free(&cfg);
+  if (lockfd >= 0)
+    close(lockfd);
+  return status;
+}

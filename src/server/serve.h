@@ -1,0 +1,16 @@
+/*
+** serve.h -- `agentcube serve`: the local AgentCube runtime.
+*/
+#ifndef AGENTCUBE_SERVE_H
+#define AGENTCUBE_SERVE_H
+
+/* Runs the subcommand; argv[0] is "serve". Returns the process exit
+** status: 0 after a clean shutdown, 1 on a runtime failure, 2 on a usage
+** or configuration error. */
+int ac_serve_main(int argc, char **argv);
+
+/* The default state directory: $AGENTCUBE_HOME, else ~/.agentcube.
+** Writes into buf (size len); returns buf. */
+char *ac_default_home(char *buf, unsigned long len);
+
+#endif

@@ -1,0 +1,217 @@
+-- server.lua -- starts a real `agentcube serve` for a spec and talks to it.
+--
+--   local server = require "server"
+--   local srv = server.start{ config = "templates: ...", auth = true }
+--   local status, json = srv:json("POST", "/v1/code-interpreter", {...})
+--   srv:stop()
+--
+-- Every server gets its own state directory and a free port, so specs can
+-- run side by side and leave nothing behind.
+local httpc = require "httpc"
+local cjson = require "cjson.safe"
+
+local M = {}
+local Server = {}
+Server.__index = Server
+
+local function sh(cmd)
+  local ok, _, code = os.execute(cmd)
+  return ok, code
+end
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+M.read_file = read_file
+M.q = q
+M.sh = sh
+
+function M.tmpdir(prefix)
+  local p = io.popen("mktemp -d /tmp/" .. (prefix or "agentcube-spec") ..
+                     ".XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  return dir
+end
+
+M.bin = os.getenv("AGENTCUBE_SERVER_BIN") or os.getenv("AGENTCUBE_BIN") or
+        "build/agentcube"
+
+-- Starts a server. opts: config (YAML text), auth (default false),
+-- state_dir (reuse one), reap_ms, args (extra arguments).
+function M.start(opts)
+  opts = opts or {}
+  local self = setmetatable({ opts = opts }, Server)
+  self.state_dir = opts.state_dir or M.tmpdir("agentcube-state")
+  self.owns_state = opts.state_dir == nil
+  if opts.config then
+    self.config_path = self.state_dir .. ".yaml"
+    local f = assert(io.open(self.config_path, "w"))
+    f:write(opts.config)
+    f:close()
+  end
+  self:launch()
+  return self
+end
+
+function Server:launch()
+  local o = self.opts
+  local args = { "--listen", o.listen or "127.0.0.1:0", "--state-dir",
+                 self.state_dir }
+  if not o.auth then args[#args + 1] = "--no-auth" end
+  if self.config_path then
+    args[#args + 1] = "--config"
+    args[#args + 1] = self.config_path
+  end
+  args[#args + 1] = "--reap-interval-ms"
+  args[#args + 1] = tostring(o.reap_ms or 200)
+  for _, a in ipairs(o.args or {}) do args[#args + 1] = a end
+  local qargs = {}
+  for i, a in ipairs(args) do qargs[i] = q(a) end
+  self.log = self.state_dir .. ".log"
+  local cmd = "echo $$; exec " .. q(M.bin) .. " serve " ..
+              table.concat(qargs, " ") .. " 2>>" .. q(self.log)
+  self.proc = assert(io.popen(cmd, "r"))
+  self.pid = tonumber(self.proc:read("l"))
+  self.url = self.proc:read("l")
+  if not self.url or not self.url:match("^http://") then
+    local log = read_file(self.log) or ""
+    self.proc:close()
+    error("agentcube serve did not start: " .. log)
+  end
+  if o.auth then
+    self.token = (read_file(self.state_dir .. "/token") or ""):gsub("%s+$", "")
+  end
+end
+
+-- Raw request. t: method, path, body, headers, session, form, output,
+-- timeout, noauth.
+function Server:request(t)
+  local headers = {}
+  for k, v in pairs(t.headers or {}) do headers[k] = v end
+  if self.token and not t.noauth and headers.Authorization == nil then
+    headers.Authorization = "Bearer " .. self.token
+  end
+  if t.session then headers["x-agentcube-session-id"] = t.session end
+  return httpc.request{
+    method = t.method or "GET", url = self.url .. t.path, body = t.body,
+    headers = headers, form = t.form, output = t.output,
+    timeout = t.timeout or 120 }
+end
+
+-- JSON request: returns status, decoded body (or raw text), headers.
+function Server:json(method, path, body, extra)
+  extra = extra or {}
+  local headers = extra.headers or {}
+  if body ~= nil then headers["Content-Type"] = "application/json" end
+  local status, text, hdrs = self:request{
+    method = method, path = path,
+    body = body ~= nil and (type(body) == "string" and body or
+                            assert(cjson.encode(body))) or nil,
+    headers = headers, session = extra.session, noauth = extra.noauth,
+    timeout = extra.timeout }
+  if not status then return nil, text end
+  local decoded = cjson.decode(text)
+  return status, decoded == nil and text or decoded, hdrs
+end
+
+M.DP = "/v1/namespaces/default/code-interpreters/my-interpreter/invocations/"
+
+function Server:create(body)
+  local status, j = self:json("POST", "/v1/code-interpreter", body or
+    { name = "my-interpreter", namespace = "default", ttl = 3600,
+      metadata = {} })
+  assert(status == 200, "create failed: " .. tostring(status) .. " " ..
+         (type(j) == "table" and (j.message or "") or tostring(j)))
+  return j.sessionId, j
+end
+
+function Server:delete(id)
+  return self:json("DELETE", "/v1/code-interpreter/sessions/" .. id)
+end
+
+-- Runs argv in session id: returns status, decoded response.
+function Server:exec(id, argv, opts)
+  local body = { command = argv }
+  for k, v in pairs(opts or {}) do body[k] = v end
+  return self:json("POST", M.DP .. "api/execute", body, { session = id })
+end
+
+-- Runs a shell snippet; returns stdout, stderr, exit code.
+function Server:sh(id, script, timeout)
+  local status, j = self:exec(id, { "bash", "-c", script },
+                              { timeout = timeout or "60s" })
+  assert(status == 200, "execute failed: " .. tostring(status) .. " " ..
+         (type(j) == "table" and tostring(j.error) or tostring(j)))
+  return j.stdout, j.stderr, j.exit_code, j
+end
+
+function Server:write(id, path, content, mode)
+  local b64 = require "b64"
+  return self:json("POST", M.DP .. "api/files",
+                   { path = path, content = b64.encode(content),
+                     mode = mode or "0644" }, { session = id })
+end
+
+function Server:download(id, path)
+  return self:request{ path = M.DP .. "api/files/" .. path, session = id }
+end
+
+function Server:list(id, path)
+  return self:json("GET", M.DP .. "api/files?path=" .. (path or "."), nil,
+                   { session = id })
+end
+
+-- Stops with SIGTERM and waits; returns the exit status.
+function Server:stop()
+  if not self.proc then return end
+  sh("kill -TERM " .. self.pid)
+  local _, _, code = self.proc:close()
+  self.proc = nil
+  return code
+end
+
+function Server:kill9()
+  sh("kill -KILL " .. self.pid)
+  self.proc:close()
+  self.proc = nil
+end
+
+function Server:restart()
+  self:stop()
+  self:launch()
+end
+
+-- Stops the server and removes its state (sessions are torn down by the
+-- server's own start-up cleanup of a fresh instance with no records).
+function Server:destroy()
+  if self.proc then self:stop() end
+  if self.owns_state then
+    -- delete every session through a short-lived server so that mounts
+    -- and cgroups go away, then remove the directory
+    local r = io.open(self.state_dir .. "/sessions", "r")
+    if r then
+      r:close()
+      sh("rm -f " .. q(self.state_dir) .. "/sessions/*.json")
+      self.opts.reap_ms = 100
+      local ok = pcall(self.launch, self)
+      if ok then self:stop() end
+    end
+    sh("rm -rf " .. q(self.state_dir) .. " " .. q(self.state_dir .. ".yaml") ..
+       " " .. q(self.state_dir .. ".log"))
+  end
+end
+
+function Server:logtext()
+  return read_file(self.log) or ""
+end
+
+return M

@@ -1,0 +1,157 @@
+-- Sandbox execute conformance (PROTOCOL.md checklist 25-32).
+local server = require "server"
+local DP = server.DP
+
+describe("execute", function()
+  local srv, id
+  setup(function()
+    srv = server.start{}
+    id = srv:create()
+  end)
+  teardown(function() srv:destroy() end)
+
+  it("25: echo hello, with timings", function()
+    local status, j = srv:exec(id, { "echo", "hello" }, { timeout = "120s" })
+    assert.equal(200, status)
+    assert.equal("hello\n", j.stdout)
+    assert.equal("", j.stderr)
+    assert.equal(0, j.exit_code)
+    assert.equal("number", type(j.duration))
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[.%d]*Z$",
+                   j.start_time)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d[.%d]*Z$", j.end_time)
+  end)
+
+  it("26: a non-zero exit is a 200 with the exit code and stderr", function()
+    local status, j = srv:exec(id, { "sh", "-c", "echo e >&2; exit 3" })
+    assert.equal(200, status)
+    assert.equal(3, j.exit_code)
+    assert.equal("e\n", j.stderr)
+  end)
+
+  it("27: a timeout kills the command: 124 and the timeout text", function()
+    local t0 = os.time()
+    local status, j = srv:exec(id, { "sleep", "30" }, { timeout = "1s" })
+    assert.equal(200, status)
+    assert.equal(124, j.exit_code)
+    assert.matches("Command timed out after 1 seconds$", j.stderr)
+    assert.is_true(os.time() - t0 < 20)
+  end)
+
+  it("27: the whole process tree dies on timeout", function()
+    local _, j = srv:exec(id, { "bash", "-c",
+      "(setsid sleep 300 &); (nohup sleep 301 &); sleep 302" },
+      { timeout = "1s" })
+    assert.equal(124, j.exit_code)
+    local p = io.popen("pgrep -f 'sleep 30[012]' | wc -l")
+    local n = tonumber(p:read("l"))
+    p:close()
+    assert.equal(0, n)
+  end)
+
+  it("28: timeout strings follow Go's duration grammar", function()
+    local status, j = srv:exec(id, { "true" }, { timeout = "10" })
+    assert.equal(400, status)
+    assert.same({ error = 'Invalid timeout format: time: missing unit in ' ..
+                  'duration "10"', code = 400 }, j)
+    status, j = srv:exec(id, { "true" }, { timeout = "abc" })
+    assert.equal(400, status)
+    assert.equal('Invalid timeout format: time: invalid duration "abc"',
+                 j.error)
+    for _, t in ipairs{ "2.5s", "500ms", "1m30s", "30.0s", "1h" } do
+      status, j = srv:exec(id, { "true" }, { timeout = t })
+      assert.equal(200, status, t)
+      assert.equal(0, j.exit_code, t)
+    end
+    status = srv:exec(id, { "true" }, { timeout = 10 })
+    assert.equal(400, status)
+  end)
+
+  it("29: an absent or empty timeout means the template's 60 s", function()
+    local status, j = srv:exec(id, { "true" }, { timeout = "" })
+    assert.equal(200, status)
+    assert.equal(0, j.exit_code)
+  end)
+
+  it("30: an empty or missing command is 400", function()
+    local status, j = srv:exec(id, {})
+    assert.equal(400, status)
+    assert.same({ error = "command cannot be empty", code = 400 }, j)
+    status, j = srv:json("POST", DP .. "api/execute", { timeout = "1s" },
+                         { session = id })
+    assert.equal(400, status)
+    assert.equal("string", type(j.error))
+    assert.equal(400, j.code)
+    status, j = srv:json("POST", DP .. "api/execute", "{nope",
+                         { session = id })
+    assert.equal(400, status)
+    assert.equal(400, j.code)
+  end)
+
+  it("31: an unknown executable exits 1 with a message", function()
+    local status, j = srv:exec(id, { "no-such-program" })
+    assert.equal(200, status)
+    assert.equal(1, j.exit_code)
+    assert.truthy(#j.stderr > 0)
+  end)
+
+  it("32: cwd is /workspace, files persist, env and working_dir work",
+     function()
+    local _, j = srv:exec(id, { "pwd" })
+    assert.equal("/workspace\n", j.stdout)
+    srv:write(id, "rel.txt", "relative")
+    _, j = srv:exec(id, { "cat", "rel.txt" })
+    assert.equal("relative", j.stdout)
+    _, j = srv:exec(id, { "printenv", "FOO" }, { env = { FOO = "bar" } })
+    assert.equal("bar\n", j.stdout)
+    _, j = srv:exec(id, { "pwd" }, { working_dir = "sub/dir" })
+    assert.equal("/workspace/sub/dir\n", j.stdout)
+    _, j = srv:exec(id, { "pwd" }, { working_dir = "/tmp" })
+    assert.equal("/tmp\n", j.stdout)
+    local status
+    status, j = srv:exec(id, { "pwd" }, { working_dir = "../" })
+    assert.equal(400, status)
+    assert.matches("^Invalid working directory: access denied", j.error)
+    status = srv:exec(id, { "pwd" }, { working_dir = "/etc" })
+    assert.equal(400, status)
+  end)
+
+  it("keeps /tmp and the home directory across commands", function()
+    srv:sh(id, "echo t > /tmp/t.txt; echo h > ~/h.txt")
+    local out = srv:sh(id, "cat /tmp/t.txt ~/h.txt; echo $HOME")
+    assert.equal("t\nh\n/home/sandbox\n", out)
+  end)
+
+  it("runs python3 and bash scripts", function()
+    srv:write(id, "s.py", "import sys\nprint(sum(range(10)), sys.version_info[0])\n")
+    local _, j = srv:exec(id, { "python3", "s.py" })
+    assert.equal("45 3\n", j.stdout)
+    srv:write(id, "s.sh", "for i in 1 2 3; do echo -n $i; done\n")
+    _, j = srv:exec(id, { "bash", "s.sh" })
+    assert.equal("123", j.stdout)
+  end)
+
+  it("replaces invalid UTF-8 in output instead of failing", function()
+    local status, j = srv:exec(id, { "printf", "a\\377b" })
+    assert.equal(200, status)
+    assert.equal("a\239\191\189b", j.stdout)
+  end)
+
+  it("caps output and says so", function()
+    local _, j = srv:exec(id, { "bash", "-c",
+      "head -c 20000000 /dev/zero | tr '\\0' x" })
+    assert.equal(0, j.exit_code)
+    assert.equal(16 * 1024 * 1024, #j.stdout)
+    assert.is_true(j.stdout_truncated)
+    assert.equal(16 * 1024 * 1024, j.output_limit_bytes)
+  end)
+
+  it("rejects bad env and argument types", function()
+    local status = srv:exec(id, { "true" }, { env = { ["A=B"] = "x" } })
+    assert.equal(400, status)
+    status = srv:exec(id, { "true", 5 })
+    assert.equal(400, status)
+    status = srv:exec(id, { "true" }, { env = { X = 1 } })
+    assert.equal(400, status)
+  end)
+end)

@@ -1,0 +1,244 @@
+-- Sandbox file API conformance (PROTOCOL.md checklist 33-45) with the
+-- local runtime's path rules: relative paths are under /workspace, absolute
+-- paths must be in /workspace, /tmp or /home/sandbox.
+local server = require "server"
+local b64 = require "b64"
+local DP = server.DP
+
+describe("files", function()
+  local srv, id, tmp
+  setup(function()
+    srv = server.start{}
+    id = srv:create()
+    tmp = server.tmpdir()
+  end)
+  teardown(function()
+    srv:destroy()
+    os.execute("rm -rf " .. server.q(tmp))
+  end)
+
+  it("33: JSON upload creates parent directories", function()
+    local status, j = srv:write(id, "a/b.txt", "hi")
+    assert.equal(200, status)
+    assert.equal("a/b.txt", j.path)
+    assert.equal(2, j.size)
+    assert.equal("-rw-r--r--", j.mode)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT", j.modified)
+    local out = srv:sh(id, "cat a/b.txt; stat -c %a a")
+    assert.equal("hi755\n", out)
+  end)
+
+  it("34: /workspace/... is the workspace; paths report relative", function()
+    local status, j = srv:write(id, "/workspace/x/y.txt", "xy")
+    assert.equal(200, status)
+    assert.equal("x/y.txt", j.path)
+    assert.equal("xy", (srv:sh(id, "cat /workspace/x/y.txt")))
+  end)
+
+  it("writes to /tmp and /home/sandbox with absolute paths", function()
+    local status, j = srv:write(id, "/tmp/value.txt", "42")
+    assert.equal(200, status)
+    assert.equal("/tmp/value.txt", j.path)
+    assert.equal("42", (srv:sh(id, "cat /tmp/value.txt")))
+    status, j = srv:write(id, "/home/sandbox/.rc", "rc")
+    assert.equal(200, status)
+    assert.equal("/home/sandbox/.rc", j.path)
+  end)
+
+  it("35: traversal is refused; a/../b.txt is fine", function()
+    for _, p in ipairs{ "../x", "a/../../x", "/etc/passwd", "/usr/x",
+                        "/workspace/../etc/x" } do
+      local status, j = srv:write(id, p, "no")
+      assert.equal(400, status, p)
+      assert.matches("^access denied", j.error, nil, false)
+      assert.equal(400, j.code)
+    end
+    local status, j = srv:write(id, "a/../b.txt", "ok")
+    assert.equal(200, status)
+    assert.equal("b.txt", j.path)
+  end)
+
+  it("36: invalid base64 is 400; empty content makes an empty file",
+     function()
+    local status, j = srv:json("POST", DP .. "api/files",
+      { path = "bad.txt", content = "***" }, { session = id })
+    assert.equal(400, status)
+    assert.matches("^Invalid base64 content", j.error)
+    status, j = srv:json("POST", DP .. "api/files",
+      { path = "empty.txt", content = "" }, { session = id })
+    assert.equal(200, status)
+    assert.equal(0, j.size)
+    status = srv:json("POST", DP .. "api/files", { path = "", content = "" },
+                      { session = id })
+    assert.equal(400, status)
+  end)
+
+  it("37: modes apply to new files; bad modes give 0644", function()
+    local _, j = srv:write(id, "run.sh", "#!/bin/sh\n", "0755")
+    assert.equal("-rwxr-xr-x", j.mode)
+    for _, m in ipairs{ "abc", "0778", "10000", "-1" } do
+      _, j = srv:write(id, "m" .. m .. ".txt", "x", m)
+      assert.equal("-rw-r--r--", j.mode, m)
+    end
+    -- an existing file keeps its mode
+    _, j = srv:write(id, "run.sh", "#!/bin/sh\necho\n", "0600")
+    assert.equal("-rwxr-xr-x", j.mode)
+  end)
+
+  it("38: multipart upload with path, mode and file", function()
+    local src = tmp .. "/up.bin"
+    local f = io.open(src, "wb")
+    f:write(("0123456789"):rep(1000))
+    f:close()
+    local status, text = srv:request{ method = "POST", path = DP .. "api/files",
+      session = id, form = { { name = "path", value = "up/load.bin" },
+                             { name = "mode", value = "0600" },
+                             { name = "file", file = src } } }
+    assert.equal(200, status, text)
+    local j = require("cjson").decode(text)
+    assert.equal("up/load.bin", j.path)
+    assert.equal(10000, j.size)
+    assert.equal("-rw-------", j.mode)
+    local _, body = srv:download(id, "up/load.bin")
+    assert.equal(("0123456789"):rep(1000), body)
+  end)
+
+  it("38: multipart errors: no path, no file; empty file is fine", function()
+    local src = tmp .. "/empty.bin"
+    io.open(src, "wb"):close()
+    local status, text = srv:request{ method = "POST", path = DP .. "api/files",
+      session = id, form = { { name = "file", file = src } } }
+    assert.equal(400, status)
+    assert.equal("Missing 'path' field", require("cjson").decode(text).error)
+    status, text = srv:request{ method = "POST", path = DP .. "api/files",
+      session = id, form = { { name = "path", value = "nofile.txt" } } }
+    assert.equal(400, status)
+    assert.equal("Failed to get file: http: no such file",
+                 require("cjson").decode(text).error)
+    status, text = srv:request{ method = "POST", path = DP .. "api/files",
+      session = id, form = { { name = "path", value = "empty.bin" },
+                             { name = "file", file = src } } }
+    assert.equal(200, status, text)
+    assert.equal(0, require("cjson").decode(text).size)
+  end)
+
+  it("39: bodies over the limit are 413 before anything is written",
+     function()
+    local small = server.start{ config = "maxJsonBytes: 1Ki\n" }
+    local sid = small:create()
+    local status, j = small:write(sid, "big.txt", ("x"):rep(4096))
+    assert.equal(413, status)
+    assert.equal("request body too large", j.error)
+    assert.equal("maximum allowed size is 1024 bytes", j.detail)
+    small:destroy()
+  end)
+
+  it("40: download returns the bytes and attachment headers", function()
+    srv:write(id, "dl/data.csv", "a,b\n1,2\n")
+    local status, body, h = srv:download(id, "dl/data.csv")
+    assert.equal(200, status)
+    assert.equal("a,b\n1,2\n", body)
+    assert.equal('attachment; filename="data.csv"', h["content-disposition"])
+    assert.equal("text/csv", h["content-type"])
+    assert.truthy(h["last-modified"])
+    status, body = srv:download(id, "/tmp/value.txt")
+    assert.equal(200, status)
+    assert.equal("42", body)
+  end)
+
+  it("40: downloads binary content and index.html intact", function()
+    local bin = {}
+    for i = 0, 255 do bin[#bin + 1] = string.char(i) end
+    srv:write(id, "bin/all.bin", table.concat(bin))
+    local _, body = srv:download(id, "bin/all.bin")
+    assert.equal(table.concat(bin), body)
+    srv:write(id, "site/index.html", "<p>")
+    local status
+    status, body = srv:download(id, "site/index.html")
+    assert.equal(200, status)
+    assert.equal("<p>", body)
+  end)
+
+  it("41: missing files are 404, directories 400", function()
+    local status, body = srv:download(id, "missing.txt")
+    assert.equal(404, status)
+    assert.same({ error = "File not found", code = 404 },
+                require("cjson").decode(body))
+    status, body = srv:download(id, "a")
+    assert.equal(400, status)
+    assert.same({ error = "Path is a directory, not a file", code = 400 },
+                require("cjson").decode(body))
+    status = srv:download(id, "")
+    assert.equal(400, status)
+  end)
+
+  it("42: listing has exactly the PicoD fields, sorted", function()
+    srv:sh(id, "mkdir -p l/sub && echo -n 12345 > l/b.txt && " ..
+               "echo > l/.dot && ln -s b.txt l/link && mkdir l/empty")
+    local status, j = srv:list(id, "l")
+    assert.equal(200, status)
+    local names = {}
+    for _, f in ipairs(j.files) do
+      names[#names + 1] = f.name
+      local keys = {}
+      for k in pairs(f) do keys[#keys + 1] = k end
+      table.sort(keys)
+      assert.same({ "is_dir", "mode", "modified", "name", "size" }, keys)
+    end
+    assert.same({ ".dot", "b.txt", "empty", "link", "sub" }, names)
+    assert.equal(5, j.files[2].size)
+    assert.is_true(j.files[5].is_dir)
+    assert.matches("^drwx", j.files[5].mode)
+    assert.matches("^L", j.files[4].mode)
+    assert.is_false(j.files[4].is_dir)
+    local text
+    status, text = srv:request{ path = DP .. "api/files?path=l/empty",
+                                session = id }
+    assert.equal(200, status)
+    assert.equal('{"files":[]}', text)
+  end)
+
+  it("43: list needs a path; a missing directory is 404", function()
+    local status, j = srv:json("GET", DP .. "api/files", nil,
+                               { session = id })
+    assert.equal(400, status)
+    assert.same({ error = "Missing 'path' query parameter", code = 400 }, j)
+    status, j = srv:list(id, "nope")
+    assert.equal(404, status)
+    assert.same({ error = "Directory not found", code = 404 }, j)
+  end)
+
+  it("44: symlinks never lead out of the session", function()
+    srv:sh(id, "ln -sf /etc/passwd pw; ln -sf ../../../../../.. up; " ..
+               "ln -sf /proc/self/root/etc/hostname magic; ln -sf /etc etcdir")
+    for _, p in ipairs{ "pw", "up/etc/passwd", "magic", "etcdir/passwd" } do
+      local status, body = srv:download(id, p)
+      assert.is_true(status == 404 or status == 400, p)
+      assert.is_nil(body:find("root:", 1, true), p)
+    end
+    local status = srv:list(id, "etcdir")
+    assert.is_true(status == 404 or status == 400)
+    -- writing through a planted link replaces the link, never the target
+    srv:sh(id, "ln -sf /home/sandbox/.keep target.txt; echo keep > ~/.keep")
+    status = srv:write(id, "target.txt", "new")
+    assert.equal(200, status)
+    local out = srv:sh(id, "cat ~/.keep; cat target.txt; " ..
+                           "test -L target.txt && echo link || echo file")
+    assert.equal("keep\nnewfile\n", out)
+  end)
+
+  it("45: responses are identity-encoded", function()
+    local status, _, h = srv:request{ path = DP .. "api/files?path=.",
+      session = id, headers = { ["Accept-Encoding"] = "gzip" } }
+    assert.equal(200, status)
+    assert.is_nil(h["content-encoding"])
+  end)
+
+  it("write_file content is base64 of the exact bytes", function()
+    local s = "line1\nünïcödé\0nul"
+    srv:json("POST", DP .. "api/files", { path = "u.txt",
+             content = b64.encode(s) }, { session = id })
+    local _, body = srv:download(id, "u.txt")
+    assert.equal(s, body)
+  end)
+end)
