@@ -27,8 +27,8 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -fPIC $(OPT) $(WARN) \
            -Isrc/core -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
-LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
 , := ,
+LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
 
 CORE_SRC   := $(wildcard src/core/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)

@@ -11,7 +11,9 @@
 ** Every host-side lookup goes through openat2(RESOLVE_IN_ROOT |
 ** RESOLVE_NO_MAGICLINKS) below the box's root fd, so symlinks planted by
 ** sandboxed code resolve inside the session's filesystem, never on the host
-** (a link to /etc/passwd means <root>/etc/passwd: not found). All
+** (a link to /etc/passwd means <root>/etc/passwd: not found). Where openat2
+** answers ENOSYS (Linux < 5.6, valgrind) a component-by-component walk
+** with O_NOFOLLOW gives the same confinement (fileapi_walk.c). All
 ** operations run with the calling thread's fsuid/fsgid switched to the
 ** session's uid/gid, no supplementary groups and no effective capabilities
 ** (when the process is root; only for the length of each call, and only on
@@ -32,7 +34,7 @@
 **   AC_ELIMIT    the session's disk is full (ENOSPC, EDQUOT) or the file
 **                is over the file size limit (EFBIG)
 **   AC_EBUSY     the file changed under us while being opened; retry
-**   AC_ENOMEM, AC_ECONFIG, AC_EUNSUPPORTED (no openat2), AC_ESYSTEM
+**   AC_ENOMEM, AC_ECONFIG (root with uid/gid 0), AC_ESYSTEM
 **
 ** Thread safety: every function may be called from any thread, at the
 ** same time as others; a writer may move between threads between calls,
@@ -90,9 +92,11 @@ enum ac_code fapi_map_path(const char *client_path, char *out, size_t outsz,
 ** setuid/setgid) but gets the session's ownership; a symlink, FIFO etc. at
 ** the target is replaced. A directory at the target fails in begin (and
 ** commit) with AC_EINVAL. After a failed data call the caller still owns
-** w and must abort. Exactly one of commit/abort must follow a successful
-** begin; both free w, whether they succeed or not. abort(NULL) is a
-** no-op. */
+** w and should abort; further data and commit calls fail (AC_EINVAL), so
+** a partial file never replaces the target. Exactly one of commit/abort
+** must follow a successful begin; both free w, whether they succeed or
+** not. abort(NULL) is a no-op. Files named ".agentcube-upload-*" are
+** hidden from listings. */
 struct fapi_writer;
 enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
                               mode_t mode, struct fapi_writer **w,

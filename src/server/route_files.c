@@ -314,7 +314,7 @@ enum MHD_Result route_list(struct req *r) {
                                                  MHD_GET_ARGUMENT_KIND,
                                                  "path");
   struct fapi_root root;
-  struct fapi_info *ents = NULL;
+  struct fapi_entry *ents = NULL;
   size_t n = 0;
   int truncated = 0;
   struct ac_error err;

@@ -77,7 +77,10 @@ function Server:launch()
   local qargs = {}
   for i, a in ipairs(args) do qargs[i] = q(a) end
   self.log = self.state_dir .. ".log"
-  local cmd = "echo $$; exec " .. q(M.bin) .. " serve " ..
+  local envs = {}
+  for k, v in pairs(o.env or {}) do envs[#envs + 1] = q(k .. "=" .. v) end
+  local cmd = "echo $$; exec env " .. table.concat(envs, " ") .. " " ..
+              q(M.bin) .. " serve " ..
               table.concat(qargs, " ") .. " 2>>" .. q(self.log)
   self.proc = assert(io.popen(cmd, "r"))
   self.pid = tonumber(self.proc:read("l"))

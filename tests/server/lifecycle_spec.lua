@@ -1,0 +1,148 @@
+-- Session lifetime: restart persistence (also after kill -9), TTL and idle
+-- reaping, crash leftovers.
+local server = require "server"
+
+local function session_count(srv)
+  local _, j = srv:json("GET", "/v1/code-interpreter/sessions")
+  return #j.sessions
+end
+
+describe("persistence", function()
+  it("keeps sessions and their files across a graceful restart", function()
+    local srv = server.start{ auth = true }
+    local id = srv:create()
+    srv:write(id, "keep.txt", "kept")
+    srv:sh(id, "echo t > /tmp/t; echo h > ~/h")
+    local token = srv.token
+    srv:restart()
+    assert.equal(token, srv.token)
+    local status, body = srv:download(id, "keep.txt")
+    assert.equal(200, status)
+    assert.equal("kept", body)
+    assert.equal("t\nh\n", (srv:sh(id, "cat /tmp/t ~/h")))
+    srv:destroy()
+  end)
+
+  it("keeps sessions after kill -9 and still deletes them", function()
+    local srv = server.start{}
+    local a, b = srv:create(), srv:create()
+    srv:write(a, "a.txt", "A")
+    srv:kill9()
+    srv:launch()
+    local _, body = srv:download(a, "a.txt")
+    assert.equal("A", body)
+    assert.equal(0, select(3, srv:sh(b, "true")))
+    assert.equal(200, srv:delete(a))
+    assert.equal(200, srv:delete(b))
+    assert.equal(0, session_count(srv))
+    srv:destroy()
+  end)
+
+  it("removes what a crash left half-made", function()
+    local srv = server.start{}
+    local id = srv:create()
+    srv:stop()
+    local dir = srv.state_dir
+    -- a record that was never renamed into place, and an unreadable one
+    local f = io.open(dir .. "/sessions/" .. id .. ".json.123.tmp", "w")
+    f:write("{")
+    f:close()
+    f = io.open(dir .. "/sessions/11111111-1111-4111-8111-111111111111.json",
+                "w")
+    f:write("not json")
+    f:close()
+    -- a box directory no record names
+    os.execute("mkdir -p " .. server.q(dir .. "/boxes/999/root"))
+    srv:launch()
+    local p = io.popen("ls " .. server.q(dir .. "/sessions") .. " " ..
+                       server.q(dir .. "/boxes"))
+    local listing = p:read("a")
+    p:close()
+    assert.is_nil(listing:find(".tmp", 1, true))
+    assert.is_nil(listing:find("11111111", 1, true))
+    assert.is_nil(listing:find("999", 1, true))
+    assert.equal(1, session_count(srv))
+    assert.equal(0, select(3, srv:sh(id, "true")))
+    srv:destroy()
+  end)
+
+  it("refuses a second server on the same state directory", function()
+    local srv = server.start{}
+    local p = io.popen(server.q(server.bin) .. " serve --no-auth --listen " ..
+                       "127.0.0.1:0 --state-dir " .. server.q(srv.state_dir) ..
+                       " 2>&1; echo exit=$?")
+    local out = p:read("a")
+    p:close()
+    assert.matches("another agentcube server uses", out, 1, true)
+    assert.matches("exit=1", out, 1, true)
+    srv:destroy()
+  end)
+end)
+
+describe("reaping", function()
+  local srv
+  setup(function()
+    srv = server.start{ reap_ms = 100, config = [[
+templates:
+  - name: brief
+    sessionTimeout: 2s
+    maxSessionDuration: 1h
+    warmPoolSize: 0
+  - name: short
+    sessionTimeout: 1h
+    maxSessionDuration: 2s
+    warmPoolSize: 0
+]] }
+  end)
+  teardown(function() srv:destroy() end)
+
+  local function create(name, ttl)
+    local _, j = srv:json("POST", "/v1/code-interpreter",
+                          { name = name, namespace = "default", ttl = ttl })
+    return j.sessionId
+  end
+
+  local function gone(id)
+    local status = srv:json("GET", "/v1/code-interpreter/sessions/" .. id)
+    return status == 404
+  end
+
+  it("reaps an idle session, but not one kept busy", function()
+    local idle, busy = create("brief"), create("brief")
+    for _ = 1, 6 do
+      os.execute("sleep 0.5")
+      srv:sh(busy, "true")
+    end
+    assert.is_true(gone(idle))
+    assert.is_false(gone(busy))
+    local status = srv:exec(idle, { "true" })
+    assert.equal(404, status)
+    assert.equal(404, srv:delete(idle))
+  end)
+
+  it("reaps at maxSessionDuration even when busy", function()
+    local id = create("short")
+    for _ = 1, 8 do
+      os.execute("sleep 0.5")
+      srv:exec(id, { "true" })
+    end
+    assert.is_true(gone(id))
+  end)
+
+  it("honours a ttl shorter than the template's maximum", function()
+    local id = create("my-interpreter", 1)
+    os.execute("sleep 2.2")
+    assert.is_true(gone(id))
+  end)
+
+  it("frees the sandbox of a reaped session", function()
+    local id = create("brief")
+    local _, info = srv:json("GET", "/v1/code-interpreter/sessions/" .. id)
+    assert.truthy(info)
+    os.execute("sleep 3")
+    assert.is_true(gone(id))
+    -- the reaper ran: no record on disk
+    local f = io.open(srv.state_dir .. "/sessions/" .. id .. ".json")
+    assert.is_nil(f)
+  end)
+end)
