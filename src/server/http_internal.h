@@ -68,7 +68,7 @@ struct req {
   const char *ns, *name, *subpath, *id;
 
   /* data plane */
-  struct ac_session *sess;       /* holds a reference */
+  struct srv_session *sess;       /* holds a reference */
   char sid[37];                  /* for the header and the log */
 
   /* multipart upload */

@@ -14,7 +14,7 @@ static enum MHD_Result create(struct req *r) {
   const char *ns = "", *name = "";
   long long ttl = 0;
   const struct ac_template *tpl;
-  struct ac_session *s;
+  struct srv_session *s;
   struct ac_error err;
   char sandbox_name[300], when[40];
   json_t *resp;
@@ -80,7 +80,7 @@ invalid:
   return reply_error(r, FAM_WM, 400, "Invalid request body");
 }
 
-static json_t *session_json(const struct ac_session *s) {
+static json_t *session_json(const struct srv_session *s) {
   char c[40], e[40], a[40];
   return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
                    "sessionId", s->id, "name", s->name,
@@ -91,7 +91,7 @@ static json_t *session_json(const struct ac_session *s) {
 }
 
 static enum MHD_Result list(struct req *r) {
-  struct ac_session **all;
+  struct srv_session **all;
   size_t n;
   struct ac_error err;
   json_t *arr;
@@ -109,7 +109,7 @@ static enum MHD_Result list(struct req *r) {
 }
 
 static enum MHD_Result info(struct req *r) {
-  struct ac_session *s = ac_store_get(r->srv->store, r->id, 0);
+  struct srv_session *s = ac_store_get(r->srv->store, r->id, 0);
   const struct ac_template *t;
   json_t *o;
 

@@ -40,9 +40,9 @@ struct ac_store {
 
   pthread_mutex_t mu;
   pthread_cond_t wake;          /* janitor: work queued or stopping */
-  struct ac_session **live;     /* live sessions */
+  struct srv_session **live;     /* live sessions */
   size_t nlive, caplive;
-  struct ac_session **doomed;   /* gone, box to destroy when refs == 0 */
+  struct srv_session **doomed;   /* gone, box to destroy when refs == 0 */
   size_t ndoomed, capdoomed;
   struct pool_box *pool;
   unsigned char slot_used[SLOT_COUNT / 8];
@@ -95,7 +95,7 @@ static void record_path(struct ac_store *st, const char *id, char *buf,
 
 /* {====================================================== session memory */
 
-static void session_free(struct ac_session *s) {
+static void session_free(struct srv_session *s) {
   if (s == NULL)
     return;
   free(s->name);
@@ -103,11 +103,11 @@ static void session_free(struct ac_session *s) {
   free(s);
 }
 
-static int push(struct ac_session ***arr, size_t *n, size_t *cap,
-                struct ac_session *s) {
+static int push(struct srv_session ***arr, size_t *n, size_t *cap,
+                struct srv_session *s) {
   if (*n == *cap) {
     size_t ncap = *cap ? *cap * 2 : 64;
-    struct ac_session **grown = realloc(*arr, ncap * sizeof *grown);
+    struct srv_session **grown = realloc(*arr, ncap * sizeof *grown);
     if (grown == NULL)
       return -1;
     *arr = grown;
@@ -118,7 +118,7 @@ static int push(struct ac_session ***arr, size_t *n, size_t *cap,
 }
 
 /* Called with the lock held. */
-static struct ac_session *find_live(struct ac_store *st, const char *id,
+static struct srv_session *find_live(struct ac_store *st, const char *id,
                                     size_t *index) {
   for (size_t i = 0; i < st->nlive; i++) {
     if (strcmp(st->live[i]->id, id) == 0) {
@@ -130,7 +130,7 @@ static struct ac_session *find_live(struct ac_store *st, const char *id,
   return NULL;
 }
 
-static int expired(const struct ac_session *s, time_t now) {
+static int expired(const struct srv_session *s, time_t now) {
   return now >= s->expires_at ||
          now - s->last_activity >= s->idle_timeout_s;
 }
@@ -139,7 +139,7 @@ static int expired(const struct ac_session *s, time_t now) {
 ** processes are killed now; the janitor frees the box when nobody uses it.
 ** Called with the lock held. */
 static void doom_locked(struct ac_store *st, size_t index) {
-  struct ac_session *s = st->live[index];
+  struct srv_session *s = st->live[index];
   char path[4200];
 
   st->live[index] = st->live[--st->nlive];
@@ -175,7 +175,7 @@ static void load_records(struct ac_store *st) {
     char path[4200], bdir[4200];
     struct ac_record rec;
     struct ac_error err;
-    struct ac_session *s;
+    struct srv_session *s;
     size_t len = strlen(e->d_name);
 
     if (e->d_name[0] == '.')
@@ -259,7 +259,7 @@ static void remove_leftover_boxes(struct ac_store *st) {
 /* {====================================================== records */
 
 static enum ac_code write_record(struct ac_store *st,
-                                 const struct ac_session *s, time_t activity,
+                                 const struct srv_session *s, time_t activity,
                                  struct ac_error *err) {
   struct ac_record rec;
   char path[4200];
@@ -356,7 +356,7 @@ static int refill_one(struct ac_store *st) {
 ** when it did. Called with the lock held; drops it while destroying. */
 static int destroy_one(struct ac_store *st) {
   for (size_t i = 0; i < st->ndoomed; i++) {
-    struct ac_session *s = st->doomed[i];
+    struct srv_session *s = st->doomed[i];
     if (s->refs > 0)
       continue;
     st->doomed[i] = st->doomed[--st->ndoomed];
@@ -374,7 +374,7 @@ static int destroy_one(struct ac_store *st) {
 static void persist_activity(struct ac_store *st) {
   size_t i = 0;
   while (i < st->nlive) {
-    struct ac_session *s = st->live[i];
+    struct srv_session *s = st->live[i];
     time_t act = s->last_activity;
     struct ac_error err;
     if (act == s->persisted_activity) {
@@ -534,7 +534,7 @@ void ac_store_close(struct ac_store *st) {
   persist_activity(st);
   /* Deleted sessions still queued: finish them, nobody uses them now. */
   while (st->ndoomed > 0) {
-    struct ac_session *s = st->doomed[--st->ndoomed];
+    struct srv_session *s = st->doomed[--st->ndoomed];
     pthread_mutex_unlock(&st->mu);
     sbx_box_destroy(s->box);
     session_free(s);
@@ -564,9 +564,9 @@ void ac_store_close(struct ac_store *st) {
 enum ac_code ac_store_create(struct ac_store *st,
                              const struct ac_template *tpl,
                              const char *namespace_, const char *name,
-                             long long ttl_s, struct ac_session **out,
+                             long long ttl_s, struct srv_session **out,
                              struct ac_error *err) {
-  struct ac_session *s = calloc(1, sizeof *s);
+  struct srv_session *s = calloc(1, sizeof *s);
   struct pool_box *warm;
   struct sbx_box *box = NULL;
   unsigned slot = 0;
@@ -633,9 +633,9 @@ fail:
   return rc;
 }
 
-struct ac_session *ac_store_get(struct ac_store *st, const char *id,
+struct srv_session *ac_store_get(struct ac_store *st, const char *id,
                                 int touch) {
-  struct ac_session *s;
+  struct srv_session *s;
   size_t i;
   time_t now = time(NULL);
 
@@ -654,13 +654,13 @@ struct ac_session *ac_store_get(struct ac_store *st, const char *id,
   return s;
 }
 
-void ac_store_touch(struct ac_store *st, struct ac_session *s) {
+void ac_store_touch(struct ac_store *st, struct srv_session *s) {
   pthread_mutex_lock(&st->mu);
   s->last_activity = time(NULL);
   pthread_mutex_unlock(&st->mu);
 }
 
-void ac_store_release(struct ac_store *st, struct ac_session *s) {
+void ac_store_release(struct ac_store *st, struct srv_session *s) {
   if (s == NULL)
     return;
   pthread_mutex_lock(&st->mu);
@@ -683,9 +683,9 @@ enum ac_code ac_store_delete(struct ac_store *st, const char *id,
   return AC_OK;
 }
 
-enum ac_code ac_store_list(struct ac_store *st, struct ac_session ***out,
+enum ac_code ac_store_list(struct ac_store *st, struct srv_session ***out,
                            size_t *count, struct ac_error *err) {
-  struct ac_session **arr;
+  struct srv_session **arr;
   time_t now = time(NULL);
   size_t n = 0;
 

@@ -27,7 +27,7 @@
 
 struct ac_store;
 
-struct ac_session {
+struct srv_session {
   char id[37];
   char *name, *namespace_;
   time_t created_at, expires_at;
@@ -64,15 +64,15 @@ void ac_store_kill_all(struct ac_store *st);
 enum ac_code ac_store_create(struct ac_store *st,
                              const struct ac_template *tpl,
                              const char *namespace_, const char *name,
-                             long long ttl_s, struct ac_session **out,
+                             long long ttl_s, struct srv_session **out,
                              struct ac_error *err);
 
 /* Looks a live session up and takes a reference; NULL when unknown. When
 ** touch is set the idle timer restarts. */
-struct ac_session *ac_store_get(struct ac_store *st, const char *id,
+struct srv_session *ac_store_get(struct ac_store *st, const char *id,
                                 int touch);
-void ac_store_touch(struct ac_store *st, struct ac_session *s);
-void ac_store_release(struct ac_store *st, struct ac_session *s);
+void ac_store_touch(struct ac_store *st, struct srv_session *s);
+void ac_store_release(struct ac_store *st, struct srv_session *s);
 
 /* Deletes a session: AC_ENOTFOUND when unknown or already gone. */
 enum ac_code ac_store_delete(struct ac_store *st, const char *id,
@@ -80,7 +80,7 @@ enum ac_code ac_store_delete(struct ac_store *st, const char *id,
 
 /* A snapshot of the live sessions, each with a reference taken; release
 ** every element with ac_store_release and free the array. */
-enum ac_code ac_store_list(struct ac_store *st, struct ac_session ***out,
+enum ac_code ac_store_list(struct ac_store *st, struct srv_session ***out,
                            size_t *count, struct ac_error *err);
 
 /* Runs one reaper pass now (tests and shutdown use it). Returns the number

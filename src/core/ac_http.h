@@ -1,0 +1,95 @@
+/*
+** ac_http.h -- the HTTP transport of libagentcube: a pool of libcurl easy
+** handles (connection reuse), bounded response bodies, timeouts, the retry
+** policy and verbose logging. Internal to the library.
+*/
+#ifndef AGENTCUBE_AC_HTTP_H
+#define AGENTCUBE_AC_HTTP_H
+
+#include "ac_buf.h"
+#include "agentcube.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+
+struct ac_http_policy {
+  int verbose;
+  ac_log_fn log;                      /* NULL: stderr */
+  void *log_ud;
+  int max_retries;                    /* <= 0: never retry */
+  long retry_base_ms;
+  long retry_max_ms;
+  const volatile sig_atomic_t *interrupt;   /* borrowed, may be NULL */
+};
+
+struct ac_http;
+
+/* *out is owned by the caller: release with ac_http_free. */
+AC_INTERNAL enum ac_code ac_http_new(const struct ac_http_policy *pol,
+                                     struct ac_http **out,
+                                     struct ac_error *err);
+AC_INTERNAL void ac_http_free(struct ac_http *h);
+
+/* Receives 2xx response bodies of a streaming request, in order. Runs
+** inside a libcurl write callback: it must only do plain I/O. */
+typedef enum ac_code (*ac_http_sink_fn)(void *ud, const char *data,
+                                        size_t len, struct ac_error *err);
+
+/* Called with the easy handle before each attempt, after the common options
+** are set, to add request-specific ones (CURLOPT_MIMEPOST). */
+typedef enum ac_code (*ac_http_prepare_fn)(void *ud, CURL *easy,
+                                           struct ac_error *err);
+
+/* One request. Every pointer is borrowed for the duration of ac_http_do. */
+struct ac_http_req {
+  const char *op;                     /* "create session": message prefix */
+  const char *method;                 /* "GET", "POST" or "DELETE" */
+  const char *url;
+  struct curl_slist *headers;
+  const char *body;                   /* POSTFIELDS, or NULL */
+  size_t body_len;
+  int empty_body;                     /* send Content-Length: 0 */
+  ac_http_prepare_fn prepare;
+  void *prepare_ud;
+  long connect_timeout_ms;
+  long timeout_ms;                    /* whole transfer; 0: none */
+  long idle_timeout_ms;               /* no byte moved this long; 0: none */
+  size_t max_body;                    /* in-memory body cap; 0: none */
+  ac_http_sink_fn sink;               /* 2xx bodies go here, if set */
+  void *sink_ud;
+};
+
+struct ac_http_resp {
+  long status;                        /* last HTTP status, 0 if none */
+  struct ac_buf body;                 /* the body (non-2xx only with sink) */
+};
+
+AC_INTERNAL void ac_http_resp_init(struct ac_http_resp *r);
+AC_INTERNAL void ac_http_resp_free(struct ac_http_resp *r);
+
+/* Performs req, retrying as the policy allows. Returns AC_OK for a 2xx
+** answer; AC_EHTTP (err->http_status set, the server's message in err->msg)
+** for any other status; a transport error code otherwise. resp->status and
+** resp->body are filled in every case where an answer arrived. */
+AC_INTERNAL enum ac_code ac_http_do(struct ac_http *h,
+                                    const struct ac_http_req *req,
+                                    struct ac_http_resp *resp,
+                                    struct ac_error *err);
+
+/* The human part of an error body: WM {"message"}, Router/PicoD {"error"}
+** (+ "detail"), else the first line of the text. Writes "" for an empty
+** body. */
+AC_INTERNAL void ac_http_server_message(const char *body, size_t len,
+                                        char *out, size_t size);
+
+/* Appends "Name: value" to *list (which may start NULL). AC_ENOMEM on
+** failure, *list left as it was. */
+AC_INTERNAL enum ac_code ac_http_add_header(struct curl_slist **list,
+                                            const char *name,
+                                            const char *value,
+                                            struct ac_error *err);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+AC_INTERNAL long long ac_mono_ms(void);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+** ac_internal.h -- what the files of libagentcube share with each other:
+** the client and session structures, the auth hook used by requests, URL
+** and text helpers, and the data-plane request helper. Not installed.
+*/
+#ifndef AGENTCUBE_AC_INTERNAL_H
+#define AGENTCUBE_AC_INTERNAL_H
+
+#include "ac_buf.h"
+#include "ac_http.h"
+#include "agentcube.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+
+struct ac_client {
+  atomic_int refs;                    /* the creator + one per session */
+  char *wm_url;                       /* no trailing '/' */
+  char *router_url;
+  ac_auth *auth;                      /* data plane; NULL: no Authorization */
+  ac_auth *cp_auth;                   /* control plane; NULL: none */
+  struct ac_http *http;
+  long connect_timeout_ms;
+  long request_timeout_ms;
+  long upload_timeout_ms;
+  long exec_grace_ms;
+  size_t max_response;
+  int local;                          /* endpoints came from the local hook */
+};
+
+struct ac_session {
+  ac_client *c;                       /* holds a reference */
+  char *id;
+  char *name;
+  char *ns;
+  char *base_url;                     /* ".../invocations/" */
+  atomic_int closed;
+  atomic_int owned;
+};
+
+/* Takes one more reference on c; ac_client_free drops one. */
+AC_INTERNAL ac_client *ac_client_ref(ac_client *c);
+
+/* Appends "Authorization: Bearer <token>" from a (no-op when a is NULL). */
+AC_INTERNAL enum ac_code ac_auth_add_header(ac_auth *a,
+                                            struct curl_slist **headers,
+                                            struct ac_error *err);
+
+/* Reads a token file (at most 64 KiB), whitespace stripped. A missing file
+** is AC_ENOTFOUND; an empty one gives "". *token malloc'd, caller frees. */
+AC_INTERNAL enum ac_code ac_read_token_file(const char *path, char **token,
+                                            struct ac_error *err);
+
+/* OAuth2 client-credentials state (oauth.c), owned by an ac_auth. */
+struct ac_oauth;
+AC_INTERNAL enum ac_code ac_oauth_new(const struct ac_oauth_config *cfg,
+                                      struct ac_oauth **out,
+                                      struct ac_error *err);
+AC_INTERNAL enum ac_code ac_oauth_token(struct ac_oauth *o, char **token,
+                                        struct ac_error *err);
+AC_INTERNAL void ac_oauth_free(struct ac_oauth *o);
+
+/* Seconds a token is reused: max(expires_in - 30, expires_in // 2). */
+AC_INTERNAL long long ac_oauth_lifetime(long long expires_in);
+
+/* URL helpers (url.c). */
+
+/* Percent-encodes s: unreserved characters (A-Z a-z 0-9 - . _ ~) are kept;
+** with form set a space becomes '+' (application/x-www-form-urlencoded,
+** like Python's quote_plus), otherwise every other byte is %XX. */
+AC_INTERNAL enum ac_code ac_url_encode(struct ac_buf *b, const char *s,
+                                       int form);
+
+/* The remote file path as sent by download/read: leading '/' dropped,
+** empty and '.' components dropped, '..' resolved (above the root:
+** AC_EINVAL), each component percent-encoded, joined by '/'. */
+AC_INTERNAL enum ac_code ac_url_remote_path(struct ac_buf *b,
+                                            const char *path,
+                                            struct ac_error *err);
+
+/* Checks that url is an absolute http(s) URL with a host (AC_ECONFIG).
+** what names the setting in the message. */
+AC_INTERNAL enum ac_code ac_url_check(const char *url, const char *what,
+                                      struct ac_error *err);
+
+/* Python's urljoin(base, abs_path) for an absolute path: scheme, userinfo,
+** host and port of base, with path abs_path and no query or fragment.
+** *out malloc'd, caller frees. */
+AC_INTERNAL enum ac_code ac_url_with_path(const char *base,
+                                          const char *abs_path, char **out,
+                                          struct ac_error *err);
+
+/* The SDK's fix for double-escaped newlines in Python code (pyfix.c): when
+** the code is lexically invalid because of a literal backslash-n outside a
+** string, and replacing every backslash-n by a newline gives lexically sound
+** code, *out is the replaced code (malloc'd, caller frees, *outlen bytes)
+** and 1 is returned; otherwise 0 and *out is NULL. -1: out of memory. */
+AC_INTERNAL int ac_pyfix_newlines(const char *code, size_t len, char **out,
+                                  size_t *outlen);
+
+/* Whether Python code looks lexically sound: strings and brackets closed,
+** no backslash outside a string except as a line continuation. */
+AC_INTERNAL int ac_py_lexically_ok(const char *code, size_t len);
+
+/* A data-plane call on a session (data_plane.c). */
+struct ac_dp_call {
+  const char *op;
+  const char *method;
+  const char *endpoint;               /* relative to the base, encoded */
+  const char *json;                   /* JSON body, or NULL */
+  size_t json_len;
+  long connect_timeout_ms;            /* 0: the client's */
+  long timeout_ms;                    /* whole transfer; 0: none */
+  long idle_timeout_ms;
+  size_t max_body;
+  ac_http_prepare_fn prepare;
+  void *prepare_ud;
+  ac_http_sink_fn sink;
+  void *sink_ud;
+};
+
+/* Sends call with x-agentcube-session-id, Authorization when the client has
+** a data-plane provider, and Content-Type: application/json with a JSON
+** body. AC_ECLOSED for a stopped session. */
+AC_INTERNAL enum ac_code ac_dp_request(ac_session *s,
+                                       const struct ac_dp_call *call,
+                                       struct ac_http_resp *resp,
+                                       struct ac_error *err);
+
+/* jansson helpers (json.c). */
+
+/* Appends JSON text for the string s (len bytes) to b, non-ASCII as \uXXXX
+** like Python's json.dumps. Invalid UTF-8 is AC_EINVAL. */
+AC_INTERNAL enum ac_code ac_json_add_string(struct ac_buf *b, const char *s,
+                                            size_t len, struct ac_error *err);
+
+/* Serialises j the way Python's json.dumps does by default (", " and ": ",
+** ASCII only, keys in insertion order). *out malloc'd, caller frees. */
+AC_INTERNAL enum ac_code ac_json_dump(const json_t *j, char **out,
+                                      struct ac_error *err);
+
+#endif

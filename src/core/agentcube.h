@@ -1,0 +1,407 @@
+/*
+** agentcube.h -- libagentcube, the C client of AgentCube code-interpreter
+** sandboxes. It speaks the same wire protocol as the official Python SDK
+** (CodeInterpreterClient, ControlPlaneClient, CodeInterpreterDataPlaneClient,
+** TokenAuth, ServiceAccountAuth); see PROTOCOL.md sections 2 and 6.
+**
+** Objects
+**   ac_client   configuration (endpoints, auth, timeouts, retry policy) and
+**               a pool of libcurl easy handles for connection reuse.
+**   ac_session  one code-interpreter session on a client: created by
+**               ac_session_create (one POST to the control plane) or attached
+**               by id (no HTTP).
+**   ac_auth     a bearer-token provider, reference counted.
+**
+** Errors
+**   Every function that can fail returns enum ac_code and fills the optional
+**   struct ac_error (code, http_status, message). Non-2xx answers are
+**   AC_EHTTP with err->http_status set and the server's own message
+**   ("message" or "error" field, else the body text) in err->msg.
+**
+** Threads
+**   Call ac_global_init() once, before any other thread exists.
+**   An ac_client may be used from several threads at once: each request
+**   takes an idle easy handle from the client's pool (or makes one), so
+**   concurrent requests run on separate connections. The session functions
+**   may run concurrently on one session too, including ac_session_stop;
+**   only ac_session_free must not race with other calls on that session.
+**   Auth providers are thread-safe (a callback provider is as thread-safe as
+**   its callback). No function here ever calls back into a caller's code from
+**   inside a libcurl callback; caller callbacks (auth, local default, log)
+**   run on the calling thread, before or after a transfer, and must not
+**   longjmp out.
+**
+** Memory
+**   "Borrowed" means the library keeps no reference after the call
+**   returns (or, for accessors, the pointer stays valid while the object
+**   lives). "Owned by the caller" results are released with the named
+**   free function.
+*/
+#ifndef AGENTCUBE_AGENTCUBE_H
+#define AGENTCUBE_AGENTCUBE_H
+
+#include "ac_error.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+#define AC_VERSION            "0.1.0"
+#define AC_DEFAULT_NAME       "my-interpreter"
+#define AC_DEFAULT_NAMESPACE  "default"
+#define AC_DEFAULT_TTL        3600
+#define AC_SA_TOKEN_PATH \
+  "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+typedef struct ac_client ac_client;
+typedef struct ac_session ac_session;
+typedef struct ac_auth ac_auth;
+
+/* libcurl's global state. Call once at start-up, before threads; calling
+** curl_global_init(CURL_GLOBAL_DEFAULT) yourself is equivalent. */
+enum ac_code ac_global_init(struct ac_error *err);
+void ac_global_cleanup(void);
+
+/* ---------------------------------------------------------------------- */
+/* Authentication                                                          */
+
+/* A static bearer token (TokenAuth). token is copied; an empty token is
+** AC_EINVAL. *out is owned by the caller: release with ac_auth_unref. */
+enum ac_code ac_auth_new_token(const char *token, ac_auth **out,
+                               struct ac_error *err);
+
+/* A token read once from a file, surrounding whitespace stripped (the
+** Kubernetes service-account token). A missing or empty file is
+** AC_ENOTFOUND. path is copied. *out is owned by the caller. */
+enum ac_code ac_auth_new_token_file(const char *path, ac_auth **out,
+                                    struct ac_error *err);
+
+/* A caller-supplied provider, asked for a token before every request that
+** carries Authorization. On success fn stores a malloc'd NUL-terminated token
+** in *token; the library takes ownership and free()s it. fn runs on the
+** thread that issued the request, never inside a libcurl callback, and must
+** not longjmp (a Lua binding calls lua_pcall inside it). free_ud (may be
+** NULL) is called with ud when the provider is destroyed. *out is owned by
+** the caller. */
+typedef enum ac_code (*ac_token_fn)(void *ud, char **token,
+                                    struct ac_error *err);
+enum ac_code ac_auth_new_callback(ac_token_fn fn, void *ud,
+                                  void (*free_ud)(void *ud), ac_auth **out,
+                                  struct ac_error *err);
+
+/* One extra HTTP header, both strings borrowed. */
+struct ac_header {
+  const char *name;
+  const char *value;
+};
+
+/* OAuth2 client credentials (ServiceAccountAuth). All strings are copied by
+** ac_auth_new_oauth. */
+struct ac_oauth_config {
+  const char *token_url;              /* required */
+  const char *client_id;              /* required */
+  const char *client_secret;          /* required */
+  const char *scope;                  /* NULL or "": not sent */
+  const struct ac_header *headers;    /* extra headers on the token POST */
+  size_t nheaders;
+  long connect_timeout_ms;            /* 0: 5000 */
+  long timeout_ms;                    /* 0: 30000 */
+  int verbose;                        /* log the token request to stderr */
+};
+
+/* POSTs a form (grant_type=client_credentials, client_id, client_secret,
+** scope when set) to token_url on first use, and caches the access_token for
+** max(expires_in - 30, expires_in / 2) seconds (floor division; expires_in
+** defaults to 3600) on CLOCK_MONOTONIC. The fetch is serialised by a mutex.
+** A non-2xx answer or a missing access_token is AC_EAUTH (http_status set
+** when known). *out is owned by the caller. */
+enum ac_code ac_auth_new_oauth(const struct ac_oauth_config *cfg,
+                               ac_auth **out, struct ac_error *err);
+
+/* Reference counting. ac_auth_ref returns a; ac_auth_unref(NULL) is a no-op.
+** The provider is destroyed when the last reference goes. */
+ac_auth *ac_auth_ref(ac_auth *a);
+void ac_auth_unref(ac_auth *a);
+
+/* Asks a provider for its current token. *token is malloc'd and owned by the
+** caller (free()). A token that is empty or holds CR/LF is AC_EAUTH. */
+enum ac_code ac_auth_get_token(ac_auth *a, char **token,
+                               struct ac_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* Client configuration                                                    */
+
+/* What the local-runtime hook reports: the URL of the merged local server
+** (used as both workload manager and router URL) and its API token ("" when
+** the server runs without auth). */
+struct ac_local_endpoint {
+  char url[2048];
+  char token[4096];
+};
+
+/* The local-runtime hook: called by ac_client_new only when neither URL is
+** given (argument or environment). It may start the server; it fills *out.
+** Runs on the calling thread; must not longjmp. */
+typedef enum ac_code (*ac_local_fn)(void *ud, struct ac_local_endpoint *out,
+                                    struct ac_error *err);
+
+/* Log sink for verbose mode: one line, no trailing newline. NULL: stderr. */
+typedef void (*ac_log_fn)(void *ud, const char *line);
+
+/* Client settings. Initialise with ac_client_config_init, then set fields.
+** All pointers are borrowed: ac_client_new copies strings and takes its own
+** reference on auth. A zero numeric field means "the default". */
+struct ac_client_config {
+  const char *workload_manager_url;   /* NULL: $WORKLOAD_MANAGER_URL */
+  const char *router_url;             /* NULL: $ROUTER_URL */
+  ac_auth *auth;                      /* wins over auth_token */
+  const char *auth_token;             /* non-empty: static token */
+  const char *sa_token_path;          /* NULL: AC_SA_TOKEN_PATH; "": none */
+  ac_local_fn local_default;          /* NULL: no local runtime */
+  void *local_ud;
+  int verbose;                        /* log each request and status */
+  ac_log_fn log;
+  void *log_ud;
+  long connect_timeout_ms;            /* 5000 */
+  long request_timeout_ms;            /* 120000: control plane, files */
+  long upload_timeout_ms;             /* 120000: idle limit of up/download */
+  long exec_grace_ms;                 /* 2000: execute waits timeout + this */
+  size_t max_response;                /* 64 MiB: cap on in-memory bodies */
+  int max_retries;                    /* 3; -1: never retry */
+  long retry_base_ms;                 /* 200; doubled per attempt */
+  long retry_max_ms;                  /* 2000 */
+  /* When non-NULL and set to non-zero (e.g. by a SIGINT handler), the
+  ** transfer in progress is aborted with AC_EINTERRUPTED. Borrowed: must
+  ** outlive the client. */
+  const volatile sig_atomic_t *interrupt;
+};
+
+void ac_client_config_init(struct ac_client_config *cfg);
+
+/* Resolves the configuration (explicit field > environment > local hook)
+** and builds a client. Fails before any HTTP with AC_ECONFIG when only one
+** URL is known, or when neither is and there is no local hook, or a URL is
+** not absolute http(s). Auth: cfg->auth > cfg->auth_token > the local
+** runtime's token (both planes) > the service-account token file (control
+** plane only, remote endpoints only) > none. The data plane sends
+** Authorization only when auth, auth_token or a local token exists.
+** *out is owned by the caller: release with ac_client_free. */
+enum ac_code ac_client_new(const struct ac_client_config *cfg, ac_client **out,
+                           struct ac_error *err);
+
+/* Drops the caller's reference. The client lives on while sessions made
+** from it are not freed, so any free order is fine. NULL is a no-op. */
+void ac_client_free(ac_client *c);
+
+/* The resolved endpoints; borrowed, valid while the client lives. */
+const char *ac_client_workload_manager_url(const ac_client *c);
+const char *ac_client_router_url(const ac_client *c);
+
+/* ---------------------------------------------------------------------- */
+/* Local runtime state (helpers for the host's local_default hook)         */
+
+/* $AGENTCUBE_HOME, else $HOME/.agentcube (passwd entry when HOME unset),
+** into buf. AC_ETOOBIG when it does not fit. */
+enum ac_code ac_local_home(char *buf, size_t size, struct ac_error *err);
+
+/* Reads a running local server's state from home (NULL: ac_local_home):
+** <home>/serve.json, a JSON object whose "url" names the server
+** ({"url":"http://127.0.0.1:8080","pid":123,"auth":true}), and
+** <home>/token, the API token (whitespace stripped; not read when "auth" is
+** false; a missing file means no auth). A missing serve.json is
+** AC_ENOTFOUND. Starts nothing. */
+enum ac_code ac_local_read_state(const char *home,
+                                 struct ac_local_endpoint *out,
+                                 struct ac_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* Sessions (control plane)                                                */
+
+struct ac_session_opts {
+  const char *name;                   /* NULL: "my-interpreter" */
+  const char *ns;                     /* NULL: "default" (namespace) */
+  long long ttl;                      /* 0: 3600 */
+  const char *metadata_json;          /* a JSON object text; NULL: {} */
+};
+
+/* POST {wm}/v1/code-interpreter with {"name","namespace","ttl","metadata"}.
+** Non-2xx: AC_EHTTP; a body without a non-empty string "sessionId":
+** AC_EPROTO. opts may be NULL (all defaults); its strings are copied.
+** The session is owned (see ac_session_owned). *out is owned by the caller:
+** ac_session_stop deletes it remotely, ac_session_free releases it. */
+enum ac_code ac_session_create(ac_client *c,
+                               const struct ac_session_opts *opts,
+                               ac_session **out, struct ac_error *err);
+
+/* Binds to an existing session id without any HTTP. name/ns (NULL:
+** defaults) select the data-plane URL. The session is not owned.
+** All strings are copied; *out is owned by the caller. */
+enum ac_code ac_session_attach(ac_client *c, const char *session_id,
+                               const char *name, const char *ns,
+                               ac_session **out, struct ac_error *err);
+
+/* DELETE {wm}/v1/code-interpreter/sessions/{id}. 2xx and 404 are success.
+** The session is closed afterwards whatever the outcome (like the SDK's
+** stop()), and later calls on it fail with AC_ECLOSED; the delete's own
+** failure is returned. Stopping a closed session is AC_OK, no HTTP. */
+enum ac_code ac_session_stop(ac_session *s, struct ac_error *err);
+
+/* Releases local memory only: never does network I/O (safe from __gc).
+** NULL is a no-op. */
+void ac_session_free(ac_session *s);
+
+/* Borrowed strings, valid until ac_session_free (also after stop). */
+const char *ac_session_id(const ac_session *s);
+const char *ac_session_name(const ac_session *s);
+const char *ac_session_namespace(const ac_session *s);
+/* The data-plane base URL ".../invocations/". */
+const char *ac_session_base_url(const ac_session *s);
+
+/* Ownership is bookkeeping for bindings: 1 for created sessions, 0 for
+** attached ones and after ac_session_detach. The library itself never
+** deletes a session implicitly. */
+int ac_session_owned(const ac_session *s);
+void ac_session_detach(ac_session *s);
+int ac_session_closed(const ac_session *s);
+
+/* ---------------------------------------------------------------------- */
+/* Commands (data plane)                                                   */
+
+struct ac_kv {
+  const char *key;
+  const char *value;
+};
+
+struct ac_exec_opts {
+  double timeout;              /* seconds; 0: 120. Sent as "<t>s" */
+  int timeout_is_float;        /* format t like a Python float: 30 -> 30.0 */
+  const struct ac_kv *env;     /* optional "env" object (extension) */
+  size_t nenv;
+  const char *working_dir;     /* optional "working_dir" (extension) */
+  int check;                   /* exit_code != 0 -> AC_ECOMMAND */
+};
+
+/* The outcome of a command. Strings are malloc'd, NUL-terminated (they may
+** also hold NULs; use the lengths), owned by the struct: release with
+** ac_exec_result_free. */
+struct ac_exec_result {
+  char *out;                   /* stdout ("" when absent or null) */
+  size_t out_len;
+  char *err;                   /* stderr */
+  size_t err_len;
+  int exit_code;               /* -1 when absent */
+  double duration;             /* seconds; -1 when absent */
+  char *command;               /* the command as text, for messages */
+};
+
+/* Frees the members and zeroes *r; r may be NULL. */
+void ac_exec_result_free(struct ac_exec_result *r);
+
+/* POST api/execute with {"command": argv, "timeout": "<t>s"} and, when set,
+** "env" and "working_dir"; the request waits up to timeout + exec_grace.
+** argv (argc strings, borrowed) is sent verbatim. opts may be NULL.
+** *res is always left valid for ac_exec_result_free; it holds the result on
+** AC_OK and on AC_ECOMMAND (opts->check and exit != 0, message
+** "Command failed (exit N): <stderr>"). */
+enum ac_code ac_session_exec(ac_session *s, const char *const *argv,
+                             size_t argc, const struct ac_exec_opts *opts,
+                             struct ac_exec_result *res,
+                             struct ac_error *err);
+
+/* The same with a command line split like Python's shlex.split (POSIX mode):
+** quotes and backslashes are processed, no shell features; unbalanced quotes
+** or a trailing backslash are AC_EINVAL before any HTTP. */
+enum ac_code ac_session_exec_line(ac_session *s, const char *command,
+                                  const struct ac_exec_opts *opts,
+                                  struct ac_exec_result *res,
+                                  struct ac_error *err);
+
+/* run_code: language python/py/python3 -> ["python3", "script_<ms>.py"],
+** bash/sh -> ["bash", "script_<ms>.sh"] (ASCII case-insensitive); anything
+** else is AC_EUNSUPPORTED before any HTTP. Writes the script with
+** write_file, then executes it with check semantics. Python code that is
+** invalid only because of literal "\n" escapes gets them turned into
+** newlines (the SDK's double-escape fix, approximated lexically).
+** opts->working_dir must be NULL (the script lives in the workspace root);
+** opts->check is implied. code is borrowed (len bytes). */
+enum ac_code ac_session_run_code(ac_session *s, const char *language,
+                                 const char *code, size_t len,
+                                 const struct ac_exec_opts *opts,
+                                 struct ac_exec_result *res,
+                                 struct ac_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* Files (data plane)                                                      */
+
+/* POST api/files with {"path": remote_path, "content": base64(data),
+** "mode": "0644"}. data (len bytes) is borrowed. */
+enum ac_code ac_session_write_file(ac_session *s, const char *remote_path,
+                                   const void *data, size_t len,
+                                   struct ac_error *err);
+
+/* GET api/files/<path> into memory. More than max_bytes (0: the client's
+** max_response) is AC_ETOOBIG. *data (malloc'd, NUL-terminated, *len bytes
+** before the NUL) is owned by the caller: free(). */
+enum ac_code ac_session_read_file(ac_session *s, const char *remote_path,
+                                  size_t max_bytes, char **data, size_t *len,
+                                  struct ac_error *err);
+
+/* POST api/files as multipart/form-data with parts path, mode=0644 and file
+** (filename = basename of local_path), the file streamed from disk in
+** constant memory. A missing local file is AC_ENOTFOUND without HTTP. */
+enum ac_code ac_session_upload_file(ac_session *s, const char *local_path,
+                                    const char *remote_path,
+                                    struct ac_error *err);
+
+/* GET api/files/<path>: leading '/' stripped, '.'/'..' resolved (going above
+** the root is AC_EINVAL), each component percent-encoded. The body streams
+** into a temporary file next to local_path (parent directories created after
+** a 2xx status), renamed into place on success only; on any error nothing
+** is left behind. */
+enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
+                                      const char *local_path,
+                                      struct ac_error *err);
+
+struct ac_file_info {
+  char *name;                  /* "" when absent */
+  long long size;              /* 0 when absent */
+  char *modified;              /* RFC 3339 text, "" when absent */
+  char *mode;                  /* "-rw-r--r--", "" when absent */
+  int is_dir;
+};
+
+struct ac_file_list {
+  struct ac_file_info *items;
+  size_t count;
+  char *json;                  /* the "files" array as compact JSON text */
+};
+
+/* GET api/files?path=<path> (NULL: "."; form-encoded). A response without
+** "files" gives an empty list. *out is owned by the caller: release with
+** ac_file_list_free. */
+enum ac_code ac_session_list_files(ac_session *s, const char *path,
+                                   struct ac_file_list *out,
+                                   struct ac_error *err);
+void ac_file_list_free(struct ac_file_list *l);
+
+/* ---------------------------------------------------------------------- */
+/* Helpers shared with bindings                                            */
+
+/* Python shlex.split(s, posix=True). *argv is a malloc'd NULL-terminated
+** array of malloc'd strings (*argc of them), owned by the caller: release
+** with ac_argv_free. Unbalanced quotes, a trailing backslash: AC_EINVAL. */
+enum ac_code ac_shlex_split(const char *s, char ***argv, size_t *argc,
+                            struct ac_error *err);
+void ac_argv_free(char **argv);
+
+/* shlex.join: each argument quoted when needed. *out malloc'd, owned by the
+** caller. */
+enum ac_code ac_shlex_join(const char *const *argv, size_t argc, char **out,
+                           struct ac_error *err);
+
+/* "<t>s" as the SDK sends it: t == 0 -> "120s"; an integer t -> "%lld";
+** a float t -> Python's repr (2.5 -> "2.5", 30.0 -> "30.0", 1e-05). A
+** non-finite or negative t is AC_EINVAL. */
+enum ac_code ac_format_timeout(double t, int is_float, char *buf,
+                               size_t size, struct ac_error *err);
+
+#endif

@@ -1,0 +1,309 @@
+/*
+** control_plane.c -- sessions: create (POST {wm}/v1/code-interpreter),
+** attach by id, stop (DELETE {wm}/v1/code-interpreter/sessions/{id}).
+** Control-plane calls carry Content-Type: application/json (the SDK sets it
+** on its session, so the body-less DELETE has it too, with
+** Content-Length: 0) and Authorization from the control-plane provider.
+*/
+#include "ac_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int bad_header_value(const char *s) {
+  for (; *s != '\0'; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return 1;
+  return 0;
+}
+
+/* The data-plane base: urljoin(router, "/v1/namespaces/{ns}/
+** code-interpreters/{name}/invocations/"), so the router URL's own path is
+** replaced. *out malloc'd, caller frees. */
+static enum ac_code base_url(ac_client *c, const char *name, const char *ns,
+                             char **out, struct ac_error *err) {
+  enum ac_code rc;
+  struct ac_buf path;
+  ac_buf_init(&path, 0);
+  *out = NULL;
+  if (ac_buf_addstr(&path, "/v1/namespaces/") != AC_OK ||
+      ac_url_encode(&path, ns, 0) != AC_OK ||
+      ac_buf_addstr(&path, "/code-interpreters/") != AC_OK ||
+      ac_url_encode(&path, name, 0) != AC_OK ||
+      ac_buf_addstr(&path, "/invocations/") != AC_OK)
+    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+  else
+    rc = ac_url_with_path(c->router_url, ac_buf_str(&path), out, err);
+  ac_buf_free(&path);
+  return rc;
+}
+
+/* Takes ownership of base (freed on failure too). */
+static enum ac_code session_new(ac_client *c, const char *id,
+                                const char *name, const char *ns, char *base,
+                                int owned, ac_session **out,
+                                struct ac_error *err) {
+  ac_session *s;
+  *out = NULL;
+  s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    free(base);
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  }
+  s->base_url = base;
+  s->id = strdup(id);
+  s->name = strdup(name);
+  s->ns = strdup(ns);
+  if (s->id == NULL || s->name == NULL || s->ns == NULL) {
+    free(s->id);
+    free(s->name);
+    free(s->ns);
+    free(s->base_url);
+    free(s);
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  }
+  atomic_init(&s->closed, 0);
+  atomic_init(&s->owned, owned);
+  s->c = ac_client_ref(c);
+  *out = s;
+  return AC_OK;
+}
+
+static enum ac_code cp_headers(ac_client *c, struct curl_slist **h,
+                               struct ac_error *err) {
+  enum ac_code rc;
+  rc = ac_http_add_header(h, "Content-Type", "application/json", err);
+  if (rc == AC_OK)
+    rc = ac_http_add_header(h, "Expect", "", err);
+  if (rc == AC_OK)
+    rc = ac_auth_add_header(c->cp_auth, h, err);
+  return rc;
+}
+
+static enum ac_code create_body(const struct ac_session_opts *o,
+                                const char *name, const char *ns,
+                                char **body, struct ac_error *err) {
+  enum ac_code rc = AC_OK;
+  json_t *j = json_object(), *v, *meta = NULL;
+  *body = NULL;
+  if (j == NULL)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  v = json_string(name);
+  if (v == NULL || json_object_set_new(j, "name", v)) {
+    rc = ac_error_set(err, AC_EINVAL, "name is not valid UTF-8");
+    goto out;
+  }
+  v = json_string(ns);
+  if (v == NULL || json_object_set_new(j, "namespace", v)) {
+    rc = ac_error_set(err, AC_EINVAL, "namespace is not valid UTF-8");
+    goto out;
+  }
+  if (json_object_set_new(j, "ttl", json_integer(o && o->ttl ? o->ttl
+                                                  : AC_DEFAULT_TTL))) {
+    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+    goto out;
+  }
+  if (o != NULL && o->metadata_json != NULL) {
+    json_error_t jerr;
+    meta = json_loads(o->metadata_json, 0, &jerr);
+    if (!json_is_object(meta)) {
+      json_decref(meta);
+      rc = ac_error_set(err, AC_EINVAL, "metadata must be a JSON object");
+      goto out;
+    }
+  } else {
+    meta = json_object();
+  }
+  if (meta == NULL || json_object_set_new(j, "metadata", meta)) {
+    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+    goto out;
+  }
+  rc = ac_json_dump(j, body, err);
+out:
+  json_decref(j);
+  return rc;
+}
+
+/* DELETE {wm}/v1/code-interpreter/sessions/{id}; 404 counts as done. */
+static enum ac_code delete_session(ac_client *c, const char *id,
+                                   struct ac_error *err) {
+  enum ac_code rc;
+  struct curl_slist *headers = NULL;
+  struct ac_http_req req;
+  struct ac_http_resp resp;
+  struct ac_buf url;
+
+  ac_buf_init(&url, 0);
+  ac_http_resp_init(&resp);
+  if (ac_buf_addstr(&url, c->wm_url) != AC_OK ||
+      ac_buf_addstr(&url, "/v1/code-interpreter/sessions/") != AC_OK ||
+      ac_url_encode(&url, id, 0) != AC_OK) {
+    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+    goto out;
+  }
+  rc = cp_headers(c, &headers, err);
+  if (rc != AC_OK)
+    goto out;
+  memset(&req, 0, sizeof req);
+  req.op = "delete session";
+  req.method = "DELETE";
+  req.url = ac_buf_str(&url);
+  req.headers = headers;
+  req.empty_body = 1;
+  req.connect_timeout_ms = c->connect_timeout_ms;
+  req.timeout_ms = c->request_timeout_ms;
+  req.max_body = c->max_response;
+  rc = ac_http_do(c->http, &req, &resp, err);
+  if (rc == AC_EHTTP && resp.status == 404) {   /* already gone */
+    ac_error_clear(err);
+    rc = AC_OK;
+  }
+out:
+  curl_slist_free_all(headers);
+  ac_http_resp_free(&resp);
+  ac_buf_free(&url);
+  return rc;
+}
+
+enum ac_code ac_session_create(ac_client *c,
+                               const struct ac_session_opts *opts,
+                               ac_session **out, struct ac_error *err) {
+  enum ac_code rc;
+  const char *name = opts && opts->name ? opts->name : AC_DEFAULT_NAME;
+  const char *ns = opts && opts->ns ? opts->ns : AC_DEFAULT_NAMESPACE;
+  struct curl_slist *headers = NULL;
+  struct ac_http_req req;
+  struct ac_http_resp resp;
+  char *body = NULL, *url = NULL, *base = NULL;
+  json_t *j = NULL, *sid;
+  json_error_t jerr;
+
+  *out = NULL;
+  ac_http_resp_init(&resp);
+  if (c == NULL)
+    return ac_error_set(err, AC_EINVAL, "client is NULL");
+  rc = create_body(opts, name, ns, &body, err);
+  if (rc == AC_OK)
+    rc = base_url(c, name, ns, &base, err);
+  if (rc != AC_OK)
+    goto out;
+  if (asprintf(&url, "%s/v1/code-interpreter", c->wm_url) < 0) {
+    url = NULL;
+    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+    goto out;
+  }
+  rc = cp_headers(c, &headers, err);
+  if (rc != AC_OK)
+    goto out;
+  memset(&req, 0, sizeof req);
+  req.op = "create session";
+  req.method = "POST";
+  req.url = url;
+  req.headers = headers;
+  req.body = body;
+  req.body_len = strlen(body);
+  req.connect_timeout_ms = c->connect_timeout_ms;
+  req.timeout_ms = c->request_timeout_ms;
+  req.max_body = c->max_response;
+  rc = ac_http_do(c->http, &req, &resp, err);
+  if (rc != AC_OK)
+    goto out;
+  j = json_loadb(ac_buf_str(&resp.body), resp.body.len, 0, &jerr);
+  if (j == NULL) {
+    rc = ac_error_set(err, AC_EPROTO, "create session: malformed JSON "
+                      "response: %s", jerr.text);
+    goto out;
+  }
+  sid = json_is_object(j) ? json_object_get(j, "sessionId") : NULL;
+  if (!json_is_string(sid) || json_string_length(sid) == 0) {
+    rc = ac_error_set(err, AC_EPROTO, "Failed to create session: "
+                      "'sessionId' missing from response");
+    goto out;
+  }
+  if (strlen(json_string_value(sid)) != json_string_length(sid) ||
+      bad_header_value(json_string_value(sid))) {
+    rc = ac_error_set(err, AC_EPROTO, "Failed to create session: "
+                      "'sessionId' holds control characters");
+    goto out;
+  }
+  rc = session_new(c, json_string_value(sid), name, ns, base, 1, out, err);
+  base = NULL;
+  if (rc != AC_OK) {
+    /* Like the SDK: do not leak the new session when the client side
+    ** cannot be set up. */
+    struct ac_error ignored;
+    delete_session(c, json_string_value(sid), &ignored);
+  }
+out:
+  free(base);
+  json_decref(j);
+  curl_slist_free_all(headers);
+  ac_http_resp_free(&resp);
+  free(body);
+  free(url);
+  return rc;
+}
+
+enum ac_code ac_session_attach(ac_client *c, const char *session_id,
+                               const char *name, const char *ns,
+                               ac_session **out, struct ac_error *err) {
+  enum ac_code rc;
+  char *base = NULL;
+  *out = NULL;
+  if (c == NULL)
+    return ac_error_set(err, AC_EINVAL, "client is NULL");
+  if (session_id == NULL || session_id[0] == '\0' ||
+      bad_header_value(session_id))
+    return ac_error_set(err, AC_EINVAL, "invalid session id");
+  name = name ? name : AC_DEFAULT_NAME;
+  ns = ns ? ns : AC_DEFAULT_NAMESPACE;
+  rc = base_url(c, name, ns, &base, err);
+  if (rc != AC_OK)
+    return rc;
+  return session_new(c, session_id, name, ns, base, 0, out, err);
+}
+
+enum ac_code ac_session_stop(ac_session *s, struct ac_error *err) {
+  if (s == NULL || atomic_exchange(&s->closed, 1) != 0)
+    return AC_OK;
+  return delete_session(s->c, s->id, err);
+}
+
+void ac_session_free(ac_session *s) {
+  if (s == NULL)
+    return;
+  ac_client_free(s->c);
+  free(s->id);
+  free(s->name);
+  free(s->ns);
+  free(s->base_url);
+  free(s);
+}
+
+const char *ac_session_id(const ac_session *s) {
+  return s->id;
+}
+
+const char *ac_session_name(const ac_session *s) {
+  return s->name;
+}
+
+const char *ac_session_namespace(const ac_session *s) {
+  return s->ns;
+}
+
+const char *ac_session_base_url(const ac_session *s) {
+  return s->base_url;
+}
+
+int ac_session_owned(const ac_session *s) {
+  return atomic_load(&s->owned);
+}
+
+void ac_session_detach(ac_session *s) {
+  atomic_store(&s->owned, 0);
+}
+
+int ac_session_closed(const ac_session *s) {
+  return atomic_load(&s->closed);
+}
