@@ -64,8 +64,8 @@ static enum MHD_Result create(struct req *r) {
                        "%s", err.code == AC_ELIMIT ? err.msg
                                                    : "internal server error");
   }
-  json_decref(body);
   snprintf(sandbox_name, sizeof sandbox_name, "%s-%.8s", name, s->id);
+  json_decref(body);
   resp = json_pack("{s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s}], s:s}",
                    "kind", "Sandbox", "sessionId", s->id,
                    "sandboxId", s->id, "sandboxName", sandbox_name,

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,6 +211,17 @@ static int daemonize(const char *state_dir) {
   return 0;
 }
 
+/* Every connection and every running command holds descriptors; the
+** usual soft limit of 1024 would cap the server at a few hundred requests
+** in flight, so take what the hard limit allows. */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
 static int fail(const char *what, const struct ac_error *err, int status) {
   char msg[600];
   snprintf(msg, sizeof msg, "%s%s%s", what, *what ? ": " : "", err->msg);
@@ -240,6 +252,12 @@ int ac_serve_main(int argc, char **argv) {
     ac_config_free(&cfg);
     return 2;
   }
+  if (mkdir_state(o.state_dir) != 0) {
+    fprintf(stderr, "agentcube serve: cannot create %s: %s\n", o.state_dir,
+            strerror(errno));
+    ac_config_free(&cfg);
+    return 1;
+  }
   if (o.check) {
     int off;
     if (sbx_runtime_init(&rt, o.state_dir, &err) != AC_OK) {
@@ -252,12 +270,6 @@ int ac_serve_main(int argc, char **argv) {
     sbx_runtime_free(rt);
     ac_config_free(&cfg);
     return 0;
-  }
-  if (mkdir_state(o.state_dir) != 0) {
-    fprintf(stderr, "agentcube serve: cannot create %s: %s\n", o.state_dir,
-            strerror(errno));
-    ac_config_free(&cfg);
-    return 1;
   }
   if (o.daemon && daemonize(o.state_dir) != 0) {
     fprintf(stderr, "agentcube serve: cannot start in the background\n");
@@ -272,6 +284,7 @@ int ac_serve_main(int argc, char **argv) {
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
   /* Orphans of sandboxed commands are reparented to us and reaped. */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 

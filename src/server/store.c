@@ -162,7 +162,9 @@ static void doom_locked(struct ac_store *st, size_t index) {
 /* {====================================================== loading */
 
 static void purge_box_dir(struct ac_store *st, const char *dir) {
-  sbx_box_purge(st->rt, dir);
+  struct ac_error err;
+  if (sbx_box_purge(st->rt, dir, &err) != AC_OK)
+    fprintf(stderr, "agentcube: cannot remove %s: %s\n", dir, err.msg);
 }
 
 static void load_records(struct ac_store *st) {

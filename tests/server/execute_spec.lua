@@ -74,7 +74,8 @@ describe("execute", function()
   end)
 
   it("30: an empty or missing command is 400", function()
-    local status, j = srv:exec(id, {})
+    local status, j = srv:json("POST", DP .. "api/execute",
+                               '{"command": []}', { session = id })
     assert.equal(400, status)
     assert.same({ error = "command cannot be empty", code = 400 }, j)
     status, j = srv:json("POST", DP .. "api/execute", { timeout = "1s" },

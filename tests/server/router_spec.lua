@@ -29,7 +29,7 @@ describe("router", function()
 
   it("14: proxied 4xx answers carry the session id too", function()
     local status, _, h = srv:json("POST", DP .. "api/execute",
-                                  { command = {} }, { session = id })
+                                  '{"command": []}', { session = id })
     assert.equal(400, status)
     assert.equal(id, h["x-agentcube-session-id"])
   end)

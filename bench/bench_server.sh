@@ -1,0 +1,78 @@
+#!/bin/sh
+# The local runtime: session lifecycle, execute and run_code overhead
+# against the same sandbox launched directly, concurrency, and 1 GiB
+# transfers against a plain file server, all measured in this run.
+set -u
+B="$ROOT/$BUILD"
+BENCH="$B/bench/bench_server"
+STATE=$(mktemp -d /tmp/agentcube-bench-state.XXXXXX)
+DATA=$(mktemp -d /tmp/agentcube-bench-data.XXXXXX)
+cat >"$STATE.yaml" <<'YAML'
+default:
+  warmPoolSize: 2
+templates:
+  - name: big
+    disk: 3Gi
+    maxFileSize: 2Gi
+    warmPoolSize: 0
+YAML
+"$AGENTCUBE_BIN" serve --no-auth --quiet --listen 127.0.0.1:0 \
+  --state-dir "$STATE" --config "$STATE.yaml" >"$STATE.url" 2>"$STATE.log" &
+SERVER=$!
+FS=
+cleanup() {
+  [ -n "$FS" ] && kill "$FS" 2>/dev/null
+  kill -TERM "$SERVER" 2>/dev/null
+  wait "$SERVER" 2>/dev/null
+  # a second, short-lived server removes the sessions' sandboxes
+  rm -f "$STATE"/sessions/*.json
+  "$AGENTCUBE_BIN" serve --no-auth --quiet --listen 127.0.0.1:0 \
+    --state-dir "$STATE" --config "$STATE.yaml" >/dev/null 2>&1 &
+  sleep 1; kill -TERM $! 2>/dev/null; wait $! 2>/dev/null
+  rm -rf "$STATE" "$STATE.yaml" "$STATE.url" "$STATE.log" "$DATA"
+}
+trap cleanup EXIT INT TERM
+for _ in $(seq 1 100); do [ -s "$STATE.url" ] && break; sleep 0.1; done
+URL=$(head -1 "$STATE.url")
+[ -n "$URL" ] || { cat "$STATE.log"; exit 1; }
+sleep 1   # let the warm pool fill
+
+"$BENCH" lifecycle "$URL" 200
+"$BENCH" exec "$URL" 300
+"$BENCH" runcode "$URL" 100
+"$BENCH" fanout "$URL" 32 50
+
+# --- 1 GiB upload and download, against a plain file server -------------
+head -c 1073741824 /dev/urandom >"$DATA/blob"
+PORT=$((20000 + $$ % 20000))
+mkdir -p "$DATA/plain"
+"$BENCH" fileserver "$PORT" "$DATA/plain" >"$DATA/fs.out" &
+FS=$!
+for _ in $(seq 1 50); do grep -q ready "$DATA/fs.out" 2>/dev/null && break; sleep 0.1; done
+secs() { curl -s -o /dev/null -w '%{time_total}' "$@"; }
+mbps() { awk -v s="$1" 'BEGIN { printf "%.0f", 1024 / s }'; }
+hwm() { awk '/VmHWM/ { print $2 }' "/proc/$SERVER/status"; }
+rss() { awk '/VmRSS/ { print $2 }' "/proc/$SERVER/status"; }
+
+p_up=$(secs -T "$DATA/blob" "http://127.0.0.1:$PORT/blob")
+p_down=$(secs "http://127.0.0.1:$PORT/blob")
+SID=$(curl -s -d '{"name":"big","namespace":"default"}' "$URL/v1/code-interpreter" |
+      sed 's/.*"sessionId":"\([^"]*\)".*/\1/')
+DPB="$URL/v1/namespaces/default/code-interpreters/big/invocations"
+base=$(rss)
+echo 5 >"/proc/$SERVER/clear_refs"
+a_up=$(secs -H "x-agentcube-session-id: $SID" -F path=blob \
+       -F "file=@$DATA/blob" "$DPB/api/files")
+up_growth=$(( $(hwm) - base ))
+base=$(rss)
+echo 5 >"/proc/$SERVER/clear_refs"
+a_down=$(secs -H "x-agentcube-session-id: $SID" "$DPB/api/files/blob")
+down_growth=$(( $(hwm) - base ))
+curl -s -o /dev/null -X DELETE "$URL/v1/code-interpreter/sessions/$SID"
+
+echo "1 GiB upload:   agentcube $(mbps "$a_up") MiB/s, plain server $(mbps "$p_up") MiB/s," \
+  "ratio $(awk -v a="$a_up" -v p="$p_up" 'BEGIN { printf "%.2f", p / a }')" \
+  "(target >= 0.4); server peak RSS growth $((up_growth / 1024)) MiB (target < 32)"
+echo "1 GiB download: agentcube $(mbps "$a_down") MiB/s, plain server $(mbps "$p_down") MiB/s," \
+  "ratio $(awk -v a="$a_down" -v p="$p_down" 'BEGIN { printf "%.2f", p / a }')" \
+  "(target >= 0.4); server peak RSS growth $((down_growth / 1024)) MiB (target < 32)"

@@ -1,0 +1,201 @@
+/*
+** sandbox_int.h -- internals shared by sandbox.c (runtime), sandbox_box.c
+** (boxes), sandbox_args.c (bwrap arguments), sandbox_spawn.c (the launch
+** child) and sandbox_exec.c (running one command). Not a public header.
+*/
+#ifndef AGENTCUBE_SANDBOX_INT_H
+#define AGENTCUBE_SANDBOX_INT_H
+
+#include "boxfs.h"
+#include "cgroup.h"
+#include "sandbox.h"
+#include "seccomp_filter.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+/* In-sandbox identity: bwrap maps it to the session's host uid. */
+#define SBX_UID 1000
+#define SBX_GID 1000
+
+/* Child fd layout for bwrap (the numbers appear in the --args text). The
+** directories are bound with --bind-fd: bwrap, running as the session
+** uid, never needs search permission on the host paths above them (a
+** 0700 state directory under /root works). */
+enum {
+  SBX_FD_STDIN, SBX_FD_STDOUT, SBX_FD_STDERR,
+  SBX_FD_ARGS,          /* --args: NUL-separated arguments */
+  SBX_FD_SECCOMP,       /* --seccomp: the BPF program */
+  SBX_FD_INFO,          /* --info-fd: {"child-pid": N, ...} */
+  SBX_FD_ETC,           /* --ro-bind-fd: the /etc snapshot (runtime's) */
+  SBX_FD_WS,            /* --bind-fd: workspace (the box's) */
+  SBX_FD_TMP,           /* --bind-fd: tmp */
+  SBX_FD_HOME,          /* --bind-fd: home/sandbox */
+  SBX_NFDS
+};
+
+/* fds below this one are opened per command; the others are borrowed
+** from the runtime and the box. */
+#define SBX_FD_FIRST_BORROWED SBX_FD_ETC
+
+struct sbx_runtime {
+  char *state_dir;            /* realpath, malloc'd */
+  char cgname[40];            /* "agentcube-<16 hex>" */
+  int root;                   /* euid 0: session uids, images, cgroups */
+  char bwrap[64];              /* "" when missing (a fixed list) */
+  char bwrap_version[32];
+  char mkfs[64];               /* "" when missing (a fixed list) */
+  int loop_ok;                /* /dev/loop-control usable */
+  int userns_ok;              /* unprivileged user namespaces */
+  int subreaper_ok;
+  int selftest_ok;            /* a real sandbox ran `true` */
+  struct scf_program seccomp; /* bpf == NULL when it failed to build */
+  struct cg_runtime cg;
+  long ncpu;
+  char *pub;                  /* /run/agentcube/<hash>: where boxes are
+                                 published (root only), or NULL */
+  char *etc;                  /* <pub or state_dir>/etc.<pid>, malloc'd */
+  int etcfd;                  /* O_PATH fd of etc, or -1 */
+  char *layout;               /* NUL-separated bwrap args: /usr, /etc */
+  size_t layout_len;
+  char why_bwrap[160], why_mkfs[160], why_loop[160], why_userns[160];
+  char why_seccomp[AC_ERROR_SIZE], why_selftest[AC_ERROR_SIZE + 64];
+};
+
+/* AC_OK when commands can run here (bwrap, seccomp, self-test). */
+enum ac_code sbx_runtime_usable(const struct sbx_runtime *rt,
+                                struct ac_error *err);
+
+/* One running command. sbx_box_close/destroy signal wake_fd (an eventfd
+** its sbx_exec polls) and the command kills itself, in the order that
+** leaves no orphan (see sandbox_exec.c). */
+struct sbx_run {
+  int wake_fd;
+  struct sbx_run *next;
+};
+
+struct sbx_box {
+  struct sbx_runtime *rt;
+  struct boxfs fs;
+  struct cg_box cg;
+  char cgname[32];            /* "box-<16 hex>" */
+  struct sbx_limits limits;
+  char *prefix;               /* NUL-separated bwrap args for this box */
+  size_t prefix_len;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int closing;                /* close/destroy started: refuse new execs */
+  unsigned long kill_gen;     /* bumped by sbx_box_kill: a command that
+                                 started before registers already dead */
+  unsigned running;           /* sbx_exec calls in progress */
+  unsigned long next_cmd;     /* names cmd-<n> cgroups */
+  struct sbx_run *runs;
+};
+
+/* ---- sandbox_args.c ---- */
+
+/* A growing buffer of NUL-terminated strings. */
+struct sbx_args {
+  char *p;
+  size_t len, cap;
+  int oom;                    /* an append failed: the buffer is unusable */
+};
+
+void sbx_args_add(struct sbx_args *a, const char *s);
+void sbx_args_addn(struct sbx_args *a, const char *s, size_t n);
+void sbx_args_free(struct sbx_args *a);
+
+/* The host layout every sandbox gets: /usr, the merged-/usr symlinks and
+** the /etc snapshot. Fills rt->layout. */
+enum ac_code sbx_layout_build(struct sbx_runtime *rt, struct ac_error *err);
+
+/* The per-box prefix: namespaces, layout, /proc, /dev, the session binds.
+** Fills box->prefix. */
+enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err);
+
+/* ---- sandbox_etc.c ---- */
+
+/* Synthesized /etc files. */
+extern const char sbx_passwd[], sbx_group[], sbx_hosts[];
+
+/* /etc subdirectories bound from the host onto the snapshot (NULL-ended;
+** "ssl/certs" style paths below /etc). */
+extern const char *const sbx_etc_binds[];
+
+/* Builds the /etc snapshot in <pub or state_dir>/etc.<pid> (rt->etc),
+** removing snapshots of servers that are gone. */
+enum ac_code sbx_etc_build(struct sbx_runtime *rt, struct ac_error *err);
+
+/* Deletes the snapshot and frees rt->etc. */
+void sbx_etc_remove(struct sbx_runtime *rt);
+
+/* ---- sandbox_spawn.c ---- */
+
+struct sbx_rlimit {
+  int resource;
+  struct rlimit lim;
+};
+
+/* Everything the launch child does, computed before it exists: between
+** clone and execve it only makes async-signal-safe system calls. */
+struct sbx_spawn_plan {
+  const char *path;            /* executable */
+  char *const *argv;
+  char *const *envp;
+  int fds[SBX_NFDS];           /* fds[i] becomes fd i; -1: left closed */
+  int nfds;
+  const int *join;             /* cgroup.procs fds: the child writes "0" */
+  int njoin;
+  struct sbx_rlimit rl[8];
+  int nrl;
+  int set_ids;                 /* drop groups, switch to uid/gid */
+  uid_t uid;
+  gid_t gid;
+};
+
+/* Starts the child (clone with CLONE_VM|CLONE_VFORK, like posix_spawn) and
+** returns its pid and a pidfd (O_CLOEXEC) owned by the caller; the pidfd is
+** -1 when the kernel has no pidfd_open. Fails with the failing step and
+** errno when the child could not reach execve. */
+enum ac_code sbx_spawn(const struct sbx_spawn_plan *plan, pid_t *pid,
+                       int *pidfd, struct ac_error *err);
+
+/* ---- sandbox_watch.c ---- */
+
+/* One output stream: kept up to max bytes, drained and dropped past it. */
+struct sbx_obuf {
+  char *p;                     /* malloc'd, NULL until the first byte */
+  size_t len, cap, max;
+  int truncated;
+};
+
+/* A running bwrap under supervision. The caller fills the inputs; the
+** read ends are closed by sbx_watch_run, wakefd is not. */
+struct sbx_watch {
+  struct sbx_box *box;
+  const struct cg_cmd *cmd;    /* NULL: no cgroups */
+  pid_t pid;                   /* bwrap */
+  int pidfd;                   /* -1 on kernels without pidfds */
+  int outfd, errfd, infofd;    /* O_NONBLOCK read ends */
+  int wakefd;                  /* eventfd, signalled when the box closes */
+  long long timeout_ns;
+  struct sbx_obuf out, err;    /* .max set by the caller */
+  /* results */
+  int status;                  /* bwrap's wait status */
+  int exited, timed_out, oom_killed;
+  /* private */
+  int killed, hard_killed, woken;
+  long long kill_at;
+  pid_t init_pid;              /* bwrap's init, once identified */
+  unsigned long long init_ns;  /* its pid namespace inode */
+  int init_pidfd;
+  char info[512];              /* --info-fd JSON */
+  size_t info_len;
+};
+
+/* Supervises until the command is over and everything is reaped. */
+void sbx_watch_run(struct sbx_watch *w);
+
+#endif
