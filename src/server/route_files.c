@@ -278,7 +278,24 @@ static const char *mime_type(const char *name) {
   return "application/octet-stream";
 }
 
+/* The SDK strips every leading '/' of a download path, so that
+** "/workspace/summary.csv" arrives as "workspace/summary.csv". A path whose
+** first component names one of the session's trees is therefore read as
+** that absolute path; any other path is workspace-relative. */
+static const char *download_path(const char *p, char *buf, size_t len) {
+  static const char *const trees[] = { "workspace", "tmp", "home" };
+  for (size_t i = 0; i < sizeof trees / sizeof trees[0]; i++) {
+    size_t n = strlen(trees[i]);
+    if (strncmp(p, trees[i], n) == 0 && (p[n] == '/' || p[n] == '\0')) {
+      snprintf(buf, len, "/%s", p);
+      return buf;
+    }
+  }
+  return p;
+}
+
 enum MHD_Result route_download(struct req *r) {
+  char path[4200];
   struct fapi_root root;
   struct fapi_info fi;
   struct ac_error err;
@@ -290,7 +307,8 @@ enum MHD_Result route_download(struct req *r) {
   req_fapi_root(r, &root);
   if (*r->subpath == '\0')
     return reply_error(r, FAM_PICOD, 400, "Path is a directory, not a file");
-  if (fapi_open_read(&root, r->subpath, &fd, &fi, &err) != AC_OK)
+  if (fapi_open_read(&root, download_path(r->subpath, path, sizeof path),
+                     &fd, &fi, &err) != AC_OK)
     return reply_fapi(r, &err, "File not found");
   resp = MHD_create_response_from_fd64((uint64_t)fi.size, fd);
   if (resp == NULL) {

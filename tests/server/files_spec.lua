@@ -146,6 +146,20 @@ describe("files", function()
     assert.equal("42", body)
   end)
 
+  it("40: SDK-style downloads name the tree without the leading /",
+     function()
+    -- the SDK strips every leading '/' of download paths
+    local status, body = srv:download(id, "workspace/dl/data.csv")
+    assert.equal(200, status)
+    assert.equal("a,b\n1,2\n", body)
+    status, body = srv:download(id, "tmp/value.txt")
+    assert.equal(200, status)
+    assert.equal("42", body)
+    status, body = srv:download(id, "home/sandbox/.rc")
+    assert.equal(200, status)
+    assert.equal("rc", body)
+  end)
+
   it("40: downloads binary content and index.html intact", function()
     local bin = {}
     for i = 0, 255 do bin[#bin + 1] = string.char(i) end
