@@ -11,6 +11,8 @@ cat >"$STATE.yaml" <<'YAML'
 default:
   warmPoolSize: 2
 templates:
+  - name: cold
+    warmPoolSize: 0
   - name: big
     disk: 3Gi
     maxFileSize: 2Gi
@@ -37,7 +39,7 @@ URL=$(head -1 "$STATE.url")
 [ -n "$URL" ] || { cat "$STATE.log"; exit 1; }
 sleep 1   # let the warm pool fill
 
-"$BENCH" lifecycle "$URL" 200
+"$BENCH" lifecycle "$URL" 100
 "$BENCH" exec "$URL" 300
 "$BENCH" runcode "$URL" 100
 "$BENCH" fanout "$URL" 32 50

@@ -28,7 +28,7 @@
 
 /* How long to wait for a killed cgroup to empty, and for rmdir to stop
 ** returning EBUSY (dying tasks linger for a few milliseconds). */
-#define CG_EMPTY_WAIT_MS 10000
+#define CG_EMPTY_WAIT_MS 30000
 #define CG_RMDIR_WAIT_MS 5000
 
 static int is_fs(const char *path, long magic) {

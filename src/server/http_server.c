@@ -559,6 +559,9 @@ enum ac_code ac_server_start(const struct ac_server_options *opt,
     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
     MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+    /* a larger read buffer per connection: uploads then arrive in big
+    ** chunks instead of 16 KiB ones (memory stays bounded per request) */
+    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1 << 20),
     MHD_OPTION_END);
   if (srv->daemon == NULL) {
     close(fd);

@@ -21,7 +21,9 @@
 ** (SIG_IGN or SA_NOCLDWAIT), or exit statuses are lost.
 **
 ** Paths: state_dir and the box directories may be private (0700, under
-** /root): sandboxes get their directories as file descriptors.
+** /root). A root server publishes each box's trees under
+** /run/agentcube/<hash of state_dir>/box-<hash of dir> (0711), because
+** bwrap, running as the session uid, must reach what it binds by path.
 */
 #ifndef AGENTCUBE_SANDBOX_H
 #define AGENTCUBE_SANDBOX_H

@@ -44,8 +44,14 @@ static void box_free(struct sbx_box *box) {
 /* The box's name (its cgroups, its published directory): derived from
 ** its absolute directory, so that a restarted server finds the same ones.
 ** dir need not exist yet (create) or any more (purge). */
-static int box_name(const char *dir, char *out, size_t size) {
-  char *abs = realpath(dir, NULL), *slash, *parent;
+static int box_name(const char *dir_in, char *out, size_t size) {
+  char *dir = strdup(dir_in), *abs, *slash, *parent;
+  size_t n;
+  if (dir == NULL)
+    return -1;
+  for (n = strlen(dir); n > 1 && dir[n - 1] == '/'; n--)
+    dir[n - 1] = '\0';                  /* "box/" is "box" */
+  abs = realpath(dir, NULL);
   if (abs == NULL && errno == ENOENT && (slash = strrchr(dir, '/')) &&
       slash[1] != '\0') {
     char *pdir = slash == dir ? strdup("/") : strndup(dir,
@@ -64,6 +70,7 @@ static int box_name(const char *dir, char *out, size_t size) {
     abs = cwd ? sbxu_fmt("%s/%s", cwd, dir) : NULL;
     free(cwd);
   }
+  free(dir);
   if (abs == NULL)
     return -1;
   snprintf(out, size, "box-%016llx", (unsigned long long)sbxu_hash(abs));

@@ -47,6 +47,7 @@ struct ac_store {
   struct pool_box *pool;
   unsigned char slot_used[SLOT_COUNT / 8];
   int stopping;
+  time_t pool_retry_at;         /* after a failed warm box: wait until */
   pthread_t janitor;
   int janitor_started;
 };
@@ -323,6 +324,8 @@ static enum ac_code make_box(struct ac_store *st,
 ** some work. Called with the lock held; drops it while creating. */
 static int refill_one(struct ac_store *st) {
   const struct ac_config *cfg = st->cfg;
+  if (time(NULL) < st->pool_retry_at)
+    return 0;
   for (size_t i = 0; i <= cfg->ntemplates; i++) {
     const struct ac_template *tpl =
       i < cfg->ntemplates ? &cfg->templates[i] : &cfg->fallback;
@@ -338,10 +341,12 @@ static int refill_one(struct ac_store *st) {
     }
     pthread_mutex_unlock(&st->mu);
     if (make_box(st, tpl, slot, &b->box, &err) != AC_OK) {
-      fprintf(stderr, "agentcube: warm pool: %s\n", err.msg);
+      fprintf(stderr, "agentcube: warm pool: %s (retrying in 10 s)\n",
+              err.msg);
       free(b);
       pthread_mutex_lock(&st->mu);
       slot_mark(st, slot, 0);
+      st->pool_retry_at = time(NULL) + 10;
       return 0;   /* do not spin on a persistent failure */
     }
     pthread_mutex_lock(&st->mu);
@@ -483,7 +488,14 @@ enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
   st->rt = rt;
   st->reap_ms = reap_interval_ms ? reap_interval_ms : 15000;
   pthread_mutex_init(&st->mu, NULL);
-  pthread_cond_init(&st->wake, NULL);
+  {
+    /* the janitor's deadlines are on the monotonic clock */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->wake, &ca);
+    pthread_condattr_destroy(&ca);
+  }
   st->dir = strdup(state_dir);
   st->sessions_dir = join(state_dir, "sessions");
   st->boxes_dir = join(state_dir, "boxes");
