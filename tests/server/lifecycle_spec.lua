@@ -146,3 +146,64 @@ templates:
     assert.is_nil(f)
   end)
 end)
+
+describe("process", function()
+  it("shuts down cleanly on SIGTERM and logs one line per request",
+     function()
+    local srv = server.start{}
+    local id = srv:create()
+    srv:exec(id, { "true" })
+    local code = srv:stop()
+    assert.equal(0, code)
+    local log = srv:logtext()
+    assert.matches("POST /v1/code%-interpreter 200 [%d.]+ms session=" ..
+                   id:gsub("%-", "%%-"), log)
+    assert.matches("POST /v1/namespaces/default/code%-interpreters/" ..
+                   "my%-interpreter/invocations/api/execute 200 [%d.]+ms " ..
+                   "session=", log)
+    assert.matches("shutting down", log, 1, true)
+    srv:launch()
+    assert.equal(0, select(3, srv:sh(id, "true")))
+    srv:destroy()
+  end)
+
+  it("--daemon returns once the server is ready and writes serve.json",
+     function()
+    local dir = server.tmpdir()
+    local p = io.popen(server.q(server.bin) .. " serve --daemon --no-auth " ..
+                       "--listen 127.0.0.1:0 --state-dir " .. server.q(dir))
+    local url = p:read("l")
+    assert.is_true(p:close())
+    assert.matches("^http://127%.0%.0%.1:%d+$", url)
+    local info = require("cjson").decode(server.read_file(dir .. "/serve.json"))
+    assert.equal(url, info.url)
+    local httpc = require "httpc"
+    local status = httpc.request{ url = url .. "/health" }
+    assert.equal(200, status)
+    os.execute("kill -TERM " .. math.tointeger(info.pid))
+    for _ = 1, 50 do
+      if not server.read_file(dir .. "/serve.json") then break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_nil(server.read_file(dir .. "/serve.json"))
+    assert.matches("listening on", server.read_file(dir .. "/serve.log"), 1,
+                   true)
+    os.execute("rm -rf " .. server.q(dir))
+  end)
+
+  it("--daemon reports a start-up failure with a non-zero exit", function()
+    local dir = server.tmpdir()
+    local blocker = server.start{}
+    local port = blocker.url:match(":(%d+)$")
+    local p = io.popen(server.q(server.bin) .. " serve --daemon --no-auth " ..
+                       "--listen 127.0.0.1:" .. port .. " --state-dir " ..
+                       server.q(dir) .. " 2>&1")
+    local out = p:read("a")
+    local ok, _, code = p:close()
+    assert.is_falsy(ok)
+    assert.equal(1, code)
+    assert.matches("cannot listen on 127.0.0.1:" .. port, out, 1, true)
+    blocker:destroy()
+    os.execute("rm -rf " .. server.q(dir))
+  end)
+end)
