@@ -33,11 +33,13 @@ LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
 CORE_SRC   := $(wildcard src/core/*.c)
 SERVER_SRC := $(wildcard src/server/*.c)
 HOST_SRC   := $(wildcard src/host/*.c)
+LUAMOD_SRC := $(wildcard src/lua/*.c)
 CTEST_SRC  := $(wildcard tests/c/test_*.c)
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 HOST_OBJ   := $(HOST_SRC:%.c=$(BUILD)/%.o)
+LUAMOD_OBJ := $(LUAMOD_SRC:%.c=$(BUILD)/%.o)
 CTEST_BIN  := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/lua/httpc.so
 
@@ -56,8 +58,22 @@ $(BUILD)/libacserver.a: $(SERVER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/agentcube: $(HOST_OBJ) $(BUILD)/libacserver.a $(BUILD)/libagentcube.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# The host links the Lua binding and carries the Lua sources (generated
+# from lua/ at build time, never committed); -Wl,-E lets it load C modules
+# such as cjson.so.
+LUA_SOURCES := $(shell find lua -name '*.lua' 2>/dev/null)
+$(BUILD)/gen/lua_embed.c: $(LUA_SOURCES) src/host/embed_gen.sh
+	@mkdir -p $(@D)
+	sh src/host/embed_gen.sh $@ lua
+
+$(BUILD)/gen/lua_embed.o: $(BUILD)/gen/lua_embed.c
+	$(CC) $(CFLAGS) -Isrc/host -c $< -o $@
+
+$(BUILD)/src/host/%.o: CFLAGS += -Isrc/lua
+
+$(BUILD)/agentcube: $(HOST_OBJ) $(BUILD)/gen/lua_embed.o $(LUAMOD_OBJ) \
+                    $(BUILD)/libacserver.a $(BUILD)/libagentcube.a
+	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libacserver.a \
                   $(BUILD)/libagentcube.a
@@ -81,8 +97,14 @@ test: all
 test-fast: all
 	@sh tests/run $(BUILD)
 
-bench: all
+bench: all $(BUILD)/bench/bench_server
 	@sh bench/run $(BUILD)
+
+$(BUILD)/bench/bench_server: bench/bench_server.c $(BUILD)/libacserver.a \
+                             $(BUILD)/libagentcube.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libacserver.a \
+	  $(BUILD)/libagentcube.a $(LDLIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -92,3 +114,78 @@ clean:
 	rm -rf build build-san
 
 -include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
+
+# --- Lua module ---
+# agentcube.core (src/lua/*.c linked with libagentcube's objects) as one
+# shared object that exports luaopen_agentcube_core only and does not link
+# liblua (the host that loads it provides Lua); libagentcube as a shared
+# library too; the embedding example, the benchmark client, and install.
+LUAMOD_SRC  := $(wildcard src/lua/*.c)
+LUAMOD_OBJ  := $(LUAMOD_SRC:%.c=$(BUILD)/%.o)
+LUAMOD      := $(BUILD)/lua/agentcube/core.so
+CORE_LIBS   := $(shell pkg-config --libs libcurl jansson libcrypto \
+                 2>/dev/null) -lpthread -lm
+# the workflow engine's YAML loader (src/lua/yaml_load.c) needs libyaml
+LUAMOD_LIBS := $(CORE_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null)
+LUA_LIBS    := $(shell pkg-config --libs lua5.4 2>/dev/null)
+EMBED       := $(BUILD)/examples/embed
+BENCH_CLIENT := $(BUILD)/bench/curl_exec_client
+
+.PHONY: lua install-lua
+all: lua
+lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT)
+
+$(LUAMOD): $(LUAMOD_OBJ) $(CORE_OBJ) src/lua/module.map
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -shared -Wl,--version-script=src/lua/module.map \
+	  -o $@ $(LUAMOD_OBJ) $(CORE_OBJ) $(LUAMOD_LIBS)
+
+$(BUILD)/libagentcube.so: $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libagentcube.so -o $@ $^ \
+	  $(CORE_LIBS)
+
+# The example host embeds the facade's source (checked with luac first),
+# so it runs without any file installed.
+$(BUILD)/examples/facade_lua.h: lua/agentcube/init.lua
+	@mkdir -p $(@D)
+	luac5.4 -p $<
+	xxd -i -n ac_lua_facade $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/examples/embed.o: $(BUILD)/examples/facade_lua.h
+
+$(BUILD)/examples/%.o: examples/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Isrc/lua -I$(BUILD)/examples -MMD -MP -c $< -o $@
+
+$(EMBED): $(BUILD)/examples/embed.o $(LUAMOD_OBJ) $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(LUA_LIBS) $(LUAMOD_LIBS)
+
+$(BENCH_CLIENT): bench/curl_exec_client.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< \
+	  $(shell pkg-config --libs libcurl 2>/dev/null)
+
+install: install-lua
+install-lua: lua $(BUILD)/libagentcube.a
+	install -d $(DESTDIR)$(PREFIX)/lib/lua/5.4/agentcube \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4/agentcube \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(LUAMOD) $(DESTDIR)$(PREFIX)/lib/lua/5.4/agentcube/
+	cd lua && find agentcube -name '*.lua' -exec install -D -m 0644 {} \
+	  $(abspath $(DESTDIR)$(PREFIX))/share/lua/5.4/{} \;
+	install -m 0644 src/core/agentcube.h src/core/ac_error.h \
+	  src/core/errors.def $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 $(BUILD)/libagentcube.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(BUILD)/libagentcube.so $(DESTDIR)$(PREFIX)/lib/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
+	  'includedir=$${prefix}/include' '' 'Name: agentcube' \
+	  'Description: C client of AgentCube code-interpreter sandboxes' \
+	  'Version: $(shell sed -n 's/^#define AC_VERSION *"\(.*\)"/\1/p' \
+	    src/core/agentcube.h)' \
+	  'Requires.private: libcurl jansson libcrypto' \
+	  'Libs: -L$${libdir} -lagentcube' 'Libs.private: -lpthread -lm' \
+	  'Cflags: -I$${includedir}' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/agentcube.pc
+
+-include $(LUAMOD_OBJ:.o=.d) $(BUILD)/examples/embed.d
+# --- end of Lua module ---
