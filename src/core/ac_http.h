@@ -57,6 +57,7 @@ struct ac_http_req {
   size_t max_body;                    /* in-memory body cap; 0: none */
   ac_http_sink_fn sink;               /* 2xx bodies go here, if set */
   void *sink_ud;
+  int no_retry;                       /* one attempt, whatever the policy */
 };
 
 struct ac_http_resp {

@@ -245,6 +245,12 @@ enum ac_code ac_session_attach(ac_client *c, const char *session_id,
 ** failure is returned. Stopping a closed session is AC_OK, no HTTP. */
 enum ac_code ac_session_stop(ac_session *s, struct ac_error *err);
 
+/* ac_session_stop for shutdown paths that must not block for long (a Lua
+** state closing with sessions still owned): the DELETE's connect and total
+** timeouts are capped at timeout_ms (<= 0: 1 ms) and it is never retried. */
+enum ac_code ac_session_stop_within(ac_session *s, long timeout_ms,
+                                    struct ac_error *err);
+
 /* Releases local memory only: never does network I/O (safe from __gc).
 ** NULL is a no-op. */
 void ac_session_free(ac_session *s);

@@ -124,9 +124,11 @@ out:
   return rc;
 }
 
-/* DELETE {wm}/v1/code-interpreter/sessions/{id}; 404 counts as done. */
+/* DELETE {wm}/v1/code-interpreter/sessions/{id}; 404 counts as done.
+** limit_ms > 0 caps the connect and total timeouts and turns retries off
+** (shutdown paths that must not block for long). */
 static enum ac_code delete_session(ac_client *c, const char *id,
-                                   struct ac_error *err) {
+                                   long limit_ms, struct ac_error *err) {
   enum ac_code rc;
   struct curl_slist *headers = NULL;
   struct ac_http_req req;
@@ -153,6 +155,13 @@ static enum ac_code delete_session(ac_client *c, const char *id,
   req.connect_timeout_ms = c->connect_timeout_ms;
   req.timeout_ms = c->request_timeout_ms;
   req.max_body = c->max_response;
+  if (limit_ms > 0) {
+    if (req.connect_timeout_ms > limit_ms)
+      req.connect_timeout_ms = limit_ms;
+    if (req.timeout_ms > limit_ms)
+      req.timeout_ms = limit_ms;
+    req.no_retry = 1;
+  }
   rc = ac_http_do(c->http, &req, &resp, err);
   if (rc == AC_EHTTP && resp.status == 404) {   /* already gone */
     ac_error_clear(err);
@@ -232,7 +241,7 @@ enum ac_code ac_session_create(ac_client *c,
     /* Like the SDK: do not leak the new session when the client side
     ** cannot be set up. */
     struct ac_error ignored;
-    delete_session(c, json_string_value(sid), &ignored);
+    delete_session(c, json_string_value(sid), 0, &ignored);
   }
 out:
   free(base);
@@ -266,7 +275,15 @@ enum ac_code ac_session_attach(ac_client *c, const char *session_id,
 enum ac_code ac_session_stop(ac_session *s, struct ac_error *err) {
   if (s == NULL || atomic_exchange(&s->closed, 1) != 0)
     return AC_OK;
-  return delete_session(s->c, s->id, err);
+  return delete_session(s->c, s->id, 0, err);
+}
+
+enum ac_code ac_session_stop_within(ac_session *s, long timeout_ms,
+                                    struct ac_error *err) {
+  if (s == NULL || atomic_exchange(&s->closed, 1) != 0)
+    return AC_OK;
+  return delete_session(s->c, s->id, timeout_ms > 0 ? timeout_ms : 1,
+                        err);
 }
 
 void ac_session_free(ac_session *s) {

@@ -163,7 +163,16 @@ struct download {
   const char *base;
   char tmp[4096];
   int fd;
+  off_t written;                      /* bytes in the temporary file */
+  off_t flushed;                      /* writeback started up to here */
 };
+
+/* The file is made durable (fsync) before it is renamed into place. So
+** that this final fsync finds little left to write, writeback of every
+** FLUSH_STEP bytes starts as soon as they are written, and the step
+** before is waited for, which also bounds the dirty pages one download
+** holds: the disk works while the network does. */
+#define FLUSH_STEP ((off_t)8 << 20)
 
 /* mkdir -p dir (mode 0777 before umask, like os.makedirs). */
 static int make_dirs(const char *dir) {
@@ -233,6 +242,17 @@ static enum ac_code download_sink(void *ud, const char *data, size_t len,
       return ac_error_errno(err, AC_EIO, errno, "writing %s", d->tmp);
     data += n;
     len -= (size_t)n;
+    d->written += n;
+  }
+  if (d->written - d->flushed >= FLUSH_STEP) {
+    /* best effort: a failure here shows up at the final fsync */
+    sync_file_range(d->fd, d->flushed, d->written - d->flushed,
+                    SYNC_FILE_RANGE_WRITE);
+    if (d->flushed >= FLUSH_STEP)
+      sync_file_range(d->fd, d->flushed - FLUSH_STEP, FLUSH_STEP,
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                      SYNC_FILE_RANGE_WAIT_AFTER);
+    d->flushed = d->written;
   }
   return AC_OK;
 }

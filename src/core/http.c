@@ -39,6 +39,7 @@
 
 #define AC_HTTP_POOL 8
 #define AC_HTTP_ERROR_BODY 65536      /* bytes kept of a non-2xx body */
+#define AC_HTTP_STREAM_BUFFER (512L * 1024)
 #define AC_USER_AGENT "agentcube/" AC_VERSION
 
 #ifndef CURL_WRITEFUNC_ERROR
@@ -290,6 +291,10 @@ static CURLcode set_options(CURL *easy, struct xfer *x, char *errbuf) {
   SETOPT(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
   SETOPT(CURLOPT_XFERINFODATA, x);
   SETOPT(CURLOPT_NOPROGRESS, 0L);
+  /* Streamed bodies (downloads) move in larger reads: fewer system calls
+  ** per byte than libcurl's 16 KiB default (the curl tool uses 100 KiB). */
+  if (req->sink != NULL)
+    SETOPT(CURLOPT_BUFFERSIZE, AC_HTTP_STREAM_BUFFER);
   if (strcmp(req->method, "GET") == 0) {
     SETOPT(CURLOPT_HTTPGET, 1L);
   } else {
@@ -503,7 +508,8 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
       http_log(h, "! %s %s: %s", req->method, req->url,
             errbuf[0] ? errbuf : curl_easy_strerror(cc));
 
-    if (attempt < h->pol.max_retries && x.abort == ABORT_NONE &&
+    if (!req->no_retry && attempt < h->pol.max_retries &&
+        x.abort == ABORT_NONE &&
         may_retry(req, cc, status, reqsize)) {
       long wait = backoff_ms(h, attempt);
       attempt++;

@@ -1,0 +1,384 @@
+-- agentcube.workflow.expr -- the ${{ expr }} language of workflows.
+--
+-- An expression is a Lua expression over inputs, steps, sessions, env and
+-- workflow, evaluated in a sandboxed environment: only the names listed in
+-- BUILTINS exist, every other name raises "unknown name", nothing can be
+-- assigned, and a runaway expression is stopped after a million VM
+-- instructions. A string that is exactly one `${{ x }}` (surrounding
+-- blanks aside) gives x's value with its type; `${{ }}` embedded in text
+-- is replaced by the value's text (nil and null become "", tables their
+-- JSON). Expressions are the workflow author's own code: the sandbox
+-- keeps mistakes from reaching io/os/require, it is not a security
+-- boundary against a hostile author.
+local cjson = require("cjson").new()   -- private: our encoding settings
+
+local M = {}
+
+M.null = cjson.null
+M.MAX_INSTRUCTIONS = 1000000
+
+local OPEN, CLOSE = "${{", "}}"
+
+-- Where the "}}" closing an expression starting at i is: the first one
+-- outside a quoted Lua string, so that format('{{x}}') stays whole.
+local function close_of(s, i)
+  local quote
+  while i <= #s do
+    local c = s:sub(i, i)
+    if quote then
+      if c == "\\" then
+        i = i + 1
+      elseif c == quote then
+        quote = nil
+      end
+    elseif c == "'" or c == '"' then
+      quote = c
+    elseif s:sub(i, i + #CLOSE - 1) == CLOSE then
+      return i
+    end
+    i = i + 1
+  end
+  return nil
+end
+
+--- Splits s into literal text and expressions.
+-- Returns { {text=...} | {src=..., at=byte offset}, ... } or nil, message.
+function M.parse(s)
+  local parts, pos = {}, 1
+  while true do
+    local a = s:find(OPEN, pos, true)
+    if not a then
+      if pos <= #s then parts[#parts + 1] = { text = s:sub(pos) } end
+      return parts
+    end
+    if a > pos then parts[#parts + 1] = { text = s:sub(pos, a - 1) } end
+    local b = close_of(s, a + #OPEN)
+    if not b then
+      return nil, "unterminated '" .. OPEN .. "' (no closing '" .. CLOSE ..
+                  "')"
+    end
+    local src = s:sub(a + #OPEN, b - 1):match("^%s*(.-)%s*$")
+    if src == "" then return nil, "empty expression '${{ }}'" end
+    parts[#parts + 1] = { src = src, at = a }
+    pos = b + #CLOSE
+  end
+end
+
+--- Whether s holds any ${{ }}.
+function M.has(s)
+  return type(s) == "string" and s:find(OPEN, 1, true) ~= nil
+end
+
+-- The source of s when s is exactly one expression, else nil.
+local function whole(parts)
+  if #parts == 1 and parts[1].src then return parts[1].src end
+  if #parts == 2 and parts[1].src and parts[2].text and
+     parts[2].text:match("^%s*$") then
+    return parts[1].src
+  end
+  if #parts == 2 and parts[2].src and parts[1].text and
+     parts[1].text:match("^%s*$") then
+    return parts[2].src
+  end
+  if #parts == 3 and parts[2].src and parts[1].text:match("^%s*$") and
+     parts[3].text:match("^%s*$") then
+    return parts[2].src
+  end
+  return nil
+end
+
+local cache = setmetatable({}, { __mode = "v" })
+
+--- Compiles one expression source; returns a function whose first
+-- upvalue is its _ENV, or nil, message.
+function M.compile(src)
+  local fn = cache[src]
+  if fn then return fn end
+  local err
+  fn, err = load("return " .. src, "=expression", "t", {})
+  if not fn then
+    -- "expression:1: unexpected symbol near '+'" -> the part after it
+    return nil, (err:gsub("^expression:%d+: ", ""))
+  end
+  cache[src] = fn
+  return fn
+end
+
+--- Checks the syntax of every expression in s; returns the sources, or
+-- nil, message.
+function M.check(s)
+  local parts, err = M.parse(s)
+  if not parts then return nil, err end
+  local srcs = {}
+  for _, p in ipairs(parts) do
+    if p.src then
+      local ok, e = M.compile(p.src)
+      if not ok then
+        return nil, ("bad expression '${{ %s }}': %s"):format(p.src, e)
+      end
+      srcs[#srcs + 1] = p.src
+    end
+  end
+  return srcs
+end
+
+-- ---------------------------------------------------------------------
+-- Helpers users know from GitHub Actions
+
+local function lower(v) return type(v) == "string" and v:lower() or v end
+
+local function contains(hay, needle)
+  if type(hay) == "string" then
+    return hay:lower():find(tostring(needle):lower(), 1, true) ~= nil
+  end
+  if type(hay) == "table" then
+    for _, v in ipairs(hay) do
+      if lower(v) == lower(needle) then return true end
+    end
+  end
+  return false
+end
+
+local function text(v)
+  if v == nil or v == cjson.null then return "" end
+  if type(v) == "table" then return cjson.encode(v) end
+  if math.type(v) == "float" and v == math.floor(v) and v > -2^53 and
+     v < 2^53 then
+    return ("%d"):format(v)
+  end
+  return tostring(v)
+end
+M.text = text
+
+local function format(fmt, ...)
+  local args = table.pack(...)
+  local s = tostring(fmt):gsub("{{", "\1"):gsub("}}", "\2")
+  s = s:gsub("{(%d+)}", function(i)
+    i = tonumber(i) + 1
+    if i > args.n then error("format: no argument {" .. (i - 1) .. "}", 0) end
+    return text(args[i])
+  end)
+  return (s:gsub("\1", "{"):gsub("\2", "}"))
+end
+
+-- cjson reads every number as a float; JSON has one number type, and
+-- users expect 3 to print as 3: integral values become integers.
+local function integers(v, depth)
+  if math.type(v) == "float" and v == math.floor(v) and v > -2^53 and
+     v < 2^53 then
+    return math.tointeger(v)
+  end
+  if type(v) == "table" and depth < 1000 then
+    for k, x in pairs(v) do v[k] = integers(x, depth + 1) end
+  end
+  return v
+end
+
+local function from_json(s)
+  if type(s) ~= "string" then
+    error("fromJSON: a string expected, got " .. type(s), 0)
+  end
+  local ok, v = pcall(cjson.decode, s)
+  if not ok then error("fromJSON: " .. tostring(v), 0) end
+  return integers(v, 0)
+end
+
+local function to_json(v)
+  local ok, s = pcall(cjson.encode, v)
+  if not ok then error("toJSON: " .. tostring(s), 0) end
+  return s
+end
+
+local function join(t, sep)
+  if type(t) ~= "table" then return text(t) end
+  local out = {}
+  for i, v in ipairs(t) do out[i] = text(v) end
+  return table.concat(out, sep or ",")
+end
+
+local function trim(v)
+  return (text(v):match("^%s*(.-)%s*$"))
+end
+
+local safe_string = {}
+for _, k in ipairs{ "byte", "char", "find", "format", "gmatch", "gsub",
+                    "len", "lower", "match", "reverse", "sub", "upper" } do
+  safe_string[k] = string[k]
+end
+local safe_math = {}
+for k, v in pairs(math) do safe_math[k] = v end
+safe_math.random, safe_math.randomseed = nil, nil
+
+M.BUILTINS = {
+  fromJSON = from_json, toJSON = to_json, contains = contains,
+  format = format, join = join,
+  trim = trim,
+  startsWith = function(s, p)
+    return type(s) == "string" and s:lower():sub(1, #tostring(p)) ==
+           tostring(p):lower()
+  end,
+  endsWith = function(s, p)
+    p = tostring(p)
+    return type(s) == "string" and
+           (p == "" or s:lower():sub(-#p) == p:lower())
+  end,
+  tostring = tostring, tonumber = tonumber, type = type, pairs = pairs,
+  ipairs = ipairs, select = select, next = next, math = safe_math,
+  string = safe_string, utf8 = utf8, table = { concat = table.concat },
+  null = cjson.null,
+}
+
+--- A read-only view of t whose unknown keys raise "what 'k'".
+function M.strict(t, what)
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = t[k]
+      if v == nil then error(("no %s '%s'"):format(what, tostring(k)), 0) end
+      return v
+    end,
+    __newindex = function()
+      error(what .. " values cannot be changed in an expression", 0)
+    end,
+    __pairs = function() return next, t, nil end,
+    __len = function() return #t end,
+  })
+end
+
+--- The environment of expressions for ctx (inputs, steps, sessions, env,
+-- workflow, and optionally the status functions of `if`).
+function M.env(ctx)
+  local names = {}
+  for k, v in pairs(M.BUILTINS) do names[k] = v end
+  for k, v in pairs(ctx) do names[k] = v end
+  return setmetatable({}, {
+    __index = function(_, k)
+      local v = names[k]
+      if v == nil then
+        error(("unknown name '%s'"):format(tostring(k)), 0)
+      end
+      return v
+    end,
+    __newindex = function(_, k)
+      error(("cannot assign '%s' in an expression"):format(tostring(k)), 0)
+    end,
+  })
+end
+
+-- Runs fn with _ENV = env under an instruction limit; returns ok, value.
+local function call(fn, env)
+  debug.setupvalue(fn, 1, env)
+  local hook, mask, count = debug.gethook()
+  debug.sethook(function()
+    error("expression stopped after " .. M.MAX_INSTRUCTIONS ..
+          " instructions", 0)
+  end, "", M.MAX_INSTRUCTIONS)
+  local ok, v = pcall(fn)
+  debug.sethook(hook, mask, count)
+  debug.setupvalue(fn, 1, nil)
+  return ok, v
+end
+
+--- Evaluates one expression source in env: value, or nil, message.
+function M.eval(src, env)
+  local fn, err = M.compile(src)
+  if not fn then return nil, err end
+  local ok, v = call(fn, env)
+  if not ok then
+    if type(v) ~= "string" then v = tostring(v) end
+    return nil, ("'${{ %s }}': %s"):format(src, v:gsub("^expression:%d+: ",
+                                                        ""))
+  end
+  return v
+end
+
+--- Expands the ${{ }} of s: a whole-string expression keeps its value's
+-- type, embedded ones become text. Returns ok, value|message.
+function M.expand(s, env)
+  if not M.has(s) then return true, s end
+  local parts, err = M.parse(s)
+  if not parts then return false, err end
+  local src = whole(parts)
+  if src then
+    local v, e = M.eval(src, env)
+    if e then return false, e end
+    return true, v
+  end
+  local out = {}
+  for i, p in ipairs(parts) do
+    if p.text then
+      out[i] = p.text
+    else
+      local v, e = M.eval(p.src, env)
+      if e then return false, e end
+      out[i] = text(v)
+    end
+  end
+  return true, table.concat(out)
+end
+
+--- Expands every string inside v (keys stay), copying tables. Functions
+-- and other values pass through. Returns ok, value|message.
+function M.expand_deep(v, env, depth)
+  depth = depth or 0
+  if depth > 100 then return false, "value nested too deeply" end
+  if type(v) == "string" then return M.expand(v, env) end
+  if type(v) ~= "table" then return true, v end
+  local out = {}
+  for k, x in pairs(v) do
+    local ok, y = M.expand_deep(x, env, depth + 1)
+    if not ok then return false, y end
+    out[k] = y
+  end
+  return true, out
+end
+
+--- GitHub's truthiness: false, nil, null, 0, -0, "" are false.
+function M.truthy(v)
+  return not (v == nil or v == false or v == cjson.null or v == 0 or
+              v == "")
+end
+
+--- Evaluates an `if` condition: a boolean, a bare expression or a
+-- string with ${{ }}. Returns ok, boolean|message.
+function M.condition(c, env)
+  if type(c) == "boolean" then return true, c end
+  if M.has(c) then
+    local ok, v = M.expand(c, env)
+    if not ok then return false, v end
+    return true, M.truthy(v)
+  end
+  local v, err = M.eval(c, env)
+  if err then return false, err end
+  return true, M.truthy(v)
+end
+
+--- The expression sources of an `if` condition (for validation).
+function M.condition_sources(c)
+  if type(c) ~= "string" then return {} end
+  if M.has(c) then return M.check(c) end
+  local ok, err = M.compile(c)
+  if not ok then
+    return nil, ("bad expression '%s': %s"):format(c, err)
+  end
+  return { c }
+end
+
+--- The step ids and input names an expression source mentions
+-- (steps.x, steps["x"], inputs.x, inputs["x"]), for validation.
+function M.references(src)
+  local refs = { steps = {}, inputs = {}, sessions = {} }
+  for _, what in ipairs{ "steps", "inputs", "sessions" } do
+    for name in src:gmatch("%f[%w_]" .. what .. "%s*%.%s*([%a_][%w_]*)") do
+      refs[what][#refs[what] + 1] = name
+    end
+    for _, name in src:gmatch("%f[%w_]" .. what ..
+                              "%s*%[%s*([\"'])(.-)%1%s*%]") do
+      refs[what][#refs[what] + 1] = name
+    end
+  end
+  return refs
+end
+
+M.json = cjson
+
+return M

@@ -1,0 +1,908 @@
+/*
+** session.c -- agentcube.Session, the userdata behind
+** agentcube.CodeInterpreterClient: one code-interpreter session and its
+** client, with the SDK's methods.
+**
+** Lifecycle (DESIGN section 5). A session the object created is owned:
+** stop(), __close and garbage collection delete it (GC through the reaper,
+** see reaper.c); detach() gives up ownership. A session attached by id is
+** not owned: only an explicit stop() deletes it. After stop() or __close
+** every method raises ECLOSED and tostring gives
+** "agentcube.Session (closed)".
+**
+** Re-entrancy. A Lua auth provider runs inside library calls. While a call
+** runs the session is busy: a method called from the provider on the same
+** session raises EBUSY, and a stop() or __close arriving then is deferred
+** until the call returns (STYLE rule 16).
+**
+** Every method checks its arguments and allocates its Lua-owned scratch
+** first, then marks the session busy, calls the library, clears busy, and
+** only then converts results or raises (rule 7).
+*/
+#include "aclua.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum close_kind { CLOSE_NONE, CLOSE_STOP, CLOSE_SCOPE };
+
+struct aclua_session {
+  struct aclua_native *n;             /* owned; NULL once closed */
+  struct aclua_reaper *r;             /* the sentinel, user value 1 */
+  struct ac_error close_err;          /* why __close's DELETE failed */
+};
+
+/* User values: 1 the reaper sentinel (anchors r), 2 the info table
+** {name, namespace, ttl}, 3 the shared client's holder (clients.c). */
+#define UV_REAPER 1
+#define UV_INFO   2
+#define UV_CLIENT 3
+
+/* The state of one library call (see call_begin). */
+struct call {
+  struct aclua_session *ls;
+  struct aclua_native *n;
+  int err_idx;                        /* provider error slot, or 0 */
+  struct aclua_authcb saved;          /* the provider state to restore */
+};
+
+static struct aclua_session *check_session(lua_State *L) {
+  return luaL_checkudata(L, 1, AC_SESSION_MT);
+}
+
+struct aclua_native *aclua_session_native(lua_State *L, int idx) {
+  struct aclua_session *ls = luaL_checkudata(L, idx, AC_SESSION_MT);
+  return ls->n;
+}
+
+/* The part of a method between its argument checks and the library call:
+** runs the reaper, refuses closed and busy sessions, gives a Lua provider
+** this thread and two stack slots, marks the session busy. May raise; it
+** holds nothing native when it does. */
+static void call_begin(lua_State *L, struct aclua_session *ls,
+                       struct call *cc) {
+  struct aclua_native *n;
+  if (ls->r != NULL && ls->r->head != NULL && !ls->r->draining)
+    aclua_reaper_drain(L, ls->r, ACLUA_DRAIN_DELETE_MS, NULL, NULL);
+  n = ls->n;
+  if (n == NULL)
+    aclua_raisef(L, AC_ECLOSED, "the session was stopped; this client "
+                 "cannot be used any more");
+  if (n->busy)
+    aclua_raisef(L, AC_EBUSY, "session %s is busy: a call on it is still "
+                 "running (called again from an auth provider?)",
+                 ac_session_id(n->s));
+  luaL_checkstack(L, 3, NULL);
+  cc->ls = ls;
+  cc->n = n;
+  cc->err_idx = 0;
+  if (n->cb != NULL) {
+    cc->saved = *n->cb;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->provider_ref);
+    lua_pushnil(L);
+    cc->err_idx = lua_gettop(L);
+    n->cb->L = L;
+    n->cb->fn_idx = cc->err_idx - 1;
+    n->cb->err_idx = cc->err_idx;
+  }
+  n->busy = 1;
+}
+
+/* Runs the close that arrived during the call, if any. Never raises. */
+static void close_now(lua_State *L, struct aclua_session *ls,
+                      enum close_kind how) {
+  struct aclua_native *n = ls->n;
+  struct ac_error err;
+  if (n == NULL)
+    return;
+  ls->n = NULL;                       /* closed first */
+  if (how == CLOSE_STOP || ac_session_owned(n->s)) {
+    if (aclua_native_stop(L, n, 0, &err) != AC_OK) {
+      char line[AC_ERROR_SIZE + 64];
+      ls->close_err = err;
+      snprintf(line, sizeof line, "agentcube: could not delete session "
+               "%s: %s", ac_session_id(n->s), err.msg);
+      lua_warning(L, line, 0);
+    }
+  }
+  aclua_native_free(L, n);
+}
+
+/* Right after the library call, before anything that may raise. */
+static void call_end(lua_State *L, struct call *cc) {
+  struct aclua_native *n = cc->n;
+  n->busy = 0;
+  if (n->cb != NULL)
+    *n->cb = cc->saved;
+  if (n->close_pending != CLOSE_NONE && cc->ls->n == n) {
+    enum close_kind how = (enum close_kind)n->close_pending;
+    n->close_pending = CLOSE_NONE;
+    close_now(L, cc->ls, how);
+  }
+}
+
+/* Raises the failure of a call: the provider's own error when it raised
+** one (unchanged, like the SDK lets get_token()'s exception through),
+** else an agentcube.Error. */
+static int call_fail(lua_State *L, struct call *cc,
+                     const struct ac_error *err) {
+  if (cc->err_idx != 0 && !lua_isnil(L, cc->err_idx)) {
+    lua_pushvalue(L, cc->err_idx);
+    return lua_error(L);
+  }
+  return aclua_raise(L, err);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Arguments                                                               */
+
+/* Copies the array at idx into one Lua-owned block (pointers, then the
+** bytes), so that the strings stay put even if an auth provider changes
+** the table during the call. [-0, +1, m] */
+static const char *const *argv_copy(lua_State *L, int idx, size_t *argc) {
+  size_t n = (size_t)lua_rawlen(L, idx), total = 0, len, i;
+  const char **ptrs;
+  char *bytes;
+  const char *s;
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    s = lua_tolstring(L, -1, &len);
+    if (s == NULL || strlen(s) != len)
+      luaL_error(L, "bad command argument #%d (string without NUL "
+                 "expected, got %s)", (int)i, luaL_typename(L, -1));
+    total += len + 1;
+    lua_pop(L, 1);
+  }
+  ptrs = lua_newuserdatauv(L, (n + 1) * sizeof *ptrs + total, 0);
+  bytes = (char *)(ptrs + n + 1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    s = lua_tolstring(L, -1, &len);
+    memcpy(bytes, s, len + 1);
+    ptrs[i - 1] = bytes;
+    bytes += len + 1;
+    lua_pop(L, 1);
+  }
+  ptrs[n] = NULL;
+  *argc = n;
+  return ptrs;
+}
+
+/* Copies the name->value table at idx as ac_kv pairs. [-0, +1, m] */
+static const struct ac_kv *env_copy(lua_State *L, int idx, size_t *count) {
+  size_t n = 0, total = 0, kl, vl;
+  struct ac_kv *kv;
+  char *bytes;
+  const char *k, *v;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_type(L, -2) != LUA_TSTRING ||
+        (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
+      luaL_error(L, "bad option 'env' (string names and string values "
+                 "expected)");
+    k = lua_tolstring(L, -2, &kl);
+    v = lua_tolstring(L, -1, &vl);    /* a copy: converting it is safe */
+    if (strlen(k) != kl || strlen(v) != vl)
+      luaL_error(L, "bad option 'env' (NUL byte in '%s')", k);
+    total += kl + vl + 2;
+    n++;
+    lua_pop(L, 1);
+  }
+  kv = lua_newuserdatauv(L, (n ? n : 1) * sizeof *kv + total, 0);
+  bytes = (char *)(kv + (n ? n : 1));
+  n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    k = lua_tolstring(L, -2, &kl);
+    v = lua_tolstring(L, -1, &vl);
+    memcpy(bytes, k, kl + 1);
+    kv[n].key = bytes;
+    bytes += kl + 1;
+    memcpy(bytes, v, vl + 1);
+    kv[n].value = bytes;
+    bytes += vl + 1;
+    n++;
+    lua_pop(L, 1);
+  }
+  *count = n;
+  return kv;
+}
+
+static void set_timeout(lua_State *L, int idx, struct ac_exec_opts *o) {
+  int isnum;
+  lua_Number t = lua_tonumberx(L, idx, &isnum);
+  if (!isnum)
+    luaL_error(L, "bad timeout (number of seconds expected, got %s)",
+               luaL_typename(L, idx));
+  o->timeout = (double)t;
+  /* Lua 5.4 keeps the subtype the caller wrote, as Python does: 30 is
+  ** sent as "30s", 30.0 as "30.0s". */
+  o->timeout_is_float = !lua_isinteger(L, idx);
+}
+
+/* Reads {timeout=, env=, working_dir=} at idx into o; allowed names the
+** keys this method accepts. Leaves its scratch on the stack. */
+static void exec_options(lua_State *L, int idx, struct ac_exec_opts *o,
+                         int allow_wd) {
+  int t;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                   : NULL;
+    if (k == NULL || (strcmp(k, "timeout") != 0 && strcmp(k, "env") != 0 &&
+                      (!allow_wd || strcmp(k, "working_dir") != 0)))
+      luaL_error(L, "unknown option '%s'", k ? k : luaL_typename(L, -2));
+    lua_pop(L, 1);
+  }
+  if (lua_getfield(L, idx, "timeout") != LUA_TNIL)
+    set_timeout(L, lua_gettop(L), o);
+  lua_pop(L, 1);
+  t = lua_getfield(L, idx, "working_dir");       /* stays: anchored */
+  if (t == LUA_TSTRING)
+    o->working_dir = lua_tostring(L, -1);
+  else if (t != LUA_TNIL)
+    luaL_error(L, "bad option 'working_dir' (string expected, got %s)",
+               luaL_typename(L, -1));
+  t = lua_getfield(L, idx, "env");
+  if (t == LUA_TTABLE)
+    o->env = env_copy(L, lua_gettop(L), &o->nenv);
+  else if (t != LUA_TNIL)
+    luaL_error(L, "bad option 'env' (table expected, got %s)",
+               luaL_typename(L, -1));
+}
+
+/* (timeout) / (opts) / (timeout, opts) starting at idx. */
+static void exec_args(lua_State *L, int idx, struct ac_exec_opts *o,
+                      int allow_wd) {
+  int ty = lua_type(L, idx);
+  if (ty == LUA_TTABLE) {
+    exec_options(L, idx, o, allow_wd);
+    return;
+  }
+  if (ty == LUA_TNUMBER)
+    set_timeout(L, idx, o);
+  else if (ty != LUA_TNIL && ty != LUA_TNONE)
+    luaL_typeerror(L, idx, "number or table");
+  if (lua_type(L, idx + 1) == LUA_TTABLE)
+    exec_options(L, idx + 1, o, allow_wd);
+  else if (!lua_isnoneornil(L, idx + 1))
+    luaL_typeerror(L, idx + 1, "table");
+}
+
+/* ---------------------------------------------------------------------- */
+/* Commands                                                                */
+
+/* Raises CommandExecutionError with the result's fields; cmd_idx holds
+** the caller's command (string or table, as the SDK keeps it). */
+static int raise_command_error(lua_State *L, const struct ac_exec_result *r,
+                               int cmd_idx) {
+  struct ac_error err;
+  ac_error_set(&err, AC_ECOMMAND, "Command failed (exit %d)", r->exit_code);
+  aclua_push_error(L, &err);
+  lua_pushfstring(L, "Command failed (exit %d): ", r->exit_code);
+  lua_pushlstring(L, r->err ? r->err : "", r->err_len);
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "message");
+  lua_pushinteger(L, r->exit_code);
+  lua_setfield(L, -2, "exit_code");
+  lua_pushlstring(L, r->err ? r->err : "", r->err_len);
+  lua_setfield(L, -2, "stderr");
+  lua_pushlstring(L, r->out ? r->out : "", r->out_len);
+  lua_setfield(L, -2, "stdout");
+  lua_pushvalue(L, cmd_idx);
+  lua_setfield(L, -2, "command");
+  return lua_error(L);
+}
+
+static void push_result_table(lua_State *L, const struct ac_exec_result *r) {
+  lua_createtable(L, 0, 3);
+  lua_pushlstring(L, r->out ? r->out : "", r->out_len);
+  lua_setfield(L, -2, "stdout");
+  lua_pushlstring(L, r->err ? r->err : "", r->err_len);
+  lua_setfield(L, -2, "stderr");
+  lua_pushinteger(L, r->exit_code);
+  lua_setfield(L, -2, "exit_code");
+}
+
+static int execute(lua_State *L, int check) {
+  struct aclua_session *ls = check_session(L);
+  struct ac_exec_opts o;
+  struct aclua_box *box;
+  struct ac_error err;
+  struct call cc;
+  const char *const *argv = NULL;
+  const char *line = NULL;
+  size_t argc = 0;
+  enum ac_code rc;
+
+  memset(&o, 0, sizeof o);
+  lua_settop(L, 4);
+  if (lua_type(L, 2) == LUA_TSTRING)
+    line = lua_tostring(L, 2);
+  else if (lua_type(L, 2) == LUA_TTABLE)
+    argv = argv_copy(L, 2, &argc);
+  else
+    return luaL_typeerror(L, 2, "string or table");
+  exec_args(L, 3, &o, 1);
+  o.check = check;
+  box = aclua_box_new(L, ACLUA_BOX_EXEC);
+  call_begin(L, ls, &cc);
+  if (line != NULL)
+    rc = ac_session_exec_line(cc.n->s, line, &o, &box->exec, &err);
+  else
+    rc = ac_session_exec(cc.n->s, argv, argc, &o, &box->exec, &err);
+  call_end(L, &cc);
+  if (rc == AC_ECOMMAND)
+    return raise_command_error(L, &box->exec, 2);
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  if (check)
+    lua_pushlstring(L, box->exec.out, box->exec.out_len);
+  else
+    push_result_table(L, &box->exec);
+  return 1;
+}
+
+/***
+** ci:execute_command(cmd [, timeout] [, {env=, working_dir=, timeout=}])
+** -> stdout. cmd is a string (split like shlex.split) or an argv table.
+** Raises agentcube.Error, CommandExecutionError for a non-zero exit.
+*/
+static int session_execute_command(lua_State *L) {
+  return execute(L, 1);
+}
+
+/***
+** ci:execute_command_result(cmd [, timeout] [, opts])
+** -> {stdout=, stderr=, exit_code=}. Never raises for a non-zero exit.
+*/
+static int session_execute_command_result(lua_State *L) {
+  return execute(L, 0);
+}
+
+/***
+** ci:run_code(language, code [, timeout] [, {timeout=, env=}]) -> stdout
+** python/py/python3 or bash/sh. Raises agentcube.Error (ValueError for
+** another language, CommandExecutionError for a non-zero exit).
+*/
+static int session_run_code(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  const char *lang = luaL_checkstring(L, 2);
+  size_t len;
+  const char *code = luaL_checklstring(L, 3, &len);
+  struct ac_exec_opts o;
+  struct aclua_box *box;
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+
+  memset(&o, 0, sizeof o);
+  lua_settop(L, 5);
+  exec_args(L, 4, &o, 0);
+  box = aclua_box_new(L, ACLUA_BOX_EXEC);
+  call_begin(L, ls, &cc);
+  rc = ac_session_run_code(cc.n->s, lang, code, len, &o, &box->exec, &err);
+  call_end(L, &cc);
+  if (rc == AC_ECOMMAND) {
+    lua_pushstring(L, box->exec.command ? box->exec.command : "");
+    return raise_command_error(L, &box->exec, lua_gettop(L));
+  }
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  lua_pushlstring(L, box->exec.out, box->exec.out_len);
+  return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Files                                                                   */
+
+/***
+** ci:write_file(content, remote_path). Raises agentcube.Error.
+*/
+static int session_write_file(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  const char *path = luaL_checkstring(L, 3);
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  call_begin(L, ls, &cc);
+  rc = ac_session_write_file(cc.n->s, path, data, len, &err);
+  call_end(L, &cc);
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  return 0;
+}
+
+/***
+** ci:upload_file(local_path, remote_path). Streams the file. Raises
+** agentcube.Error (FileNotFoundError for a missing local file).
+*/
+static int session_upload_file(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  const char *local = luaL_checkstring(L, 2);
+  const char *remote = luaL_checkstring(L, 3);
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  call_begin(L, ls, &cc);
+  rc = ac_session_upload_file(cc.n->s, local, remote, &err);
+  call_end(L, &cc);
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  return 0;
+}
+
+/***
+** ci:download_file(remote_path, local_path). Streams into a temporary
+** file renamed into place: on error nothing is left behind. Raises
+** agentcube.Error.
+*/
+static int session_download_file(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  const char *remote = luaL_checkstring(L, 2);
+  const char *local = luaL_checkstring(L, 3);
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  call_begin(L, ls, &cc);
+  rc = ac_session_download_file(cc.n->s, remote, local, &err);
+  call_end(L, &cc);
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  return 0;
+}
+
+/***
+** ci:read_file(remote_path) -> string. Raises agentcube.Error.
+*/
+static int session_read_file(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  const char *remote = luaL_checkstring(L, 2);
+  struct aclua_box *box = aclua_box_new(L, ACLUA_BOX_BYTES);
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  call_begin(L, ls, &cc);
+  rc = ac_session_read_file(cc.n->s, remote, 0, &box->bytes, &box->nbytes,
+                            &err);
+  call_end(L, &cc);
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  lua_pushlstring(L, box->bytes, box->nbytes);
+  return 1;
+}
+
+/***
+** ci:list_files([path]) -> { {name=, size=, modified=, mode=, is_dir=},
+** ... } as the server sent them (path defaults to "."). Raises
+** agentcube.Error.
+*/
+static int session_list_files(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  const char *path = luaL_optstring(L, 2, ".");
+  struct aclua_box *box = aclua_box_new(L, ACLUA_BOX_LIST);
+  struct aclua_box *jbox = aclua_box_new(L, ACLUA_BOX_JSON);
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  call_begin(L, ls, &cc);
+  rc = ac_session_list_files(cc.n->s, path, &box->list, &err);
+  call_end(L, &cc);
+  if (rc != AC_OK)
+    return call_fail(L, &cc, &err);
+  if (aclua_push_json(L, jbox, box->list.json, strlen(box->list.json),
+                      &err) != AC_OK)
+    return aclua_raise(L, &err);
+  return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lifecycle                                                               */
+
+/***
+** ci:stop() -> true
+** Deletes the session on the server (owned or not, like the SDK) and
+** closes this object; a second stop() does nothing. Called from an auth
+** provider during a call on this session, it is deferred until that call
+** returns. Raises agentcube.Error when the DELETE failed (the object is
+** closed anyway).
+*/
+static int session_stop(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  struct aclua_native *n;
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  if (ls->r != NULL && ls->r->head != NULL && !ls->r->draining)
+    aclua_reaper_drain(L, ls->r, ACLUA_DRAIN_DELETE_MS, NULL, NULL);
+  n = ls->n;
+  if (n == NULL) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (n->busy) {
+    n->close_pending = CLOSE_STOP;
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  call_begin(L, ls, &cc);
+  rc = ac_session_stop(n->s, &err);
+  /* this stop covers any stop() or __close asked for meanwhile */
+  n->close_pending = CLOSE_NONE;
+  call_end(L, &cc);
+  ls->n = NULL;
+  if (rc != AC_OK && cc.err_idx != 0 && !lua_isnil(L, cc.err_idx))
+    lua_pushvalue(L, cc.err_idx);     /* the provider's own error */
+  else if (rc != AC_OK)
+    aclua_push_error(L, &err);
+  aclua_native_free(L, n);
+  if (rc != AC_OK)
+    return lua_error(L);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/***
+** ci:detach() -> session_id
+** Gives up ownership: neither <close>, GC nor the end of the Lua state will
+** delete the session (an explicit stop() still does). Raises ECLOSED on a
+** stopped client.
+*/
+static int session_detach(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  aclua_safe_point(L);
+  if (ls->n == NULL)
+    return aclua_raisef(L, AC_ECLOSED, "the session was stopped");
+  ac_session_detach(ls->n->s);
+  lua_pushstring(L, ac_session_id(ls->n->s));
+  return 1;
+}
+
+/*
+** __gc: never raises, never does network I/O. An owned session not yet
+** deleted goes to the reaper, which deletes it at the next safe point
+** (or right away within bounds when the state is already closing).
+*/
+static int session_gc(lua_State *L) {
+  struct aclua_session *ls = luaL_testudata(L, 1, AC_SESSION_MT);
+  struct aclua_native *n;
+  if (ls == NULL || ls->n == NULL)
+    return 0;
+  n = ls->n;
+  ls->n = NULL;                       /* closed first */
+  n->busy = 0;
+  if (n->s != NULL && ac_session_owned(n->s) && !ac_session_closed(n->s) &&
+      ls->r != NULL) {
+    if (!ls->r->closed) {
+      char line[160];
+      aclua_reaper_push(ls->r, n);
+      snprintf(line, sizeof line, "agentcube: session %s collected "
+               "without stop(); it will be deleted", ac_session_id(n->s));
+      lua_warning(L, line, 0);
+      return 0;
+    }
+    (void)aclua_native_stop(L, n, ACLUA_CLOSE_DELETE_MS, &ls->close_err);
+  }
+  aclua_native_free(L, n);
+  return 0;
+}
+
+/*
+** __close (scope exit of `local ci <close>`): deletes an owned session now
+** (an attached or detached one is only released). Never raises: a failed
+** DELETE becomes a warning and ci.close_error.
+*/
+static int session_close(lua_State *L) {
+  struct aclua_session *ls = luaL_testudata(L, 1, AC_SESSION_MT);
+  if (ls == NULL || ls->n == NULL)
+    return 0;
+  if (ls->n->busy) {
+    if (ls->n->close_pending == CLOSE_NONE)
+      ls->n->close_pending = CLOSE_SCOPE;
+    return 0;
+  }
+  close_now(L, ls, CLOSE_SCOPE);
+  return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Fields                                                                  */
+
+/* ci.session_id (nil once stopped, as the SDK sets it to None), ci.name,
+** ci.namespace, ci.ttl, ci.owned, ci.closed, ci.close_error; methods from
+** the methods table (upvalue 1). */
+static int session_index(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  const char *k;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+    return 1;
+  if (lua_type(L, 2) != LUA_TSTRING)
+    return 0;
+  k = lua_tostring(L, 2);
+  if (strcmp(k, "session_id") == 0) {
+    if (ls->n == NULL)
+      return 0;
+    lua_pushstring(L, ac_session_id(ls->n->s));
+  } else if (strcmp(k, "owned") == 0) {
+    lua_pushboolean(L, ls->n != NULL && ac_session_owned(ls->n->s));
+  } else if (strcmp(k, "closed") == 0) {
+    lua_pushboolean(L, ls->n == NULL);
+  } else if (strcmp(k, "close_error") == 0) {
+    if (ls->close_err.code == AC_OK)
+      return 0;
+    aclua_push_error(L, &ls->close_err);
+  } else {
+    lua_getiuservalue(L, 1, UV_INFO);
+    if (lua_type(L, -1) != LUA_TTABLE)
+      return 0;
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+  }
+  return 1;
+}
+
+static int session_newindex(lua_State *L) {
+  check_session(L);
+  return luaL_error(L, "agentcube.Session: field '%s' is read-only",
+                    luaL_tolstring(L, 2, NULL));
+}
+
+static int session_tostring(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  if (ls->n == NULL)
+    lua_pushliteral(L, "agentcube.Session (closed)");
+  else
+    lua_pushfstring(L, "agentcube.Session (%s)", ac_session_id(ls->n->s));
+  return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Construction                                                            */
+
+struct new_opts {
+  const char *name, *ns, *wm, *router, *token, *session_id;
+  long long ttl;
+  int verbose;
+  int auth_idx;                       /* 0: none */
+  long connect_ms, request_ms;
+  int max_retries;
+  int retries_set;
+};
+
+static const char *opt_str(lua_State *L, int t, const char *k) {
+  int ty = lua_getfield(L, t, k);     /* stays on the stack: anchored */
+  if (ty == LUA_TNIL)
+    return NULL;
+  if (ty != LUA_TSTRING)
+    luaL_error(L, "bad option '%s' (string expected, got %s)", k,
+               luaL_typename(L, -1));
+  return lua_tostring(L, -1);
+}
+
+static long opt_ms(lua_State *L, int t, const char *k) {
+  lua_Number v;
+  int ok;
+  if (lua_getfield(L, t, k) == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  v = lua_tonumberx(L, -1, &ok);
+  if (!ok || !(v > 0) || v > 1e6)
+    luaL_error(L, "bad option '%s' (positive number of seconds expected)",
+               k);
+  lua_pop(L, 1);
+  return (long)ceil(v * 1000.0);
+}
+
+static void read_options(lua_State *L, int t, struct new_opts *o) {
+  static const char *const keys[] = {
+    "name", "namespace", "ttl", "workload_manager_url", "router_url",
+    "auth_token", "verbose", "session_id", "auth", "connect_timeout",
+    "request_timeout", "max_retries", NULL
+  };
+  lua_Integer i;
+  int ok;
+  memset(o, 0, sizeof *o);
+  lua_pushnil(L);
+  while (lua_next(L, t) != 0) {
+    int known = 0;
+    if (lua_type(L, -2) == LUA_TSTRING)
+      for (int k = 0; keys[k] != NULL; k++)
+        known |= strcmp(keys[k], lua_tostring(L, -2)) == 0;
+    if (!known)
+      luaL_error(L, "CodeInterpreterClient: unknown option '%s'",
+                 lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                : luaL_typename(L, -2));
+    lua_pop(L, 1);
+  }
+  o->name = opt_str(L, t, "name");
+  o->ns = opt_str(L, t, "namespace");
+  o->wm = opt_str(L, t, "workload_manager_url");
+  o->router = opt_str(L, t, "router_url");
+  o->token = opt_str(L, t, "auth_token");
+  o->session_id = opt_str(L, t, "session_id");
+  if (lua_getfield(L, t, "ttl") != LUA_TNIL) {
+    i = lua_tointegerx(L, -1, &ok);
+    if (!ok || i <= 0)
+      luaL_error(L, "bad option 'ttl' (positive integer expected)");
+    o->ttl = (long long)i;
+  }
+  lua_pop(L, 1);
+  lua_getfield(L, t, "verbose");
+  o->verbose = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, t, "auth") != LUA_TNIL) {
+    if (!aclua_auth_ok(L, -1))
+      luaL_error(L, "bad option 'auth' (agentcube.TokenAuth, "
+                 "ServiceAccountAuth, a function or an object with "
+                 "get_token expected, got %s)", luaL_typename(L, -1));
+    o->auth_idx = lua_gettop(L);      /* stays on the stack */
+  } else {
+    lua_pop(L, 1);
+  }
+  o->connect_ms = opt_ms(L, t, "connect_timeout");
+  o->request_ms = opt_ms(L, t, "request_timeout");
+  if (lua_getfield(L, t, "max_retries") != LUA_TNIL) {
+    i = lua_tointegerx(L, -1, &ok);
+    if (!ok || i < 0 || i > 100)
+      luaL_error(L, "bad option 'max_retries' (0..100 expected)");
+    o->max_retries = i == 0 ? -1 : (int)i;  /* the library's "never" */
+    o->retries_set = 1;
+  }
+  lua_pop(L, 1);
+}
+
+/* [-0, +1] the info table behind ci.name, ci.namespace, ci.ttl */
+static void push_info(lua_State *L, const struct new_opts *o) {
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, o->name ? o->name : AC_DEFAULT_NAME);
+  lua_setfield(L, -2, "name");
+  lua_pushstring(L, o->ns ? o->ns : AC_DEFAULT_NAMESPACE);
+  lua_setfield(L, -2, "namespace");
+  lua_pushinteger(L, o->ttl ? o->ttl : AC_DEFAULT_TTL);
+  lua_setfield(L, -2, "ttl");
+}
+
+/***
+** core.new([opts]) -> agentcube.Session
+** opts: the SDK's options by name (name, namespace, ttl,
+** workload_manager_url, router_url, auth_token, verbose, session_id,
+** auth) plus connect_timeout, request_timeout (seconds) and max_retries.
+** Creates a session (one POST), or attaches to session_id (no HTTP).
+** Without URLs (argument or environment) the local runtime is used,
+** started if needed. Raises agentcube.Error; misuse raises a string.
+*/
+int aclua_session_new(lua_State *L) {
+  struct new_opts o;
+  struct ac_client_config cfg;
+  struct ac_session_opts so;
+  struct aclua_session *ls;
+  struct aclua_native *n;
+  struct aclua_client *h;
+  struct aclua_authcb *cb, saved;
+  struct ac_error err;
+  ac_session *s = NULL;
+  enum ac_code rc;
+  int verbose, ud_idx, err_idx = 0;
+
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  read_options(L, 1, &o);
+  aclua_safe_point(L);
+  luaL_checkstack(L, 6, NULL);
+
+  /* closed first, then acquire (rule 8) */
+  ls = lua_newuserdatauv(L, sizeof *ls, 3);
+  memset(ls, 0, sizeof *ls);
+  ud_idx = lua_gettop(L);
+  lua_getfield(L, LUA_REGISTRYINDEX, AC_REAPER_KEY);
+  ls->r = luaL_testudata(L, -1, AC_REAPER_MT);
+  lua_setiuservalue(L, ud_idx, UV_REAPER);
+  push_info(L, &o);
+  lua_setiuservalue(L, ud_idx, UV_INFO);
+  luaL_setmetatable(L, AC_SESSION_MT);
+  n = calloc(1, sizeof *n);
+  if (n == NULL)
+    return aclua_raisef(L, AC_ENOMEM, "out of memory");
+  n->provider_ref = LUA_NOREF;
+  ls->n = n;
+
+  /* the shared client for this configuration (it may start the local
+  ** runtime); anchored by the session */
+  ac_client_config_init(&cfg);
+  cfg.workload_manager_url = o.wm;
+  cfg.router_url = o.router;
+  cfg.auth_token = o.token;
+  cfg.verbose = o.verbose;
+  cfg.local_default = aclua_local_default;
+  verbose = o.verbose;
+  cfg.local_ud = &verbose;
+  if (o.connect_ms > 0)
+    cfg.connect_timeout_ms = o.connect_ms;
+  if (o.request_ms > 0)
+    cfg.request_timeout_ms = cfg.upload_timeout_ms = o.request_ms;
+  if (o.retries_set)
+    cfg.max_retries = o.max_retries;
+  h = aclua_client_get(L, &cfg, o.auth_idx);
+  lua_setiuservalue(L, ud_idx, UV_CLIENT);
+  cb = aclua_client_cb(h);
+  if (cb != NULL) {
+    /* a Lua provider: kept for every later call, and for a deferred
+    ** DELETE after this object is gone */
+    lua_pushvalue(L, o.auth_idx);
+    n->provider_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->provider_ref);
+    lua_pushnil(L);
+    err_idx = lua_gettop(L);
+    n->cb = cb;
+    saved = *cb;
+    cb->L = L;
+    cb->fn_idx = err_idx - 1;
+    cb->err_idx = err_idx;
+  }
+
+  n->busy = 1;
+  if (o.session_id != NULL) {
+    rc = ac_session_attach(aclua_client_ptr(h), o.session_id, o.name, o.ns,
+                           &s, &err);
+  } else {
+    memset(&so, 0, sizeof so);
+    so.name = o.name;
+    so.ns = o.ns;
+    so.ttl = o.ttl;
+    rc = ac_session_create(aclua_client_ptr(h), &so, &s, &err);
+  }
+  n->busy = 0;
+  if (cb != NULL)
+    *cb = saved;
+  if (rc != AC_OK) {
+    if (err_idx != 0 && !lua_isnil(L, err_idx)) {
+      lua_pushvalue(L, err_idx);
+      return lua_error(L);
+    }
+    return aclua_raise(L, &err);
+  }
+  n->s = s;
+  lua_settop(L, ud_idx);
+  return 1;
+}
+
+void aclua_session_open(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    { "execute_command", session_execute_command },
+    { "execute_command_result", session_execute_command_result },
+    { "run_code", session_run_code },
+    { "write_file", session_write_file },
+    { "upload_file", session_upload_file },
+    { "download_file", session_download_file },
+    { "read_file", session_read_file },
+    { "list_files", session_list_files },
+    { "stop", session_stop },
+    { "detach", session_detach },
+    { NULL, NULL }
+  };
+  static const luaL_Reg mt[] = {
+    { "__gc", session_gc },
+    { "__close", session_close },
+    { "__newindex", session_newindex },
+    { "__tostring", session_tostring },
+    { NULL, NULL }
+  };
+  luaL_newmetatable(L, AC_SESSION_MT);             /* mt */
+  luaL_setfuncs(L, mt, 0);
+  luaL_newlib(L, methods);                         /* mt, methods */
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, session_index, 1);           /* mt, methods, index */
+  lua_setfield(L, -3, "__index");                  /* mt, methods */
+  lua_remove(L, -2);                               /* methods */
+}

@@ -1,0 +1,145 @@
+-- The ${{ }} language: typed whole-string values, interpolation, the
+-- sandbox (unknown names, no assignment, no escape to os/io/require, an
+-- instruction limit) and the GitHub-style helpers.
+package.path = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") ..
+               "?.lua;" .. package.path
+require "wfhelp"
+local expr = require "agentcube.workflow.expr"
+
+local function env(extra)
+  local ctx = {
+    inputs = expr.strict({ n = 3, name = "world", list = { "a", "b" } },
+                         "input"),
+    steps = expr.strict({ a = { stdout = '{"x": 5, "y": [1, 2]}\n',
+                                exit_code = 0 } }, "step"),
+    env = { HOME = "/home/u" },
+  }
+  for k, v in pairs(extra or {}) do ctx[k] = v end
+  return expr.env(ctx)
+end
+
+local function expand(s, e)
+  local ok, v = expr.expand(s, e or env())
+  assert(ok, v)
+  return v
+end
+
+local function fails(s)
+  local ok, v = expr.expand(s, env())
+  assert.is_false(ok)
+  return v
+end
+
+describe("expansion", function()
+  it("keeps the type of a whole-string expression", function()
+    assert.equal(3, expand("${{ inputs.n }}"))
+    assert.equal(4, expand("  ${{ inputs.n + 1 }}  "))
+    assert.is_true(expand("${{ inputs.n > 2 }}"))
+    assert.same({ "a", "b" }, expand("${{ inputs.list }}"))
+  end)
+
+  it("interpolates embedded expressions as text", function()
+    assert.equal("hello world!", expand("hello ${{ inputs.name }}!"))
+    assert.equal("3 and 3.5", expand("${{ inputs.n }} and ${{ 3.5 }}"))
+    assert.equal("n=", expand("n=${{ nil }}"))
+    assert.equal("v=4", expand("v=${{ 2.0 * 2 }}"))
+    assert.equal('t=["a","b"]', expand("t=${{ inputs.list }}"))
+  end)
+
+  it("leaves strings without ${{ alone", function()
+    assert.equal("a } b {{ c $", expand("a } b {{ c $"))
+  end)
+
+  it("reads step results through fromJSON", function()
+    assert.equal(5, expand("${{ fromJSON(steps.a.stdout).x }}"))
+    assert.equal(2, expand("${{ fromJSON(steps.a.stdout).y[2] }}"))
+  end)
+
+  it("expands deep tables and keeps keys", function()
+    local ok, v = expr.expand_deep({ cmd = { "echo", "${{ inputs.n }}" },
+                                     k = "${{ inputs.name }}" }, env())
+    assert.is_true(ok)
+    assert.same({ cmd = { "echo", 3 }, k = "world" }, v)
+  end)
+end)
+
+describe("the sandbox", function()
+  it("raises for unknown names, steps and inputs", function()
+    assert.matches("unknown name 'os'", fails("${{ os.exit() }}"))
+    assert.matches("unknown name 'require'", fails("${{ require('io') }}"))
+    assert.matches("unknown name 'io'", fails("${{ io }}"))
+    assert.matches("no step 'b'", fails("${{ steps.b.stdout }}"))
+    assert.matches("no input 'zz'", fails("${{ inputs.zz }}"))
+  end)
+
+  it("cannot assign globals or change results", function()
+    assert.matches("cannot assign 'x'",
+                   fails("${{ (function() x = 1 end)() }}"))
+    assert.matches("cannot be changed",
+                   fails("${{ (function() steps.a = 1 end)() }}"))
+  end)
+
+  it("stops a runaway expression", function()
+    assert.matches("stopped after",
+                   fails("${{ (function() while true do end end)() }}"))
+  end)
+
+  it("reports syntax errors without the chunk name", function()
+    local srcs, err = expr.check("${{ 1 + }}")
+    assert.is_nil(srcs)
+    assert.equal("bad expression '${{ 1 + }}': unexpected symbol near "
+                 .. "<eof>", err)
+    assert.equal("unterminated '${{' (no closing '}}')",
+                 select(2, expr.check("${{ x")))
+    assert.equal("empty expression '${{ }}'", select(2, expr.check("${{ }}")))
+  end)
+end)
+
+describe("helpers", function()
+  it("contains, startsWith, endsWith ignore case like GitHub's", function()
+    assert.is_true(expand("${{ contains('Hello', 'ELL') }}"))
+    assert.is_true(expand("${{ contains(inputs.list, 'B') }}"))
+    assert.is_false(expand("${{ contains(inputs.list, 'c') }}"))
+    assert.is_true(expand("${{ startsWith('Hello', 'he') }}"))
+    assert.is_true(expand("${{ endsWith('Hello', 'LO') }}"))
+  end)
+
+  it("format, join, toJSON, trim", function()
+    assert.equal("a-3-{x}", expand("${{ format('{0}-{1}-{{x}}', 'a', 3) }}"))
+    assert.equal("a|b", expand("${{ join(inputs.list, '|') }}"))
+    assert.equal('["a","b"]', expand("${{ toJSON(inputs.list) }}"))
+    assert.equal("x y", expand("${{ trim('  x y \\n') }}"))
+  end)
+
+  it("gives the string library without rep", function()
+    assert.equal("WORLD", expand("${{ string.upper(inputs.name) }}"))
+    assert.is_nil(expand("${{ string.rep }}"))
+  end)
+end)
+
+describe("conditions", function()
+  it("accept bare expressions, ${{ }} and booleans", function()
+    local e = env()
+    assert.same({ true, true }, { expr.condition("inputs.n == 3", e) })
+    assert.same({ true, false }, { expr.condition("${{ inputs.n == 4 }}",
+                                                  e) })
+    assert.same({ true, false }, { expr.condition(false, e) })
+  end)
+
+  it("use GitHub's falsy values", function()
+    for _, v in ipairs{ false, 0, "" } do assert.is_false(expr.truthy(v)) end
+    assert.is_false(expr.truthy(nil))
+    assert.is_false(expr.truthy(expr.null))
+    assert.is_true(expr.truthy("0"))
+  end)
+end)
+
+describe("references", function()
+  it("finds steps, inputs and sessions in both notations", function()
+    local r = expr.references("steps.a.stdout .. steps['b-c'].x .. " ..
+                              "inputs.n .. sessions[\"py\"].id")
+    assert.same({ "a", "b-c" }, r.steps)
+    assert.same({ "n" }, r.inputs)
+    assert.same({ "py" }, r.sessions)
+  end)
+end)

@@ -1,0 +1,139 @@
+-- The reporters (plain lines, the live ANSI view) and the JSON encoder,
+-- fed with events, without a server.
+package.path = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") ..
+               "?.lua;" .. package.path
+require "wfhelp"
+local report = require "agentcube.workflow.report"
+local expr = require "agentcube.workflow.expr"
+
+-- A file-like sink.
+local function sink()
+  local s = { parts = {} }
+  function s:write(...)
+    for _, p in ipairs{ ... } do self.parts[#self.parts + 1] = p end
+    return self
+  end
+  function s:text() return table.concat(self.parts) end
+  return s
+end
+
+local function feed(r)
+  local a = { id = "upload", session = "py" }
+  local b = { id = "summarize", session = "py", stderr = "Traceback\nboom\n",
+              stdout = "partial\n" }
+  r:event{ type = "workflow_start", workflow = "demo", file = "d.yaml",
+           steps = 2, time = 0 }
+  r:event{ type = "session_created", session = "py", session_id = "id-1",
+           time = 0.01 }
+  r:event{ type = "step_start", step = a, session = "py", attempt = 1,
+           time = 0.01 }
+  if r.tick then r:tick(0.5) end
+  r:event{ type = "step_end", step = a, outcome = "success",
+           conclusion = "success", session = "py", elapsed = 0.5,
+           time = 0.51 }
+  r:event{ type = "step_start", step = b, session = "py", attempt = 1,
+           time = 0.52 }
+  r:event{ type = "step_retry", step = b, session = "py", attempt = 1,
+           delay = 1, error = "exit code 1: boom", time = 0.8 }
+  r:event{ type = "step_start", step = b, session = "py", attempt = 2,
+           time = 1.8 }
+  r:event{ type = "step_end", step = b, outcome = "failure",
+           conclusion = "failure", session = "py", elapsed = 1.5,
+           exit_code = 1, error = "exit code 1: boom", time = 2.02 }
+  r:event{ type = "session_deleted", session = "py", session_id = "id-1",
+           time = 2.03 }
+  r:event{ type = "workflow_end", workflow = "demo", exit_code = 1,
+           elapsed = 2.03, outputs = { mean = 12.5, text = "a\nb\n" },
+           time = 2.03 }
+end
+
+describe("plain", function()
+  it("writes one line per event", function()
+    local out = sink()
+    feed(report.plain(out))
+    local text = out:text()
+    assert.equal([[
+[    0.00] workflow demo (d.yaml): 2 steps
+[    0.01] session py created: id-1
+[    0.01] start  upload           py
+[    0.51] ok     upload           py 0.50s
+[    0.52] start  summarize        py
+[    0.80] retry  summarize        in 1s: exit code 1: boom
+[    1.80] start  summarize        py (attempt 2)
+[    2.02] FAIL   summarize        py 1.50s  exit code 1: boom
+    ! Traceback
+    ! boom
+[    2.03] session py deleted
+outputs:
+  mean = 12.5
+  text:
+    a
+    b
+[    2.03] failed: exit 1 in 2.03s
+]], text)
+  end)
+
+  it("shows stdout too when verbose", function()
+    local out = sink()
+    feed(report.plain(out, { verbose = true }))
+    assert.matches("    | partial\n", out:text())
+  end)
+end)
+
+describe("live", function()
+  it("redraws one line per step in place", function()
+    local out = sink()
+    feed(report.live(out, { ascii = true, columns = 60 }))
+    local text = out:text()
+    -- the cursor goes back up over the rows it drew
+    assert.matches("\27%[2F", text)
+    assert.matches("\27%[2K", text)
+    -- the final frame: a tick, then a cross, for the two steps
+    local last = text:match(".*\27%[2F(.*)$")
+    assert.matches("%+\27%[0m upload%s+py%s+0%.50s", last)
+    assert.matches("x\27%[0m summarize%s+py%s+1%.50s  exit code 1: boom",
+                   last)
+    assert.matches("summarize stderr:\n  ! Traceback\n  ! boom", last)
+    assert.matches("failed in 2%.03s %(exit 1%)\n$", last)
+    -- no row is wider than the terminal
+    for line in text:gmatch("[^\n]+") do
+      local plain = line:gsub("\27%[[%d;]*[A-Za-z]", "")
+      assert.is_true(#plain <= 60, plain)
+    end
+  end)
+
+  it("spins while a step runs", function()
+    local out = sink()
+    local r = report.live(out, { ascii = true })
+    r:event{ type = "step_start", step = { id = "x", session = "s" },
+             session = "s", attempt = 1, time = 0 }
+    r:tick(0.3)
+    r:tick(0.6)
+    assert.matches("0%.60s", out:text())
+  end)
+end)
+
+describe("JSON", function()
+  it("encodes empty lists as [] and keeps text valid UTF-8", function()
+    local t = { steps = report.array{}, s = "a\"b\\c\n\1\255",
+                n = 1.5, i = 3, null = expr.null, nested = { 1, 2 } }
+    local text = report.encode(t)
+    assert.equal('{"i":3,"n":1.5,"nested":[1,2],"null":null,'
+                 .. '"s":"a\\"b\\\\c\\n\\u0001\239\191\189","steps":[]}',
+                 text)
+    assert.same({ i = 3, n = 1.5, nested = { 1, 2 }, steps = {},
+                  s = "a\"b\\c\n\1\239\191\189" },
+                (function()
+                  local d = require("cjson").decode(text)
+                  d.null = nil
+                  return d
+                end)())
+  end)
+
+  it("describes a workflow that never started", function()
+    local rep = report.invalid("x.yaml", "x.yaml:1:1: bad")
+    assert.equal('{"error":"x.yaml:1:1: bad","exit_code":2,'
+                 .. '"file":"x.yaml","status":"invalid","steps":[]}',
+                 report.encode(rep))
+  end)
+end)
