@@ -38,7 +38,7 @@ static int parse(int argc, char **argv, struct opts *o, const char *usage) {
     if (!strcmp(a, "-"))
       break;
     if (!strcmp(a, "-i"))
-      o->interactive = o->version = 1;
+      o->interactive = 1;
     else if (!strcmp(a, "-v"))
       o->version = 1;
     else if (!strcmp(a, "-W"))
@@ -123,7 +123,9 @@ int ac_cmd_lua(int argc, char **argv, const char *usage) {
   if (o.warnings)
     lua_warning(L, "@on", 0);
   ac_host_argtable(L, argv, argc, o.script ? o.script : 0);
-  if (o.version)
+  /* the banner, as lua.c prints it: asked for, or before a prompt */
+  if (o.version || ((o.interactive || (!o.script && argc == 1)) &&
+                    isatty(STDIN_FILENO)))
     printf("agentcube %s (%s)\n", AC_HOST_VERSION, LUA_RELEASE);
   /* agentcube is there from the start, as in the REPL */
   lua_getglobal(L, "require");

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -17,6 +18,12 @@ static const char run_usage[] =
   "  --json            print a machine-readable report on stdout\n"
   "  --keep            keep every session the workflow created\n"
   "  -v, --verbose     log each request and each step's output\n";
+
+/* opts.interrupted: whether ^C or SIGTERM arrived. */
+static int l_interrupted(lua_State *L) {
+  lua_pushboolean(L, ac_host_interrupted != 0);
+  return 1;
+}
 
 /* Calls agentcube.workflow[fn](path, opts); opts is on the stack top. */
 static int call_engine(lua_State *L, const char *fn, const char *path,
@@ -94,6 +101,11 @@ int ac_cmd_run(int argc, char **argv) {
     lua_close(L);
     return 2;
   }
+  lua_pushcfunction(L, l_interrupted);
+  lua_setfield(L, -2, "interrupted");
+  lua_pushboolean(L, isatty(STDOUT_FILENO));
+  lua_setfield(L, -2, "tty");
+  ac_host_polled_interrupts(1);
   if (call_engine(L, "run", file, &status) == 0)
     status = (int)luaL_optinteger(L, -2, 1);
   lua_close(L);        /* deletes every session the run still owns */

@@ -31,12 +31,21 @@ static void hook_stop(lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
+/* Whether the next interrupt raises an error in Lua (scripts, the REPL)
+** or only sets the flag for code that polls it (the workflow engine, which
+** must get to delete its sessions). */
+static int raise_on_signal = 1;
+
 static void on_signal(int sig) {
   int mask = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
   signal(sig, SIG_DFL);           /* a second ^C kills the process */
   ac_host_interrupted = 1;
-  if (running_state)
+  if (running_state && raise_on_signal)
     lua_sethook(running_state, hook_stop, mask, 1);
+}
+
+void ac_host_polled_interrupts(int polled) {
+  raise_on_signal = !polled;
 }
 
 static int msghandler(lua_State *L) {

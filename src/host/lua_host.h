@@ -22,6 +22,11 @@ lua_State *ac_host_newstate(void);
 ** traceback handler and the interrupt hooks, like lua.c's docall. */
 int ac_host_docall(lua_State *L, int narg, int nres);
 
+/* With polled set, an interrupt only sets ac_host_interrupted (for code
+** that checks it between steps); otherwise it also raises "interrupted!"
+** at the next Lua instruction, as lua.c does. */
+void ac_host_polled_interrupts(int polled);
+
 /* Prints the error on top of the stack (a string or an object with
 ** __tostring) to stderr, prefixed with progname, and pops it. */
 void ac_host_report(lua_State *L, const char *progname);

@@ -184,17 +184,14 @@ static int load_chunk(lua_State *L, char **chunk) {
 
   if (line == NULL)
     return -1;
+  text = line;
   if (line[0] == '=') {                /* lua 5.2-style "=expr" */
-    size_t n = strlen(line) + 8;
-    text = malloc(n);
-    if (text)
-      snprintf(text, n, "return %s", line + 1);
-    free(line);
-  } else {
-    text = line;
+    const char *ret = lua_pushfstring(L, "return %s;", line + 1);
+    status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
+    lua_remove(L, -2);
+    *chunk = text;                     /* history keeps what was typed */
+    return status;
   }
-  if (text == NULL)
-    return -1;
   {
     const char *ret = lua_pushfstring(L, "return %s;", text);
     status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");

@@ -1,0 +1,226 @@
+-- The agentcube executable: subcommands, exit codes, the zero-config local
+-- runtime, Ctrl-C, the REPL (through a pseudo-terminal and piped), scripts.
+local server = require "server"
+local cjson = require "cjson"
+
+local BIN = server.bin
+local q = server.q
+
+-- Runs a shell command line; returns its output and exit status.
+local function run(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"[exit $?]\"")
+  local out = p:read("a")
+  p:close()
+  local code = tonumber(out:match("%[exit (%d+)%]\n$"))
+  return out:gsub("%[exit %d+%]\n$", ""), code
+end
+
+-- A private AGENTCUBE_HOME; the host starts its local runtime there.
+local function new_home()
+  return server.tmpdir("agentcube-home")
+end
+
+local function stop_home(home)
+  local info = server.read_file(home .. "/serve.json")
+  if info then
+    local pid = math.tointeger(cjson.decode(info).pid)
+    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+    for _ = 1, 100 do
+      if not server.read_file(home .. "/serve.json") then break end
+      os.execute("sleep 0.05")
+    end
+  end
+  os.execute("rm -rf " .. q(home))
+end
+
+local function sessions_in(home)
+  local out = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                  " sessions ls")
+  local n = 0
+  for _ in out:gmatch("\n%x%x%x%x%x%x%x%x%-") do n = n + 1 end
+  return n, out
+end
+
+describe("agentcube", function()
+  it("prints help and version, and refuses unknown options", function()
+    local out, code = run(q(BIN) .. " --help")
+    assert.equal(0, code)
+    assert.matches("run FILE", out, 1, true)
+    out, code = run(q(BIN) .. " --version")
+    assert.equal(0, code)
+    assert.matches("^agentcube %d+%.%d+%.%d+ %(Lua 5%.4", out)
+    out, code = run(q(BIN) .. " --bogus")
+    assert.equal(2, code)
+    assert.matches("unrecognized option '--bogus'", out, 1, true)
+    out, code = run(q(BIN) .. " run")
+    assert.equal(2, code)
+    out, code = run(q(BIN) .. " run a.yaml --set novalue")
+    assert.equal(2, code)
+    assert.matches("--set needs NAME=VALUE", out, 1, true)
+  end)
+
+  it("runs Lua scripts like lua5.4, with arg and ...", function()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/s.lua", "w")
+    f:write("print(arg[0] ~= nil, arg[1], select('#', ...), ...)\n" ..
+            "print(getmetatable(agentcube.CodeInterpreterClient).__call " ..
+            "~= nil)\n")
+    f:close()
+    local out, code = run(q(BIN) .. " " .. q(dir .. "/s.lua") .. " x y")
+    assert.equal(0, code)
+    assert.equal("true\tx\t2\tx\ty\ntrue\n", out)
+    out, code = run(q(BIN) .. " -e 'print(1+1)'")
+    assert.equal(0, code)
+    assert.equal("2\n", out)
+    out, code = run(q(BIN) .. " -e 'error({code=1}, 0)'")
+    assert.equal(1, code)
+    out, code = run("echo 'print(6*7)' | " .. q(BIN))
+    assert.equal("42\n", out)
+    out, code = run(q(BIN) .. " " .. q(dir .. "/missing.lua"))
+    assert.equal(1, code)
+    assert.matches("cannot open", out, 1, true)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("runs a workflow on the zero-config local runtime", function()
+    local home = new_home()
+    local out, code = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                          " run workflows/quickstart.yaml")
+    assert.equal(0, code, out)
+    assert.matches("greeting = Hello, AgentCube!", out, 1, true)
+    assert.truthy(server.read_file(home .. "/serve.json"))
+    assert.truthy(server.read_file(home .. "/token"))
+    assert.equal(0, (sessions_in(home)))
+    -- --json: one machine-readable report on stdout
+    out, code = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                    " run --json workflows/quickstart.yaml 2>/dev/null")
+    assert.equal(0, code, out)
+    local rep = cjson.decode(out)
+    assert.equal(0, rep.exit_code)
+    assert.equal("Hello, AgentCube!\n", rep.outputs.greeting)
+    stop_home(home)
+  end)
+
+  it("keeps a session with --keep and lists and removes it", function()
+    local home = new_home()
+    local env = "AGENTCUBE_HOME=" .. q(home) .. " "
+    local out, code = run(env .. q(BIN) .. " run --keep " ..
+                          "workflows/quickstart.yaml")
+    assert.equal(0, code, out)
+    local n, listing = sessions_in(home)
+    assert.equal(1, n)
+    local id = listing:match("\n(%x+%-%x+%-%x+%-%x+%-%x+)")
+    out, code = run(env .. q(BIN) .. " sessions rm " .. id)
+    assert.equal(0, code)
+    assert.matches("deleted " .. id, out, 1, true)
+    out, code = run(env .. q(BIN) .. " sessions rm " .. id)
+    assert.equal(1, code)
+    assert.equal(0, (sessions_in(home)))
+    stop_home(home)
+  end)
+
+  it("reports an invalid workflow as FILE:LINE:COL with exit 2", function()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/bad.yaml", "w")
+    f:write("name: bad\nsteps:\n  - id: x\n    exce: true\n")
+    f:close()
+    local out, code = run(q(BIN) .. " check " .. q(dir .. "/bad.yaml"))
+    assert.equal(2, code)
+    assert.matches(dir .. "/bad.yaml:4:5:", out, 1, true)
+    out, code = run(q(BIN) .. " run " .. q(dir .. "/bad.yaml"))
+    assert.equal(2, code)
+    assert.matches(dir .. "/bad.yaml:4:5:", out, 1, true)
+    out, code = run(q(BIN) .. " check workflows/quickstart.yaml")
+    assert.equal(0, code)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("stops on Ctrl-C with exit 130 and leaves no session", function()
+    local home = new_home()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/long.yaml", "w")
+    f:write([[
+name: long
+sessions: { a: {}, b: {} }
+steps:
+  - { id: one, session: a, exec: sleep 120 }
+  - { id: two, session: b, exec: sleep 120 }
+]])
+    f:close()
+    local p = io.popen("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                       " run " .. q(dir .. "/long.yaml") ..
+                       " >" .. q(dir .. "/out") .. " 2>&1 & echo $!")
+    local pid = p:read("l")
+    p:close()
+    -- wait until both steps run
+    for _ = 1, 100 do
+      if select(2, (server.read_file(dir .. "/out") or ""):gsub("start", ""))
+         >= 2 and select(1, sessions_in(home)) == 2 then break end
+      os.execute("sleep 0.1")
+    end
+    assert.equal(2, (sessions_in(home)))
+    os.execute("kill -INT " .. pid)
+    local code
+    for _ = 1, 300 do
+      local st = server.read_file(dir .. "/out") or ""
+      code = tonumber(st:match("exit (%d+) in"))
+      if code then break end
+      os.execute("sleep 0.1")
+    end
+    assert.equal(130, code)
+    assert.equal(0, (sessions_in(home)))
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
+end)
+
+describe("the REPL", function()
+  it("works through a terminal: =expr, multi-line, completion, history",
+     function()
+    local home = new_home()
+    local out = run("AGENTCUBE_HOME=" .. q(home) .. " AGENTCUBE_BIN=" ..
+      q(BIN) .. " python3 tests/host/pty_repl.py " ..
+      q("=1+2\n") .. " " ..
+      q("function twice(x)\n") .. " " .. q("  return 2 * x\n") .. " " ..
+      q("end\n") .. " " .. q("twice(21)\n") .. " " ..
+      q("agentcube.CodeInterpr\\t\n") .. " " ..
+      q("string.up\\t('ok')\n") .. " " ..
+      q("error('boom')\n"))
+    assert.matches("\n3\r?\n", out)
+    assert.matches(">> ", out, 1, true)             -- continuation prompt
+    assert.matches("\n42\r?\n", out)
+    assert.matches("\ntable: 0x", out, 1, true)     -- completed name
+    assert.matches("\nOK\r?\n", out)
+    assert.matches("boom", out, 1, true)
+    assert.matches("stack traceback", out, 1, true)
+    assert.matches("[exit 0]", out, 1, true)
+    -- libedit writes its history with octal escapes
+    local hist = (server.read_file(home .. "/history") or ""):gsub(
+      "\\(%d%d%d)", function(o) return string.char(tonumber(o, 8)) end)
+    assert.matches("\n=1%+2\n", hist)
+    assert.matches("twice(21)", hist, 1, true)
+    assert.matches("function twice(x)\n  return 2 * x\nend", hist, 1, true)
+    -- what Tab completed is what ran
+    assert.matches("\nagentcube.CodeInterpreterClient\n", hist, 1, true)
+    assert.matches("\nstring.upper('ok')\n", hist, 1, true)
+    stop_home(home)
+  end)
+
+  it("deletes the sessions made in it when it exits", function()
+    local home = new_home()
+    local out = run("AGENTCUBE_HOME=" .. q(home) .. " AGENTCUBE_BIN=" ..
+      q(BIN) .. " python3 tests/host/pty_repl.py " ..
+      q("ci = agentcube.CodeInterpreterClient()\n") .. " " ..
+      q("=ci:run_code('python', 'print(40+2)')\n"))
+    assert.matches("42", out, 1, true)
+    assert.equal(0, (sessions_in(home)))
+    stop_home(home)
+  end)
+
+  it("runs piped input as a script without prompts", function()
+    local out, code = run("printf 'x = 5\\nprint(x * 2)\\n' | " .. q(BIN) ..
+                          " repl")
+    assert.equal(0, code)
+    assert.equal("10\n", out)
+  end)
+end)
