@@ -2,6 +2,7 @@
 #
 #   make                 build build/agentcube, libagentcube and the Lua module
 #   make deps            install the Debian 12 packages the project needs
+#   make demo            install, build, then run a sample workflow
 #   make test            run every test (also under ASan/UBSan)
 #   make bench           run the benchmarks
 #   make install PREFIX=DIR
@@ -89,6 +90,13 @@ $(BUILD)/tests/lua/httpc.so: tests/helpers/httpc.c
 
 deps:
 	@sh .ci/install-deps
+
+# The main job: a sample workflow on the local runtime, which starts in the
+# background on first use (state in $AGENTCUBE_HOME, default ~/.agentcube).
+demo: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/agentcube run workflows/csv-summary.yaml --set out=$(BUILD)/demo
+	@echo "summary: $(BUILD)/demo/summary.csv"; cat $(BUILD)/demo/summary.csv
 
 test: all
 	@$(MAKE) --no-print-directory SAN=1 all
