@@ -46,7 +46,9 @@ M.bin = os.getenv("AGENTCUBE_SERVER_BIN") or os.getenv("AGENTCUBE_BIN") or
         "build/agentcube"
 
 -- Starts a server. opts: config (YAML text), auth (default false),
--- state_dir (reuse one), reap_ms, args (extra arguments).
+-- state_dir (reuse one), reap_ms, args (extra arguments), env (a table of
+-- environment variables), wrap (a command prefix, e.g. setpriv), bin
+-- (another agentcube executable).
 function M.start(opts)
   opts = opts or {}
   local self = setmetatable({ opts = opts }, Server)
@@ -79,8 +81,8 @@ function Server:launch()
   self.log = self.state_dir .. ".log"
   local envs = {}
   for k, v in pairs(o.env or {}) do envs[#envs + 1] = q(k .. "=" .. v) end
-  local cmd = "echo $$; exec env " .. table.concat(envs, " ") .. " " ..
-              q(M.bin) .. " serve " ..
+  local cmd = "echo $$; exec " .. (o.wrap or "") .. " env " ..
+              table.concat(envs, " ") .. " " .. q(o.bin or M.bin) .. " serve " ..
               table.concat(qargs, " ") .. " 2>>" .. q(self.log)
   self.proc = assert(io.popen(cmd, "r"))
   self.pid = tonumber(self.proc:read("l"))

@@ -114,11 +114,12 @@ describe("files", function()
     ci:write_file("42", "/tmp/value.txt")
     assert.equal("42\n", ci:run_code("python",
                                      "print(open('/tmp/value.txt').read())"))
-    -- downloads drop leading slashes on the wire, as the SDK does, so
-    -- they name workspace paths
-    ci:write_file("42", "/workspace/value.txt")
-    assert.equal("42", ci:read_file("value.txt"))
-    assert.equal("42", ci:read_file("/value.txt"))
+    -- downloads drop leading slashes on the wire, as the SDK does; the
+    -- local server still finds the session's trees (/workspace, /tmp)
+    assert.equal("42", ci:read_file("/tmp/value.txt"))
+    ci:write_file("43", "/workspace/value.txt")
+    assert.equal("43", ci:read_file("/workspace/value.txt"))
+    assert.equal("43", ci:read_file("value.txt"))
     ci:write_file("", "empty.txt")
     assert.equal("", ci:read_file("empty.txt"))
   end)
@@ -133,7 +134,7 @@ describe("files", function()
     ci:upload_file(src, "/workspace/data.bin")
     assert.equal(tostring(#data) .. "\n",
                  ci:execute_command("stat -c %s data.bin"))
-    ci:download_file("data.bin", dst)
+    ci:download_file("/workspace/data.bin", dst)
     assert.equal(data, help.read_file(dst))
     assert.equal(data, ci:read_file("data.bin"))
   end)

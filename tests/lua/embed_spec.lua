@@ -159,7 +159,8 @@ end)
 describe("valgrind", function()
   it("finds no error in the scenario", function()
     local out = scenario("valgrind -q --error-exitcode=99 " ..
-                         "--leak-check=full --errors-for-leak-kinds=definite " ..
+                         "--leak-check=full " ..
+                         "--errors-for-leak-kinds=definite " ..
                          help.q(help.build .. "/examples/embed"))
     assert.is_nil(out:find("==%d+=="), out)
   end)

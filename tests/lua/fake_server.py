@@ -15,6 +15,9 @@ It prints its URL on stdout once listening, then serves:
   GET    .../invocations/api/files/PATH       the stored bytes, or 404
   GET    .../invocations/api/files?path=P     {"files": [...]}
   GET    /health                              {"status": "healthy"}
+  POST   /oauth/token                         {"access_token": "tok-N",
+                                              "expires_in": 3600}, N the
+                                              number of tokens issued
 
 and two control routes:
 
@@ -45,6 +48,7 @@ LOCK = threading.Lock()
 RULES = []
 LOG = []
 SESSIONS = {}          # id -> {path: bytes}
+TOKENS = []            # the form bodies of token requests
 DP = re.compile(r"^/v1/namespaces/[^/]+/code-interpreters/[^/]+/"
                 r"invocations/(.*)$")
 
@@ -142,6 +146,12 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         if path == "/health":
             return self._send(200, {"status": "healthy"})
+        if path == "/oauth/token" and method == "POST":
+            with LOCK:
+                TOKENS.append(body.decode())
+                n = len(TOKENS)
+            return self._send(200, {"access_token": "tok-%d" % n,
+                                    "expires_in": 3600})
         if path == "/v1/code-interpreter" and method == "POST":
             sid = str(uuid.uuid4())
             with LOCK:

@@ -171,6 +171,19 @@ describe("auth", function()
     assert.equal("Bearer f3", last("DELETE", "/sessions/").auth)
   end)
 
+  it("fetches and caches a ServiceAccountAuth token", function()
+    local sa = agentcube.ServiceAccountAuth{
+      token_url = fake.url .. "/oauth/token", client_id = "me",
+      client_secret = "s3", scope = "sandbox" }
+    local ci = client{ auth = sa }
+    ci:execute_command("true")
+    ci:stop()
+    assert.equal(1, fake:count("POST", "^/oauth/token$"))
+    assert.equal("Bearer tok-1", last("POST", "api/execute$").auth)
+    assert.equal("Bearer tok-1", last("DELETE", "/sessions/").auth)
+    assert.equal("tok-1", sa:get_token())
+  end)
+
   it("takes an object with get_token", function()
     local provider = { calls = 0 }
     function provider:get_token()

@@ -78,7 +78,8 @@ describe("the control plane", function()
   end)
 
   it("no sessionId in the answer: ValueError, as the SDK", function()
-    fake:rules{ { path = CREATE_RE, status = 200, body = '{"kind":"Sandbox"}' } }
+    fake:rules{ { path = CREATE_RE, status = 200,
+                  body = '{"kind":"Sandbox"}' } }
     local e = fails(client)
     assert.equal("ValueError", e.kind)
     assert.matches("'sessionId' missing from response", e.message)
