@@ -198,7 +198,15 @@ end
 -- Stops the server and removes its state (sessions are torn down by the
 -- server's own start-up cleanup of a fresh instance with no records).
 function Server:destroy()
-  if self.proc then self:stop() end
+  if self.proc then
+    local code = self:stop()
+    -- a sanitizer build reports leaks and errors through the exit status
+    if code ~= 0 then
+      local log = self:logtext()
+      error(("agentcube serve exited with status %s:\n%s"):format(
+        tostring(code), log:sub(-3000)))
+    end
+  end
   if self.owns_state then
     -- delete every session through a short-lived server so that mounts
     -- and cgroups go away, then remove the directory
