@@ -110,7 +110,8 @@ done
 lua_exec=$(best <"$tmp/lua_exec")
 c_exec=$(best <"$tmp/c_exec")
 curl -sf -X DELETE "$URL/v1/code-interpreter/sessions/$sid" >/dev/null
-echo "execute_command(\"true\") x $N: lua ${lua_exec} s, C libcurl ${c_exec} s," \
+echo "execute_command(\"true\") x $N: lua ${lua_exec} s," \
+     "C libcurl ${c_exec} s," \
      "ratio $(ratio "$lua_exec" "$c_exec") (target <= 1.1)"
 
 # --- 2. upload / download of MB MiB -----------------------------------
@@ -129,7 +130,8 @@ for _ in $(seq "$ROUNDS"); do
   cmp -s "$tmp/big.bin" "$tmp/lua.out" || { echo "module download differs"; \
     exit 1; }
   rm -f "$tmp/lua.out"
-  curl -sf -o /dev/null -w '%{time_total}\n' -H "x-agentcube-session-id: $sid" \
+  curl -sf -o /dev/null -w '%{time_total}\n' \
+    -H "x-agentcube-session-id: $sid" \
     -F path=/workspace/big.bin -F mode=0644 -F "file=@$tmp/big.bin" \
     "$URL$DP/api/files" >>"$tmp/c_up"
   curl -sf -o "$tmp/curl.out" -w '%{time_total}\n' \
@@ -140,7 +142,9 @@ for _ in $(seq "$ROUNDS"); do
   rm -f "$tmp/curl.out"
 done
 curl -sf -X DELETE "$URL/v1/code-interpreter/sessions/$sid" >/dev/null
-mbps() { awk -v b="$bytes" -v t="$1" 'BEGIN { printf "%.1f", b / t / 1048576 }'; }
+mbps() {
+  awk -v b="$bytes" -v t="$1" 'BEGIN { printf "%.1f", b / t / 1048576 }'
+}
 lu=$(best <"$tmp/lua_up"); ld=$(best <"$tmp/lua_down")
 cu=$(best <"$tmp/c_up"); cd_=$(best <"$tmp/c_down")
 rss=$(sort -n "$tmp/rss" | tail -n 1)

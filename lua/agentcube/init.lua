@@ -6,7 +6,7 @@
 --   do
 --     local ci <close> = agentcube.CodeInterpreterClient{ ttl = 600 }
 --     print(ci:run_code("python", "print('hi')"))
---     local r = ci:execute_command_result("ls /nope")  -- stdout/stderr/exit_code
+--     local r = ci:execute_command_result("ls /nope")  -- never raises
 --     ci:write_file("42", "/tmp/value.txt")
 --   end                                  -- the session is deleted here
 --

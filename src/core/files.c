@@ -90,6 +90,9 @@ static enum ac_code upload_prepare(void *ud, CURL *easy,
     cc = curl_mime_data_cb(p, u->size, upload_read, upload_seek, NULL, u);
   if (cc == CURLE_OK)
     cc = curl_easy_setopt(easy, CURLOPT_MIMEPOST, u->mime);
+  /* larger writes than libcurl's 64 KiB default: fewer system calls */
+  if (cc == CURLE_OK)
+    cc = curl_easy_setopt(easy, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
   if (cc != CURLE_OK)
     return ac_error_set(err, cc == CURLE_OUT_OF_MEMORY ? AC_ENOMEM : AC_EIO,
                         "upload file: building the form: %s",
@@ -163,16 +166,7 @@ struct download {
   const char *base;
   char tmp[4096];
   int fd;
-  off_t written;                      /* bytes in the temporary file */
-  off_t flushed;                      /* writeback started up to here */
 };
-
-/* The file is made durable (fsync) before it is renamed into place. So
-** that this final fsync finds little left to write, writeback of every
-** FLUSH_STEP bytes starts as soon as they are written, and the step
-** before is waited for, which also bounds the dirty pages one download
-** holds: the disk works while the network does. */
-#define FLUSH_STEP ((off_t)8 << 20)
 
 /* mkdir -p dir (mode 0777 before umask, like os.makedirs). */
 static int make_dirs(const char *dir) {
@@ -242,17 +236,6 @@ static enum ac_code download_sink(void *ud, const char *data, size_t len,
       return ac_error_errno(err, AC_EIO, errno, "writing %s", d->tmp);
     data += n;
     len -= (size_t)n;
-    d->written += n;
-  }
-  if (d->written - d->flushed >= FLUSH_STEP) {
-    /* best effort: a failure here shows up at the final fsync */
-    sync_file_range(d->fd, d->flushed, d->written - d->flushed,
-                    SYNC_FILE_RANGE_WRITE);
-    if (d->flushed >= FLUSH_STEP)
-      sync_file_range(d->fd, d->flushed - FLUSH_STEP, FLUSH_STEP,
-                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                      SYNC_FILE_RANGE_WAIT_AFTER);
-    d->flushed = d->written;
   }
   return AC_OK;
 }
@@ -307,8 +290,10 @@ enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
   rc = ac_dp_request(s, &call, &resp, err);
   if (rc == AC_OK && d.fd < 0)        /* an empty file */
     rc = open_temp(&d, err);
-  if (rc == AC_OK && fsync(d.fd) != 0)
-    rc = ac_error_errno(err, AC_EIO, errno, "download file: %s", d.tmp);
+  /* No fsync before the rename: like the SDK and the curl tool, a
+  ** download is as durable as the page cache makes it; forcing it to disk
+  ** made a 1 GiB download disk-bound (about 2.5x slower than curl here).
+  ** The rename still means no half-written file ever has the final name. */
   if (d.fd >= 0 && close(d.fd) != 0 && rc == AC_OK)
     rc = ac_error_errno(err, AC_EIO, errno, "download file: %s", d.tmp);
   d.fd = -1;

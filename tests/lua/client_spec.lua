@@ -213,6 +213,7 @@ end)
 describe("auth", function()
   it("uses the token of a server that wants one", function()
     local secure = server.start{ auth = true }
+    finally(function() secure:destroy() end)
     local o = { workload_manager_url = secure.url, router_url = secure.url }
     local e = catch(agentcube.CodeInterpreterClient, o)
     assert.equal(401, e.http_status)
@@ -228,6 +229,5 @@ describe("auth", function()
       assert.equal("y\n", ci:execute_command("echo y"))
     end
     assert.same({}, help.session_ids(secure))
-    secure:destroy()
   end)
 end)

@@ -184,21 +184,21 @@ describe("the data plane", function()
   it("a download cut short leaves no file behind", function()
     local ci <close> = client()
     local dir = server.tmpdir("agentcube-dl")
+    finally(function() os.execute("rm -rf " .. help.q(dir)) end)
     fake:rules{ { method = "GET", path = "api/files/big", partial = 1000 } }
     local e = fails(ci.download_file, ci, "big", dir .. "/sub/big")
     assert.is_truthy(({ EIO = true, EPROTO = true })[e.code], e.code)
     assert.equal("", (help.run("find " .. help.q(dir) .. " -type f")))
-    os.execute("rm -rf " .. help.q(dir))
   end)
 
   it("a 404 download raises before anything is created", function()
     local ci <close> = client()
     local dir = server.tmpdir("agentcube-dl")
+    finally(function() os.execute("rm -rf " .. help.q(dir)) end)
     local e = fails(ci.download_file, ci, "/missing.txt", dir .. "/a/b.txt")
     assert.equal(404, e.http_status)
     assert.equal("HTTPError", e.kind)
     assert.equal(dir .. "\n", (help.run("find " .. help.q(dir))))
-    os.execute("rm -rf " .. help.q(dir))
   end)
 
   it("a missing local file: FileNotFoundError without HTTP", function()
@@ -214,6 +214,7 @@ end)
 describe("a server that goes away", function()
   it("killed mid-request: an error now, ConnectionError next", function()
     local other = help.fake()
+    finally(function() other:stop() end)
     local ci = agentcube.CodeInterpreterClient(help.opts(other.url,
                                                { max_retries = 0 }))
     other:rules{ { path = EXEC, die = true } }
@@ -226,12 +227,12 @@ describe("a server that goes away", function()
     e = fails(ci.stop, ci)
     assert.equal("ECONNECT", e.code)
     assert.is_true(ci.closed)
-    other:stop()
   end)
 
   it("gone before a collected session is flushed: counted, warned",
      function()
     local other = help.fake()
+    finally(function() other:stop() end)
     for _ = 1, 5 do
       agentcube.CodeInterpreterClient(help.opts(other.url))
     end

@@ -79,6 +79,7 @@ describe("make install", function()
 
   it("builds C programs through pkg-config", function()
     local dir = server.tmpdir("agentcube-pc")
+    finally(function() os.execute("rm -rf " .. help.q(dir)) end)
     help.write_file(dir .. "/t.c", [[
 #include <agentcube.h>
 #include <stdio.h>
@@ -109,6 +110,5 @@ int main(void) {
       "./ts")
     assert.equal(0, code, out)
     assert.equal("2 a b ETIMEOUT\n", out)
-    os.execute("rm -rf " .. help.q(dir))
   end)
 end)

@@ -134,6 +134,7 @@ end)
 describe("a server killed mid-request", function()
   it("gives a clear error, and the session is still deletable", function()
     local victim = server.start{}
+    finally(function() victim:destroy() end)
     local ci = agentcube.CodeInterpreterClient(help.opts(victim.url,
                                                { max_retries = 0 }))
     local id = ci.session_id
@@ -153,6 +154,5 @@ describe("a server killed mid-request", function()
     assert.same({ id }, help.session_ids(victim))
     assert.is_true(ci:stop())
     assert.same({}, help.session_ids(victim))
-    victim:destroy()
   end)
 end)
