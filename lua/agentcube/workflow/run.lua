@@ -209,6 +209,30 @@ function Run:preds_done(s)
   return p == nil or self.state[p] == "done"
 end
 
+-- The steps that wait for s: those that need it, and the next step on its
+-- session. Built once per run; the scheduler then looks again only at
+-- steps whose predecessors changed, instead of at every step every turn.
+function Run:successors(nodes)
+  self.succ = self.succ or {}
+  for _, s in ipairs(nodes) do
+    local preds = {}
+    for _, d in ipairs(s.needs) do preds[#preds + 1] = self.wf.byid[d] end
+    preds[#preds + 1] = self.wf.prev[s]
+    for _, p in ipairs(preds) do
+      local list = self.succ[p] or {}
+      list[#list + 1] = s
+      self.succ[p] = list
+    end
+  end
+end
+
+function Run:wake_successors(s)
+  local list = self.succ and self.succ[s]
+  if list and self.cand then
+    for _, n in ipairs(list) do self.cand[n] = true end
+  end
+end
+
 function Run:zombie_on(name)
   for _, z in ipairs(self.zombies) do
     if z.session == name then return true end
@@ -239,6 +263,7 @@ function Run:finalize(s, outcome, why)
   r.attempts = self.attempts[s] or 0
   r.session_id = r.session_id or self.sessions:id(s.session)
   self.state[s] = "done"
+  self:wake_successors(s)
   if self.owner[s.session] == s then self.owner[s.session] = nil end
   if r.conclusion == "failure" then
     self.failed = true
@@ -390,6 +415,7 @@ function Run:attempt_done(s, out)
                            M.MAX_BACKOFF)
     self.state[s] = "wait"
     self.retry_at[s] = self.now() + delay
+    if self.cand then self.cand[s] = true end
     r.error = why
     self:emit{ type = "step_retry", step = r, session = s.session,
                attempt = n, delay = delay, error = why }
@@ -438,6 +464,12 @@ function Run:phase(nodes, phase)
   self.timeouts = self.timeouts or {}
   self.retry_at = self.retry_at or {}
   local maxp = self.wf.max_parallel
+  -- steps worth a look: at first all of them; then the successors of
+  -- each step that finishes, and those that could not start for want of
+  -- a slot or a free session
+  self.cand = {}
+  for _, s in ipairs(nodes) do self.cand[s] = true end
+  self:successors(nodes)
   if phase == "finally" and self.cancelled then
     self.phase_deadline = self.cancel_time + (self.opts.finally_timeout or
                                               M.FINALLY_TIMEOUT)
@@ -462,20 +494,35 @@ function Run:phase(nodes, phase)
     end
     local stop_all = (grace_until and now >= grace_until) or
                      (self.phase_deadline and now >= self.phase_deadline)
-    -- start what can start
-    for _, s in ipairs(nodes) do
+    -- start what can start: every step when stopping, otherwise only the
+    -- candidates, in file order
+    local look = nodes
+    if not ((self.cancelled and phase == "main") or stop_all) then
+      look = {}
+      for s in pairs(self.cand) do look[#look + 1] = s end
+      table.sort(look, function(a, b) return a.index < b.index end)
+    end
+    for _, s in ipairs(look) do
       local st = self.state[s]
+      if st == "done" or st == "running" then self.cand[s] = nil end
       if st == nil then
         if (self.cancelled and phase == "main") or stop_all then
           self:cancel_pending(s)
-        elseif self:preds_done(s) then
-          self:consider(s, maxp)
+        elseif self.cand[s] then
+          if self:preds_done(s) then
+            self:consider(s, maxp)
+            if self.state[s] ~= nil then self.cand[s] = nil end
+          else
+            self.cand[s] = nil     -- a predecessor's end wakes it again
+          end
         end
       elseif st == "wait" then
         if (self.cancelled and phase == "main") or stop_all then
+          self.cand[s] = nil
           self:finalize(s, "cancelled", self.results[s.id].error)
         elseif self.now() >= self.retry_at[s] and
                #self.running < maxp then
+          self.cand[s] = nil
           self:launch(s)
         end
       end
@@ -495,20 +542,28 @@ function Run:phase(nodes, phase)
         end
       end
     end
-    local waiting = 0
-    for _, s in ipairs(nodes) do
-      local st = self.state[s]
-      if st == nil or st == "wait" or st == "running" then
-        waiting = waiting + 1
+    -- a step still to finish is running, waiting for a retry, or a
+    -- candidate (a step whose predecessors are not done has one of those
+    -- upstream); the full count confirms the end
+    if #self.running == 0 and next(self.cand) == nil then
+      local waiting = 0
+      for _, s in ipairs(nodes) do
+        local st = self.state[s]
+        if st == nil or st == "wait" or st == "running" then
+          waiting = waiting + 1
+        end
+      end
+      if waiting == 0 then break end
+      for _, s in ipairs(nodes) do     -- never expected: look at all again
+        if self.state[s] == nil then self.cand[s] = true end
       end
     end
-    if waiting == 0 then break end
     -- wait for a job, a retry time or a deadline
     local jobs = {}
     for _, h in ipairs(self.running) do jobs[#jobs + 1] = h.job end
     for _, z in ipairs(self.zombies) do jobs[#jobs + 1] = z.job end
     local ms = M.POLL_MS
-    for _, s in ipairs(nodes) do
+    for s in pairs(self.cand) do
       if self.state[s] == "wait" then
         ms = math.min(ms, math.max(0, (self.retry_at[s] - now) * 1000))
       end
