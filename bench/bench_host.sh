@@ -98,9 +98,13 @@ gen_fan() {
 }
 gen_fan 8 >"$W/fan8.yaml"
 gen_fan 1 >"$W/fan1.yaml"
-t0=$(now); "$BIN" run "$W/fan1.yaml" >/dev/null || exit 1; t1=$(now)
-"$BIN" run "$W/fan8.yaml" >/dev/null || exit 1; t2=$(now)
-seq_t=$(elapsed "$t0" "$t1"); par_t=$(elapsed "$t1" "$t2")
+seq_t=999 par_t=999
+for round in 1 2 3; do
+  t0=$(now); "$BIN" run "$W/fan1.yaml" >/dev/null || exit 1; t1=$(now)
+  "$BIN" run "$W/fan8.yaml" >/dev/null || exit 1; t2=$(now)
+  seq_t=$(awk -v a="$(elapsed "$t0" "$t1")" -v b="$seq_t" 'BEGIN { print (a < b) ? a : b }')
+  par_t=$(awk -v a="$(elapsed "$t1" "$t2")" -v b="$par_t" 'BEGIN { print (a < b) ? a : b }')
+done
 r=$(ratio "$par_t" "$seq_t")
 echo "fan-out 8 sessions x 20 steps: parallel ${par_t} s, sequential ${seq_t} s," \
      "ratio $r (target <= 0.6 on 2 cores) -> $(awk -v r="$r" 'BEGIN { print (r <= 0.6) ? "met" : "NOT met" }')"
