@@ -109,7 +109,8 @@ static int load_embedded(lua_State *L) {
       goto loaded;
     lua_pop(L, 1);
   }
-  if (luaL_loadbufferx(L, (const char *)e->src, e->len, e->chunkname, "t"))
+  /* precompiled by the build from our own sources (embed_gen.sh) */
+  if (luaL_loadbufferx(L, (const char *)e->src, e->len, e->chunkname, "b"))
     return lua_error(L);
 loaded:
   lua_pushstring(L, e->module);
