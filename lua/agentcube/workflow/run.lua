@@ -146,37 +146,31 @@ function Run:step_env(s)
   return merged, env
 end
 
--- Ancestors of s (needs and the session chain, transitively).
-function Run:ancestors(s)
-  self.anc = self.anc or {}
-  if self.anc[s] then return self.anc[s] end
-  local out, seen = {}, {}
-  local function up(x)
-    for _, d in ipairs(x.needs) do
-      local m = self.wf.byid[d]
-      if m and not seen[m] then
-        seen[m] = true
-        out[#out + 1] = m
-        up(m)
-      end
-    end
-    local p = self.wf.prev[x]
-    if p and not seen[p] then
-      seen[p] = true
-      out[#out + 1] = p
-      up(p)
-    end
-  end
-  up(s)
-  self.anc[s] = out
-  return out
-end
-
+-- Whether a step upstream of s (transitively) ended with conclusion.
+-- Computed from the direct predecessors and remembered once they are all
+-- done (their conclusions are final then), so that a long chain of steps
+-- costs linear time, not quadratic.
 function Run:upstream(s, conclusion)
-  for _, a in ipairs(self:ancestors(s)) do
-    if self.results[a.id].conclusion == conclusion then return true end
+  self.up = self.up or {}
+  local memo = self.up[conclusion]
+  if not memo then
+    memo = {}
+    self.up[conclusion] = memo
   end
-  return false
+  if memo[s] ~= nil then return memo[s] end
+  local found, final = false, true
+  local function check(p)
+    if not p or found then return end
+    if self.state[p] ~= "done" then final = false end
+    if self.results[p.id].conclusion == conclusion or
+       self:upstream(p, conclusion) then
+      found = true
+    end
+  end
+  for _, d in ipairs(s.needs) do check(self.wf.byid[d]) end
+  check(self.wf.prev[s])
+  if found or final then memo[s] = found end
+  return found
 end
 
 -- The expression environment of step s (with the status functions of
