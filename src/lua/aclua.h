@@ -219,4 +219,10 @@ ACLUA_API enum ac_code aclua_push_json(lua_State *L, struct aclua_box *box,
                                        const char *text, size_t len,
                                        struct ac_error *err);
 
+/* Raises "<what> '<key>'" (a luaL_error string: misuse of the API) for the
+** first key of the table at idx that is not in keys (NULL-terminated).
+** [-0, +0, v] */
+ACLUA_API void aclua_check_keys(lua_State *L, int idx,
+                                const char *const *keys, const char *what);
+
 #endif

@@ -422,18 +422,7 @@ static char *opt_string(lua_State *L, int args, const char *k, int required,
 }
 
 static void check_keys(lua_State *L, int args, const char *const *keys) {
-  lua_pushnil(L);
-  while (lua_next(L, args) != 0) {
-    int known = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (int i = 0; keys[i] != NULL; i++)
-        known |= strcmp(keys[i], lua_tostring(L, -2)) == 0;
-    if (!known)
-      luaL_error(L, "unknown argument '%s'",
-                 lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                : luaL_typename(L, -2));
-    lua_pop(L, 1);
-  }
+  aclua_check_keys(L, args, keys, "unknown argument");
 }
 
 /* Copies the strings of the array (pairs 0) or name->value table

@@ -133,3 +133,20 @@ enum ac_code aclua_push_json(lua_State *L, struct aclua_box *box,
   box->json = NULL;
   return rc;
 }
+
+void aclua_check_keys(lua_State *L, int idx, const char *const *keys,
+                      const char *what) {
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int known = 0;
+    if (lua_type(L, -2) == LUA_TSTRING)
+      for (int i = 0; keys[i] != NULL; i++)
+        known |= strcmp(keys[i], lua_tostring(L, -2)) == 0;
+    if (!known)
+      luaL_error(L, "%s '%s'", what,
+                 lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                : luaL_typename(L, -2));
+    lua_pop(L, 1);
+  }
+}

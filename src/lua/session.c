@@ -709,18 +709,7 @@ static void read_options(lua_State *L, int t, struct new_opts *o) {
   lua_Integer i;
   int ok;
   memset(o, 0, sizeof *o);
-  lua_pushnil(L);
-  while (lua_next(L, t) != 0) {
-    int known = 0;
-    if (lua_type(L, -2) == LUA_TSTRING)
-      for (int k = 0; keys[k] != NULL; k++)
-        known |= strcmp(keys[k], lua_tostring(L, -2)) == 0;
-    if (!known)
-      luaL_error(L, "CodeInterpreterClient: unknown option '%s'",
-                 lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                : luaL_typename(L, -2));
-    lua_pop(L, 1);
-  }
+  aclua_check_keys(L, t, keys, "CodeInterpreterClient: unknown option");
   o->name = opt_str(L, t, "name");
   o->ns = opt_str(L, t, "namespace");
   o->wm = opt_str(L, t, "workload_manager_url");
