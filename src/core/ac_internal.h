@@ -78,6 +78,12 @@ AC_INTERNAL enum ac_code ac_url_remote_path(struct ac_buf *b,
                                             const char *path,
                                             struct ac_error *err);
 
+/* Appends the data-plane endpoint of a remote file, "api/files/<path>",
+** with the path as ac_url_remote_path makes it (read and download). */
+AC_INTERNAL enum ac_code ac_url_file_endpoint(struct ac_buf *b,
+                                              const char *path,
+                                              struct ac_error *err);
+
 /* Checks that url is an absolute http(s) URL with a host (AC_ECONFIG).
 ** what names the setting in the message. */
 AC_INTERNAL enum ac_code ac_url_check(const char *url, const char *what,

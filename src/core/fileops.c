@@ -81,12 +81,7 @@ enum ac_code ac_session_read_file(ac_session *s, const char *remote_path,
     return ac_error_set(err, AC_EINVAL, "read file: NULL argument");
   ac_buf_init(&ep, 0);
   ac_http_resp_init(&resp);
-  rc = ac_buf_addstr(&ep, "api/files/");
-  if (rc != AC_OK) {
-    rc = ac_error_set(err, rc, "out of memory");
-    goto out;
-  }
-  rc = ac_url_remote_path(&ep, remote_path, err);
+  rc = ac_url_file_endpoint(&ep, remote_path, err);
   if (rc != AC_OK)
     goto out;
   memset(&call, 0, sizeof call);

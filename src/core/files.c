@@ -271,11 +271,7 @@ enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
     goto out;
   }
-  if (ac_buf_addstr(&ep, "api/files/") != AC_OK) {
-    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-    goto out;
-  }
-  rc = ac_url_remote_path(&ep, remote_path, err);
+  rc = ac_url_file_endpoint(&ep, remote_path, err);
   if (rc != AC_OK)
     goto out;
 
