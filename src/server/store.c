@@ -131,9 +131,12 @@ static struct srv_session *find_live(struct ac_store *st, const char *id,
   return NULL;
 }
 
+/* A session is idle only while no request uses it: a command that runs
+** longer than the idle timeout must not have its sandbox reaped under it.
+** The hard lifetime applies regardless. Called with the lock held. */
 static int expired(const struct srv_session *s, time_t now) {
   return now >= s->expires_at ||
-         now - s->last_activity >= s->idle_timeout_s;
+         (s->refs == 0 && now - s->last_activity >= s->idle_timeout_s);
 }
 
 /* Moves a live session to the doomed list: its record is removed and its

@@ -120,6 +120,14 @@ templates:
     assert.equal(404, srv:delete(idle))
   end)
 
+  it("never reaps an idle timeout under a running command", function()
+    local id = create("brief")
+    local status, j = srv:exec(id, { "sleep", "4" }, { timeout = "20s" })
+    assert.equal(200, status)
+    assert.equal(0, j.exit_code)
+    assert.is_false(gone(id))
+  end)
+
   it("reaps at maxSessionDuration even when busy", function()
     local id = create("short")
     for _ = 1, 8 do
