@@ -25,14 +25,16 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+SERVER_INC := -Isrc/core -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
+           -Isrc/server/files -Isrc/server/store
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -fPIC $(OPT) $(WARN) \
-           -Isrc/core -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           $(SERVER_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 , := ,
 LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
 
 CORE_SRC   := $(wildcard src/core/*.c)
-SERVER_SRC := $(wildcard src/server/*.c)
+SERVER_SRC := $(wildcard src/server/*.c src/server/*/*.c)
 HOST_SRC   := $(wildcard src/host/*.c)
 LUAMOD_SRC := $(wildcard src/lua/*.c)
 CTEST_SRC  := $(wildcard tests/c/test_*.c)

@@ -1,5 +1,6 @@
 /*
-** http_internal.h -- what the HTTP front end and its route handlers share.
+** request.h -- the state of the server and of one request, which the
+** dispatcher, the route handlers and the reply helpers all read.
 **
 ** libmicrohttpd runs one thread per connection, so a handler may block (an
 ** execute waits for its command) without holding up other requests. Each
@@ -7,8 +8,8 @@
 ** "completed" notification, which writes the access-log line and releases
 ** everything the request still holds.
 */
-#ifndef AGENTCUBE_HTTP_INTERNAL_H
-#define AGENTCUBE_HTTP_INTERNAL_H
+#ifndef AGENTCUBE_HTTP_REQUEST_H
+#define AGENTCUBE_HTTP_REQUEST_H
 
 #include "ac_error.h"
 #include "config.h"
@@ -82,35 +83,5 @@ struct req {
   struct ac_error up_err;
   unsigned up_status;
 };
-
-/* Replies. Each queues one response and records its status; all return
-** MHD_YES or MHD_NO as the access handler must. The body of json is stolen
-** (decref'd). */
-enum MHD_Result reply_json(struct req *r, unsigned status, json_t *json);
-enum MHD_Result reply_error(struct req *r, enum err_family fam,
-                            unsigned status, const char *fmt, ...)
-  __attribute__((format(printf, 4, 5)));
-enum MHD_Result reply_router_code(struct req *r, unsigned status,
-                                  const char *code, const char *msg);
-enum MHD_Result reply_text(struct req *r, unsigned status, const char *text);
-enum MHD_Result reply_response(struct req *r, unsigned status,
-                               struct MHD_Response *resp);
-
-/* Route handlers, called once the whole body is in. */
-enum MHD_Result route_control(struct req *r);
-enum MHD_Result route_execute(struct req *r);
-enum MHD_Result route_upload_json(struct req *r);
-enum MHD_Result route_upload_multipart_done(struct req *r);
-enum MHD_Result route_download(struct req *r);
-enum MHD_Result route_list(struct req *r);
-
-/* Multipart streaming: set up on the first call; feed with each chunk. */
-enum MHD_Result upload_multipart_begin(struct req *r);
-
-/* The session's file root (fileapi.h) */
-void req_fapi_root(const struct req *r, struct fapi_root *root);
-
-/* RFC 3339 of a time_t, "Z". buf holds 40 bytes. */
-char *rfc3339_secs(time_t t, char *buf);
 
 #endif

@@ -3,7 +3,8 @@
 ** downloads, directory listings. Uploads stream into fileapi writers;
 ** downloads stream from the file descriptor; neither buffers a whole file.
 */
-#include "http_internal.h"
+#include "reply.h"
+#include "routes.h"
 
 #include <fcntl.h>
 #include <stdio.h>

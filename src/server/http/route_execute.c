@@ -2,7 +2,8 @@
 ** route_execute.c -- POST .../invocations/api/execute (PicoD's execute).
 */
 #include "duration.h"
-#include "http_internal.h"
+#include "reply.h"
+#include "routes.h"
 #include "utf8.h"
 
 #include <stdio.h>

@@ -2,7 +2,8 @@
 ** routes_control.c -- health routes and the WorkloadManager's control
 ** plane (create, delete), plus the local listing extensions.
 */
-#include "http_internal.h"
+#include "reply.h"
+#include "routes.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,31 @@
+/*
+** reply.h -- queueing answers to a request: JSON bodies, the error body
+** families of the three AgentCube servers, plain text, and small helpers
+** the handlers share. Used by the dispatcher and by every route handler, so
+** neither has to call into the other for them.
+*/
+#ifndef AGENTCUBE_HTTP_REPLY_H
+#define AGENTCUBE_HTTP_REPLY_H
+
+#include "request.h"
+
+/* Replies. Each queues one response and records its status; all return
+** MHD_YES or MHD_NO as the access handler must. The body of json is stolen
+** (decref'd). */
+enum MHD_Result reply_json(struct req *r, unsigned status, json_t *json);
+enum MHD_Result reply_error(struct req *r, enum err_family fam,
+                            unsigned status, const char *fmt, ...)
+  __attribute__((format(printf, 4, 5)));
+enum MHD_Result reply_router_code(struct req *r, unsigned status,
+                                  const char *code, const char *msg);
+enum MHD_Result reply_text(struct req *r, unsigned status, const char *text);
+enum MHD_Result reply_response(struct req *r, unsigned status,
+                               struct MHD_Response *resp);
+
+/* The session's file root (fileapi.h) */
+void req_fapi_root(const struct req *r, struct fapi_root *root);
+
+/* RFC 3339 of a time_t, "Z". buf holds 40 bytes. */
+char *rfc3339_secs(time_t t, char *buf);
+
+#endif

@@ -1,0 +1,21 @@
+/*
+** routes.h -- the route handlers the dispatcher (http_server.c) calls once
+** a request's body is in. Handlers answer through reply.h.
+*/
+#ifndef AGENTCUBE_HTTP_ROUTES_H
+#define AGENTCUBE_HTTP_ROUTES_H
+
+#include "request.h"
+
+/* Route handlers, called once the whole body is in. */
+enum MHD_Result route_control(struct req *r);
+enum MHD_Result route_execute(struct req *r);
+enum MHD_Result route_upload_json(struct req *r);
+enum MHD_Result route_upload_multipart_done(struct req *r);
+enum MHD_Result route_download(struct req *r);
+enum MHD_Result route_list(struct req *r);
+
+/* Multipart streaming: set up on the first call; feed with each chunk. */
+enum MHD_Result upload_multipart_begin(struct req *r);
+
+#endif
