@@ -914,9 +914,13 @@ static void *event_thread(void *arg) {
     best = scan_tasks(L, now);
     for (size_t i = 0; i < active.n;) {
       struct sbx_box *box = active.v[i];
+      long long cb;
       sbx_proc_pump(L, box);
+      cb = sbx_ctx_tick(L, box, now);
+      if (cb < best)
+        best = cb;
       if (box->live.state == SBX_LIVE_DOWN && box->live.tasks == NULL &&
-          box->live.watches == NULL)
+          box->live.watches == NULL && box->live.ctxs == NULL)
         active_remove(box);
       else
         i++;
@@ -1006,6 +1010,7 @@ int sbx_live_box_init(struct sbx_box *box) {
 
 void sbx_live_box_fini(struct sbx_box *box) {
   sbx_proc_free_all(box);
+  sbx_ctx_free_all(box);
   pthread_mutex_destroy(&box->live.send_mu);
 }
 

@@ -24,6 +24,7 @@ struct sbx_task {
   int started, exited, killed, timed_out, never, failed, oom;
   int keep;                      /* a background process's main task */
   int pid;                       /* inside the sandbox, once started */
+  int interrupting;              /* a context run: SIGINT sent */
   int status;
   long long deadline, kill_at;   /* CLOCK_MONOTONIC ns; 0: none */
   long long timeout_ns;
@@ -92,5 +93,14 @@ int sbx_live_stdin(struct sbx_box *box, unsigned id, const void *data,
 void sbx_proc_pump(struct sbx_live_rt *L, struct sbx_box *box);
 /* Frees the box's processes (box free, nothing runs any more). */
 void sbx_proc_free_all(struct sbx_box *box);
+
+/* ---- sandbox_ctx.c ---- */
+
+/* Context run timeouts and interrupts (event thread, mu held); returns
+** the nearest deadline. */
+long long sbx_ctx_tick(struct sbx_live_rt *L, struct sbx_box *box,
+                       long long now);
+/* Frees the box's contexts (box free). */
+void sbx_ctx_free_all(struct sbx_box *box);
 
 #endif
