@@ -8,6 +8,7 @@
 
 #include "sandbox_int.h"
 #include "sandbox_live.h"
+#include "agent_proto.h"
 
 #include <pthread.h>
 
@@ -39,6 +40,13 @@ struct sbx_task {
   int follow, live;              /* live: caught up, gets new output */
 };
 
+/* The boxes with a live sandbox, a launch request, watches or contexts:
+** the ones the event loop looks at. */
+struct boxset {
+  struct sbx_box **v;
+  size_t n, cap;
+};
+
 struct sbx_live_rt {
   struct sbx_runtime *rt;
   pthread_mutex_t mu;
@@ -51,6 +59,8 @@ struct sbx_live_rt {
   size_t nwant, capwant;
   struct { struct sbx_box *box; unsigned id; } *graves;  /* c<id> to rmdir */
   size_t ngraves, capgraves;
+  struct boxset active;
+  char rbuf[AGP_MAX_MSG + 1];    /* one agent message */
 };
 
 
