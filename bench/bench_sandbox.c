@@ -312,7 +312,7 @@ static void bench_lifecycle(double exec_ms, int n) {
     struct sbx_box *b;
     double t0 = now_ms(), t1, t2;
     snprintf(name, sizeof name, "life%d", i);
-    b = box(name, base + 10);
+    b = box(name, base + 10 + (uid_t)i);
     if (b == NULL)
       break;
     t1 = now_ms();
