@@ -54,6 +54,10 @@ struct sbx_limits {
   unsigned nofile;                  /* RLIMIT_NOFILE (soft = hard) */
   int network;                      /* 1: share the host network (and its
                                        /etc/resolv.conf) */
+  const char *image_root;           /* NULL: the host's /usr and the /etc
+                                       snapshot; else a root filesystem
+                                       whose /usr, /etc, /opt are bound
+                                       read-only (sandbox_image.c) */
 };
 
 /* Detects the host's facilities and prepares shared state: cgroup parents
