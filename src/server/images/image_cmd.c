@@ -61,7 +61,7 @@ static int parse(int argc, char **argv, struct opts *o) {
   int c;
 
   optind = 1;
-  while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
     case 'c': o->config = optarg; break;
     case 's': o->state_dir = optarg; break;

@@ -42,7 +42,9 @@ struct progress {
 static void show(struct progress *p) {
   if (p->out == NULL)
     return;
-  if (p->tty)
+  if (strcmp(p->tool, "mmdebstrap") != 0)   /* no packages to count */
+    fprintf(p->out, "[%s] %s%s", p->tool, p->phase, p->tty ? "" : "\n");
+  else if (p->tty)
     fprintf(p->out, "\r\033[K[%s] %s  %u packages fetched, %.1f MB",
             p->tool, p->phase, p->fetched, p->bytes / 1e6);
   else

@@ -319,6 +319,10 @@ enum ac_code img_spec_parse(yaml_document_t *doc, yaml_node_t *n,
   enum ac_code rc = AC_OK;
 
   *out = NULL;
+  if (n->type == YAML_SCALAR_NODE && n->data.scalar.style ==
+      YAML_PLAIN_SCALAR_STYLE && (!strcmp(scalar(n), "null") ||
+                                  !strcmp(scalar(n), "~") || !*scalar(n)))
+    return AC_OK;        /* image: null -- the host's /usr (overrides) */
   if (n->type != YAML_MAPPING_NODE)
     return at(file, n, err, "%s must be a mapping: { packages: [...] }, "
               "{ rootfs: DIR } or { oci: DIR[:TAG] }", "image");
