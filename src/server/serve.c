@@ -60,8 +60,8 @@ static const char usage_text[] =
   "  --check             print which protections are active, then exit\n"
   "  --quiet             no access log\n"
   "  --image-dir DIR     the image store (default DIR/images)\n"
-  "  --build-images      build a template's missing image when a session\n"
-  "                      needs it (the request waits) instead of refusing\n";
+  "  --build-images      build the templates' missing images first (and\n"
+  "                      any that goes missing when a session needs it)\n";
 
 char *ac_default_home(char *buf, unsigned long len) {
   const char *home = getenv("AGENTCUBE_HOME");

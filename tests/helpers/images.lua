@@ -53,6 +53,13 @@ function M.ensure()
   return out
 end
 
+-- The shared image's name (debian-<hash>).
+function M.id()
+  M.ensure()
+  local _, out = M.cli("ls", M.config)
+  return assert(out:match("\n(debian%-%x+) [^\n]* default "), out)
+end
+
 -- Server options for a server whose default template uses the image.
 function M.server_opts(opts)
   M.ensure()

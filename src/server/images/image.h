@@ -72,8 +72,9 @@ enum ac_code img_config_bind(struct ac_config *cfg, const char *store,
                              const char *config_path, struct ac_error *err);
 
 /* What `agentcube serve` does at start: the store (image_dir, else
-** <state_dir>/images) made and bound to cfg's templates, on-demand builds
-** on or off. */
+** <state_dir>/images) bound to cfg's templates; with build_on_demand,
+** missing images are built now (progress on stderr) and later when a
+** session needs one that went missing. */
 enum ac_code img_serve_setup(struct ac_config *cfg, const char *state_dir,
                              const char *image_dir, const char *config_path,
                              int build_on_demand, struct ac_error *err);

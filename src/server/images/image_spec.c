@@ -17,12 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 
 /* Bumped when the build recipe changes, so old images are not reused. */
-#define RECIPE "essential-v1"
+#define RECIPE "essential-v2"
 
 static enum ac_code at(const char *file, yaml_node_t *n, struct ac_error *err,
                        const char *msg, const char *arg) {
@@ -458,6 +459,19 @@ enum ac_code img_serve_setup(struct ac_config *cfg, const char *state_dir,
   }
   rc = img_config_bind(cfg, store, cfgp, err);
   img_set_build_on_demand(build_on_demand);
+  /* --build-images: what is missing is built now, in the foreground
+  ** (before --daemon detaches), with its progress on the terminal. */
+  for (size_t i = 0; rc == AC_OK && build_on_demand && i <= cfg->ntemplates;
+       i++) {
+    const struct ac_template *t =
+      i < cfg->ntemplates ? &cfg->templates[i] : &cfg->fallback;
+    int built;
+    if (t->image && !img_is_built(t->image)) {
+      fprintf(stderr, "agentcube serve: building image %s of template "
+              "'%s'\n", t->image->id, t->image->template_name);
+      rc = img_build(t->image, stderr, isatty(2), &built, err);
+    }
+  }
   free(store);
   free(cfgp);
   return rc;

@@ -330,11 +330,15 @@ static enum ac_code run_builder(const struct img_spec *s, const char *tmp,
       char *argv[] = {
         "mmdebstrap", "--variant=essential", incopt, archopt,
         "--verbose",
-        /* documentation is of no use in a sandbox and a third of the size */
+        /* what is asked for and what it depends on; Recommends would
+        ** pull in scipy and sympy for pandas, tk for matplotlib */
+        "--aptopt=APT::Install-Recommends \"false\"",
+        /* documentation and translations are of no use in a sandbox */
         "--dpkgopt=path-exclude=/usr/share/man/*",
         "--dpkgopt=path-exclude=/usr/share/doc/*",
         "--dpkgopt=path-include=/usr/share/doc/*/copyright",
         "--dpkgopt=path-exclude=/usr/share/info/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
         s->suite, root, s->mirror, NULL,
       };
       rc = img_run_tool(argv, "mmdebstrap", out, tty, err);
