@@ -10,8 +10,10 @@ local M = {}
 local function dirname(p) return (p:gsub("/[^/]*$", "")) end
 
 M.bin = server.bin
+-- next to the main build's executable, so that a run against the
+-- sanitizer build shares the images too
 M.dir = os.getenv("AGENTCUBE_TEST_IMAGES") or
-        (dirname(M.bin) .. "/test-images")
+        (dirname(os.getenv("AGENTCUBE_BIN") or M.bin) .. "/test-images")
 M.packages = "[python3-minimal, libpython3-stdlib]"
 M.config = "default:\n  warmPoolSize: 0\n  image: { packages: " ..
            M.packages .. " }\n"

@@ -59,7 +59,8 @@ describe("sandbox images", function()
     setup(function()
       images.ensure()
       srv = server.start(images.server_opts{
-        config = "templates:\n  - name: plain\n    image: null\n" })
+        config = "templates:\n  - name: plain\n    image: null\n" ..
+                 "  - name: net\n    network: true\n" })
       id = srv:create()
     end)
 
@@ -108,6 +109,14 @@ describe("sandbox images", function()
       assert.matches("No such file or directory", out, 1, true)
       assert.matches("\nsandbox\n", out, 1, true)
       assert.matches("Debian", out, 1, true)
+    end)
+
+    it("with network: true, /etc/resolv.conf is the host's", function()
+      local host = server.read_file("/etc/resolv.conf")
+      assert.is_true(#host > 0)           -- positive control
+      local net = srv:create{ name = "net", namespace = "default" }
+      assert.equal(host, (srv:sh(net, "cat /etc/resolv.conf")))
+      assert.equal("", (srv:sh(id, "cat /etc/resolv.conf")))
     end)
 
     it("is bound read-only and nosuid; its setuid binaries give nothing",

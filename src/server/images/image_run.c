@@ -85,7 +85,7 @@ enum ac_code img_run_tool(char *const argv[], const char *phase, FILE *out,
   struct progress p = { .out = out, .tty = tty, .tool = argv[0] };
   char buf[8192];
   size_t len = 0;
-  int fds[2], status = 0, killed = 0;
+  int fds[2], status = -1, killed = 0;   /* -1: not known, a failure */
   pid_t pid;
   enum ac_code rc = AC_OK;
 
