@@ -230,6 +230,43 @@ describe("sandbox images", function()
       assert.is_nil(listdir(store):find("rootfs%-%x+$"))
     end)
 
+    it("prune keeps what templates name or sessions use", function()
+      local store = tmp .. "/store-prune"
+      local t1, t2 = tmp .. "/prune1", tmp .. "/prune2"
+      make_tree(t1, "one\n")
+      make_tree(t2, "two\n")
+      local both = "templates:\n  - name: one\n    image: { rootfs: " ..
+                   t1 .. " }\n  - name: two\n    image: { rootfs: " ..
+                   t2 .. " }\n"
+      local only1 = "templates:\n  - name: one\n    image: { rootfs: " ..
+                    t1 .. " }\n"
+      local code, out = images.cli("build", both, store)
+      assert.equal(0, code, out)
+      local _, ls = images.cli("ls", both, store)
+      local id1 = ls:match("(rootfs%-%x+) [^\n]* one ")
+      local id2 = ls:match("(rootfs%-%x+) [^\n]* two ")
+      assert.truthy(id1 and id2, ls)
+      -- what a build killed with -9 left: swept by prune
+      sh("mkdir -p " .. q(store .. "/.build-" .. id2 .. "-999999/rootfs"))
+      code, out = images.cli("prune", only1, store)
+      assert.equal(0, code, out)
+      assert.equal("removed " .. id2 .. "\n", out)
+      local entries = listdir(store)
+      assert.truthy(entries:find(id1 .. "\n", 1, true), entries)
+      assert.is_nil(entries:find(id2 .. "\n", 1, true), entries)
+      assert.is_nil(entries:find(".build-", 1, true), entries)
+      -- a session's image is kept even when no template names it
+      local srv = start{ config = only1, args = { "--image-dir", store } }
+      local id = srv:create{ name = "one", namespace = "default" }
+      code, out = images.cli("prune", "", store)
+      assert.equal(0, code, out)
+      assert.truthy(listdir(store):find(id1 .. "\n", 1, true))
+      srv:delete(id)
+      srv:destroy()
+      code, out = images.cli("prune", "", store)
+      assert.equal("removed " .. id1 .. "\n", out)
+    end)
+
     it("an oci: layout made with umoci runs sessions", function()
       local layout, bundle = tmp .. "/layout", tmp .. "/bundle"
       local store = tmp .. "/store-oci"
