@@ -26,7 +26,8 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 SERVER_INC := -Isrc/core -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
-           -Isrc/server/files -Isrc/server/store -Isrc/agent
+           -Isrc/server/files -Isrc/server/store -Isrc/server/images \
+           -Isrc/agent
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -fPIC $(OPT) $(WARN) \
            $(SERVER_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm

@@ -6,12 +6,14 @@
 **   agentcube repl
 **   agentcube serve [...]
 **   agentcube sessions [ls | rm ID...]
+**   agentcube image build|ls|rm|prune [...]
 **   agentcube [options] [SCRIPT [ARGS]]     like lua5.4 (-e -l -i -v -W -)
 **
 ** Exit statuses: 0 ok, 1 a step or script failed, 2 invalid workflow or
 ** usage, 130 interrupted.
 */
 #include "cli.h"
+#include "image.h"
 #include "lua_host.h"
 #include "serve.h"
 
@@ -33,6 +35,8 @@ static const char usage_text[] =
   "                      run the local AgentCube runtime\n"
   "  sessions [ls | rm ID...]\n"
   "                      what the local runtime holds\n"
+  "  image build|ls|rm|prune [--config FILE] [...]\n"
+  "                      the templates' sandbox images\n"
   "  SCRIPT.lua [ARGS]   run a Lua script, like lua5.4\n"
   "  [-e STAT] [-l MOD] [-i] [-v] [-W] [SCRIPT [ARGS]]\n"
   "                      the options of lua5.4\n"
@@ -73,6 +77,8 @@ int main(int argc, char **argv) {
     status = ac_cmd_check(argc - 1, argv + 1);
   else if (cmd && !strcmp(cmd, "repl"))
     status = ac_cmd_repl(argc - 1, argv + 1);
+  else if (cmd && !strcmp(cmd, "image"))
+    status = ac_cmd_image(argc - 1, argv + 1);
   else if (cmd && !strcmp(cmd, "sessions"))
     status = ac_cmd_sessions(argc - 1, argv + 1);
   else

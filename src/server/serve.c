@@ -10,6 +10,7 @@
 */
 #include "serve.h"
 #include "config.h"
+#include "image.h"
 #include "http_server.h"
 #include "sandbox.h"
 #include "store.h"
@@ -35,6 +36,8 @@ struct serve_opts {
   const char *listen;
   const char *state_dir;
   const char *config;
+  const char *image_dir;             /* image.h; NULL: <state>/images */
+  int build_images;
   int no_auth, daemon, check, quiet;
   unsigned reap_ms;
 };
@@ -55,7 +58,10 @@ static const char usage_text[] =
   "  --no-auth           do not require the bearer token\n"
   "  --daemon            run in the background; log to DIR/serve.log\n"
   "  --check             print which protections are active, then exit\n"
-  "  --quiet             no access log\n";
+  "  --quiet             no access log\n"
+  "  --image-dir DIR     the image store (default DIR/images)\n"
+  "  --build-images      build the templates' missing images first (and\n"
+  "                      any that goes missing when a session needs it)\n";
 
 char *ac_default_home(char *buf, unsigned long len) {
   const char *home = getenv("AGENTCUBE_HOME");
@@ -82,6 +88,8 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o) {
     { "check", no_argument, NULL, 'k' },
     { "quiet", no_argument, NULL, 'q' },
     { "reap-interval-ms", required_argument, NULL, 'r' },
+    { "image-dir", required_argument, NULL, 'I' },
+    { "build-images", no_argument, NULL, 'B' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
@@ -98,6 +106,8 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o) {
     case 'd': o->daemon = 1; break;
     case 'k': o->check = 1; break;
     case 'q': o->quiet = 1; break;
+    case 'I': o->image_dir = optarg; break;
+    case 'B': o->build_images = 1; break;
     case 'r':
       o->reap_ms = (unsigned)strtoul(optarg, &end, 10);
       if (*end || o->reap_ms == 0) {
@@ -231,7 +241,8 @@ static int fail(const char *what, const struct ac_error *err, int status) {
 }
 
 int ac_serve_main(int argc, char **argv) {
-  struct serve_opts o = { "127.0.0.1:8080", NULL, NULL, 0, 0, 0, 0, 15000 };
+  struct serve_opts o = { "127.0.0.1:8080", NULL, NULL, NULL, 0, 0, 0, 0, 0,
+                          15000 };
   char home[4096], token[AC_TOKEN_LEN + 1], url[400], lockpath[4200];
   struct ac_config cfg;
   struct sbx_runtime *rt = NULL;
@@ -255,6 +266,12 @@ int ac_serve_main(int argc, char **argv) {
   if (mkdir_state(o.state_dir) != 0) {
     fprintf(stderr, "agentcube serve: cannot create %s: %s\n", o.state_dir,
             strerror(errno));
+    ac_config_free(&cfg);
+    return 1;
+  }
+  if (img_serve_setup(&cfg, o.state_dir, o.image_dir, o.config,
+                      o.build_images, &err) != AC_OK) {
+    fprintf(stderr, "agentcube serve: %s\n", err.msg);
     ac_config_free(&cfg);
     return 1;
   }

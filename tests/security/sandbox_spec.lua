@@ -2,6 +2,7 @@
 -- HTTP API against a real server. Every test plants its own canaries on
 -- the host and asserts the safe outcome.
 local server = require "server"
+local images = require "images"
 
 local function probe_lines(out)
   local r = {}
@@ -9,7 +10,10 @@ local function probe_lines(out)
   return r
 end
 
-describe("sandbox security corpus", function()
+-- The whole corpus runs once per sandbox flavour: the host's /usr, and a
+-- template with an image (its own /usr and /etc, setuid binaries inside).
+for _, flavour in ipairs(images.variants()) do
+describe("sandbox security corpus" .. flavour.label, function()
   local srv, id, other, canary_dir
   local CANARY = "agentcube-canary-" .. tostring(os.time())
 
@@ -21,7 +25,8 @@ describe("sandbox security corpus", function()
                "echo " .. CANARY .. " > /root/agentcube-canary 2>/dev/null; " ..
                "chmod 600 /root/agentcube-canary 2>/dev/null")
     -- the server's own environment holds a canary (E2, /proc/1/environ)
-    srv = server.start{ auth = true, env = { SBX_CANARY = CANARY } }
+    srv = server.start(flavour.opts{ auth = true,
+                                     env = { SBX_CANARY = CANARY } })
     id = srv:create()
     other = srv:create()
     local probe = server.read_file("tests/security/probe.py")
@@ -301,3 +306,4 @@ describe("sandbox security corpus", function()
     end)
   end)
 end)
+end

@@ -264,6 +264,7 @@ void sbx_runtime_free(struct sbx_runtime *rt) {
   cg_runtime_free(&rt->cg);
   sbx_etc_remove(rt);
   if (rt->pub) {
+    sbx_image_unpublish_all(rt);
     rmdir(rt->pub);                /* fails while boxes are published */
     rmdir("/run/agentcube");
     free(rt->pub);

@@ -57,6 +57,10 @@ struct sbx_limits {
                                        /etc/resolv.conf) */
   unsigned long long proc_output_bytes; /* output kept per background
                                            process (a ring); 0: 1 MiB */
+  const char *image_root;           /* NULL: the host's /usr and the /etc
+                                       snapshot; else a root filesystem
+                                       whose /usr, /etc, /opt are bound
+                                       read-only (sandbox_image.c) */
 };
 
 /* Detects the host's facilities and prepares shared state: cgroup parents

@@ -126,7 +126,12 @@ enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err) {
   sbx_args_add(&a, "--die-with-parent");
   sbx_args_add(&a, "--new-session");
   add3(&a, "--hostname", "sandbox", NULL);
-  sbx_args_addn(&a, rt->layout, rt->layout_len - 1);
+  if (lim->image_root == NULL)
+    sbx_args_addn(&a, rt->layout, rt->layout_len - 1);
+  else if (sbx_image_layout(box, &a, err) != AC_OK) {
+    sbx_args_free(&a);
+    return err->code;
+  }
   /* DNS for boxes with network: onto the snapshot's empty resolv.conf. */
   if (lim->network)
     add3(&a, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");

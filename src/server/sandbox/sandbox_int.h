@@ -148,6 +148,17 @@ enum ac_code sbx_layout_build(struct sbx_runtime *rt, struct ac_error *err);
 ** Fills box->prefix. */
 enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err);
 
+/* ---- sandbox_image.c ---- */
+
+/* For a box with limits.image_root: appends the image's /usr, top-level
+** links, /etc and /opt (instead of rt->layout), publishing the image
+** first when root. */
+enum ac_code sbx_image_layout(struct sbx_box *box, struct sbx_args *a,
+                              struct ac_error *err);
+
+/* Unmounts the images published under rt->pub (runtime shutdown). */
+void sbx_image_unpublish_all(struct sbx_runtime *rt);
+
 /* ---- sandbox_etc.c ---- */
 
 /* Synthesized /etc files. */

@@ -8,6 +8,7 @@
 */
 #include "config.h"
 #include "duration.h"
+#include "image.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -226,6 +227,8 @@ static enum ac_code template_copy(struct ac_template *dst,
   *dst = *src;
   dst->name = dst->namespace_ = NULL;
   dst->env = NULL;
+  if (src->image && (dst->image = img_spec_dup(src->image)) == NULL)
+    return AC_ENOMEM;
   while (src->env && src->env[n])
     n++;
   if (n == 0)
@@ -282,7 +285,11 @@ static enum ac_code get_template(struct walk *w, yaml_node_t *n,
       rc = get_limits(w, v, t);
     else if (!strcmp(ks, "environment"))
       rc = get_env(w, v, t);
-    else
+    else if (!strcmp(ks, "image")) {
+      img_spec_free(t->image);
+      t->image = NULL;
+      rc = img_spec_parse(w->doc, v, w->file, &t->image, w->err);
+    } else
       rc = at(w, k, "unknown template key '%s'", ks);
   }
   if (rc == AC_OK && t->name == NULL)
@@ -428,6 +435,7 @@ static void template_free(struct ac_template *t) {
   for (size_t i = 0; t->env && t->env[i]; i++)
     free(t->env[i]);
   free(t->env);
+  img_spec_free(t->image);
 }
 
 void ac_config_free(struct ac_config *cfg) {

@@ -17,6 +17,7 @@
 **       disk: 1Gi
 **       resources: { limits: { memory: 1Gi, cpu: "1", pids: 256 } }
 **       environment: [ { name: FOO, value: bar } ]   # or a map
+**       image: { packages: [python3-numpy] }          # see image.h
 */
 #ifndef AGENTCUBE_CONFIG_H
 #define AGENTCUBE_CONFIG_H
@@ -25,6 +26,8 @@
 #include "sandbox.h"
 
 #include <stddef.h>
+
+struct img_spec;
 
 struct ac_template {
   char *name;                   /* NULL for the built-in default */
@@ -36,6 +39,7 @@ struct ac_template {
   size_t max_output;            /* per stream */
   struct sbx_limits limits;
   char **env;                   /* "NAME=value", NULL-terminated */
+  struct img_spec *image;       /* `image:` (image.h); NULL: host's /usr */
 };
 
 struct ac_config {

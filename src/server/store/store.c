@@ -8,6 +8,7 @@
 ** and idle sessions, and writes activity times to disk.
 */
 #include "store.h"
+#include "image.h"
 #include "session_record.h"
 
 #include <dirent.h>
@@ -219,7 +220,8 @@ static void load_records(struct ac_store *st) {
     s->slot = rec.slot;
     s->uid = slot_uid(st, rec.slot);
     box_dir(st, rec.slot, bdir, sizeof bdir);
-    if (sbx_box_open(st->rt, bdir, s->uid, &s->tpl->limits, &s->box,
+    if (img_use(s->tpl->image, bdir, &err) != AC_OK ||
+        sbx_box_open(st->rt, bdir, s->uid, &s->tpl->limits, &s->box,
                      &err) != AC_OK ||
         push(&st->live, &st->nlive, &st->caplive, s) != 0) {
       fprintf(stderr, "agentcube: session %s cannot be restored: %s\n",
@@ -316,6 +318,8 @@ static enum ac_code make_box(struct ac_store *st,
   enum ac_code rc;
 
   box_dir(st, slot, bdir, sizeof bdir);
+  if ((rc = img_use(tpl->image, bdir, err)) != AC_OK)   /* image.h */
+    return rc;
   rc = sbx_box_create(st->rt, bdir, slot_uid(st, slot), &tpl->limits, box,
                       err);
   if (rc != AC_OK)
