@@ -14,6 +14,7 @@ enum MHD_Result route_upload_json(struct req *r);
 enum MHD_Result route_upload_multipart_done(struct req *r);
 enum MHD_Result route_download(struct req *r);
 enum MHD_Result route_list(struct req *r);
+enum MHD_Result route_fs(struct req *r);      /* api/fs/... */
 
 /* Multipart streaming: set up on the first call; feed with each chunk. */
 enum MHD_Result upload_multipart_begin(struct req *r);
