@@ -215,8 +215,18 @@ enum ac_code fapi_mkdir(const struct fapi_root *root, const char *path,
   enum ac_code rc;
 
   fapi__creds_init(&cr);
-  if (parents && (rc = fapi_mkdirs(root, path, err)) != AC_OK)
-    return rc;
+  if (parents) {
+    /* The parents only: the last component is judged below (an existing
+    ** non-directory there is a conflict, not a bad path). */
+    struct fapi_path p;
+    if ((rc = fapi__path_parse(path, &p, err)) != AC_OK)
+      return rc;
+    if (p.abs[1 + p.treelen] != '\0') {
+      *strrchr(p.abs, '/') = '\0';
+      if ((rc = fapi_mkdirs(root, p.abs, err)) != AC_OK)
+        return rc;
+    }
+  }
   if ((rc = fapi__creds_enter(root, &cr, err)) != AC_OK)
     goto out;
   if ((rc = entry_open(root, path, &e, err)) != AC_OK) {
