@@ -54,6 +54,7 @@ describe("downloads", function()
     assert.equal(200, (srv:json("GET", "/health")))
     -- positive control: the same download of an unchanging file is whole
     srv:sh(id, "head -c 4M /dev/zero > ok.bin")
+    out = out .. ".control"
     curl_bg("ok.bin", out):close()
     for _ = 1, 300 do
       text = server.read_file(out) or ""
