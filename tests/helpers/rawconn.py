@@ -21,8 +21,20 @@ event on stdout, flushed, so that a spec can follow it with io.popen.
   request HOST PORT METHOD PATH HEADERS BODY
                                  send one request, say "sent", then print
                                  "closed after S status X"
+  stream HOST PORT PATH HEADERS BODY
+                                 POST BODY asking for an event stream; say
+                                 "status X type T", then "at S LINE" for
+                                 every line as it arrives, then "end"
+  cut HOST PORT PATH HEADERS BODY PATTERN
+                                 POST BODY, wait until a process matching
+                                 PATTERN (pgrep -f) runs, close the
+                                 connection, then say "gone after S" once
+                                 no such process is left (or "still
+                                 running" after 10 s)
 """
+import http.client
 import socket
+import subprocess
 import sys
 import time
 
@@ -132,6 +144,53 @@ def request(host, port, method, path, hdrs, body):
     say("closed after %.3f status %s" % (time.time() - t0, status))
 
 
+def stream(host, port, path, hdrs, body):
+    conn = http.client.HTTPConnection(host, port, timeout=120)
+    headers = {"Accept": "application/x-ndjson"}
+    for h in hdrs.split("|"):
+        if h:
+            k, v = h.split(": ", 1)
+            headers[k] = v
+    t0 = time.time()
+    conn.request("POST", path, body=body.encode(), headers=headers)
+    r = conn.getresponse()
+    say("status %d type %s" % (r.status, r.getheader("Content-Type")))
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        say("at %.3f %s" % (time.time() - t0, line.decode().rstrip("\n")))
+    say("end")
+
+
+def running(pattern):
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True,
+                         text=True).stdout
+    return len(out.split())
+
+
+def cut(host, port, path, hdrs, body, pattern):
+    s = socket.create_connection((host, port))
+    data = body.encode()
+    s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n"
+               "\r\n" % (path, headers_of(hdrs), len(data))).encode() + data)
+    for _ in range(1000):
+        if running(pattern):
+            break
+        time.sleep(0.01)
+    else:
+        say("never started")
+        return
+    t0 = time.time()
+    s.close()
+    while time.time() - t0 < 10:
+        if running(pattern) == 0:
+            say("gone after %.3f" % (time.time() - t0))
+            return
+        time.sleep(0.005)
+    say("still running")
+
+
 def main():
     mode, a = sys.argv[1], sys.argv[2:]
     if mode == "idle":
@@ -142,6 +201,10 @@ def main():
         trickle(a[0], int(a[1]), a[2], a[3], int(a[4]))
     elif mode == "request":
         request(a[0], int(a[1]), a[2], a[3], a[4], a[5])
+    elif mode == "stream":
+        stream(a[0], int(a[1]), a[2], a[3], a[4])
+    elif mode == "cut":
+        cut(a[0], int(a[1]), a[2], a[3], a[4], a[5])
     else:
         sys.exit("unknown mode " + mode)
 

@@ -247,6 +247,10 @@ void conns_set_key(struct conns *c, struct conn *k, const void *key) {
 
 void conns_request_end(struct conns *c, struct conn *k) {
   pthread_mutex_lock(&c->mu);
+  if (k->watched) {
+    epoll_ctl(c->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+    k->watched = 0;
+  }
   k->in_request = 0;
   k->key = NULL;
   k->on_abort = NULL;

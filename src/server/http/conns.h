@@ -48,7 +48,8 @@ enum conn_refusal conn_refusal(const struct conn *k);
 const char *conn_addr(const struct conn *k);
 
 /* A request's header arrived (the header timeout stops) / its answer was
-** sent (the header timeout of the next request starts). */
+** sent (the header timeout of the next request starts; its watch and abort
+** callback are gone after end returns). */
 void conns_request_begin(struct conns *c, struct conn *k);
 void conns_request_end(struct conns *c, struct conn *k);
 /* Names what the current request serves (its session) for

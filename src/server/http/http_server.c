@@ -5,8 +5,11 @@
 */
 #include "http_server.h"
 #include "conns.h"
+#include "live.h"
 #include "reply.h"
 #include "routes.h"
+#include "sandbox_live.h"
+#include "stream.h"
 #include "token.h"
 #include "workers.h"
 
@@ -336,20 +339,46 @@ static enum MHD_Result finish(struct req *r) {
 
 static void on_gone(void *ud) {
   struct req *r = ud;
-  atomic_store(&r->gone, 1);
+  /* The client went away or the session is being deleted: what runs for
+  ** the request is killed (commands: their whole tree). */
+  struct sbx_task *t;
+  atomic_store(&r->gone, 1);      /* first: see live_set_task */
+  t = __atomic_load_n(&r->task, __ATOMIC_SEQ_CST);
+  if (t)
+    sbx_task_cancel(t);
 }
 
-static void run_job(void *arg) {
-  struct req *r = arg;
-  r->job(r);
-  if (r->k)
-    conns_unwatch(r->srv->conns, r->k);
-  pthread_mutex_lock(&r->mu);
+/* Hands the request back to the event loop; called with r->mu held. */
+static void take_back(struct req *r) {
   r->work_done = 1;
   if (r->suspended) {
     r->suspended = 0;
     MHD_resume_connection(r->conn);
   }
+}
+
+static void run_job(void *arg) {
+  struct req *r = arg;
+  pthread_mutex_lock(&r->mu);
+  r->job_running = 1;
+  pthread_mutex_unlock(&r->mu);
+  r->job(r);
+  /* An asynchronous job keeps the hang-up watch until the request ends:
+  ** a client that goes away cancels its task. */
+  if (r->k && !r->async && r->task == NULL)
+    conns_unwatch(r->srv->conns, r->k);
+  pthread_mutex_lock(&r->mu);
+  r->job_running = 0;
+  if (!r->async || r->async_done)
+    take_back(r);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void req_async_done(struct req *r) {
+  pthread_mutex_lock(&r->mu);
+  r->async_done = 1;
+  if (!r->job_running)
+    take_back(r);
   pthread_mutex_unlock(&r->mu);
 }
 
@@ -516,8 +545,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   (void)conn;
   if (r == NULL)
     return;
+  /* No hang-up or abort callback can see r after this. */
   if (r->k)
     conns_request_end(srv->conns, r->k);
+  if (r->task) {
+    /* A request that ends before its command (the client went away)
+    ** takes the command with it. */
+    sbx_task_cancel(r->task);
+    sbx_task_release(r->task);
+  }
+  stream_detach(r->stream);
+  live_state_free(r->live);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   ms = (double)(t1.tv_sec - r->t0.tv_sec) * 1e3 +
        (double)(t1.tv_nsec - r->t0.tv_nsec) / 1e6;

@@ -104,7 +104,19 @@ struct req {
   atomic_int gone;               /* client hung up or session deleted */
   char *chunk;                   /* a multipart chunk for the worker */
   size_t chunk_len;
+
+  /* a task of the live sandbox (route_live*.c) */
+  struct sbx_task *task;         /* released when the request completes */
+  int async;                     /* the job's answer comes with the task */
+  int async_done;                /* guarded by mu */
+  int job_running;               /* guarded by mu */
+  struct stream *stream;         /* the producer's hold on a streamed body */
+  struct live_state *live;       /* what the task's events need */
 };
+
+/* The answer of an asynchronous job (r->async set by the job) is ready:
+** the event loop takes over. Any thread. */
+void req_async_done(struct req *r);
 
 /* Runs job(r) on the worker pool with the connection suspended, watching
 ** for the client's hang-up meanwhile; the event loop resumes the request

@@ -2,6 +2,7 @@
 ** route_execute.c -- POST .../invocations/api/execute (PicoD's execute).
 */
 #include "exec_args.h"
+#include "live.h"
 #include "reply.h"
 #include "routes.h"
 #include "utf8.h"
@@ -49,16 +50,57 @@ json_t *exec_result_json(const struct sbx_exec_result *res,
   return o;
 }
 
+/* {====================================================== live events */
+
+static void on_output(void *ud, enum sbx_stream st, unsigned long long off,
+                      const char *data, size_t len) {
+  struct live_state *ls = ud;
+  ndjson_output(&ls->nd, st == SBX_STDERR, off, data, len);
+}
+
+static void on_dropped(void *ud, unsigned long long off,
+                       unsigned long long bytes) {
+  struct live_state *ls = ud;
+  ndjson_dropped(&ls->nd, off, bytes);
+}
+
+/* A streamed execute ends with its exit event. */
+static void on_stream_done(void *ud, const struct sbx_exec_result *res,
+                           const struct sbx_ctx_result *ctx) {
+  struct live_state *ls = ud;
+  (void)ctx;
+  ndjson_flush(&ls->nd);
+  ndjson_event(ls->nd.s, live_exit_json(res));
+  stream_end(ls->nd.s, 0);
+}
+
+/* A buffered execute answers with PicoD's JSON when its command ends. */
+static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
+                             const struct sbx_ctx_result *ctx) {
+  struct live_state *ls = ud;
+  json_t *o = exec_result_json(res, ls->max_output);
+  (void)ctx;
+  if (o)
+    reply_json(ls->r, 200, o);
+  else
+    reply_error(ls->r, FAM_PICOD, 500, "out of memory");
+  req_async_done(ls->r);
+}
+
+/* }====================================================== */
+
 enum MHD_Result route_execute(struct req *r) {
   const struct ac_template *tpl = r->sess->tpl;
   json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
   char msg[512];
   struct exec_args a;
   struct sbx_exec_request er;
-  struct sbx_exec_result res;
+  struct sbx_task_events ev = { NULL, NULL, on_buffered_done };
+  struct live_state *ls;
+  struct sbx_task *task;
   struct ac_error err;
-  enum MHD_Result ret;
-  json_t *o;
+  enum MHD_Result ret = MHD_YES;
+  int streamed = live_wants_stream(r);
 
   memset(&a, 0, sizeof a);
   if (body == NULL && r->len > 0) {
@@ -72,22 +114,36 @@ enum MHD_Result route_execute(struct req *r) {
     ret = reply_error(r, FAM_PICOD, 400, "%s", msg);
     goto out;
   }
-  if (!exec_args_request(r, &a, &er)) {
-    ret = MHD_YES;
+  if (!exec_args_request(r, &a, &er))
     goto out;
-  }
-  if (sbx_exec(r->sess->box, &er, &res, &err) != AC_OK) {
-    ret = reply_error(r, FAM_PICOD, 500, "Failed to run command: %s",
-                      err.msg);
-    goto out;
-  }
-  o = exec_result_json(&res, tpl->max_output);
-  sbx_exec_result_free(&res);
-  if (o == NULL) {
+  if ((ls = live_state_new(r)) == NULL) {
     ret = reply_error(r, FAM_PICOD, 500, "out of memory");
     goto out;
   }
-  ret = reply_json(r, 200, o);
+  if (streamed) {
+    if (live_stream_open(r, ls) != 0)
+      goto out;
+    ev.output = on_output;
+    ev.dropped = on_dropped;
+    ev.done = on_stream_done;
+  } else {
+    r->async = 1;            /* the answer comes with the exit */
+  }
+  if (sbx_exec_start(r->sess->box, &er, &ev, ls, &task, &err) != AC_OK) {
+    r->async = 0;
+    if (streamed) {
+      /* The stream is open: the failure is its last event. */
+      ndjson_event(ls->nd.s, json_pack("{s:s, s:s, s:i}", "type", "error",
+                                       "error", err.msg, "code",
+                                       (int)live_status(err.code)));
+      stream_end(ls->nd.s, 0);
+    } else {
+      ret = reply_error(r, FAM_PICOD, live_status(err.code),
+                        "Failed to run command: %s", err.msg);
+    }
+    goto out;
+  }
+  live_set_task(r, task);
 out:
   exec_args_free(&a);
   json_decref(body);
