@@ -33,6 +33,7 @@ event on stdout, flushed, so that a spec can follow it with io.popen.
                                  running" after 10 s)
 """
 import http.client
+import os
 import socket
 import subprocess
 import sys
@@ -164,9 +165,12 @@ def stream(host, port, path, hdrs, body):
 
 
 def running(pattern):
+    """Processes matching pattern, this one and the shell that started it
+    left out (their arguments hold the command line it sends)."""
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True,
                          text=True).stdout
-    return len(out.split())
+    return len([p for p in out.split()
+                if int(p) not in (os.getpid(), os.getppid())])
 
 
 def cut(host, port, path, hdrs, body, pattern):
