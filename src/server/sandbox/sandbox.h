@@ -55,6 +55,8 @@ struct sbx_limits {
   unsigned nofile;                  /* RLIMIT_NOFILE (soft = hard) */
   int network;                      /* 1: share the host network (and its
                                        /etc/resolv.conf) */
+  unsigned long long proc_output_bytes; /* output kept per background
+                                           process (a ring); 0: 1 MiB */
 };
 
 /* Detects the host's facilities and prepares shared state: cgroup parents

@@ -75,6 +75,7 @@ enum ac_code sbx_runtime_usable(const struct sbx_runtime *rt,
 
 struct sbx_task;
 struct sbx_live_rt;
+struct sbx_proc;
 
 /* The live sandbox of a box (sandbox_live.c); every field is protected by
 ** the runtime's live mutex. */
@@ -97,6 +98,9 @@ struct sbx_live {
   unsigned long long oom_base;
   pthread_mutex_t send_mu;    /* one writer on the socket at a time */
   struct sbx_task *tasks;     /* in flight */
+  struct sbx_proc *procs;     /* background processes, oldest first */
+  unsigned next_proc;
+  struct sbx_task *watches;   /* process watches not yet ended */
   unsigned next_id;
   unsigned long long down_epoch;
   unsigned long long launches;

@@ -25,6 +25,7 @@
 #include "sandbox.h"
 #include "sandbox_int.h"
 #include "sandbox_live.h"
+#include "sandbox_live_int.h"
 #include "sandbox_util.h"
 #include "agent_proto.h"
 
@@ -62,45 +63,15 @@ extern const unsigned long sbx_agent_bin_len;
 static const char default_path[] =
   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-struct sbx_task {
-  struct sbx_box *box;
-  struct sbx_task *next;         /* in box->live.tasks while in flight */
-  unsigned id;
-  struct sbx_task_events ev;
-  void *ud;
-  int refs;                      /* the caller's handle + in flight */
-  int released, finished, cb_running;
-  int started, exited, killed, timed_out, never, failed, oom;
-  int status;
-  long long deadline, kill_at;   /* CLOCK_MONOTONIC ns; 0: none */
-  long long timeout_ns;
-  struct sbx_obuf out, err;      /* buffered mode and caps */
-  unsigned long long offset;     /* combined output delivered */
-  struct timespec start;
-  pthread_cond_t cv;             /* release waits for a running callback */
-};
-
-struct sbx_live_rt {
-  struct sbx_runtime *rt;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;             /* launches, downs, epochs */
-  pthread_t thread;
-  int epfd, wakefd;
-  int stop;
-  unsigned long long epoch;      /* turns of the loop completed */
-  struct sbx_box **want;         /* boxes waiting for a launch */
-  size_t nwant, capwant;
-  struct { struct sbx_box *box; unsigned id; } *graves;  /* c<id> to rmdir */
-  size_t ngraves, capgraves;
-};
-
 static __thread int on_event_thread;
 
-static void wake(struct sbx_live_rt *L) {
+void sbx_live_wake(struct sbx_live_rt *L) {
   uint64_t one = 1;
   ssize_t n = write(L->wakefd, &one, sizeof one);
   (void)n;
 }
+
+#define wake sbx_live_wake
 
 /* ---- output buffers ---- */
 
@@ -212,10 +183,12 @@ static void task_finish_locked(struct sbx_live_rt *L, struct sbx_task *t) {
   if (t->started && box->live.percmd_cg) {
     char name[16];
     cgroup_name(t->id, name, sizeof name);
-    /* what the agent may not have killed (it is not trusted) */
-    cg_cmd_kill_child(&box->rt->cg, &box->live.cg, name);
+    /* what the agent may not have killed (it is not trusted); a
+    ** background process's leftovers stay until the box ends */
+    if (!t->keep)
+      cg_cmd_kill_child(&box->rt->cg, &box->live.cg, name);
     if (cg_cmd_remove_child(&box->rt->cg, &box->live.cg, name) < 0 &&
-        L->ngraves < L->capgraves) {
+        !t->keep && L->ngraves < L->capgraves) {
       L->graves[L->ngraves].box = box;
       L->graves[L->ngraves].id = t->id;
       L->ngraves++;
@@ -270,27 +243,51 @@ static void task_finish_locked(struct sbx_live_rt *L, struct sbx_task *t) {
     res.out = res.err = (char *)"";
     res.out_len = res.err_len = 0;
     res.out_truncated = res.err_truncated = 1;
-    if (!t->released && t->ev.done) {
-      t->cb_running = 1;
-      pthread_mutex_unlock(&L->mu);
-      t->ev.done(t->ud, &res, NULL);
-      pthread_mutex_lock(&L->mu);
-      t->cb_running = 0;
-      pthread_cond_broadcast(&t->cv);
-    }
+    sbx_live_done(L, t, &res);
   } else {
-    if (!t->released && t->ev.done) {
-      t->cb_running = 1;
-      pthread_mutex_unlock(&L->mu);
-      t->ev.done(t->ud, &res, NULL);
-      pthread_mutex_lock(&L->mu);
-      t->cb_running = 0;
-      pthread_cond_broadcast(&t->cv);
-    }
+    sbx_live_done(L, t, &res);
     free(res.out);
     free(res.err);
   }
   task_unref_locked(t);
+}
+
+void sbx_live_output(struct sbx_live_rt *L, struct sbx_task *t,
+                     enum sbx_stream s, unsigned long long off,
+                     const char *data, size_t len) {
+  if (t->released || t->ev.output == NULL)
+    return;
+  t->cb_running = 1;
+  pthread_mutex_unlock(&L->mu);
+  t->ev.output(t->ud, s, off, data, len);
+  pthread_mutex_lock(&L->mu);
+  t->cb_running = 0;
+  pthread_cond_broadcast(&t->cv);
+}
+
+void sbx_live_done(struct sbx_live_rt *L, struct sbx_task *t,
+                   const struct sbx_exec_result *res) {
+  if (t->released || t->ev.done == NULL)
+    return;
+  t->cb_running = 1;
+  pthread_mutex_unlock(&L->mu);
+  t->ev.done(t->ud, res, NULL);
+  pthread_mutex_lock(&L->mu);
+  t->cb_running = 0;
+  pthread_cond_broadcast(&t->cv);
+}
+
+void sbx_live_unref(struct sbx_task *t) {
+  task_unref_locked(t);
+}
+
+void sbx_live_signal(struct sbx_task *t, int sig) {
+  if (sig == SIGKILL) {
+    task_kill_locked(t);
+    return;
+  }
+  if (t->started && !t->finished)
+    send_locked_signal(t->box, t->id, sig);
 }
 
 static struct sbx_task *find_task(struct sbx_box *box, unsigned id) {
@@ -337,6 +334,32 @@ static void send_locked_signal(struct sbx_box *box, unsigned id, int sig) {
                0) < 0 && box->live.pidfd >= 0)
     syscall(SYS_pidfd_send_signal, box->live.pidfd, SIGKILL, NULL, 0);
   pthread_mutex_unlock(&box->live.send_mu);
+}
+
+int sbx_live_stdin(struct sbx_box *box, unsigned id, const void *data,
+                   size_t len, int eof) {
+  struct sbx_live_rt *L = box->rt->live;
+  const char *p = data;
+  int sock, rc = 0;
+  pthread_mutex_lock(&L->mu);
+  sock = box->live.sock >= 0 ? fcntl(box->live.sock, F_DUPFD_CLOEXEC, 3)
+                             : -1;
+  pthread_mutex_lock(&box->live.send_mu);
+  pthread_mutex_unlock(&L->mu);
+  if (sock < 0)
+    rc = -1;
+  do {
+    size_t n = len > AGP_CHUNK ? AGP_CHUNK : len;
+    if (rc == 0 && send_msg(sock, AGP_STDIN, id,
+                            (eof && n == len) ? 1u : 0u, p, n, NULL, 0) < 0)
+      rc = -1;
+    p += n;
+    len -= n;
+  } while (len > 0 && rc == 0);
+  pthread_mutex_unlock(&box->live.send_mu);
+  if (sock >= 0)
+    close(sock);
+  return rc;
 }
 
 /* ---- launching and losing a sandbox ---- */
@@ -612,6 +635,7 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
     if (t->started || plen || h->arg < 1 || h->arg > (1u << 22))
       return -1;
     t->started = 1;
+    t->pid = (int)h->arg;
     if (t->killed) {
       t->killed = 0;             /* killed before it started: now */
       task_kill_locked(t);
@@ -625,18 +649,10 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
       return -1;
     b = h->arg == SBX_STDOUT ? &t->out : &t->err;
     kept = obuf_add(b, pl, plen, t->ev.output == NULL);
-    if (kept && t->ev.output && !t->released) {
-      unsigned long long off = t->offset;
-      t->offset += kept;
-      t->cb_running = 1;
-      pthread_mutex_unlock(&L->mu);
-      t->ev.output(t->ud, (enum sbx_stream)h->arg, off, pl, kept);
-      pthread_mutex_lock(&L->mu);
-      t->cb_running = 0;
-      pthread_cond_broadcast(&t->cv);
-    } else {
-      t->offset += kept;
-    }
+    t->offset += kept;
+    if (kept)
+      sbx_live_output(L, t, (enum sbx_stream)h->arg, t->offset - kept, pl,
+                      kept);
     return 0;
   }
   case AGP_EXIT:
@@ -657,14 +673,8 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
       if (t->ev.output) {
         t->err.len = 0;          /* count delivered, not kept */
         obuf_add(&t->err, line, (size_t)n, 0);
-        if (!t->released) {
-          t->cb_running = 1;
-          pthread_mutex_unlock(&L->mu);
-          t->ev.output(t->ud, SBX_STDERR, 0, line, (size_t)n);
-          pthread_mutex_lock(&L->mu);
-          t->cb_running = 0;
-          pthread_cond_broadcast(&t->cv);
-        }
+        t->offset += (size_t)n;
+        sbx_live_output(L, t, SBX_STDERR, 0, line, (size_t)n);
       }
     }
     task_finish_locked(L, t);
@@ -756,6 +766,10 @@ static void active_add(struct sbx_box *box) {
     active.cap = ncap;
   }
   active.v[active.n++] = box;
+}
+
+void sbx_live_activate(struct sbx_box *box) {
+  active_add(box);
 }
 
 static void active_remove(struct sbx_box *box) {
@@ -900,7 +914,9 @@ static void *event_thread(void *arg) {
     best = scan_tasks(L, now);
     for (size_t i = 0; i < active.n;) {
       struct sbx_box *box = active.v[i];
-      if (box->live.state == SBX_LIVE_DOWN && box->live.tasks == NULL)
+      sbx_proc_pump(L, box);
+      if (box->live.state == SBX_LIVE_DOWN && box->live.tasks == NULL &&
+          box->live.watches == NULL)
         active_remove(box);
       else
         i++;
@@ -989,6 +1005,7 @@ int sbx_live_box_init(struct sbx_box *box) {
 }
 
 void sbx_live_box_fini(struct sbx_box *box) {
+  sbx_proc_free_all(box);
   pthread_mutex_destroy(&box->live.send_mu);
 }
 
@@ -1056,7 +1073,7 @@ void sbx_live_box_stop(struct sbx_box *box) {
   /* Down, and a whole turn of the loop since (no event of this box is
   ** still in the loop's hands). */
   while (box->live.state != SBX_LIVE_DOWN ||
-         L->epoch <= box->live.down_epoch)
+         L->epoch <= box->live.down_epoch || box->live.watches)
     pthread_cond_wait(&L->cv, &L->mu);
   active_remove(box);
   pthread_mutex_unlock(&L->mu);
@@ -1181,7 +1198,7 @@ static enum ac_code ensure_up_locked(struct sbx_live_rt *L,
   return AC_OK;
 }
 
-static enum ac_code task_start(struct sbx_box *box,
+enum ac_code sbx_live_task_start(struct sbx_box *box,
                                const struct sbx_exec_request *req,
                                unsigned flags,
                                const struct sbx_task_events *ev, void *ud,
@@ -1210,7 +1227,15 @@ static enum ac_code task_start(struct sbx_box *box,
   t->out.max = t->err.max = req->max_output ? req->max_output
                                             : DEFAULT_MAX_OUTPUT;
   clock_gettime(CLOCK_REALTIME, &t->start);
-  if (req->timeout_ns > 0) {
+  t->keep = (flags & AGP_F_KEEP) != 0;
+  if (flags & AGP_F_KEEP) {
+    /* a background process: no timeout unless asked, output bounded by
+    ** its ring, not here */
+    t->out.max = t->err.max = SIZE_MAX / 4;
+    if (req->timeout_ns <= 0)
+      flags |= 1u << 31;         /* internal: no deadline */
+  }
+  if (req->timeout_ns > 0 || (flags & (1u << 31))) {
     rc = build_spawn(box, req, flags, &a, &sp, err);
     if (rc)
       goto fail;
@@ -1225,7 +1250,7 @@ static enum ac_code task_start(struct sbx_box *box,
   pthread_mutex_unlock(&box->mu);
 
   pthread_mutex_lock(&L->mu);
-  if (req->timeout_ns <= 0) {
+  if (req->timeout_ns <= 0 && !(flags & (1u << 31))) {
     /* times out at once, never starts: ended by the event thread */
     t->never = 1;
     t->id = 0;
@@ -1248,8 +1273,10 @@ static enum ac_code task_start(struct sbx_box *box,
     goto fail;
   }
   t->id = box->live.next_id++;
-  t->deadline = req->timeout_ns > INT64_MAX - sbxu_now_ns()
+  t->deadline = (flags & (1u << 31)) ||
+                req->timeout_ns > INT64_MAX - sbxu_now_ns()
                 ? 0 : sbxu_now_ns() + req->timeout_ns;
+  sp.flags &= ~(1u << 31);
   t->next = box->live.tasks;
   box->live.tasks = t;
   if (box->live.percmd_cg)
@@ -1289,7 +1316,7 @@ enum ac_code sbx_exec_start(struct sbx_box *box,
                             const struct sbx_exec_request *req,
                             const struct sbx_task_events *ev, void *ud,
                             struct sbx_task **out, struct ac_error *err) {
-  return task_start(box, req, 0, ev, ud, out, err);
+  return sbx_live_task_start(box, req, 0, ev, ud, out, err);
 }
 
 void sbx_task_cancel(struct sbx_task *t) {

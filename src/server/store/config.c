@@ -268,7 +268,9 @@ static enum ac_code get_template(struct walk *w, yaml_node_t *n,
       unsigned long long b;
       if ((rc = get_bytes(w, v, ks, &b)) == AC_OK)
         t->max_output = (size_t)b;
-    } else if (!strcmp(ks, "network"))
+    } else if (!strcmp(ks, "processOutputBytes"))
+      rc = get_bytes(w, v, ks, &t->limits.proc_output_bytes);
+    else if (!strcmp(ks, "network"))
       rc = get_bool(w, v, ks, &t->limits.network);
     else if (!strcmp(ks, "disk"))
       rc = get_bytes(w, v, ks, &t->limits.disk_bytes);
