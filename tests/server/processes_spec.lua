@@ -44,15 +44,15 @@ describe("background processes", function()
 
   it("starts, lists and describes a process that outlives the request",
      function()
-    local status, p = call("POST", "", { command = { "sleep", "300.25" } })
+    local status, p = call("POST", "", { command = { "sleep", "500.25" } })
     assert.equal(201, status)
     assert.equal("running", p.state)
-    assert.same({ "sleep", "300.25" }, p.command)
+    assert.same({ "sleep", "500.25" }, p.command)
     assert.equal(cjson.null, p.exit_code)
     assert.is_true(p.id >= 1 and p.pid >= 0)
     -- other requests come and go; it keeps running
     assert.equal("x\n", (srv:sh(id, "echo x")))
-    assert.equal(1, count("^sleep 300[.]25$"))
+    assert.equal(1, count("^sleep 500[.]25$"))
     local _, list = call("GET", "")
     assert.equal(p.id, list.processes[#list.processes].id)
     local _, again = call("GET", "/" .. p.id)
@@ -65,7 +65,7 @@ describe("background processes", function()
     assert.equal(200, status)
     assert.are_not.equal("running", again.state)
     assert.equal(143, again.exit_code)
-    assert.equal(0, count("^sleep 300[.]25$"))
+    assert.equal(0, count("^sleep 500[.]25$"))
   end)
 
   it("keeps output: read from an offset, follow live", function()
@@ -105,7 +105,7 @@ describe("background processes", function()
   end)
 
   it("waits with a timeout; answers the errors of the contract", function()
-    local _, p = call("POST", "", { command = { "sleep", "300.5" } })
+    local _, p = call("POST", "", { command = { "sleep", "500.5" } })
     local status, rec = call("POST", "/" .. p.id .. "/wait",
                              { timeout = "300ms" })
     assert.equal(200, status)
@@ -127,30 +127,30 @@ describe("background processes", function()
   it("die with the session, whole trees included", function()
     local sid = srv:create()
     local status = srv:json("POST", DP .. "api/processes", { command = {
-      "bash", "-c", "(setsid sleep 300.75 &); sleep 301.75" } },
+      "bash", "-c", "(setsid sleep 500.75 &); sleep 501.75" } },
       { session = sid })
     assert.equal(201, status)
     for _ = 1, 50 do
-      if count("sleep 30[01][.]75") == 2 then break end
+      if count("sleep 50[01][.]75") == 2 then break end
       os.execute("sleep 0.1")
     end
-    assert.equal(2, count("sleep 30[01][.]75"))
+    assert.equal(2, count("sleep 50[01][.]75"))
     assert.equal(200, (srv:delete(sid)))
     for _ = 1, 50 do
-      if count("sleep 30[01][.]75") == 0 then break end
+      if count("sleep 50[01][.]75") == 0 then break end
       os.execute("sleep 0.1")
     end
-    assert.equal(0, count("sleep 30[01][.]75"))
+    assert.equal(0, count("sleep 50[01][.]75"))
   end)
 
   it("a follow stream ends its watch, not the process, on disconnect",
      function()
-    local _, p = call("POST", "", { command = { "sleep", "300.125" } })
+    local _, p = call("POST", "", { command = { "sleep", "500.125" } })
     local pr = io.popen(RAW .. "request " .. host .. " " .. port .. " GET " ..
       server.q(DP .. "api/processes/" .. p.id .. "/output?follow=1") .. " " ..
       server.q("x-agentcube-session-id: " .. id) .. " '' & sleep 1; kill $!")
     pr:close()
-    assert.equal(1, count("^sleep 300[.]125$"))
+    assert.equal(1, count("^sleep 500[.]125$"))
     call("POST", "/" .. p.id .. "/signal", { signal = "KILL" })
   end)
 end)
