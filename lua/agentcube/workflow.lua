@@ -62,15 +62,7 @@ function M.check(path)
   return true
 end
 
-local function to_bool(v)
-  if type(v) == "boolean" then return v end
-  local s = tostring(v):lower()
-  if s == "true" or s == "1" or s == "yes" or s == "on" then return true end
-  if s == "false" or s == "0" or s == "no" or s == "off" or s == "" then
-    return false
-  end
-  return nil
-end
+local to_bool = validate.to_bool
 
 --- The input values of wf: declared defaults, overridden by set.
 -- Returns inputs, or nil, message.

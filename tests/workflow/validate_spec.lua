@@ -175,6 +175,33 @@ return {
   end)
 end)
 
+describe("every problem at once", function()
+  local dir
+  setup(function() dir = help.tmpdir() end)
+  teardown(function() help.rm(dir) end)
+
+  it("reports duplicates, unknown needs and every cycle, in file order",
+     function()
+    local path = help.file(dir, [[
+steps:
+  - { id: c, needs: c, exec: ls }
+  - { id: d, needs: d, exec: ls }
+  - { id: a, exec: ls }
+  - { id: a, needs: [zz], exec: ls }
+  - { id: e, needs: f, exec: ls }
+  - { id: f, needs: e, exec: ls }
+]])
+    local _, err = workflow.check(path)
+    assert.equal(table.concat({
+      path .. ":2:21: cyclic needs: c -> c",
+      path .. ":3:21: cyclic needs: d -> d",
+      path .. ":5:11: duplicate step id 'a' (first at 4:11)",
+      path .. ":5:22: step 'a' needs unknown step 'zz' (did you mean 'a'?)",
+      path .. ":6:21: cyclic needs: e -> f -> e",
+    }, "\n"), err)
+  end)
+end)
+
 describe("inputs", function()
   local dir
   setup(function() dir = help.tmpdir() end)
@@ -203,6 +230,22 @@ steps:
     ok, err = workflow.inputs(wf, { n = "x" })
     assert.is_nil(ok)
     assert.matches("input 'n' must be a number", err)
+  end)
+
+  it("check typed defaults before anything runs", function()
+    local path = help.file(dir, [[
+inputs:
+  n: { default: "abc", type: number }
+  b: { default: 3, type: boolean }
+  ok: { default: "3", type: number }
+  later: { default: "${{ env.HOME }}", type: number }
+steps:
+  - exec: ls
+]])
+    local _, err = workflow.check(path)
+    assert.equal(path .. ":2:17: default of input 'n' must be a number, "
+                 .. "not 'abc'\n" .. path .. ":3:17: default of input 'b' "
+                 .. "must be a boolean (true/false/yes/no/1/0), not 3", err)
   end)
 
   it("refuse a missing required input", function()

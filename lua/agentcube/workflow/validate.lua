@@ -287,6 +287,36 @@ function V:env_field(t, key, ctx)
   return out
 end
 
+--- The text forms --set accepts for a boolean input; nil when v is none.
+function M.to_bool(v)
+  if type(v) == "boolean" then return v end
+  local s = tostring(v):lower()
+  if s == "true" or s == "1" or s == "yes" or s == "on" then return true end
+  if s == "false" or s == "0" or s == "no" or s == "off" or s == "" then
+    return false
+  end
+  return nil
+end
+
+-- A literal default must already be of the input's type: `run` would
+-- refuse it anyway, after the user waited for nothing.
+function V:typed_default(input, d)
+  local v = input.default
+  if v == nil or is_expr(v) then return end
+  local p = self:pos(d, "default")
+  if input.type == "number" and not tonumber(v) then
+    self:err(p, "default of input '%s' must be a number, not %s",
+             input.name, type(v) == "string" and "'" .. v .. "'" or
+             self:what(v))
+  elseif input.type == "boolean" and
+         (type(v) == "table" or M.to_bool(v) == nil) then
+    self:err(p, "default of input '%s' must be a boolean (true/false/yes/"
+             .. "no/1/0), not %s", input.name,
+             type(v) == "string" and "'" .. v .. "'" or
+             type(v) == "number" and tostring(v) or self:what(v))
+  end
+end
+
 -- ---------------------------------------------------------------------
 -- Sections
 
@@ -319,6 +349,7 @@ function V:inputs(root)
           self:err(self:pos(d, "type"), "'type' in %s must be string, "
                    .. "number or boolean", ctx)
         end
+        self:typed_default(input, d)
       elseif type(d) == "table" or type(d) == "function" then
         self:err(self:pos(x, name), "input '%s' must be a value or a "
                  .. "mapping with 'default', not %s", name, self:what(d))
@@ -747,11 +778,13 @@ function V:link(wf)
   -- order and cycles, per phase
   for _, phase in ipairs{ "main", "finally" } do
     local nodes = phase == "main" and wf.steps or wf.finally
-    local ordered, cycle = graph.order(nodes, byid)
+    local ordered, cycles = graph.order(nodes, byid)
     if not ordered then
-      local first = byid[cycle[1]]
-      local p = first.raw and self:pos(first.raw, "needs") or first.pos
-      self:err(p, "cyclic needs: %s", table.concat(cycle, " -> "))
+      for _, cycle in ipairs(cycles) do
+        local first = byid[cycle[1]]
+        local p = first.raw and self:pos(first.raw, "needs") or first.pos
+        self:err(p, "cyclic needs: %s", table.concat(cycle, " -> "))
+      end
       ordered = nodes
     end
     wf.order[phase] = ordered
