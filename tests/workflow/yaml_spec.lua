@@ -127,7 +127,8 @@ describe("errors", function()
     assert.equal("t.yaml:2:1: did not find expected ',' or ']' (while "
                  .. "parsing a flow sequence at 1:4)", err("a: [1, 2\n"))
     assert.equal("t.yaml:1:5: mapping values are not allowed in this "
-                 .. "context", err("a: b: c\n"))
+                 .. "context; a value that contains ': ' must be quoted",
+                 err("a: b: c\n"))
   end)
 
   it("rejects duplicate keys, naming the first", function()

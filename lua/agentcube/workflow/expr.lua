@@ -98,7 +98,14 @@ function M.compile(src)
   fn, err = load("return " .. src, "=expression", "t", {})
   if not fn then
     -- "expression:1: unexpected symbol near '+'" -> the part after it
-    return nil, (err:gsub("^expression:%d+: ", ""))
+    err = err:gsub("^expression:%d+: ", "")
+    -- Lua's words for `x = 0` say nothing of the usual cause
+    if err:find("near '='", 1, true) and
+       src:gsub("[=~<>]=", ""):find("=", 1, true) then
+      err = err .. " (did you mean '=='? an expression compares, it "
+            .. "cannot assign)"
+    end
+    return nil, err
   end
   cache[src] = fn
   return fn
