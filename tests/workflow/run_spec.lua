@@ -283,6 +283,25 @@ steps:
     assert.equal(1, #events_of(events, "session_created"))
   end)
 
+  it("runs a lua step that names no session among several", function()
+    local code, rep, events = run([[
+sessions: { a: {}, b: {} }
+steps:
+  - { id: a, session: a, exec: "echo 20" }
+  - { id: sum, needs: a, lua: "return tonumber(steps.a.stdout) + 1" }
+  - { id: b, session: b, needs: sum, exec: "echo ${{ steps.sum.result }}" }
+  - { id: touch, needs: b, lua: "return session.session_id",
+      continue_on_error: true }
+]])
+    assert.equal(0, code)
+    assert.equal(21, help.step(rep, "sum").result)
+    assert.equal("21\n", help.step(rep, "b").stdout)
+    assert.equal("failure", help.step(rep, "touch").outcome)
+    assert.matches("step 'touch' uses 'session' but names none",
+                   help.step(rep, "touch").error, 1, true)
+    assert.equal(2, #events_of(events, "session_created"))
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

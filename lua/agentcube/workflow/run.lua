@@ -104,8 +104,10 @@ function M.execute(wf, opts)
   end
   local busy = {}
   for _, z in ipairs(self.zombies) do
-    busy[z.session] = busy[z.session] or {}
-    table.insert(busy[z.session], z.job)
+    if z.session then
+      busy[z.session] = busy[z.session] or {}
+      table.insert(busy[z.session], z.job)
+    end
   end
   self.sessions:finish(self.cancelled, busy, M.CLEANUP_BOUND, self.now)
   if not ok and not tostring(err):find("interrupted!", 1, true) then
@@ -298,7 +300,7 @@ function Run:launch(s)
   local r = self.results[s.id]
   self.attempts[s] = (self.attempts[s] or 0) + 1
   local attempt = self.attempts[s]
-  self.owner[s.session] = s
+  if s.session then self.owner[s.session] = s end
   self.state[s] = "running"
   r.status = "running"
   r.t_start = r.t_start or self.now()
@@ -319,6 +321,11 @@ function Run:launch(s)
     end
     local out = steps_mod.run_lua(s, self:ctx_for_lua(s),
       function()
+        if not s.session then
+          return nil, ("step '%s' uses 'session' but names none, and the "
+                       .. "workflow declares several: add 'session:' to "
+                       .. "the step"):format(s.id)
+        end
         local ci, e = self.sessions:get(s.session, env)
         if ci then r.session_id = self.sessions:id(s.session) end
         return ci, e

@@ -762,6 +762,10 @@ function V:link(wf)
       s.session = declared[1].name
     elseif #declared == 0 then
       s.session = M.DEFAULT_SESSION
+    elseif s.kind == "lua" then
+      -- a lua step runs here; it needs a session only if it touches
+      -- `session`, which then says which one to name
+      s.session = nil
     else
       local names = {}
       for _, d in ipairs(declared) do names[#names + 1] = d.name end
