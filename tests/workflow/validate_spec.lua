@@ -202,6 +202,66 @@ steps:
   end)
 end)
 
+describe("expressions at check time", function()
+  local dir
+  setup(function() dir = help.tmpdir() end)
+  teardown(function() help.rm(dir) end)
+
+  it("refuse unknown functions, names and fields at their own position",
+     function()
+    local path = help.file(dir, [[
+steps:
+  - id: a
+    exec: echo a
+  - id: b
+    needs: a
+    exec: "echo ${{ fromJson(steps.a.stdout) }} ${{ os.getenv('x') }}"
+    if: steps.a.stdut == '' and success()
+  - id: c
+    needs: b
+    run:
+      code: |
+        print("${{ string.rep('a', 2) }} ${{ workflow.dirr }}")
+outputs:
+  x: ${{ sessions.default.idd }}
+  y: ${{ success() }}
+]])
+    local _, err = workflow.check(path)
+    assert.equal(table.concat({
+      path .. ":6:21: unknown name 'fromJson' (did you mean 'fromJSON'?) "
+        .. "in '${{ fromJson(steps.a.stdout) }}'",
+      path .. ":6:53: unknown name 'os' in '${{ os.getenv('x') }}'",
+      path .. ":7:17: unknown field 'stdut' of steps.a (did you mean "
+        .. "'stdout'?) in 'steps.a.stdut == '' and success()'",
+      path .. ":12:27: unknown function 'string.rep' in "
+        .. "'${{ string.rep('a', 2) }}'",
+      path .. ":12:55: unknown field 'dirr' of workflow (did you mean "
+        .. "'dir'?) in '${{ workflow.dirr }}'",
+      path .. ":14:27: unknown field 'idd' of sessions.default (did you "
+        .. "mean 'id'?) in '${{ sessions.default.idd }}'",
+      path .. ":15:10: unknown name 'success' in '${{ success() }}'",
+    }, "\n"), err)
+  end)
+
+  it("accept what the language offers", function()
+    local path = help.file(dir, [[
+inputs: { n: 2 }
+steps:
+  - id: a
+    exec: "echo ${{ format('{0}', math.floor(inputs.n / 2)) }}"
+  - id: b
+    needs: a
+    if: steps["a"].outcome == 'success' and always()
+    exec: [echo, "${{ toJSON({ n = inputs.n, ok = true }) }}",
+           "${{ ('x'):upper() .. string.format('%d', 1) }}"]
+outputs:
+  id: ${{ sessions.default.id }}
+  dir: ${{ workflow.dir }}
+]])
+    assert.same({ true }, { workflow.check(path) })
+  end)
+end)
+
 describe("inputs", function()
   local dir
   setup(function() dir = help.tmpdir() end)

@@ -386,6 +386,171 @@ function M.references(src)
   return refs
 end
 
+-- ---------------------------------------------------------------------
+-- Names and fields, checked before anything runs
+
+--- The fields a step result has (steps.ID.FIELD), a session entry
+-- (sessions.NAME.FIELD) and workflow (workflow.FIELD).
+M.STEP_FIELDS = {
+  "id", "name", "kind", "session", "status", "phase", "outcome",
+  "conclusion", "exit_code", "stdout", "stderr", "duration", "files",
+  "result", "outputs", "error", "timed_out", "attempts", "session_id",
+  "started", "elapsed",
+}
+M.SESSION_FIELDS = { "id", "name", "template", "attached", "kept",
+                     "deleted" }
+M.WORKFLOW_FIELDS = { "name", "file", "dir" }
+M.CONTEXT = { "inputs", "steps", "sessions", "env", "workflow" }
+M.STATUS = { "success", "failure", "always", "cancelled" }
+
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in
+            local nil not or repeat return then true until while]]):gmatch(
+            "%a+") do
+  KEYWORDS[w] = true
+end
+
+-- The tokens of a Lua expression, strings and comments skipped (a string
+-- becomes one "string" token): { {t = kind, v = text, at = offset} }.
+local function tokens(src)
+  local out, i, n = {}, 1, #src
+  while i <= n do
+    local c = src:sub(i, i)
+    if c:match("%s") then
+      i = i + 1
+    elseif src:sub(i, i + 1) == "--" then
+      local lvl = src:match("^%-%-%[(=*)%[", i)
+      if lvl then
+        local e = src:find("]" .. lvl .. "]", i, true)
+        i = e and e + #lvl + 2 or n + 1
+      else
+        i = (src:find("\n", i, true) or n) + 1
+      end
+    elseif c == "'" or c == '"' then
+      local j = i + 1
+      while j <= n and src:sub(j, j) ~= c do
+        if src:sub(j, j) == "\\" then j = j + 1 end
+        j = j + 1
+      end
+      out[#out + 1] = { t = "string", v = src:sub(i + 1, j - 1), at = i }
+      i = j + 1
+    elseif src:match("^%[=*%[", i) then
+      local lvl = src:match("^%[(=*)%[", i)
+      local e = src:find("]" .. lvl .. "]", i, true) or n
+      out[#out + 1] = { t = "string", v = src:sub(i + #lvl + 2, e - 1),
+                        at = i }
+      i = e + #lvl + 2
+    elseif c:match("[%a_]") then
+      local w = src:match("^[%w_]+", i)
+      out[#out + 1] = { t = KEYWORDS[w] and "kw" or "name", v = w, at = i }
+      i = i + #w
+    elseif c:match("%d") or (c == "." and src:match("^%.%d", i)) then
+      local w = src:match("^0[xX][%x%.pP%+%-]+", i) or
+                src:match("^[%d%.]+[eE][%+%-]?%d+", i) or
+                src:match("^[%d%.]+", i)
+      out[#out + 1] = { t = "number", v = w, at = i }
+      i = i + #w
+    else
+      local w = src:match("^%.%.%.", i) or src:match("^%.%.", i) or
+                src:match("^[=~<>]=", i) or src:match("^//", i) or
+                src:match("^::", i) or c
+      out[#out + 1] = { t = "op", v = w, at = i }
+      i = i + #w
+    end
+  end
+  return out
+end
+
+local function in_list(list, x)
+  for _, v in ipairs(list) do if v == x then return true end end
+  return false
+end
+
+local function nearest(word, list)
+  local best, bd = nil, math.min(3, #word // 2 + 1)
+  for _, k in ipairs(list) do
+    local a, b = word:lower(), k:lower()
+    local prev = {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      local cur = { [0] = i }
+      for j = 1, #b do
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1,
+                          prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0
+                                         or 1))
+      end
+      prev = cur
+    end
+    if prev[#b] < bd then best, bd = k, prev[#b] end
+  end
+  return best and (" (did you mean '%s'?)"):format(best) or ""
+end
+
+--- The unknown names and fields of an expression source, found without
+-- running it. opts.status: the status functions of `if` exist. Returns
+-- a list of { msg =, at = byte offset in src }.
+function M.lint(src, opts)
+  opts = opts or {}
+  local names = {}
+  for k in pairs(M.BUILTINS) do names[#names + 1] = k end
+  for _, k in ipairs(M.CONTEXT) do names[#names + 1] = k end
+  if opts.status then
+    for _, k in ipairs(M.STATUS) do names[#names + 1] = k end
+  end
+  table.sort(names)
+  local known = {}
+  for _, k in ipairs(names) do known[k] = true end
+  local toks, problems = tokens(src), {}
+  local function tok(i) return toks[i] or { t = "eof", v = "" } end
+  -- the field named after a '.' or as ["x"] at i: name, next index
+  local function field(i)
+    local a, b = tok(i), tok(i + 1)
+    if a.v == "." and b.t == "name" then return b.v, i + 2, b end
+    if a.v == "[" and b.t == "string" and tok(i + 2).v == "]" then
+      return b.v, i + 3, b
+    end
+    return nil
+  end
+  for i, t in ipairs(toks) do
+    local before = tok(i - 1)
+    local is_key = (before.v == "{" or before.v == ",") and
+                   tok(i + 1).v == "=" and tok(i + 2).v ~= "="
+    if t.t == "name" and before.v ~= "." and before.v ~= ":" and
+       before.v ~= "::" and before.v ~= "goto" and not is_key then
+      if not known[t.v] then
+        problems[#problems + 1] = { at = t.at, msg = ("unknown name '%s'%s")
+          :format(t.v, nearest(t.v, names)) }
+      else
+        local lib = M.BUILTINS[t.v]
+        local f, j, ft = field(i + 1)
+        if type(lib) == "table" and lib ~= cjson.null and f then
+          if lib[f] == nil then
+            local fields = {}
+            for k in pairs(lib) do fields[#fields + 1] = k end
+            table.sort(fields)
+            problems[#problems + 1] = { at = ft.at, msg = ("unknown "
+              .. "function '%s.%s'%s"):format(t.v, f, nearest(f, fields)) }
+          end
+        elseif (t.v == "steps" or t.v == "sessions") and f then
+          local g, _, gt = field(j)
+          local list = t.v == "steps" and M.STEP_FIELDS or
+                       M.SESSION_FIELDS
+          if g and not in_list(list, g) then
+            problems[#problems + 1] = { at = gt.at, msg = ("unknown field "
+              .. "'%s' of %s.%s%s"):format(g, t.v, f, nearest(g, list)) }
+          end
+        elseif t.v == "workflow" and f and
+               not in_list(M.WORKFLOW_FIELDS, f) then
+          problems[#problems + 1] = { at = ft.at, msg = ("unknown field "
+            .. "'%s' of workflow%s"):format(f, nearest(f,
+                                                     M.WORKFLOW_FIELDS)) }
+        end
+      end
+    end
+  end
+  return problems
+end
+
 M.json = cjson
 
 return M

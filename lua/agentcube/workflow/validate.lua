@@ -621,9 +621,11 @@ function V:step(raw, parent, index, phase)
       if not srcs then
         self:err(self:pos(raw, "if"), "%s", err)
       else
+        local bare = not expr.has(c)
         for _, src in ipairs(srcs) do
           self.refs[#self.refs + 1] = { src = src, owner = step,
-                                        pos = self:pos(raw, "if") }
+                                        pos = self:pos(raw, "if"),
+                                        bare = bare }
         end
       end
       step.cond = c
@@ -797,10 +799,52 @@ function V:link(wf)
   end
 end
 
+-- Where the expression src starts in the file, for a value at p: the
+-- first "${{ src" at or after p (a bare `if` expression is the value
+-- itself). Falls back to p when the text cannot be found (Lua tables).
+function V:expr_pos(p, src, bare)
+  if bare or not self.source or not self.marks or p == ORIGIN then
+    return p
+  end
+  local first = src:match("^[^\n]*")
+  for l = p.line, p.line + 100 do
+    local text = self:line(l)
+    if not text then break end
+    local from = l == p.line and p.col or 1
+    while true do
+      local a, b = text:find("${{%s*", from)
+      if not a then break end
+      if text:sub(b + 1, b + #first) == first then
+        return { line = l, col = b + 1 }
+      end
+      from = b + 1
+    end
+  end
+  return p
+end
+
+-- Unknown functions, names and fields of known objects, at the
+-- expression's own position.
+function V:lint_expr(r)
+  local start = self:expr_pos(r.pos, r.src, r.bare)
+  local first = #r.src:match("^[^\n]*")
+  for _, problem in ipairs(expr.lint(r.src, { status = r.owner ~= nil })) do
+    local p = start
+    if start ~= r.pos or r.bare then
+      if problem.at <= first then
+        p = { line = start.line, col = start.col + problem.at - 1 }
+      end
+    end
+    self:err(p, "%s in '%s'", problem.msg, r.bare and r.src or
+             "${{ " .. r.src .. " }}")
+  end
+end
+
 -- Names that expressions use must exist, and a step may only read the
 -- results of steps certain to have finished before it starts.
 function V:check_refs(wf)
   for _, r in ipairs(self.refs) do
+    self:lint_expr(r)
     local refs = expr.references(r.src)
     for _, id in ipairs(refs.steps) do
       local m = wf.byid[id]
