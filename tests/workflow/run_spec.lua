@@ -302,6 +302,31 @@ steps:
     assert.equal(2, #events_of(events, "session_created"))
   end)
 
+  it("starts the step after a lua step at once, not after a poll",
+     function()
+    local run_mod = require "agentcube.workflow.run"
+    local poll = run_mod.POLL_MS
+    run_mod.POLL_MS = 3000     -- a sleep on the path would cost 3 s a pair
+    local code, rep = run([[
+steps:
+  - { id: l1, lua: "return 1" }
+  - { id: e1, exec: "true" }
+  - { id: l2, lua: "return 2" }
+  - { id: e2, exec: "true" }
+  - { id: l3, lua: "return 3" }
+  - { id: e3, exec: "true" }
+]])
+    run_mod.POLL_MS = poll
+    assert.equal(0, code)
+    for i = 1, 3 do
+      local l, e = help.step(rep, "l" .. i), help.step(rep, "e" .. i)
+      -- generous: the machine may be loaded, but never 3 s idle
+      assert.is_true(e.started - (l.started + l.duration) < 1.5,
+                     ("gap after l%d: %.3f s"):format(i, e.started -
+                                                      (l.started + l.duration)))
+    end
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

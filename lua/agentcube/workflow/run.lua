@@ -226,6 +226,7 @@ function Run:wake_successors(s)
   local list = self.succ and self.succ[s]
   if list and self.cand then
     for _, n in ipairs(list) do self.cand[n] = true end
+    self.woken = true
   end
 end
 
@@ -569,6 +570,10 @@ function Run:phase(nodes, phase)
         ms = math.min(ms, math.max(0, (self.retry_at[s] - now) * 1000))
       end
     end
+    -- a step that ended within this turn (a lua step, a skip) may have
+    -- made others ready: look again at once, never after a poll interval
+    if self.woken then ms = 0 end
+    self.woken = false
     -- one event per turn: the next turn looks at the world again
     local job = self.A.wait_any(jobs, math.floor(ms))
     if job then self:complete(job) end
