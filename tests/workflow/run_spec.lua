@@ -327,6 +327,42 @@ steps:
     end
   end)
 
+  it("reports a failed lua step by the user's position, frames apart",
+     function()
+    local code, rep, events = run([[
+steps:
+  - id: boom
+    lua: |
+      local function inner(t) return t.x end
+      local v = inner(nil)
+      return v
+]], nil, "boom.yaml")
+    assert.equal(1, code)
+    local r = help.step(rep, "boom")
+    assert.equal(dir .. "/boom.yaml:4: attempt to index a nil value "
+                 .. "(local 't')", r.error)
+    local ends = events_of(events, "step_end")
+    assert.equal(r.error, ends[1].error)
+    local tb = ends[1].step.traceback
+    assert.matches("boom.yaml:4: in ", tb, 1, true)
+    assert.matches("boom.yaml:5: in ", tb, 1, true)
+    assert.is_nil(tb:find("agentcube/workflow", 1, true))
+    -- the plain view shows the frames under -v only
+    local plain = report.plain(io.tmpfile(), { verbose = false })
+    local f = io.tmpfile()
+    plain.out = f
+    for _, ev in ipairs(events) do plain:event(ev) end
+    f:seek("set")
+    local text = f:read("a")
+    assert.is_nil(text:find("boom.yaml:5", 1, true))
+    assert.is_nil(text:find("traceback", 1, true))
+    f = io.tmpfile()
+    plain = report.plain(f, { verbose = true })
+    for _, ev in ipairs(events) do plain:event(ev) end
+    f:seek("set")
+    assert.matches("at [^\n]*boom.yaml:5: in", f:read("a"))
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

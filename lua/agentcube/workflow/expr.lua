@@ -394,7 +394,8 @@ end
 M.STEP_FIELDS = {
   "id", "name", "kind", "session", "status", "phase", "outcome",
   "conclusion", "exit_code", "stdout", "stderr", "duration", "files",
-  "result", "outputs", "error", "timed_out", "attempts", "session_id",
+  "result", "outputs", "error", "traceback", "timed_out", "attempts",
+  "session_id",
   "started", "elapsed",
 }
 M.SESSION_FIELDS = { "id", "name", "template", "attached", "kept",

@@ -104,6 +104,9 @@ function Plain:event(ev)
       if r.stderr and r.stderr ~= "" then
         self.out:write(indent(r.stderr, "    ! "), "\n")
       end
+      if r.traceback and self.verbose then
+        self.out:write(indent(r.traceback, "    at "), "\n")
+      end
     end
   elseif t == "output_error" then
     self:line(ev, "error  %s", ev.error)
@@ -252,6 +255,10 @@ function Live:event(ev)
         end
         if r.stderr and r.stderr ~= "" then
           out[#out + 1] = r.id .. " stderr:\n" .. indent(r.stderr, "  ! ")
+        end
+        if self.verbose and r.traceback then
+          out[#out + 1] = r.id .. " traceback:\n" ..
+                          indent(r.traceback, "  at ")
         end
       end
     end

@@ -386,7 +386,7 @@ end
 function Run:attempt_done(s, out)
   local r = self.results[s.id]
   for _, k in ipairs{ "stdout", "stderr", "exit_code", "duration",
-                      "files", "result", "outputs" } do
+                      "files", "result", "outputs", "traceback" } do
     r[k] = nil
   end
   for k, v in pairs(out.result or {}) do r[k] = v end
