@@ -17,7 +17,8 @@ static const char run_usage[] =
   "  --set NAME=VALUE  set a workflow input (repeatable)\n"
   "  --json            print a machine-readable report on stdout\n"
   "  --keep            keep every session the workflow created\n"
-  "  -v, --verbose     log each request and each step's output\n";
+  "  -v, --verbose     show each step's stdout and stderr, and the Lua\n"
+  "                    frames of a failed lua step\n";
 
 /* opts.interrupted: whether ^C or SIGTERM arrived. */
 static int l_interrupted(lua_State *L) {

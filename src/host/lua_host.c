@@ -80,6 +80,10 @@ void ac_host_report(lua_State *L, const char *progname) {
   const char *msg = lua_tostring(L, -1);
   if (msg == NULL)
     msg = "(error object is not a string)";
+  /* an agentcube.Error already reads "agentcube: CODE: ..." */
+  size_t n = progname ? strlen(progname) : 0;
+  if (progname && !strncmp(msg, progname, n) && !strncmp(msg + n, ": ", 2))
+    progname = NULL;
   fprintf(stderr, "%s%s%s\n", progname ? progname : "",
           progname ? ": " : "", msg);
   fflush(stderr);
