@@ -2,7 +2,7 @@
 ** agentcube.h -- libagentcube, the C client of AgentCube code-interpreter
 ** sandboxes. It speaks the same wire protocol as the official Python SDK
 ** (CodeInterpreterClient, ControlPlaneClient, CodeInterpreterDataPlaneClient,
-** TokenAuth, ServiceAccountAuth); see PROTOCOL.md sections 2 and 6.
+** TokenAuth, ServiceAccountAuth); see docs/protocol.md §2 and §6.
 **
 ** Objects
 **   ac_client   configuration (endpoints, auth, timeouts, retry policy) and

@@ -3,7 +3,7 @@
 -- found, each as "FILE:LINE:COL: message", sorted by position.
 --
 -- Nothing here runs anything or creates a session: a workflow that fails
--- here never starts. See docs-workflow.md for the format.
+-- here never starts. README, "Workflow files", is the format.
 local expr = require "agentcube.workflow.expr"
 local graph = require "agentcube.workflow.graph"
 

@@ -1,5 +1,5 @@
 /*
-** sandbox_exec.c -- runs one command in a box (SANDBOX.md 3.2).
+** sandbox_exec.c -- runs one command in a box (docs/sandbox.md §3).
 **
 ** Per command: a cmd-<n> cgroup, three pipes (stdout, stderr, bwrap's
 ** info), two memfds (the bwrap options and the seccomp program) and an
