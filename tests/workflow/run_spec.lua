@@ -363,6 +363,20 @@ steps:
     assert.matches("at [^\n]*boom.yaml:5: in", f:read("a"))
   end)
 
+  it("keeps a substituted value one argument of an exec line", function()
+    local code, rep = run([[
+inputs:
+  x: { default: "--flag extra" }
+  q: { default: "it's \"quoted\" $HOME" }
+steps:
+  - id: a
+    exec: "printf '%s|' ${{ inputs.x }} \"pre ${{ inputs.q }}\" ${{ inputs.q }}x end"
+]])
+    assert.equal(0, code)
+    assert.equal("--flag extra|pre it's \"quoted\" $HOME|it's \"quoted\" "
+                 .. "$HOMEx|end|", help.step(rep, "a").stdout)
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

@@ -18,6 +18,7 @@
 --   result, outputs (lua); error, timed_out, attempts, started, elapsed,
 --   session, session_id
 local expr = require "agentcube.workflow.expr"
+local words = require "agentcube.workflow.words"
 local steps_mod = require "agentcube.workflow.steps"
 local sessions_mod = require "agentcube.workflow.sessions"
 local load_mod = require "agentcube.workflow.load"
@@ -341,6 +342,15 @@ function Run:launch(s)
   local eok, spec = expr.expand_deep(s.spec, env)
   if not eok then
     return self:attempt_done(s, { ok = false, err = self:at(s, spec) })
+  end
+  if s.kind == "exec" and type(s.spec.command) == "string" and
+     expr.has(s.spec.command) then
+    -- split first, substitute after: a value stays one argument
+    local argv, werr = words.expand(s.spec.command, env)
+    if not argv then
+      return self:attempt_done(s, { ok = false, err = self:at(s, werr) })
+    end
+    spec.command = argv
   end
   spec.working_dir = nil
   if s.working_dir then

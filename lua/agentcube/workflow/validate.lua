@@ -6,6 +6,7 @@
 -- here never starts. README, "Workflow files", is the format.
 local expr = require "agentcube.workflow.expr"
 local graph = require "agentcube.workflow.graph"
+local words = require "agentcube.workflow.words"
 
 local M = {}
 
@@ -411,6 +412,9 @@ function V:spec(step, raw)
     if type(x) == "string" or type(x) == "number" then
       if type(x) == "string" and x:match("^%s*$") then
         self:err(p, "%s is an empty command", ctx)
+      elseif type(x) == "string" and expr.parse(x) then
+        local ok, werr = words.split(x)
+        if not ok then self:err(p, "%s: %s", ctx, werr) end
       end
       return { command = expr.text(x) }
     end
