@@ -175,6 +175,88 @@ return {
   end)
 end)
 
+describe("check of an untrusted Lua file", function()
+  local dir
+  local load_mod = require "agentcube.workflow.load"
+  setup(function() dir = help.tmpdir() end)
+  teardown(function() help.rm(dir) end)
+
+  local function check(code)
+    return workflow.check(help.file(dir, code, "w.lua"))
+  end
+
+  it("stops endless loops, also behind pcall and in coroutines", function()
+    for _, code in ipairs{
+      "while true do end",
+      "while true do pcall(function() while true do end end) end",
+      "coroutine.wrap(function() while true do end end)()",
+      "local co = coroutine.create(function() while true do end end)\n"
+        .. "while true do coroutine.resume(co) end",
+    } do
+      local t0 = os.clock()
+      local ok, err = check(code)
+      assert.is_nil(ok, code)
+      assert.matches("w.lua:1:1: stopped: building the workflow took more",
+                     err, 1, true)
+      assert.is_true(os.clock() - t0 < 30, code)
+    end
+  end)
+
+  it("bounds memory, also through the string metatable", function()
+    for _, code in ipairs{
+      "local s = string.rep('x', 2^30)",
+      "local s = ('x'):rep(2^30)",
+      "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end",
+    } do
+      local kb = collectgarbage("count")
+      local ok, err = check(code)
+      assert.is_nil(ok, code)
+      assert.matches("limit", err:gsub("more memory than check allows",
+                                        "limit"), 1, true)
+      collectgarbage()
+      assert.is_true(collectgarbage("count") - kb < 64 * 1024, code)
+    end
+  end)
+
+  it("leaves the host's libraries and string metatable alone", function()
+    local upper, insert, floor = string.upper, table.insert, math.floor
+    local index = getmetatable("").__index
+    local ok = check([[
+string.upper = nil
+table.insert = nil
+math.floor = nil
+utf8.char = nil
+coroutine.wrap = nil
+local mt = getmetatable("")
+if mt then mt.__index = {} end
+string.format = function() return "poisoned" end
+return { steps = { { exec = ("ls"):rep(1) } } }
+]])
+    assert.is_true(ok)
+    assert.equal(upper, string.upper)
+    assert.equal(insert, table.insert)
+    assert.equal(floor, math.floor)
+    assert.is_function(utf8.char)
+    assert.is_function(coroutine.wrap)
+    assert.equal(index, getmetatable("").__index)
+    assert.equal("A", ("a"):upper())
+    assert.equal("1", string.format("%d", 1))
+  end)
+
+  it("still checks ordinary workflow tables (positive control)", function()
+    local ok, err = check([[
+local names = {}
+for i = 1, 3 do names[i] = ("s%d"):format(i) .. string.rep("x", 2) end
+local steps = {}
+for _, n in ipairs(names) do steps[#steps + 1] = { id = n, exec = "ls" } end
+local ok = pcall(error, "fine")
+return { steps = steps }
+]])
+    assert.is_true(ok, err)
+    assert.is_true(load_mod.CHECK_SECONDS > 0)
+  end)
+end)
+
 describe("every problem at once", function()
   local dir
   setup(function() dir = help.tmpdir() end)
