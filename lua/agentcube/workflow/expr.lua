@@ -146,9 +146,53 @@ local function contains(hay, needle)
   return false
 end
 
+-- Read-only views: what an expression is given is never the engine's own
+-- table, and no function it can call gets one either (pairs, next).
+local raw_of = setmetatable({}, { __mode = "k" })     -- view -> table
+local view_of = setmetatable({}, { __mode = "kv" })   -- table -> view
+
+local function readonly(t)
+  if type(t) ~= "table" or raw_of[t] then return t end
+  local v = view_of[t]
+  if v then return v end
+  v = setmetatable({}, {
+    __index = function(_, k) return readonly(t[k]) end,
+    __newindex = function(_, k)
+      error(("'%s' cannot be changed in an expression"):format(
+        tostring(k)), 0)
+    end,
+    __pairs = function(self)
+      local f, st, k0 = pairs(t)
+      return function(_, k)
+        local nk, x = f(st, k)
+        return nk, readonly(x)
+      end, self, k0
+    end,
+    __len = function() return #t end,
+    __metatable = false,
+  })
+  raw_of[v], view_of[t] = t, v
+  return v
+end
+M.readonly = readonly
+
+--- The table behind a read-only view (or v itself); a table an
+-- expression built is searched for views (depth-bounded).
+local function unwrap(v, depth)
+  if raw_of[v] then return raw_of[v] end
+  depth = depth or 0
+  if type(v) == "table" and depth < 100 and getmetatable(v) == nil then
+    for k, x in pairs(v) do
+      if type(x) == "table" then v[k] = unwrap(x, depth + 1) end
+    end
+  end
+  return v
+end
+M.unwrap = unwrap
+
 local function text(v)
   if v == nil or v == cjson.null then return "" end
-  if type(v) == "table" then return cjson.encode(v) end
+  if type(v) == "table" then return cjson.encode(unwrap(v)) end
   if math.type(v) == "float" and v == math.floor(v) and v > -2^53 and
      v < 2^53 then
     return ("%d"):format(v)
@@ -191,7 +235,7 @@ local function from_json(s)
 end
 
 local function to_json(v)
-  local ok, s = pcall(cjson.encode, v)
+  local ok, s = pcall(cjson.encode, unwrap(v))
   if not ok then error("toJSON: " .. tostring(s), 0) end
   return s
 end
@@ -212,6 +256,8 @@ for _, k in ipairs{ "byte", "char", "find", "format", "gmatch", "gsub",
                     "len", "lower", "match", "reverse", "sub", "upper" } do
   safe_string[k] = string[k]
 end
+local safe_utf8 = {}
+for k, v in pairs(utf8) do safe_utf8[k] = v end
 local safe_math = {}
 for k, v in pairs(math) do safe_math[k] = v end
 safe_math.random, safe_math.randomseed = nil, nil
@@ -230,8 +276,14 @@ M.BUILTINS = {
            (p == "" or s:lower():sub(-#p) == p:lower())
   end,
   tostring = tostring, tonumber = tonumber, type = type, pairs = pairs,
-  ipairs = ipairs, select = select, next = next, math = safe_math,
-  string = safe_string, utf8 = utf8, table = { concat = table.concat },
+  ipairs = ipairs, select = select, math = safe_math,
+  next = function(t, k)
+    local r = raw_of[t]
+    if not r then return next(t, k) end
+    local nk, v = next(r, k)
+    return nk, readonly(v)
+  end,
+  string = safe_string, utf8 = safe_utf8, table = { concat = table.concat },
   null = cjson.null,
 }
 
@@ -246,7 +298,9 @@ function M.strict(t, what)
     __newindex = function()
       error(what .. " values cannot be changed in an expression", 0)
     end,
-    __pairs = function() return next, t, nil end,
+    __pairs = function(self)
+      return function(_, k) return next(t, k) end, self, nil
+    end,
     __len = function() return #t end,
   })
 end
@@ -255,8 +309,8 @@ end
 -- workflow, and optionally the status functions of `if`).
 function M.env(ctx)
   local names = {}
-  for k, v in pairs(M.BUILTINS) do names[k] = v end
-  for k, v in pairs(ctx) do names[k] = v end
+  for k, v in pairs(M.BUILTINS) do names[k] = readonly(v) end
+  for k, v in pairs(ctx) do names[k] = readonly(v) end
   return setmetatable({}, {
     __index = function(_, k)
       local v = names[k]
@@ -272,16 +326,37 @@ function M.env(ctx)
 end
 
 -- Runs fn with _ENV = env under an instruction limit; returns ok, value.
+--- Whether the run was interrupted (Ctrl-C, SIGTERM): the scheduler sets
+-- it for the time of a run, so a long expression stops too.
+M.interrupted = function() return false end
+M.MAX_SECONDS = 2
+
+-- Runs fn with _ENV = env under an instruction and CPU-time limit, and
+-- with the methods of strings ('x':rep(n)) those of the sandbox's string
+-- table. Returns ok, value.
 local function call(fn, env)
   debug.setupvalue(fn, 1, env)
   local hook, mask, count = debug.gethook()
+  local smt = getmetatable("")
+  local index = smt.__index
+  local n, t0 = 0, os.clock()
   debug.sethook(function()
-    error("expression stopped after " .. M.MAX_INSTRUCTIONS ..
-          " instructions", 0)
-  end, "", M.MAX_INSTRUCTIONS)
+    n = n + 1000
+    if n >= M.MAX_INSTRUCTIONS then
+      error("expression stopped after " .. M.MAX_INSTRUCTIONS ..
+            " instructions", 0)
+    end
+    if os.clock() - t0 > M.MAX_SECONDS then
+      error("expression stopped after " .. M.MAX_SECONDS .. " s", 0)
+    end
+    if M.interrupted() then error("expression interrupted", 0) end
+  end, "", 1000)
+  smt.__index = safe_string
   local ok, v = pcall(fn)
+  smt.__index = index
   debug.sethook(hook, mask, count)
   debug.setupvalue(fn, 1, nil)
+  if ok then v = unwrap(v) end
   return ok, v
 end
 

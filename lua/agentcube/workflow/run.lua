@@ -93,11 +93,14 @@ function M.execute(wf, opts)
              steps = #wf.steps + #wf.finally }
   -- An error escaping the scheduler (lua.c's "interrupted!" when run
   -- under plain lua5.4, or a bug) still ends every session first.
+  local was_interrupted = expr.interrupted
+  expr.interrupted = self.interrupted
   local ok, err = pcall(function()
     self:phase(wf.order.main, "main")
     self:phase(wf.order.finally, "finally")
     self:eval_outputs()
   end)
+  expr.interrupted = was_interrupted
   if not ok then
     self.cancelled = true
     for _, h in ipairs(self.running) do self:abandon(h) end
