@@ -223,6 +223,41 @@ describe("the REPL", function()
     stop_home(home)
   end)
 
+  it("keeps its history private and never follows a planted link",
+     function()
+    local home = new_home()
+    local dir = server.tmpdir()
+    local target = dir .. "/target"
+    local f = io.open(target, "w")
+    f:write("secret\n")
+    f:close()
+    os.execute("ln -s " .. q(target) .. " " .. q(home .. "/history"))
+    local out = run("AGENTCUBE_HOME=" .. q(home) .. " AGENTCUBE_BIN=" ..
+      q(BIN) .. " python3 tests/host/pty_repl.py " .. q("=6*7\n"))
+    assert.matches("\n42\r?\n", out)
+    assert.matches("history off", out, 1, true)
+    assert.equal("secret\n", server.read_file(target))
+    -- positive control: a file of ours is used, and made 0600
+    os.execute("rm " .. q(home .. "/history") .. " && touch " ..
+               q(home .. "/history") .. " && chmod 0644 " ..
+               q(home .. "/history"))
+    out = run("AGENTCUBE_HOME=" .. q(home) .. " AGENTCUBE_BIN=" ..
+      q(BIN) .. " python3 tests/host/pty_repl.py " .. q("=6*7\n"))
+    assert.is_nil(out:find("history off", 1, true))
+    assert.matches("=6%*7", server.read_file(home .. "/history"))
+    local p = io.popen("stat -c %a " .. q(home .. "/history"))
+    assert.equal("600", p:read("l"))
+    p:close()
+    -- a state directory others can write is not trusted
+    os.execute("chmod 0777 " .. q(home))
+    out = run("AGENTCUBE_HOME=" .. q(home) .. " AGENTCUBE_BIN=" ..
+      q(BIN) .. " python3 tests/host/pty_repl.py " .. q("=1\n"))
+    assert.matches("history off", out, 1, true)
+    os.execute("chmod 0700 " .. q(home))
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
   it("deletes the sessions made in it when it exits", function()
     local home = new_home()
     local out = run("AGENTCUBE_HOME=" .. q(home) .. " AGENTCUBE_BIN=" ..
