@@ -150,7 +150,8 @@ local function script_end(path, ok, err, opts)
                          rawget(err, "code") == "EINTERRUPTED") or
                         (opts.interrupted and opts.interrupted())
     code = interrupted and 130 or 1
-    ;(opts.errors or io.stderr):write(path, ": ", tostring(err), "\n")
+    ;(opts.errors or io.stderr):write(report.shown(path .. ": " ..
+                                                  tostring(err)), "\n")
   end
   return code, { file = path, kind = "script", exit_code = code,
                  status = code == 0 and "success" or code == 130 and
@@ -168,7 +169,7 @@ function M.run(path, opts)
     if opts.json then
       out:write(report.encode(rep), "\n")
     else
-      errout:write(msg, "\n")
+      errout:write(report.shown(msg), "\n")
     end
     return 2, rep
   end

@@ -4,6 +4,7 @@
 */
 #include "cli.h"
 #include "agentcube.h"
+#include "shown.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,9 +97,11 @@ static int list(const struct ac_local_endpoint *ep) {
     char tpl[300];
     snprintf(tpl, sizeof tpl, "%s/%s", field(s, "namespace"),
              field(s, "name"));
-    printf("%-36s  %-*s  %-20s  %-20s  %s\n", field(s, "sessionId"), width,
-           tpl, field(s, "createdAt"), field(s, "lastActivityAt"),
-           field(s, "expiresAt"));
+    char line[2048];
+    snprintf(line, sizeof line, "%-36s  %-*s  %-20s  %-20s  %s\n",
+             field(s, "sessionId"), width, tpl, field(s, "createdAt"),
+             field(s, "lastActivityAt"), field(s, "expiresAt"));
+    ac_shown_fputs(line, stdout);      /* the server's text, for a person */
   }
   json_decref(o);
   return 0;

@@ -3,6 +3,7 @@
 ** parsing here, the work in the Lua workflow engine (agentcube.workflow).
 */
 #include "cli.h"
+#include "shown.h"
 #include "lua_host.h"
 #include "repl.h"
 
@@ -126,10 +127,12 @@ int ac_cmd_check(int argc, char **argv) {
   lua_newtable(L);
   if (call_engine(L, "check", argv[1], &status) == 0) {
     if (lua_toboolean(L, -2)) {
-      printf("%s: ok\n", argv[1]);
+      ac_shown_fputs(argv[1], stdout);
+      printf(": ok\n");
       status = 0;
     } else {
-      fprintf(stderr, "%s\n", luaL_optstring(L, -1, "invalid workflow"));
+      ac_shown_fputs(luaL_optstring(L, -1, "invalid workflow"), stderr);
+      fputc('\n', stderr);
       status = 2;
     }
   }

@@ -6,6 +6,7 @@
 */
 #include "lua_host.h"
 #include "embed.h"
+#include "shown.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -84,8 +85,9 @@ void ac_host_report(lua_State *L, const char *progname) {
   size_t n = progname ? strlen(progname) : 0;
   if (progname && !strncmp(msg, progname, n) && !strncmp(msg + n, ": ", 2))
     progname = NULL;
-  fprintf(stderr, "%s%s%s\n", progname ? progname : "",
-          progname ? ": " : "", msg);
+  fprintf(stderr, "%s%s", progname ? progname : "", progname ? ": " : "");
+  ac_shown_fputs(msg, stderr);
+  fputc('\n', stderr);
   fflush(stderr);
   lua_pop(L, 1);
 }

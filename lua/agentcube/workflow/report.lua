@@ -24,6 +24,22 @@ local M = {}
 
 local function fmt_time(t) return ("%.2fs"):format(t or 0) end
 
+--- Text from a sandbox, a server or a workflow, made safe to show a
+-- person: control characters (escape sequences that retitle a window,
+-- write the clipboard, move the cursor or erase lines; a carriage return
+-- that overwrites a line) become visible \xHH escapes, C1 controls too.
+-- Newlines and tabs stay. The --json report and files keep the bytes.
+function M.shown(s)
+  if type(s) ~= "string" then return s end
+  s = s:gsub("[%z\1-\8\11-\31\127]", function(c)
+    return ("\\x%02x"):format(c:byte())
+  end)
+  return (s:gsub("\194([\128-\159])", function(c)
+    return ("\\u%04x"):format(c:byte())
+  end))
+end
+local shown = M.shown
+
 local function indent(s, prefix)
   s = s:gsub("\n$", "")
   return prefix .. s:gsub("\n", "\n" .. prefix)
@@ -59,7 +75,8 @@ function M.plain(out, opts)
 end
 
 function Plain:line(ev, fmt, ...)
-  self.out:write(("[%8.2f] "):format(ev.time or 0), fmt:format(...), "\n")
+  self.out:write(("[%8.2f] "):format(ev.time or 0), shown(fmt:format(...)),
+                 "\n")
   if self.out.flush then self.out:flush() end
 end
 
@@ -99,13 +116,13 @@ function Plain:event(ev)
     if self.verbose or (ev.outcome == "failure" and
                         ev.conclusion == "failure") then
       if r.stdout and r.stdout ~= "" and self.verbose then
-        self.out:write(indent(r.stdout, "    | "), "\n")
+        self.out:write(shown(indent(r.stdout, "    | ")), "\n")
       end
       if r.stderr and r.stderr ~= "" then
-        self.out:write(indent(r.stderr, "    ! "), "\n")
+        self.out:write(shown(indent(r.stderr, "    ! ")), "\n")
       end
       if r.traceback and self.verbose then
-        self.out:write(indent(r.traceback, "    at "), "\n")
+        self.out:write(shown(indent(r.traceback, "    at ")), "\n")
       end
     end
   elseif t == "output_error" then
@@ -115,7 +132,7 @@ function Plain:event(ev)
   elseif t == "workflow_end" then
     local lines = outputs_lines(ev.outputs)
     if #lines > 0 then
-      self.out:write("outputs:\n", table.concat(lines, "\n"), "\n")
+      self.out:write("outputs:\n", shown(table.concat(lines, "\n")), "\n")
     end
     self:line(ev, "%s: exit %d in %s", ev.exit_code == 0 and "done" or
               ev.exit_code == 130 and "interrupted" or "failed",
@@ -186,8 +203,9 @@ function Live:row_text(row)
   end
   local color = ({ success = "32", failure = "31", cancelled = "33" })
                 [row.outcome or ""] or "36"
-  local text = cut(("%s %-18s %-10s %s"):format(mark, r.id, r.session or "",
-                                                 tail), self.cols - 1)
+  local text = cut(("%s %-18s %-10s %s"):format(mark, shown(r.id),
+                                                 shown(r.session or ""),
+                                                 shown(tail)), self.cols - 1)
   return "\27[" .. color .. "m" .. text:sub(1, #mark) .. "\27[0m" ..
          text:sub(#mark + 1)
 end
@@ -216,7 +234,8 @@ function Live:event(ev)
   self.now = ev.time or self.now
   local t = ev.type
   if t == "workflow_start" then
-    self:note(("\27[1m%s\27[0m  %s"):format(ev.workflow, ev.file))
+    self:note(("\27[1m%s\27[0m  %s"):format(shown(ev.workflow),
+                                                shown(ev.file)))
   elseif t == "step_start" then
     local row = self.byid[ev.step.id]
     if not row then
@@ -269,7 +288,7 @@ function Live:event(ev)
     out[#out + 1] = ("%s in %s (exit %d)"):format(
       ev.exit_code == 0 and "done" or ev.exit_code == 130 and
       "interrupted" or "failed", fmt_time(ev.elapsed), ev.exit_code)
-    self.out:write(table.concat(out, "\n"), "\n")
+    self.out:write(shown(table.concat(out, "\n")), "\n")
     if self.out.flush then self.out:flush() end
     return
   else
