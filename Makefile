@@ -46,7 +46,7 @@ LUAMOD_OBJ := $(LUAMOD_SRC:%.c=$(BUILD)/%.o)
 CTEST_BIN  := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/lua/httpc.so
 
-.PHONY: all deps test test-fast bench install clean demo
+.PHONY: all deps test test-fast bench install clean demo lint
 all: $(BUILD)/agentcube $(BUILD)/libagentcube.a $(CTEST_BIN) $(TEST_HELPERS)
 
 $(BUILD)/%.o: %.c
@@ -105,6 +105,10 @@ demo: deps
 test: all
 	@$(MAKE) --no-print-directory SAN=1 all
 	@sh tests/run $(BUILD) build-san
+
+# luacheck over the Lua module and the specs (tests/run runs it too)
+lint:
+	luacheck lua tests
 
 test-fast: all
 	@sh tests/run $(BUILD)
