@@ -36,7 +36,8 @@ local function blocks(text)
     else
       local lang = line:match("^```(%S*)%s*$")
       if lang then
-        local marker, arg = prev:match("^<!%-%- readme%-test: (%a+)%s*(.-)%s*%-%->$")
+        local marker, arg = prev:match(
+          "^<!%-%- readme%-test: (%a+)%s*(.-)%s*%-%->$")
         cur = { lang = lang, line = n, lines = {}, marker = marker,
                 arg = arg }
       end
@@ -101,8 +102,8 @@ local function install()
 end
 
 local function is_workflow(b)
-  return b.lang == "yaml" and b.text:match("\nsteps:") or
-         b.text:match("^steps:")
+  return b.lang == "yaml" and (b.text:match("\nsteps:") or
+                               b.text:match("^steps:")) ~= nil
 end
 
 describe("README.md", function()
@@ -147,6 +148,8 @@ describe("README.md", function()
             return
           end
         elseif b.lang == "yaml" then
+          out, code = run(env .. "agentcube run " .. q(name))
+        elseif b.lang == "lua" and b.text:match("^return {") then
           out, code = run(env .. "agentcube run " .. q(name))
         elseif b.lang == "lua" then
           out, code = run(env .. "agentcube " .. q(name))
