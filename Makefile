@@ -126,6 +126,18 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/agentcube $(DESTDIR)$(PREFIX)/bin/agentcube
 
+# agentcube(1): a page written around the executable's own --help texts,
+# so the two never differ
+MAN_PAGE := $(BUILD)/agentcube.1
+$(MAN_PAGE): $(BUILD)/agentcube docs/man/agentcube.1.in docs/man/gen_man.sh
+	sh docs/man/gen_man.sh $(BUILD)/agentcube docs/man/agentcube.1.in $@
+
+.PHONY: install-man
+install: install-man
+install-man: $(MAN_PAGE)
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/agentcube.1
+
 clean:
 	rm -rf build build-san
 
