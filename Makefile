@@ -217,3 +217,13 @@ install-lua: lua $(BUILD)/libagentcube.a
 
 -include $(LUAMOD_OBJ:.o=.d) $(BUILD)/examples/embed.d
 # --- end of Lua module ---
+
+# --- luarocks (agentcube-scm-1.rockspec): the Lua module alone, built and
+# installed where luarocks says (INST_LIBDIR, INST_LUADIR) ---
+.PHONY: rock rock-install
+rock: $(LUAMOD)
+rock-install: rock
+	install -d $(INST_LIBDIR)/agentcube $(INST_LUADIR)
+	install -m 0755 $(LUAMOD) $(INST_LIBDIR)/agentcube/core.so
+	cd lua && find agentcube -name '*.lua' -exec install -D -m 0644 {} \
+	  $(abspath $(INST_LUADIR))/{} \;
