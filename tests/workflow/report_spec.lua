@@ -190,3 +190,32 @@ describe("text from sandboxes and servers", function()
     assert.equal("a\tb\nc é ✓", report.shown("a\tb\nc é ✓"))
   end)
 end)
+
+describe("transfers", function()
+  it("show bytes, percentage and rate while they run, on a terminal",
+     function()
+    local s = sink()
+    local r = report.live(s, { columns = 200, ascii = true })
+    local step = { id = "up", session = "py" }
+    r:event{ type = "step_start", step = step, session = "py", attempt = 1,
+             time = 0 }
+    step.transfer = { done = 12 * 1048576, total = 40 * 1048576 }
+    r:tick(2)
+    local text = s:text()
+    assert.matches("12.0 MiB / 40.0 MiB 30% 6.0 MiB/s", text, 1, true)
+    -- size unknown (a download before its headers): bytes and rate only
+    step.transfer = { done = 1536 }
+    r:tick(3)
+    assert.matches("1.5 KiB at 512 B/s", s:text(), 1, true)
+  end)
+
+  it("keep their final figures in the plain view and the report",
+     function()
+    local s = sink()
+    local r = report.plain(s)
+    local step = { id = "down", session = "py", bytes = 8 * 1048576 }
+    r:event{ type = "step_end", step = step, outcome = "success",
+             conclusion = "success", session = "py", elapsed = 2, time = 2 }
+    assert.matches("8.0 MiB at 4.0 MiB/s", s:text(), 1, true)
+  end)
+end)

@@ -377,6 +377,27 @@ steps:
                  .. "$HOMEx|end|", help.step(rep, "a").stdout)
   end)
 
+  it("counts the bytes of uploads and downloads", function()
+    local big = dir .. "/big.bin"
+    os.execute("head -c 3000000 /dev/urandom > " .. help.q(big))
+    local code, rep = run(([[
+steps:
+  - { id: up, upload: { from: "%s", to: big.bin } }
+  - { id: down, download: { from: big.bin, to: "%s/back.bin" } }
+]]):format(big, dir))
+    assert.equal(0, code)
+    assert.equal(3000000, help.step(rep, "up").bytes)
+    assert.equal(3000000, help.step(rep, "down").bytes)
+    local json = require("cjson").decode(report.encode(report.build(
+      select(2, require("agentcube.workflow.run").execute(
+        require("agentcube.workflow").load(help.file(dir, ([[
+steps:
+  - { id: up, upload: { from: "%s", to: big.bin } }
+]]):format(big), "one.yaml")), { inputs = {},
+        client_options = help.client(srv) })))))
+    assert.equal(3000000, json.steps[1].bytes)
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

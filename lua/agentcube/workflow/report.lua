@@ -40,6 +40,30 @@ function M.shown(s)
 end
 local shown = M.shown
 
+--- 1536 -> "1.5 KiB".
+function M.bytes(n)
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local i = 1
+  while n >= 1024 and i < #units do
+    n = n / 1024
+    i = i + 1
+  end
+  return i == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[i])
+end
+
+-- "12.0 MiB / 40.0 MiB 30% 6.1 MiB/s" for a transfer under way, or the
+-- final "40.0 MiB at 6.2 MiB/s" (done only).
+local function transfer_text(done, total, seconds)
+  local rate = seconds and seconds > 0 and
+               (" " .. M.bytes(done / seconds) .. "/s") or ""
+  if total then
+    return ("%s / %s %d%%%s"):format(M.bytes(done), M.bytes(total),
+      total > 0 and math.floor(100 * done / total) or 100, rate)
+  end
+  return M.bytes(done) .. (rate ~= "" and " at" .. rate or "")
+end
+M.transfer_text = transfer_text
+
 local function indent(s, prefix)
   s = s:gsub("\n$", "")
   return prefix .. s:gsub("\n", "\n" .. prefix)
@@ -109,6 +133,9 @@ function Plain:event(ev)
       if ev.conclusion == "success" then
         extra = extra .. " (continue_on_error)"
       end
+    end
+    if r.bytes and ev.outcome == "success" then
+      extra = "  " .. transfer_text(r.bytes, nil, ev.elapsed)
     end
     self:line(ev, "%-6s %-16s %s %s%s", WORD[ev.outcome] or ev.outcome,
               r.id, ev.session or "", ev.outcome == "skipped" and "" or
@@ -185,6 +212,10 @@ function Live:row_text(row)
   if row.state == "running" then
     mark = sym.spin[self.frame % #sym.spin + 1]
     tail = fmt_time(self.now - row.t0)
+    if r.transfer then
+      tail = tail .. "  " .. transfer_text(r.transfer.done, r.transfer.total,
+                                           self.now - row.t0)
+    end
     if row.attempt and row.attempt > 1 then
       tail = tail .. " (attempt " .. row.attempt .. ")"
     end
@@ -193,6 +224,9 @@ function Live:row_text(row)
     tail = ("retry in %gs: %s"):format(row.delay, row.error or "")
   elseif row.outcome == "success" then
     mark, tail = sym.ok, fmt_time(row.elapsed)
+    if r.bytes then
+      tail = tail .. "  " .. transfer_text(r.bytes, nil, row.elapsed)
+    end
   elseif row.outcome == "failure" then
     mark = row.conclusion == "success" and sym.skip or sym.fail
     tail = fmt_time(row.elapsed) .. "  " .. (row.error or "failed")
@@ -368,6 +402,7 @@ local function step_report(r)
     id = r.id, name = r.name, kind = r.kind, session = r.session,
     session_id = r.session_id, outcome = r.outcome or "pending",
     conclusion = r.conclusion or "pending", exit_code = r.exit_code,
+    bytes = r.bytes,
     attempts = r.attempts, started = ms(r.started),
     duration = ms(r.elapsed),
     error = r.error, timed_out = r.timed_out, stdout = sanitize(r.stdout, 0),

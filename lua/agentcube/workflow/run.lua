@@ -404,6 +404,11 @@ function Run:attempt_done(s, out)
   end
   for k, v in pairs(out.result or {}) do r[k] = v end
   r.timed_out = out.timed_out or nil
+  r.transfer = nil
+  if out.ok and (s.kind == "upload" or s.kind == "download") then
+    local ci = self:client_of(s)
+    if ci and ci.transfer then r.bytes = (ci:transfer()) end
+  end
   local timeout = self.timeouts[s]
   local why = not out.ok and out.err or nil
   if out.ok and r.exit_code ~= nil then
@@ -591,7 +596,30 @@ function Run:phase(nodes, phase)
     local job = self.A.wait_any(jobs, math.floor(ms))
     if job then self:complete(job) end
     if self.reporter and self.reporter.tick then
+      self:measure_transfers()
       pcall(self.reporter.tick, self.reporter, self.now() - self.t0)
+    end
+  end
+end
+
+-- The client of a step's session, once it exists (nil before).
+function Run:client_of(s)
+  local entry = s.session and self.sessions.byname[s.session]
+  return entry and entry.ci
+end
+
+-- How far the running upload and download steps are: step.transfer =
+-- { done, total } for the reporters (ci:transfer() is cheap, never raises
+-- and reads counters the worker thread updates).
+function Run:measure_transfers()
+  for _, h in ipairs(self.running) do
+    local s = h.step
+    if s.kind == "upload" or s.kind == "download" then
+      local ci = self:client_of(s)
+      if ci and ci.transfer then
+        local done, total = ci:transfer()
+        self.results[s.id].transfer = { done = done, total = total }
+      end
     end
   end
 end
