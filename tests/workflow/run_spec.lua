@@ -398,6 +398,20 @@ steps:
     assert.equal(3000000, json.steps[1].bytes)
   end)
 
+  it("reports a failing expression at its own position", function()
+    local code, rep = run([[
+steps:
+  - id: a
+    exec: echo not json
+  - id: b
+    needs: a
+    exec: [echo, "x", "${{ fromJSON(steps.a.stdout).x }}"]
+]], nil, "pos.yaml")
+    assert.equal(1, code)
+    assert.matches("pos.yaml:6:28: '${{ fromJSON(steps.a.stdout).x }}': "
+                   .. "fromJSON", help.step(rep, "b").error, 1, true)
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

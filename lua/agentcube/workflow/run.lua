@@ -247,7 +247,10 @@ end
 
 -- "FILE:LINE:COL: message" at a step's position.
 function Run:at(s, msg, pos)
-  pos = pos or s.pos
+  -- an expression's error is reported where the expression is
+  local src = not pos and type(msg) == "string" and
+              msg:match("^'%${{ (.-) }}': ")
+  pos = pos or (src and s.expr_pos and s.expr_pos[src]) or s.pos
   return ("%s:%d:%d: %s"):format(self.wf.file, pos.line, pos.col, msg)
 end
 

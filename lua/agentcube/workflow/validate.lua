@@ -831,6 +831,11 @@ end
 -- expression's own position.
 function V:lint_expr(r)
   local start = self:expr_pos(r.pos, r.src, r.bare)
+  -- a run-time error of this expression is reported here too
+  if r.owner then
+    r.owner.expr_pos = r.owner.expr_pos or {}
+    r.owner.expr_pos[r.src] = r.owner.expr_pos[r.src] or start
+  end
   local first = #r.src:match("^[^\n]*")
   for _, problem in ipairs(expr.lint(r.src, { status = r.owner ~= nil })) do
     local p = start
