@@ -448,6 +448,11 @@ static const char *parser_hint(const yaml_parser_t *p, const char *text,
            "indented more than its key";
   if (strstr(p->problem, "mapping values are not allowed") != NULL)
     return "; a value that contains ': ' must be quoted";
+  if (strstr(p->problem, "could not find expected ':'") != NULL)
+    return "; a mapping entry is 'key: value': is the ':' missing?";
+  if (strstr(p->problem, "unexpected end of stream") != NULL &&
+      p->context != NULL && strstr(p->context, "quoted scalar") != NULL)
+    return "; the quoted string is never closed";
   return "";
 }
 

@@ -123,6 +123,16 @@ steps:
 end)
 
 describe("errors", function()
+  it("adds the hint a person needs to libyaml's words", function()
+    assert.equal("t.yaml:3:9: could not find expected ':' (while scanning "
+                 .. "a simple key at 2:1); a mapping entry is 'key: value': "
+                 .. "is the ':' missing?",
+                 err("name: x\nsteps\n  - exec: ls\n"))
+    assert.equal("t.yaml:3:1: found unexpected end of stream (while "
+                 .. "scanning a quoted scalar at 2:11); the quoted string "
+                 .. "is never closed", err("steps:\n  - exec: \"ls\n"))
+  end)
+
   it("reports syntax errors as FILE:LINE:COL", function()
     assert.equal("t.yaml:2:1: did not find expected ',' or ']' (while "
                  .. "parsing a flow sequence at 1:4)", err("a: [1, 2\n"))
