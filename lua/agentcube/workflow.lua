@@ -183,7 +183,10 @@ function M.run(path, opts)
     -- a table-style file only builds a table; a plain script runs here
     local res = table.pack(xpcall(chunk, function(e)
       if type(e) == "table" then return e end
-      return debug.traceback(tostring(e), 2)
+      -- the script's frames; the engine's own (from this xpcall out)
+      -- say nothing to its author
+      local tb = debug.traceback(tostring(e), 2)
+      return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
     end))
     if not (res[1] and type(res[2]) == "table") then
       return script_end(path, res[1], res[2], opts)
