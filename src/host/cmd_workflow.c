@@ -114,6 +114,8 @@ int ac_cmd_run(int argc, char **argv) {
   return status;
 }
 
+#define CHECK_MEMORY_LIMIT ((size_t)512 << 20)
+
 int ac_cmd_check(int argc, char **argv) {
   lua_State *L;
   int status = 0;
@@ -122,7 +124,9 @@ int ac_cmd_check(int argc, char **argv) {
     fprintf(stderr, "usage: agentcube check FILE\n");
     return 2;
   }
-  if ((L = ac_host_newstate()) == NULL)
+  /* the module bounds what a checked file may spend; this caps the whole
+  ** process, also against one big allocation between two of its looks */
+  if ((L = ac_host_newstate_capped(CHECK_MEMORY_LIMIT)) == NULL)
     return 1;
   lua_newtable(L);
   if (call_engine(L, "check", argv[1], &status) == 0) {

@@ -146,6 +146,47 @@ static int open_state(lua_State *L) {
   return 0;
 }
 
+/* The allocator of a capped state: lauxlib's, refusing to grow past the
+** cap. Lua turns a refusal into a "not enough memory" error, after an
+** emergency collection. One capped state per process (the check). */
+struct capped {
+  lua_Alloc f;
+  void *ud;
+  size_t limit;
+  long long used;
+};
+static struct capped capped;
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  struct capped *c = ud;
+  long long old = ptr != NULL ? (long long)osize : 0;
+  void *p;
+  if (nsize > 0 && (long long)nsize > old &&
+      c->used + ((long long)nsize - old) > (long long)c->limit)
+    return NULL;
+  p = c->f(c->ud, ptr, osize, nsize);
+  if (p != NULL || nsize == 0)
+    c->used += (long long)nsize - old;
+  return p;
+}
+
+lua_State *ac_host_newstate_capped(size_t limit) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return NULL;
+  capped.f = lua_getallocf(L, &capped.ud);
+  capped.limit = limit;
+  capped.used = 0;
+  lua_setallocf(L, capped_alloc, &capped);
+  lua_pushcfunction(L, open_state);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "agentcube: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return NULL;
+  }
+  return L;
+}
+
 lua_State *ac_host_newstate(void) {
   lua_State *L = luaL_newstate();
   if (L == NULL)

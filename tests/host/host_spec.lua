@@ -140,6 +140,23 @@ describe("agentcube", function()
     stop_home(home)
   end)
 
+  it("checks a Lua file that grabs memory within a hard cap", function()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/grab.lua", "w")
+    -- eight copies a turn: past any look between two lines
+    f:write('local s = "x"\nfor i = 1, 40 do s = s .. s .. s .. s .. s ' ..
+            '.. s .. s .. s end\nreturn { steps = {} }\n')
+    f:close()
+    local out, code = run(q(BIN) .. " check " .. q(dir .. "/grab.lua"))
+    assert.equal(2, code, out)
+    assert.matches(dir .. "/grab.lua:1:1: ", out, 1, true)
+    assert.matches("memory", out, 1, true)
+    -- positive control: the cap leaves room for real files
+    out, code = run(q(BIN) .. " check workflows/table.lua")
+    assert.equal(0, code, out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
   it("shows a failing script's own frames, not the engine's", function()
     local dir = server.tmpdir()
     local f = io.open(dir .. "/s.lua", "w")
