@@ -47,7 +47,7 @@ LUAMOD_OBJ := $(LUAMOD_SRC:%.c=$(BUILD)/%.o)
 CTEST_BIN  := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/lua/httpc.so
 
-.PHONY: all deps test test-fast bench install clean demo
+.PHONY: all deps test test-fast bench install clean demo lint
 all: $(BUILD)/agentcube $(BUILD)/libagentcube.a $(CTEST_BIN) $(TEST_HELPERS)
 
 $(BUILD)/%.o: %.c
@@ -114,14 +114,20 @@ deps:
 
 # The main job: a sample workflow on the local runtime, which starts in the
 # background on first use (state in $AGENTCUBE_HOME, default ~/.agentcube).
+# It builds only the executable the demo runs, on every core.
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(shell nproc 2>/dev/null || echo 2) \
+	  $(BUILD)/agentcube
 	$(BUILD)/agentcube run workflows/csv-summary.yaml --set out=$(BUILD)/demo
 	@echo "summary: $(BUILD)/demo/summary.csv"; cat $(BUILD)/demo/summary.csv
 
 test: all
 	@$(MAKE) --no-print-directory SAN=1 all
 	@sh tests/run $(BUILD) build-san
+
+# luacheck over the Lua module and the specs (tests/run runs it too)
+lint:
+	luacheck lua tests
 
 test-fast: all
 	@sh tests/run $(BUILD)
@@ -144,6 +150,18 @@ $(BUILD)/bench/bench_server: bench/bench_server.c $(BUILD)/libacserver.a \
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/agentcube $(DESTDIR)$(PREFIX)/bin/agentcube
+
+# agentcube(1): a page written around the executable's own --help texts,
+# so the two never differ
+MAN_PAGE := $(BUILD)/agentcube.1
+$(MAN_PAGE): $(BUILD)/agentcube docs/man/agentcube.1.in docs/man/gen_man.sh
+	sh docs/man/gen_man.sh $(BUILD)/agentcube docs/man/agentcube.1.in $@
+
+.PHONY: install-man
+install: install-man
+install-man: $(MAN_PAGE)
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/agentcube.1
 
 clean:
 	rm -rf build build-san
@@ -224,3 +242,13 @@ install-lua: lua $(BUILD)/libagentcube.a
 
 -include $(LUAMOD_OBJ:.o=.d) $(BUILD)/examples/embed.d
 # --- end of Lua module ---
+
+# --- luarocks (agentcube-scm-1.rockspec): the Lua module alone, built and
+# installed where luarocks says (INST_LIBDIR, INST_LUADIR) ---
+.PHONY: rock rock-install
+rock: $(LUAMOD)
+rock-install: rock
+	install -d $(INST_LIBDIR)/agentcube $(INST_LUADIR)
+	install -m 0755 $(LUAMOD) $(INST_LIBDIR)/agentcube/core.so
+	cd lua && find agentcube -name '*.lua' -exec install -D -m 0644 {} \
+	  $(abspath $(INST_LUADIR))/{} \;

@@ -1,6 +1,6 @@
 -- agentcube -- drive AgentCube code-interpreter sandboxes from Lua.
 --
--- The names mirror the official Python SDK (PROTOCOL.md section 6):
+-- The names mirror the official Python SDK (docs/protocol.md §6):
 --
 --   local agentcube = require "agentcube"
 --   do

@@ -62,15 +62,7 @@ function M.check(path)
   return true
 end
 
-local function to_bool(v)
-  if type(v) == "boolean" then return v end
-  local s = tostring(v):lower()
-  if s == "true" or s == "1" or s == "yes" or s == "on" then return true end
-  if s == "false" or s == "0" or s == "no" or s == "off" or s == "" then
-    return false
-  end
-  return nil
-end
+local to_bool = validate.to_bool
 
 --- The input values of wf: declared defaults, overridden by set.
 -- Returns inputs, or nil, message.
@@ -158,7 +150,8 @@ local function script_end(path, ok, err, opts)
                          rawget(err, "code") == "EINTERRUPTED") or
                         (opts.interrupted and opts.interrupted())
     code = interrupted and 130 or 1
-    ;(opts.errors or io.stderr):write(path, ": ", tostring(err), "\n")
+    ;(opts.errors or io.stderr):write(report.shown(path .. ": " ..
+                                                  tostring(err)), "\n")
   end
   return code, { file = path, kind = "script", exit_code = code,
                  status = code == 0 and "success" or code == 130 and
@@ -176,7 +169,7 @@ function M.run(path, opts)
     if opts.json then
       out:write(report.encode(rep), "\n")
     else
-      errout:write(msg, "\n")
+      errout:write(report.shown(msg), "\n")
     end
     return 2, rep
   end
@@ -190,7 +183,10 @@ function M.run(path, opts)
     -- a table-style file only builds a table; a plain script runs here
     local res = table.pack(xpcall(chunk, function(e)
       if type(e) == "table" then return e end
-      return debug.traceback(tostring(e), 2)
+      -- the script's frames; the engine's own (from this xpcall out)
+      -- say nothing to its author
+      local tb = debug.traceback(tostring(e), 2)
+      return (tb:gsub("\n%s*%[C%]: in function 'xpcall'.*$", ""))
     end))
     if not (res[1] and type(res[2]) == "table") then
       return script_end(path, res[1], res[2], opts)

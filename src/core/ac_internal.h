@@ -36,6 +36,10 @@ struct ac_session {
   char *base_url;                     /* ".../invocations/" */
   atomic_int closed;
   atomic_int owned;
+  /* the upload or download in progress (or the last one), for progress
+  ** displays on other threads: bytes moved, and the size (-1: unknown) */
+  atomic_llong xfer_done;
+  atomic_llong xfer_total;
 };
 
 /* Takes one more reference on c; ac_client_free drops one. */

@@ -2,7 +2,7 @@
 ** agentcube.h -- libagentcube, the C client of AgentCube code-interpreter
 ** sandboxes. It speaks the same wire protocol as the official Python SDK
 ** (CodeInterpreterClient, ControlPlaneClient, CodeInterpreterDataPlaneClient,
-** TokenAuth, ServiceAccountAuth); see PROTOCOL.md sections 2 and 6.
+** TokenAuth, ServiceAccountAuth); see docs/protocol.md §2 and §6.
 **
 ** Objects
 **   ac_client   configuration (endpoints, auth, timeouts, retry policy) and
@@ -366,6 +366,13 @@ enum ac_code ac_session_upload_file(ac_session *s, const char *local_path,
 enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
                                       const char *local_path,
                                       struct ac_error *err);
+
+/* The upload or download in progress on s (or its last one): *done bytes
+** moved so far, *total the size (-1 while unknown). Safe to call from any
+** thread while the transfer runs on another (progress displays). Either
+** pointer may be NULL. */
+void ac_session_transfer(const ac_session *s, long long *done,
+                         long long *total);
 
 struct ac_file_info {
   char *name;                  /* "" when absent */

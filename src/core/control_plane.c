@@ -64,6 +64,8 @@ static enum ac_code session_new(ac_client *c, const char *id,
   }
   atomic_init(&s->closed, 0);
   atomic_init(&s->owned, owned);
+  atomic_init(&s->xfer_done, 0);
+  atomic_init(&s->xfer_total, -1);
   s->c = ac_client_ref(c);
   *out = s;
   return AC_OK;

@@ -17,6 +17,7 @@
 /* Upload                                                                  */
 
 struct upload {
+  ac_session *s;                      /* its transfer counters */
   int fd;
   curl_off_t size;
   curl_off_t off;
@@ -39,6 +40,7 @@ static size_t upload_read(char *buf, size_t size, size_t nitems, void *ud) {
   if (n < 0)
     return CURL_READFUNC_ABORT;
   u->off += n;
+  atomic_store(&u->s->xfer_done, (long long)u->off);
   return (size_t)n;
 }
 
@@ -47,6 +49,7 @@ static int upload_seek(void *ud, curl_off_t offset, int origin) {
   if (origin != SEEK_SET || offset < 0)
     return CURL_SEEKFUNC_CANTSEEK;
   u->off = offset;
+  atomic_store(&u->s->xfer_done, (long long)offset);
   return CURL_SEEKFUNC_OK;
 }
 
@@ -138,6 +141,9 @@ enum ac_code ac_session_upload_file(ac_session *s, const char *local_path,
   u.filename = slash ? slash + 1 : local_path;
   u.size = (curl_off_t)st.st_size;
   u.remote = remote_path;
+  u.s = s;
+  atomic_store(&s->xfer_done, 0);
+  atomic_store(&s->xfer_total, (long long)u.size);
 
   memset(&call, 0, sizeof call);
   call.op = "upload file";
@@ -161,6 +167,8 @@ out:
 /* Download                                                                */
 
 struct download {
+  ac_session *s;                      /* its transfer counters */
+  CURL *easy;                         /* of the current attempt */
   const char *dst;
   char *dir;                          /* dirname(dst), "." when none */
   const char *base;
@@ -224,10 +232,16 @@ static enum ac_code download_sink(void *ud, const char *data, size_t len,
   struct download *d = ud;
   enum ac_code rc;
   if (d->fd < 0) {
+    curl_off_t size = -1;
     rc = open_temp(d, err);
     if (rc != AC_OK)
       return rc;
+    if (d->easy != NULL &&
+        curl_easy_getinfo(d->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+                          &size) == CURLE_OK && size >= 0)
+      atomic_store(&d->s->xfer_total, (long long)size);
   }
+  atomic_fetch_add(&d->s->xfer_done, (long long)len);
   while (len > 0) {
     ssize_t n = write(d->fd, data, len);
     if (n < 0 && errno == EINTR)
@@ -238,6 +252,26 @@ static enum ac_code download_sink(void *ud, const char *data, size_t len,
     len -= (size_t)n;
   }
   return AC_OK;
+}
+
+/* Each attempt starts from nothing; the handle tells the size. */
+static enum ac_code download_prepare(void *ud, CURL *easy,
+                                     struct ac_error *err) {
+  struct download *d = ud;
+  (void)err;
+  d->easy = easy;
+  atomic_store(&d->s->xfer_done, 0);
+  atomic_store(&d->s->xfer_total, -1);
+  return AC_OK;
+}
+
+void ac_session_transfer(const ac_session *s, long long *done,
+                         long long *total) {
+  ac_session *m = (ac_session *)s;  /* atomics: loads do not change it */
+  if (done != NULL)
+    *done = s ? atomic_load(&m->xfer_done) : 0;
+  if (total != NULL)
+    *total = s ? atomic_load(&m->xfer_total) : -1;
 }
 
 enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
@@ -255,6 +289,7 @@ enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
   memset(&d, 0, sizeof d);
   d.fd = -1;
   d.dst = local_path;
+  d.s = s;
   ac_buf_init(&ep, 0);
   ac_http_resp_init(&resp);
   slash = strrchr(local_path, '/');
@@ -283,6 +318,8 @@ enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
   call.max_body = s->c->max_response;
   call.sink = download_sink;
   call.sink_ud = &d;
+  call.prepare = download_prepare;
+  call.prepare_ud = &d;
   rc = ac_dp_request(s, &call, &resp, err);
   if (rc == AC_OK && d.fd < 0)        /* an empty file */
     rc = open_temp(&d, err);

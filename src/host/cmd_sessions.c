@@ -4,6 +4,7 @@
 */
 #include "cli.h"
 #include "agentcube.h"
+#include "shown.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,12 @@ static long request(const struct ac_local_endpoint *ep, const char *method,
   return status;
 }
 
+/* A string field of a listing entry, or "-" when absent. */
+static const char *field(json_t *o, const char *key) {
+  const char *v = json_string_value(json_object_get(o, key));
+  return v ? v : "-";
+}
+
 static int list(const struct ac_local_endpoint *ep) {
   struct body b = { NULL, 0 };
   json_t *o, *arr, *s;
@@ -75,18 +82,26 @@ static int list(const struct ac_local_endpoint *ep) {
     json_decref(o);
     return 1;
   }
-  printf("%-36s  %-20s  %-20s  %-20s  %s\n", "SESSION", "TEMPLATE",
+  /* the template column is as wide as its longest entry: a fixed width
+  ** ran "namespace/name" into the next column */
+  int width = (int)strlen("TEMPLATE");
+  json_array_foreach(arr, i, s) {
+    int w = (int)(strlen(field(s, "namespace")) + 1 +
+                  strlen(field(s, "name")));
+    if (w > width)
+      width = w < 255 ? w : 255;
+  }
+  printf("%-36s  %-*s  %-20s  %-20s  %s\n", "SESSION", width, "TEMPLATE",
          "CREATED", "LAST ACTIVITY", "EXPIRES");
   json_array_foreach(arr, i, s) {
     char tpl[300];
-    snprintf(tpl, sizeof tpl, "%s/%s",
-             json_string_value(json_object_get(s, "namespace")),
-             json_string_value(json_object_get(s, "name")));
-    printf("%-36s  %-20s  %-20s  %-20s  %s\n",
-           json_string_value(json_object_get(s, "sessionId")), tpl,
-           json_string_value(json_object_get(s, "createdAt")),
-           json_string_value(json_object_get(s, "lastActivityAt")),
-           json_string_value(json_object_get(s, "expiresAt")));
+    snprintf(tpl, sizeof tpl, "%s/%s", field(s, "namespace"),
+             field(s, "name"));
+    char line[2048];
+    snprintf(line, sizeof line, "%-36s  %-*s  %-20s  %-20s  %s\n",
+             field(s, "sessionId"), width, tpl, field(s, "createdAt"),
+             field(s, "lastActivityAt"), field(s, "expiresAt"));
+    ac_shown_fputs(line, stdout);      /* the server's text, for a person */
   }
   json_decref(o);
   return 0;

@@ -3,6 +3,7 @@
 ** parsing here, the work in the Lua workflow engine (agentcube.workflow).
 */
 #include "cli.h"
+#include "shown.h"
 #include "lua_host.h"
 #include "repl.h"
 
@@ -17,7 +18,8 @@ static const char run_usage[] =
   "  --set NAME=VALUE  set a workflow input (repeatable)\n"
   "  --json            print a machine-readable report on stdout\n"
   "  --keep            keep every session the workflow created\n"
-  "  -v, --verbose     log each request and each step's output\n";
+  "  -v, --verbose     show each step's stdout and stderr, and the Lua\n"
+  "                    frames of a failed lua step\n";
 
 /* opts.interrupted: whether ^C or SIGTERM arrived. */
 static int l_interrupted(lua_State *L) {
@@ -112,6 +114,8 @@ int ac_cmd_run(int argc, char **argv) {
   return status;
 }
 
+#define CHECK_MEMORY_LIMIT ((size_t)512 << 20)
+
 int ac_cmd_check(int argc, char **argv) {
   lua_State *L;
   int status = 0;
@@ -120,15 +124,19 @@ int ac_cmd_check(int argc, char **argv) {
     fprintf(stderr, "usage: agentcube check FILE\n");
     return 2;
   }
-  if ((L = ac_host_newstate()) == NULL)
+  /* the module bounds what a checked file may spend; this caps the whole
+  ** process, also against one big allocation between two of its looks */
+  if ((L = ac_host_newstate_capped(CHECK_MEMORY_LIMIT)) == NULL)
     return 1;
   lua_newtable(L);
   if (call_engine(L, "check", argv[1], &status) == 0) {
     if (lua_toboolean(L, -2)) {
-      printf("%s: ok\n", argv[1]);
+      ac_shown_fputs(argv[1], stdout);
+      printf(": ok\n");
       status = 0;
     } else {
-      fprintf(stderr, "%s\n", luaL_optstring(L, -1, "invalid workflow"));
+      ac_shown_fputs(luaL_optstring(L, -1, "invalid workflow"), stderr);
+      fputc('\n', stderr);
       status = 2;
     }
   }

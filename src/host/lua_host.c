@@ -6,6 +6,7 @@
 */
 #include "lua_host.h"
 #include "embed.h"
+#include "shown.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -80,8 +81,13 @@ void ac_host_report(lua_State *L, const char *progname) {
   const char *msg = lua_tostring(L, -1);
   if (msg == NULL)
     msg = "(error object is not a string)";
-  fprintf(stderr, "%s%s%s\n", progname ? progname : "",
-          progname ? ": " : "", msg);
+  /* an agentcube.Error already reads "agentcube: CODE: ..." */
+  size_t n = progname ? strlen(progname) : 0;
+  if (progname && !strncmp(msg, progname, n) && !strncmp(msg + n, ": ", 2))
+    progname = NULL;
+  fprintf(stderr, "%s%s", progname ? progname : "", progname ? ": " : "");
+  ac_shown_fputs(msg, stderr);
+  fputc('\n', stderr);
   fflush(stderr);
   lua_pop(L, 1);
 }
@@ -138,6 +144,47 @@ static int open_state(lua_State *L) {
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);
   return 0;
+}
+
+/* The allocator of a capped state: lauxlib's, refusing to grow past the
+** cap. Lua turns a refusal into a "not enough memory" error, after an
+** emergency collection. One capped state per process (the check). */
+struct capped {
+  lua_Alloc f;
+  void *ud;
+  size_t limit;
+  long long used;
+};
+static struct capped capped;
+
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  struct capped *c = ud;
+  long long old = ptr != NULL ? (long long)osize : 0;
+  void *p;
+  if (nsize > 0 && (long long)nsize > old &&
+      c->used + ((long long)nsize - old) > (long long)c->limit)
+    return NULL;
+  p = c->f(c->ud, ptr, osize, nsize);
+  if (p != NULL || nsize == 0)
+    c->used += (long long)nsize - old;
+  return p;
+}
+
+lua_State *ac_host_newstate_capped(size_t limit) {
+  lua_State *L = luaL_newstate();
+  if (L == NULL)
+    return NULL;
+  capped.f = lua_getallocf(L, &capped.ud);
+  capped.limit = limit;
+  capped.used = 0;
+  lua_setallocf(L, capped_alloc, &capped);
+  lua_pushcfunction(L, open_state);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "agentcube: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return NULL;
+  }
+  return L;
 }
 
 lua_State *ac_host_newstate(void) {

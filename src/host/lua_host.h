@@ -18,6 +18,11 @@ extern volatile sig_atomic_t ac_host_interrupted;
 ** that development copies win). NULL when out of memory. */
 lua_State *ac_host_newstate(void);
 
+/* The same, with every allocation of the state counted and refused past
+** limit bytes (a "not enough memory" error in Lua): for `check`, which
+** evaluates files people are sent. */
+lua_State *ac_host_newstate_capped(size_t limit);
+
 /* Runs the function below narg arguments in protected mode with the
 ** traceback handler and the interrupt hooks, like lua.c's docall. */
 int ac_host_docall(lua_State *L, int narg, int nres);

@@ -6,12 +6,16 @@
 */
 #include "repl.h"
 #include "lua_host.h"
+#include "agentcube.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <editline/readline.h>
@@ -239,13 +243,47 @@ static void print_results(lua_State *L) {
   }
 }
 
-static void history_path(char *buf, size_t len) {
-  const char *home = getenv("AGENTCUBE_HOME");
-  const char *user = getenv("HOME");
-  if (home && *home)
-    snprintf(buf, len, "%s/history", home);
-  else
-    snprintf(buf, len, "%s/.agentcube/history", user ? user : "/tmp");
+/* The history file in the client's state directory (the same one the
+** rest of the client uses: $AGENTCUBE_HOME, else the home directory of
+** $HOME or the passwd entry, never a shared path). libedit opens it by
+** name, so the name must be safe to follow: the directory is ours and
+** writable by us only, and the file is a regular file of ours, mode 0600,
+** opened once here with O_NOFOLLOW. Returns 1 with the path in buf, or 0
+** (history off, said on stderr when something is wrong). */
+static int history_path(char *buf, size_t len) {
+  char dir[4096];
+  struct ac_error err;
+  struct stat st;
+  int fd;
+  if (ac_local_home(dir, sizeof dir, &err) != AC_OK) {
+    fprintf(stderr, "agentcube repl: history off: %s\n", err.msg);
+    return 0;
+  }
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    fprintf(stderr, "agentcube repl: history off: %s: %s\n", dir,
+            strerror(errno));
+    return 0;
+  }
+  if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+      st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+    fprintf(stderr, "agentcube repl: history off: %s is not a directory "
+            "of this user that only it can write\n", dir);
+    return 0;
+  }
+  if ((size_t)snprintf(buf, len, "%s/history", dir) >= len)
+    return 0;
+  fd = open(buf, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      st.st_uid != geteuid() || fchmod(fd, 0600) != 0) {
+    fprintf(stderr, "agentcube repl: history off: %s is not a regular "
+            "file of this user%s\n", buf,
+            fd < 0 && errno == ELOOP ? " (it is a symbolic link)" : "");
+    if (fd >= 0)
+      close(fd);
+    return 0;
+  }
+  close(fd);
+  return 1;
 }
 
 int ac_repl_loop(lua_State *L) {
@@ -256,21 +294,18 @@ int ac_repl_loop(lua_State *L) {
   rl_attempted_completion_function = on_complete;
   /* '.' and ':' are part of a completion word: "ci:exe<Tab>" */
   rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
-  history_path(hist, sizeof hist);
-  {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", hist);
-    *strrchr(dir, '/') = '\0';
-    mkdir(dir, 0700);
-  }
+  int keep = history_path(hist, sizeof hist);
   using_history();
-  read_history(hist);
+  if (keep)
+    read_history(hist);
   lua_settop(L, 0);
   while ((status = load_chunk(L, &chunk)) != -1) {
     if (chunk && *chunk) {
       add_history(chunk);
-      write_history(hist);
-      history_truncate_file(hist, HISTORY_LINES);
+      if (keep) {
+        write_history(hist);
+        history_truncate_file(hist, HISTORY_LINES);
+      }
     }
     free(chunk);
     chunk = NULL;

@@ -3,7 +3,7 @@
 ** share: metatable names, the session and reaper structures, the auth
 ** callback state, error objects, scratch boxes and the JSON converter.
 **
-** The binding follows STYLE.md section 2: userdata are created closed and
+** The binding's rules for native resources: userdata are created closed and
 ** then acquire their native resource; __gc and __close never raise; __gc
 ** never does network I/O (owned sessions are queued on the reaper and
 ** deleted at the next module call, agentcube.flush() or lua_close); errors

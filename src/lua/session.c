@@ -562,6 +562,22 @@ static int session_detach(lua_State *L) {
   return 1;
 }
 
+/* ci:transfer() -> bytes moved, size (nil while unknown) of the upload or
+** download in progress (or the last one). Cheap and never raises: progress
+** displays call it while a job runs the transfer on a worker thread. */
+static int session_transfer(lua_State *L) {
+  struct aclua_session *ls = check_session(L);
+  long long done = 0, total = -1;
+  if (ls->n != NULL)
+    ac_session_transfer(ls->n->s, &done, &total);
+  lua_pushinteger(L, (lua_Integer)done);
+  if (total >= 0)
+    lua_pushinteger(L, (lua_Integer)total);
+  else
+    lua_pushnil(L);
+  return 2;
+}
+
 /*
 ** __gc: never raises, never does network I/O. An owned session not yet
 ** deleted goes to the reaper, which deletes it at the next safe point
@@ -878,6 +894,7 @@ void aclua_session_open(lua_State *L) {
     { "list_files", session_list_files },
     { "stop", session_stop },
     { "detach", session_detach },
+    { "transfer", session_transfer },
     { NULL, NULL }
   };
   static const luaL_Reg mt[] = {

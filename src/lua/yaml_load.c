@@ -96,7 +96,7 @@ struct ydoc {
   size_t root;                        /* index + 1, 0: none */
   int ndocs;
   size_t eline, ecol;                 /* where the error is */
-  char msg[256];
+  char msg[512];
 };
 
 /* ---------------------------------------------------------------------- */
@@ -431,9 +431,35 @@ static void offset_pos(const char *text, size_t len, size_t off,
   }
 }
 
+/* What a person needs to hear after libyaml's words, or "": libyaml names
+** the grammar rule that failed, not the usual cause of it. */
+static const char *parser_hint(const yaml_parser_t *p, const char *text,
+                               size_t len) {
+  size_t at = p->problem_mark.index;
+  if (p->problem == NULL)
+    return "";
+  if (strstr(p->problem, "tab") != NULL ||
+      (at < len && text[at] == '\t'))
+    return "; tabs are not allowed in YAML indentation: indent with spaces";
+  if (strstr(p->problem, "expected '-' indicator") != NULL ||
+      strstr(p->problem, "expected key") != NULL)
+    return "; check the indentation: the entries of one list or mapping "
+           "start in the same column, and a value on its own line is "
+           "indented more than its key";
+  if (strstr(p->problem, "mapping values are not allowed") != NULL)
+    return "; a value that contains ': ' must be quoted";
+  if (strstr(p->problem, "could not find expected ':'") != NULL)
+    return "; a mapping entry is 'key: value': is the ':' missing?";
+  if (strstr(p->problem, "unexpected end of stream") != NULL &&
+      p->context != NULL && strstr(p->context, "quoted scalar") != NULL)
+    return "; the quoted string is never closed";
+  return "";
+}
+
 static void parser_error(struct ydoc *d, const char *text, size_t len) {
   const yaml_parser_t *p = &d->parser;
   const char *problem = p->problem ? p->problem : "invalid YAML";
+  const char *hint = parser_hint(p, text, len);
   size_t line = p->problem_mark.line + 1, col = p->problem_mark.column + 1;
   if (p->error == YAML_MEMORY_ERROR) {
     fail(d, line, col, "out of memory");
@@ -445,10 +471,10 @@ static void parser_error(struct ydoc *d, const char *text, size_t len) {
     return;
   }
   if (p->context != NULL)
-    fail(d, line, col, "%s (%s at %zu:%zu)", problem, p->context,
-         p->context_mark.line + 1, p->context_mark.column + 1);
+    fail(d, line, col, "%s (%s at %zu:%zu)%s", problem, p->context,
+         p->context_mark.line + 1, p->context_mark.column + 1, hint);
   else
-    fail(d, line, col, "%s", problem);
+    fail(d, line, col, "%s%s", problem, hint);
 }
 
 static int parse_all(struct ydoc *d, const char *text, size_t len) {

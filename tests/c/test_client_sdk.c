@@ -1,5 +1,5 @@
-/* libagentcube on the wire, against a recording server: PROTOCOL.md
-** checklist items 47-60 one by one (methods, paths, headers and bodies of
+/* libagentcube on the wire, against a recording server: the requests of
+** docs/protocol.md §6 one by one (methods, paths, headers and bodies of
 ** every call the Python SDK makes), plus read_file and gzip. */
 #include "agentcube.h"
 #include "recorder.h"

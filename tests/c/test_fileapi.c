@@ -1,6 +1,6 @@
 /*
 ** The host-side file API: formatting tables, path mapping, round trips,
-** listings, and the file-API attacks of SANDBOX.md section 7 A, against a
+** listings, and the file-API attacks of docs/sandbox.md §4, against a
 ** fake box root in a temporary directory.
 **
 ** As root the tree belongs to an unprivileged session uid, so the fsuid

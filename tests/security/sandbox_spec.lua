@@ -1,4 +1,4 @@
--- The escape and abuse corpus (SANDBOX.md section 7), run through the
+-- The escape and abuse corpus (docs/sandbox.md §6), run through the
 -- HTTP API against a real server. Every test plants its own canaries on
 -- the host and asserts the safe outcome.
 local server = require "server"

@@ -1,4 +1,4 @@
--- Control plane conformance (PROTOCOL.md checklist 1-11) and the local
+-- Control plane conformance (docs/protocol.md §3) and the local
 -- listing extensions, against a real `agentcube serve`.
 local server = require "server"
 

@@ -1,4 +1,4 @@
--- Sandbox execute conformance (PROTOCOL.md checklist 25-32).
+-- Sandbox execute conformance (docs/protocol.md §5.1).
 local server = require "server"
 local DP = server.DP
 

@@ -1,4 +1,4 @@
--- Sandbox file API conformance (PROTOCOL.md checklist 33-45) with the
+-- Sandbox file API conformance (docs/protocol.md §5.2-§5.6, §7) with the
 -- local runtime's path rules: relative paths are under /workspace, absolute
 -- paths must be in /workspace, /tmp or /home/sandbox.
 local server = require "server"

@@ -1,4 +1,4 @@
--- Router conformance (PROTOCOL.md checklist 12-24) for the merged server.
+-- Router conformance (docs/protocol.md §4) for the merged server.
 local server = require "server"
 local DP = server.DP
 

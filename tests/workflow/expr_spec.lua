@@ -143,3 +143,68 @@ describe("references", function()
     assert.same({ "py" }, r.sessions)
   end)
 end)
+
+describe("the sandbox keeps README's promises", function()
+  it("gives strings only the listed methods, also through ':'", function()
+    assert.matches("rep", fails("${{ ('ab'):rep(3) }}"))
+    assert.matches("rep", fails("${{ string.rep('ab', 3) }}"))
+    -- positive control: the listed methods work both ways
+    assert.equal("AB", expand("${{ ('ab'):upper() }}"))
+    assert.equal("ab", expand("${{ string.lower('AB') }}"))
+    -- and the host's strings are whole again afterwards
+    assert.equal("abab", ("ab"):rep(2))
+  end)
+
+  it("never hands out the engine's own tables", function()
+    local raw = { n = 3, list = { "a", "b" } }
+    local e = expr.env{ inputs = expr.strict(raw, "input"),
+                        workflow = { name = "w" } }
+    -- pairs and next give views; nothing reached through them changes
+    local ok = expr.expand("${{ select(2, pairs(inputs)) }}", e)
+    assert.is_true(ok)
+    local _, v = expr.expand("${{ (function() local t = select(2, " ..
+                             "pairs(inputs)); t.n = 99 end)() }}", e)
+    assert.matches("cannot be changed", v)
+    _, v = expr.expand("${{ (function() for k, l in pairs(inputs) do " ..
+                       "if k == 'list' then l[1] = 'x' end end end)() }}", e)
+    assert.matches("cannot be changed", v)
+    _, v = expr.expand("${{ (function() workflow.name = 'x' end)() }}", e)
+    assert.matches("cannot be changed", v)
+    assert.equal(3, raw.n)
+    assert.equal("a", raw.list[1])
+    -- positive control: reading through views works, values come out whole
+    assert.equal("a,b", expand("${{ join(inputs.list, ',') }}", e))
+    assert.same({ "a", "b" }, expand("${{ inputs.list }}", e))
+    assert.equal('["a","b"]', expand("${{ toJSON(inputs.list) }}", e))
+    assert.equal(2, expand("${{ #inputs.list }}", e))
+  end)
+
+  it("has its own utf8 table", function()
+    assert.is_false(expand("${{ utf8 == nil }}"))
+    assert.matches("cannot be changed",
+                   fails("${{ (function() utf8.char = nil end)() }}"))
+    assert.is_function(utf8.char)
+    assert.equal("é", expand("${{ utf8.char(233) }}"))
+  end)
+
+  it("stops on an interrupt and after its CPU time", function()
+    local was = expr.interrupted
+    expr.interrupted = function() return true end
+    local ok, v = expr.expand("${{ (function() local i = 0 " ..
+                              "while true do i = i + 1 end end)() }}", env())
+    expr.interrupted = was
+    assert.is_false(ok)
+    assert.matches("interrupted", v)
+    local max = expr.MAX_SECONDS
+    expr.MAX_SECONDS = 0.05
+    -- positive control of the clock: calls into C (gsub over a long text)
+    -- take time without many VM instructions
+    ok, v = expr.expand("${{ (function() local t = {} for i = 1, 1000 " ..
+                        "do t[i] = 'xxxxxxxxxx' end local s = " ..
+                        "table.concat(t) for i = 1, 5000 do " ..
+                        "s:gsub('.', '') end end)() }}", env())
+    expr.MAX_SECONDS = max
+    assert.is_false(ok)
+    assert.matches("stopped after 0.05 s", v, 1, true)
+  end)
+end)

@@ -44,15 +44,23 @@ end)
 describe("cycles", function()
   it("reports the path of a two-step cycle", function()
     local list, byid = nodes{ { "a", "b" }, { "b", "a" } }
-    local ordered, cycle = graph.order(list, byid)
+    local ordered, cycles = graph.order(list, byid)
     assert.is_nil(ordered)
-    assert.same({ "a", "b", "a" }, cycle)
+    assert.same({ { "a", "b", "a" } }, cycles)
   end)
 
   it("reports only the cycle, not the path into it", function()
     local list, byid = nodes{ { "x", "a" }, { "a", "b" }, { "b", "c" },
                               { "c", "a" } }
-    assert.same({ "a", "b", "c", "a" }, select(2, graph.order(list, byid)))
+    assert.same({ { "a", "b", "c", "a" } },
+                select(2, graph.order(list, byid)))
+  end)
+
+  it("reports every independent cycle, in file order", function()
+    local list, byid = nodes{ { "c", "c" }, { "d", "d" }, { "e", "f" },
+                              { "f", "e" }, { "g" } }
+    assert.same({ { "c", "c" }, { "d", "d" }, { "e", "f", "e" } },
+                select(2, graph.order(list, byid)))
   end)
 
   it("finds a self-need", function()

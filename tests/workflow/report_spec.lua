@@ -137,3 +137,85 @@ describe("JSON", function()
                  report.encode(rep))
   end)
 end)
+
+describe("text from sandboxes and servers", function()
+  local evil = "ok\27]0;pwned\7\27]52;c;Y3VybA==\7\r\27[2Kfaked\194\155x\n"
+
+  local function run_events(r)
+    local b = { id = "s", session = "py", stdout = evil, stderr = evil }
+    r:event{ type = "workflow_start", workflow = "w", file = "w.yaml",
+             steps = 1, time = 0 }
+    r:event{ type = "step_start", step = b, session = "py", attempt = 1,
+             time = 0 }
+    r:event{ type = "step_end", step = b, outcome = "failure",
+             conclusion = "failure", session = "py", elapsed = 0.1,
+             error = "HTTP 500: " .. evil, time = 0.1 }
+    r:event{ type = "workflow_end", workflow = "w", exit_code = 1,
+             elapsed = 0.1, outputs = { x = evil }, time = 0.1 }
+  end
+
+  local function assert_neutral(text, allow_csi)
+    local t = text
+    if allow_csi then
+      -- the live view's own cursor and colour sequences
+      t = t:gsub("\27%[%d*[FKm]", ""):gsub("\27%[%d+;?%d*m", "")
+    end
+    assert.is_nil(t:find("[%z\1-\8\11-\31\127]"), t)
+    assert.is_nil(t:find("\194[\128-\159]"), t)
+    assert.matches("\\x1b]0;pwned\\x07", text, 1, true)
+    assert.matches("\\x0d", text, 1, true)
+    assert.matches("\\u009b", text, 1, true)
+  end
+
+  it("reach the plain view neutralised", function()
+    local s = sink()
+    run_events(report.plain(s, { verbose = true }))
+    assert_neutral(s:text())
+  end)
+
+  it("reach the live view neutralised", function()
+    local s = sink()
+    run_events(report.live(s, { verbose = true, columns = 200,
+                                ascii = true }))
+    assert_neutral(s:text(), true)
+  end)
+
+  it("stay raw bytes in the JSON report", function()
+    local text = report.encode({ stdout = evil })
+    local back = require("cjson").decode(text)
+    assert.equal(evil, back.stdout)
+  end)
+
+  it("keep newlines, tabs and UTF-8 (positive control)", function()
+    assert.equal("a\tb\nc é ✓", report.shown("a\tb\nc é ✓"))
+  end)
+end)
+
+describe("transfers", function()
+  it("show bytes, percentage and rate while they run, on a terminal",
+     function()
+    local s = sink()
+    local r = report.live(s, { columns = 200, ascii = true })
+    local step = { id = "up", session = "py" }
+    r:event{ type = "step_start", step = step, session = "py", attempt = 1,
+             time = 0 }
+    step.transfer = { done = 12 * 1048576, total = 40 * 1048576 }
+    r:tick(2)
+    local text = s:text()
+    assert.matches("12.0 MiB / 40.0 MiB 30% 6.0 MiB/s", text, 1, true)
+    -- size unknown (a download before its headers): bytes and rate only
+    step.transfer = { done = 1536 }
+    r:tick(3)
+    assert.matches("1.5 KiB at 512 B/s", s:text(), 1, true)
+  end)
+
+  it("keep their final figures in the plain view and the report",
+     function()
+    local s = sink()
+    local r = report.plain(s)
+    local step = { id = "down", session = "py", bytes = 8 * 1048576 }
+    r:event{ type = "step_end", step = step, outcome = "success",
+             conclusion = "success", session = "py", elapsed = 2, time = 2 }
+    assert.matches("8.0 MiB at 4.0 MiB/s", s:text(), 1, true)
+  end)
+end)

@@ -283,6 +283,135 @@ steps:
     assert.equal(1, #events_of(events, "session_created"))
   end)
 
+  it("runs a lua step that names no session among several", function()
+    local code, rep, events = run([[
+sessions: { a: {}, b: {} }
+steps:
+  - { id: a, session: a, exec: "echo 20" }
+  - { id: sum, needs: a, lua: "return tonumber(steps.a.stdout) + 1" }
+  - { id: b, session: b, needs: sum, exec: "echo ${{ steps.sum.result }}" }
+  - { id: touch, needs: b, lua: "return session.session_id",
+      continue_on_error: true }
+]])
+    assert.equal(0, code)
+    assert.equal(21, help.step(rep, "sum").result)
+    assert.equal("21\n", help.step(rep, "b").stdout)
+    assert.equal("failure", help.step(rep, "touch").outcome)
+    assert.matches("step 'touch' uses 'session' but names none",
+                   help.step(rep, "touch").error, 1, true)
+    assert.equal(2, #events_of(events, "session_created"))
+  end)
+
+  it("starts the step after a lua step at once, not after a poll",
+     function()
+    local run_mod = require "agentcube.workflow.run"
+    local poll = run_mod.POLL_MS
+    run_mod.POLL_MS = 3000     -- a sleep on the path would cost 3 s a pair
+    local code, rep = run([[
+steps:
+  - { id: l1, lua: "return 1" }
+  - { id: e1, exec: "true" }
+  - { id: l2, lua: "return 2" }
+  - { id: e2, exec: "true" }
+  - { id: l3, lua: "return 3" }
+  - { id: e3, exec: "true" }
+]])
+    run_mod.POLL_MS = poll
+    assert.equal(0, code)
+    for i = 1, 3 do
+      local l, e = help.step(rep, "l" .. i), help.step(rep, "e" .. i)
+      -- generous: the machine may be loaded, but never 3 s idle
+      assert.is_true(e.started - (l.started + l.duration) < 1.5,
+                     ("gap after l%d: %.3f s"):format(i, e.started -
+                                                      (l.started + l.duration)))
+    end
+  end)
+
+  it("reports a failed lua step by the user's position, frames apart",
+     function()
+    local code, rep, events = run([[
+steps:
+  - id: boom
+    lua: |
+      local function inner(t) return t.x end
+      local v = inner(nil)
+      return v
+]], nil, "boom.yaml")
+    assert.equal(1, code)
+    local r = help.step(rep, "boom")
+    assert.equal(dir .. "/boom.yaml:4: attempt to index a nil value "
+                 .. "(local 't')", r.error)
+    local ends = events_of(events, "step_end")
+    assert.equal(r.error, ends[1].error)
+    local tb = ends[1].step.traceback
+    assert.matches("boom.yaml:4: in ", tb, 1, true)
+    assert.matches("boom.yaml:5: in ", tb, 1, true)
+    assert.is_nil(tb:find("agentcube/workflow", 1, true))
+    -- the plain view shows the frames under -v only
+    local plain = report.plain(io.tmpfile(), { verbose = false })
+    local f = io.tmpfile()
+    plain.out = f
+    for _, ev in ipairs(events) do plain:event(ev) end
+    f:seek("set")
+    local text = f:read("a")
+    assert.is_nil(text:find("boom.yaml:5", 1, true))
+    assert.is_nil(text:find("traceback", 1, true))
+    f = io.tmpfile()
+    plain = report.plain(f, { verbose = true })
+    for _, ev in ipairs(events) do plain:event(ev) end
+    f:seek("set")
+    assert.matches("at [^\n]*boom.yaml:5: in", f:read("a"))
+  end)
+
+  it("keeps a substituted value one argument of an exec line", function()
+    local code, rep = run([[
+inputs:
+  x: { default: "--flag extra" }
+  q: { default: "it's \"quoted\" $HOME" }
+steps:
+  - id: a
+    exec: "printf '%s|' ${{ inputs.x }} \"pre ${{ inputs.q }}\" ${{ inputs.q }}x end"
+]])
+    assert.equal(0, code)
+    assert.equal("--flag extra|pre it's \"quoted\" $HOME|it's \"quoted\" "
+                 .. "$HOMEx|end|", help.step(rep, "a").stdout)
+  end)
+
+  it("counts the bytes of uploads and downloads", function()
+    local big = dir .. "/big.bin"
+    os.execute("head -c 3000000 /dev/urandom > " .. help.q(big))
+    local code, rep = run(([[
+steps:
+  - { id: up, upload: { from: "%s", to: big.bin } }
+  - { id: down, download: { from: big.bin, to: "%s/back.bin" } }
+]]):format(big, dir))
+    assert.equal(0, code)
+    assert.equal(3000000, help.step(rep, "up").bytes)
+    assert.equal(3000000, help.step(rep, "down").bytes)
+    local json = require("cjson").decode(report.encode(report.build(
+      select(2, require("agentcube.workflow.run").execute(
+        require("agentcube.workflow").load(help.file(dir, ([[
+steps:
+  - { id: up, upload: { from: "%s", to: big.bin } }
+]]):format(big), "one.yaml")), { inputs = {},
+        client_options = help.client(srv) })))))
+    assert.equal(3000000, json.steps[1].bytes)
+  end)
+
+  it("reports a failing expression at its own position", function()
+    local code, rep = run([[
+steps:
+  - id: a
+    exec: echo not json
+  - id: b
+    needs: a
+    exec: [echo, "x", "${{ fromJSON(steps.a.stdout).x }}"]
+]], nil, "pos.yaml")
+    assert.equal(1, code)
+    assert.matches("pos.yaml:6:28: '${{ fromJSON(steps.a.stdout).x }}': "
+                   .. "fromJSON", help.step(rep, "b").error, 1, true)
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

@@ -175,6 +175,175 @@ return {
   end)
 end)
 
+describe("check of an untrusted Lua file", function()
+  local dir
+  local load_mod = require "agentcube.workflow.load"
+  setup(function() dir = help.tmpdir() end)
+  teardown(function() help.rm(dir) end)
+
+  local function check(code)
+    return workflow.check(help.file(dir, code, "w.lua"))
+  end
+
+  it("stops endless loops, also behind pcall and in coroutines", function()
+    for _, code in ipairs{
+      "while true do end",
+      "while true do pcall(function() while true do end end) end",
+      "coroutine.wrap(function() while true do end end)()",
+      "local co = coroutine.create(function() while true do end end)\n"
+        .. "while true do coroutine.resume(co) end",
+    } do
+      local t0 = os.clock()
+      local ok, err = check(code)
+      assert.is_nil(ok, code)
+      assert.matches("w.lua:1:1: stopped: building the workflow took more",
+                     err, 1, true)
+      assert.is_true(os.clock() - t0 < 30, code)
+    end
+  end)
+
+  it("bounds memory, also through the string metatable", function()
+    for _, code in ipairs{
+      "local s = string.rep('x', 2^30)",
+      "local s = ('x'):rep(2^30)",
+      "local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end",
+    } do
+      local kb = collectgarbage("count")
+      local ok, err = check(code)
+      assert.is_nil(ok, code)
+      assert.matches("limit", err:gsub("more memory than check allows",
+                                        "limit"), 1, true)
+      collectgarbage()
+      assert.is_true(collectgarbage("count") - kb < 64 * 1024, code)
+    end
+  end)
+
+  it("leaves the host's libraries and string metatable alone", function()
+    local upper, insert, floor = string.upper, table.insert, math.floor
+    local index = getmetatable("").__index
+    local ok = check([[
+string.upper = nil
+table.insert = nil
+math.floor = nil
+utf8.char = nil
+coroutine.wrap = nil
+local mt = getmetatable("")
+if mt then mt.__index = {} end
+string.format = function() return "poisoned" end
+return { steps = { { exec = ("ls"):rep(1) } } }
+]])
+    assert.is_true(ok)
+    assert.equal(upper, string.upper)
+    assert.equal(insert, table.insert)
+    assert.equal(floor, math.floor)
+    assert.is_function(utf8.char)
+    assert.is_function(coroutine.wrap)
+    assert.equal(index, getmetatable("").__index)
+    assert.equal("A", ("a"):upper())
+    assert.equal("1", string.format("%d", 1))
+  end)
+
+  it("still checks ordinary workflow tables (positive control)", function()
+    local ok, err = check([[
+local names = {}
+for i = 1, 3 do names[i] = ("s%d"):format(i) .. string.rep("x", 2) end
+local steps = {}
+for _, n in ipairs(names) do steps[#steps + 1] = { id = n, exec = "ls" } end
+local ok = pcall(error, "fine")
+return { steps = steps }
+]])
+    assert.is_true(ok, err)
+    assert.is_true(load_mod.CHECK_SECONDS > 0)
+  end)
+end)
+
+describe("every problem at once", function()
+  local dir
+  setup(function() dir = help.tmpdir() end)
+  teardown(function() help.rm(dir) end)
+
+  it("reports duplicates, unknown needs and every cycle, in file order",
+     function()
+    local path = help.file(dir, [[
+steps:
+  - { id: c, needs: c, exec: ls }
+  - { id: d, needs: d, exec: ls }
+  - { id: a, exec: ls }
+  - { id: a, needs: [zz], exec: ls }
+  - { id: e, needs: f, exec: ls }
+  - { id: f, needs: e, exec: ls }
+]])
+    local _, err = workflow.check(path)
+    assert.equal(table.concat({
+      path .. ":2:21: cyclic needs: c -> c",
+      path .. ":3:21: cyclic needs: d -> d",
+      path .. ":5:11: duplicate step id 'a' (first at 4:11)",
+      path .. ":5:22: step 'a' needs unknown step 'zz' (did you mean 'a'?)",
+      path .. ":6:21: cyclic needs: e -> f -> e",
+    }, "\n"), err)
+  end)
+end)
+
+describe("expressions at check time", function()
+  local dir
+  setup(function() dir = help.tmpdir() end)
+  teardown(function() help.rm(dir) end)
+
+  it("refuse unknown functions, names and fields at their own position",
+     function()
+    local path = help.file(dir, [[
+steps:
+  - id: a
+    exec: echo a
+  - id: b
+    needs: a
+    exec: "echo ${{ fromJson(steps.a.stdout) }} ${{ os.getenv('x') }}"
+    if: steps.a.stdut == '' and success()
+  - id: c
+    needs: b
+    run:
+      code: |
+        print("${{ string.rep('a', 2) }} ${{ workflow.dirr }}")
+outputs:
+  x: ${{ sessions.default.idd }}
+  y: ${{ success() }}
+]])
+    local _, err = workflow.check(path)
+    assert.equal(table.concat({
+      path .. ":6:21: unknown name 'fromJson' (did you mean 'fromJSON'?) "
+        .. "in '${{ fromJson(steps.a.stdout) }}'",
+      path .. ":6:53: unknown name 'os' in '${{ os.getenv('x') }}'",
+      path .. ":7:17: unknown field 'stdut' of steps.a (did you mean "
+        .. "'stdout'?) in 'steps.a.stdut == '' and success()'",
+      path .. ":12:27: unknown function 'string.rep' in "
+        .. "'${{ string.rep('a', 2) }}'",
+      path .. ":12:55: unknown field 'dirr' of workflow (did you mean "
+        .. "'dir'?) in '${{ workflow.dirr }}'",
+      path .. ":14:27: unknown field 'idd' of sessions.default (did you "
+        .. "mean 'id'?) in '${{ sessions.default.idd }}'",
+      path .. ":15:10: unknown name 'success' in '${{ success() }}'",
+    }, "\n"), err)
+  end)
+
+  it("accept what the language offers", function()
+    local path = help.file(dir, [[
+inputs: { n: 2 }
+steps:
+  - id: a
+    exec: "echo ${{ format('{0}', math.floor(inputs.n / 2)) }}"
+  - id: b
+    needs: a
+    if: steps["a"].outcome == 'success' and always()
+    exec: [echo, "${{ toJSON({ n = inputs.n, ok = true }) }}",
+           "${{ ('x'):upper() .. string.format('%d', 1) }}"]
+outputs:
+  id: ${{ sessions.default.id }}
+  dir: ${{ workflow.dir }}
+]])
+    assert.same({ true }, { workflow.check(path) })
+  end)
+end)
+
 describe("inputs", function()
   local dir
   setup(function() dir = help.tmpdir() end)
@@ -203,6 +372,22 @@ steps:
     ok, err = workflow.inputs(wf, { n = "x" })
     assert.is_nil(ok)
     assert.matches("input 'n' must be a number", err)
+  end)
+
+  it("check typed defaults before anything runs", function()
+    local path = help.file(dir, [[
+inputs:
+  n: { default: "abc", type: number }
+  b: { default: 3, type: boolean }
+  ok: { default: "3", type: number }
+  later: { default: "${{ env.HOME }}", type: number }
+steps:
+  - exec: ls
+]])
+    local _, err = workflow.check(path)
+    assert.equal(path .. ":2:17: default of input 'n' must be a number, "
+                 .. "not 'abc'\n" .. path .. ":3:17: default of input 'b' "
+                 .. "must be a boolean (true/false/yes/no/1/0), not 3", err)
   end)
 
   it("refuse a missing required input", function()

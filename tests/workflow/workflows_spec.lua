@@ -100,6 +100,59 @@ describe("workflows/", function()
     assert.equal(3, #rep.steps - 4)    -- 3 uploads, 3 analyses, gather
   end)
 
+  it("csv-report.yaml brings a report and a chart back", function()
+    local code, rep = help.run(srv, path("csv-report.yaml"),
+                               { set = { out = out .. "/report" } })
+    assert.equal(0, code)
+    assert.equal(1352.78, rep.outputs.total)
+    assert.equal("west", rep.outputs.top)
+    local report = require("cjson").decode(help.read(out ..
+                                                     "/report/report.json"))
+    assert.equal(12, report.rows)
+    assert.equal(440.91, report.regions.west)
+    assert.same({ gadget = 22, gizmo = 30, widget = 39 }, report.units)
+    local svg = help.read(out .. "/report/chart.svg")
+    assert.matches("^<svg ", svg)
+    assert.equal(4, select(2, svg:gsub("<rect ", "")))
+    assert.matches(">west</text>", svg, 1, true)
+    assert.equal("east     194.96\nnorth    376.44\nsouth    340.47\n"
+                 .. "west     440.91\n", help.step(rep, "summary").stdout)
+    assert.equal(4, help.step(rep, "summary").outputs.regions)
+  end)
+
+  it("shards.yaml fans out over three shards and joins them", function()
+    local code, rep = help.run(srv, path("shards.yaml"),
+                               { set = { out = out .. "/shards" } })
+    assert.equal(0, code)
+    assert.equal(12, rep.outputs.rows)
+    assert.equal("product,rows,units,amount\ngadget,4,22,659.78\n"
+                 .. "gizmo,4,30,225.00\nwidget,4,39,468.00\n",
+                 help.read(out .. "/shards/products.csv"))
+    local a, b, c = help.step(rep, "shard0"), help.step(rep, "shard1"),
+                    help.step(rep, "shard2")
+    local first_end = math.min(a.started + a.duration,
+                               b.started + b.duration,
+                               c.started + c.duration)
+    for _, x in ipairs{ a, b, c } do
+      assert.is_true(x.started < first_end, "the shards did not overlap")
+    end
+  end)
+
+  it("notebook.lua runs its cells in one session", function()
+    local cmd = ("cd %s && env WORKLOAD_MANAGER_URL=%s ROUTER_URL=%s "
+                 .. "%s %s 2>&1"):format(help.q(out), help.q(srv.url),
+      help.q(srv.url), help.q(os.getenv("AGENTCUBE_BIN") or
+                              help.root .. "/build/agentcube"),
+      help.q(path("notebook.lua")))
+    local p = io.popen(cmd)
+    local text = p:read("a")
+    local _, _, code = p:close()
+    assert.equal(0, code, text)
+    assert.matches("Out%[1%]:\n    12 rows, columns: date, region", text)
+    assert.matches("best day: 2024-01-06 269.91", text, 1, true)
+    assert.matches("\nmean 112.73, stdev 69.02\n", text, 1, true)
+  end)
+
   it("table.lua (returns a table) runs with its input", function()
     local code, rep = help.run(srv, path("table.lua"), { set = { n = "5" } })
     assert.equal(0, code)

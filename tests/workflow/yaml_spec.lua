@@ -123,11 +123,22 @@ steps:
 end)
 
 describe("errors", function()
+  it("adds the hint a person needs to libyaml's words", function()
+    assert.equal("t.yaml:3:9: could not find expected ':' (while scanning "
+                 .. "a simple key at 2:1); a mapping entry is 'key: value': "
+                 .. "is the ':' missing?",
+                 err("name: x\nsteps\n  - exec: ls\n"))
+    assert.equal("t.yaml:3:1: found unexpected end of stream (while "
+                 .. "scanning a quoted scalar at 2:11); the quoted string "
+                 .. "is never closed", err("steps:\n  - exec: \"ls\n"))
+  end)
+
   it("reports syntax errors as FILE:LINE:COL", function()
     assert.equal("t.yaml:2:1: did not find expected ',' or ']' (while "
                  .. "parsing a flow sequence at 1:4)", err("a: [1, 2\n"))
     assert.equal("t.yaml:1:5: mapping values are not allowed in this "
-                 .. "context", err("a: b: c\n"))
+                 .. "context; a value that contains ': ' must be quoted",
+                 err("a: b: c\n"))
   end)
 
   it("rejects duplicate keys, naming the first", function()

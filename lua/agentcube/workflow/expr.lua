@@ -98,7 +98,14 @@ function M.compile(src)
   fn, err = load("return " .. src, "=expression", "t", {})
   if not fn then
     -- "expression:1: unexpected symbol near '+'" -> the part after it
-    return nil, (err:gsub("^expression:%d+: ", ""))
+    err = err:gsub("^expression:%d+: ", "")
+    -- Lua's words for `x = 0` say nothing of the usual cause
+    if err:find("near '='", 1, true) and
+       src:gsub("[=~<>]=", ""):find("=", 1, true) then
+      err = err .. " (did you mean '=='? an expression compares, it "
+            .. "cannot assign)"
+    end
+    return nil, err
   end
   cache[src] = fn
   return fn
@@ -139,9 +146,53 @@ local function contains(hay, needle)
   return false
 end
 
+-- Read-only views: what an expression is given is never the engine's own
+-- table, and no function it can call gets one either (pairs, next).
+local raw_of = setmetatable({}, { __mode = "k" })     -- view -> table
+local view_of = setmetatable({}, { __mode = "kv" })   -- table -> view
+
+local function readonly(t)
+  if type(t) ~= "table" or raw_of[t] then return t end
+  local v = view_of[t]
+  if v then return v end
+  v = setmetatable({}, {
+    __index = function(_, k) return readonly(t[k]) end,
+    __newindex = function(_, k)
+      error(("'%s' cannot be changed in an expression"):format(
+        tostring(k)), 0)
+    end,
+    __pairs = function(self)
+      local f, st, k0 = pairs(t)
+      return function(_, k)
+        local nk, x = f(st, k)
+        return nk, readonly(x)
+      end, self, k0
+    end,
+    __len = function() return #t end,
+    __metatable = false,
+  })
+  raw_of[v], view_of[t] = t, v
+  return v
+end
+M.readonly = readonly
+
+--- The table behind a read-only view (or v itself); a table an
+-- expression built is searched for views (depth-bounded).
+local function unwrap(v, depth)
+  if raw_of[v] then return raw_of[v] end
+  depth = depth or 0
+  if type(v) == "table" and depth < 100 and getmetatable(v) == nil then
+    for k, x in pairs(v) do
+      if type(x) == "table" then v[k] = unwrap(x, depth + 1) end
+    end
+  end
+  return v
+end
+M.unwrap = unwrap
+
 local function text(v)
   if v == nil or v == cjson.null then return "" end
-  if type(v) == "table" then return cjson.encode(v) end
+  if type(v) == "table" then return cjson.encode(unwrap(v)) end
   if math.type(v) == "float" and v == math.floor(v) and v > -2^53 and
      v < 2^53 then
     return ("%d"):format(v)
@@ -184,7 +235,7 @@ local function from_json(s)
 end
 
 local function to_json(v)
-  local ok, s = pcall(cjson.encode, v)
+  local ok, s = pcall(cjson.encode, unwrap(v))
   if not ok then error("toJSON: " .. tostring(s), 0) end
   return s
 end
@@ -205,6 +256,8 @@ for _, k in ipairs{ "byte", "char", "find", "format", "gmatch", "gsub",
                     "len", "lower", "match", "reverse", "sub", "upper" } do
   safe_string[k] = string[k]
 end
+local safe_utf8 = {}
+for k, v in pairs(utf8) do safe_utf8[k] = v end
 local safe_math = {}
 for k, v in pairs(math) do safe_math[k] = v end
 safe_math.random, safe_math.randomseed = nil, nil
@@ -223,8 +276,14 @@ M.BUILTINS = {
            (p == "" or s:lower():sub(-#p) == p:lower())
   end,
   tostring = tostring, tonumber = tonumber, type = type, pairs = pairs,
-  ipairs = ipairs, select = select, next = next, math = safe_math,
-  string = safe_string, utf8 = utf8, table = { concat = table.concat },
+  ipairs = ipairs, select = select, math = safe_math,
+  next = function(t, k)
+    local r = raw_of[t]
+    if not r then return next(t, k) end
+    local nk, v = next(r, k)
+    return nk, readonly(v)
+  end,
+  string = safe_string, utf8 = safe_utf8, table = { concat = table.concat },
   null = cjson.null,
 }
 
@@ -239,7 +298,9 @@ function M.strict(t, what)
     __newindex = function()
       error(what .. " values cannot be changed in an expression", 0)
     end,
-    __pairs = function() return next, t, nil end,
+    __pairs = function(self)
+      return function(_, k) return next(t, k) end, self, nil
+    end,
     __len = function() return #t end,
   })
 end
@@ -248,8 +309,8 @@ end
 -- workflow, and optionally the status functions of `if`).
 function M.env(ctx)
   local names = {}
-  for k, v in pairs(M.BUILTINS) do names[k] = v end
-  for k, v in pairs(ctx) do names[k] = v end
+  for k, v in pairs(M.BUILTINS) do names[k] = readonly(v) end
+  for k, v in pairs(ctx) do names[k] = readonly(v) end
   return setmetatable({}, {
     __index = function(_, k)
       local v = names[k]
@@ -265,16 +326,37 @@ function M.env(ctx)
 end
 
 -- Runs fn with _ENV = env under an instruction limit; returns ok, value.
+--- Whether the run was interrupted (Ctrl-C, SIGTERM): the scheduler sets
+-- it for the time of a run, so a long expression stops too.
+M.interrupted = function() return false end
+M.MAX_SECONDS = 2
+
+-- Runs fn with _ENV = env under an instruction and CPU-time limit, and
+-- with the methods of strings ('x':rep(n)) those of the sandbox's string
+-- table. Returns ok, value.
 local function call(fn, env)
   debug.setupvalue(fn, 1, env)
   local hook, mask, count = debug.gethook()
+  local smt = getmetatable("")
+  local index = smt.__index
+  local n, t0 = 0, os.clock()
   debug.sethook(function()
-    error("expression stopped after " .. M.MAX_INSTRUCTIONS ..
-          " instructions", 0)
-  end, "", M.MAX_INSTRUCTIONS)
+    n = n + 1000
+    if n >= M.MAX_INSTRUCTIONS then
+      error("expression stopped after " .. M.MAX_INSTRUCTIONS ..
+            " instructions", 0)
+    end
+    if os.clock() - t0 > M.MAX_SECONDS then
+      error("expression stopped after " .. M.MAX_SECONDS .. " s", 0)
+    end
+    if M.interrupted() then error("expression interrupted", 0) end
+  end, "", 1000)
+  smt.__index = safe_string
   local ok, v = pcall(fn)
+  smt.__index = index
   debug.sethook(hook, mask, count)
   debug.setupvalue(fn, 1, nil)
+  if ok then v = unwrap(v) end
   return ok, v
 end
 
@@ -377,6 +459,171 @@ function M.references(src)
     end
   end
   return refs
+end
+
+-- ---------------------------------------------------------------------
+-- Names and fields, checked before anything runs
+
+--- The fields a step result has (steps.ID.FIELD), a session entry
+-- (sessions.NAME.FIELD) and workflow (workflow.FIELD).
+M.STEP_FIELDS = {
+  "id", "name", "kind", "session", "status", "phase", "outcome",
+  "conclusion", "exit_code", "stdout", "stderr", "duration", "files",
+  "result", "outputs", "error", "traceback", "timed_out", "attempts",
+  "session_id", "started", "elapsed", "bytes", "transfer",
+}
+M.SESSION_FIELDS = { "id", "name", "template", "attached", "kept",
+                     "deleted" }
+M.WORKFLOW_FIELDS = { "name", "file", "dir" }
+M.CONTEXT = { "inputs", "steps", "sessions", "env", "workflow" }
+M.STATUS = { "success", "failure", "always", "cancelled" }
+
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in
+            local nil not or repeat return then true until while]]):gmatch(
+            "%a+") do
+  KEYWORDS[w] = true
+end
+
+-- The tokens of a Lua expression, strings and comments skipped (a string
+-- becomes one "string" token): { {t = kind, v = text, at = offset} }.
+local function tokens(src)
+  local out, i, n = {}, 1, #src
+  while i <= n do
+    local c = src:sub(i, i)
+    if c:match("%s") then
+      i = i + 1
+    elseif src:sub(i, i + 1) == "--" then
+      local lvl = src:match("^%-%-%[(=*)%[", i)
+      if lvl then
+        local e = src:find("]" .. lvl .. "]", i, true)
+        i = e and e + #lvl + 2 or n + 1
+      else
+        i = (src:find("\n", i, true) or n) + 1
+      end
+    elseif c == "'" or c == '"' then
+      local j = i + 1
+      while j <= n and src:sub(j, j) ~= c do
+        if src:sub(j, j) == "\\" then j = j + 1 end
+        j = j + 1
+      end
+      out[#out + 1] = { t = "string", v = src:sub(i + 1, j - 1), at = i }
+      i = j + 1
+    elseif src:match("^%[=*%[", i) then
+      local lvl = src:match("^%[(=*)%[", i)
+      local e = src:find("]" .. lvl .. "]", i, true) or n
+      out[#out + 1] = { t = "string", v = src:sub(i + #lvl + 2, e - 1),
+                        at = i }
+      i = e + #lvl + 2
+    elseif c:match("[%a_]") then
+      local w = src:match("^[%w_]+", i)
+      out[#out + 1] = { t = KEYWORDS[w] and "kw" or "name", v = w, at = i }
+      i = i + #w
+    elseif c:match("%d") or (c == "." and src:match("^%.%d", i)) then
+      local w = src:match("^0[xX][%x%.pP%+%-]+", i) or
+                src:match("^[%d%.]+[eE][%+%-]?%d+", i) or
+                src:match("^[%d%.]+", i)
+      out[#out + 1] = { t = "number", v = w, at = i }
+      i = i + #w
+    else
+      local w = src:match("^%.%.%.", i) or src:match("^%.%.", i) or
+                src:match("^[=~<>]=", i) or src:match("^//", i) or
+                src:match("^::", i) or c
+      out[#out + 1] = { t = "op", v = w, at = i }
+      i = i + #w
+    end
+  end
+  return out
+end
+
+local function in_list(list, x)
+  for _, v in ipairs(list) do if v == x then return true end end
+  return false
+end
+
+local function nearest(word, list)
+  local best, bd = nil, math.min(3, #word // 2 + 1)
+  for _, k in ipairs(list) do
+    local a, b = word:lower(), k:lower()
+    local prev = {}
+    for j = 0, #b do prev[j] = j end
+    for i = 1, #a do
+      local cur = { [0] = i }
+      for j = 1, #b do
+        cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1,
+                          prev[j - 1] + (a:sub(i, i) == b:sub(j, j) and 0
+                                         or 1))
+      end
+      prev = cur
+    end
+    if prev[#b] < bd then best, bd = k, prev[#b] end
+  end
+  return best and (" (did you mean '%s'?)"):format(best) or ""
+end
+
+--- The unknown names and fields of an expression source, found without
+-- running it. opts.status: the status functions of `if` exist. Returns
+-- a list of { msg =, at = byte offset in src }.
+function M.lint(src, opts)
+  opts = opts or {}
+  local names = {}
+  for k in pairs(M.BUILTINS) do names[#names + 1] = k end
+  for _, k in ipairs(M.CONTEXT) do names[#names + 1] = k end
+  if opts.status then
+    for _, k in ipairs(M.STATUS) do names[#names + 1] = k end
+  end
+  table.sort(names)
+  local known = {}
+  for _, k in ipairs(names) do known[k] = true end
+  local toks, problems = tokens(src), {}
+  local function tok(i) return toks[i] or { t = "eof", v = "" } end
+  -- the field named after a '.' or as ["x"] at i: name, next index
+  local function field(i)
+    local a, b = tok(i), tok(i + 1)
+    if a.v == "." and b.t == "name" then return b.v, i + 2, b end
+    if a.v == "[" and b.t == "string" and tok(i + 2).v == "]" then
+      return b.v, i + 3, b
+    end
+    return nil
+  end
+  for i, t in ipairs(toks) do
+    local before = tok(i - 1)
+    local is_key = (before.v == "{" or before.v == ",") and
+                   tok(i + 1).v == "=" and tok(i + 2).v ~= "="
+    if t.t == "name" and before.v ~= "." and before.v ~= ":" and
+       before.v ~= "::" and before.v ~= "goto" and not is_key then
+      if not known[t.v] then
+        problems[#problems + 1] = { at = t.at, msg = ("unknown name '%s'%s")
+          :format(t.v, nearest(t.v, names)) }
+      else
+        local lib = M.BUILTINS[t.v]
+        local f, j, ft = field(i + 1)
+        if type(lib) == "table" and lib ~= cjson.null and f then
+          if lib[f] == nil then
+            local fields = {}
+            for k in pairs(lib) do fields[#fields + 1] = k end
+            table.sort(fields)
+            problems[#problems + 1] = { at = ft.at, msg = ("unknown "
+              .. "function '%s.%s'%s"):format(t.v, f, nearest(f, fields)) }
+          end
+        elseif (t.v == "steps" or t.v == "sessions") and f then
+          local g, _, gt = field(j)
+          local list = t.v == "steps" and M.STEP_FIELDS or
+                       M.SESSION_FIELDS
+          if g and not in_list(list, g) then
+            problems[#problems + 1] = { at = gt.at, msg = ("unknown field "
+              .. "'%s' of %s.%s%s"):format(g, t.v, f, nearest(g, list)) }
+          end
+        elseif t.v == "workflow" and f and
+               not in_list(M.WORKFLOW_FIELDS, f) then
+          problems[#problems + 1] = { at = ft.at, msg = ("unknown field "
+            .. "'%s' of workflow%s"):format(f, nearest(f,
+                                                     M.WORKFLOW_FIELDS)) }
+        end
+      end
+    end
+  end
+  return problems
 end
 
 M.json = cjson

@@ -46,8 +46,29 @@ function M.find_cycle(nodes, byid)
   return nil
 end
 
+--- Every cycle among nodes, each as find_cycle gives it, in file order:
+-- once a cycle is found its steps leave the graph and the search goes
+-- on, so independent cycles are all reported, each once.
+function M.find_cycles(nodes, byid)
+  local rest, left = {}, {}
+  for id, n in pairs(byid) do rest[id] = n end
+  for _, n in ipairs(nodes) do left[#left + 1] = n end
+  local cycles = {}
+  while true do
+    local c = M.find_cycle(left, rest)
+    if not c then return cycles end
+    cycles[#cycles + 1] = c
+    for _, id in ipairs(c) do rest[id] = nil end
+    local keep = {}
+    for _, n in ipairs(left) do
+      if rest[n.id] == n then keep[#keep + 1] = n end
+    end
+    left = keep
+  end
+end
+
 --- A topological order of nodes: needs first, ties broken by file order.
--- Returns the ordered list, or nil, cycle (as find_cycle).
+-- Returns the ordered list, or nil, cycles (a list of find_cycle's).
 function M.order(nodes, byid)
   local indeg, users = {}, {}
   for _, n in ipairs(nodes) do
@@ -81,7 +102,7 @@ function M.order(nodes, byid)
     end
   end
   if #out < #nodes then
-    return nil, M.find_cycle(nodes, byid)
+    return nil, M.find_cycles(nodes, byid)
   end
   return out
 end

@@ -24,6 +24,46 @@ local M = {}
 
 local function fmt_time(t) return ("%.2fs"):format(t or 0) end
 
+--- Text from a sandbox, a server or a workflow, made safe to show a
+-- person: control characters (escape sequences that retitle a window,
+-- write the clipboard, move the cursor or erase lines; a carriage return
+-- that overwrites a line) become visible \xHH escapes, C1 controls too.
+-- Newlines and tabs stay. The --json report and files keep the bytes.
+function M.shown(s)
+  if type(s) ~= "string" then return s end
+  s = s:gsub("[%z\1-\8\11-\31\127]", function(c)
+    return ("\\x%02x"):format(c:byte())
+  end)
+  return (s:gsub("\194([\128-\159])", function(c)
+    return ("\\u%04x"):format(c:byte())
+  end))
+end
+local shown = M.shown
+
+--- 1536 -> "1.5 KiB".
+function M.bytes(n)
+  local units = { "B", "KiB", "MiB", "GiB", "TiB" }
+  local i = 1
+  while n >= 1024 and i < #units do
+    n = n / 1024
+    i = i + 1
+  end
+  return i == 1 and ("%d B"):format(n) or ("%.1f %s"):format(n, units[i])
+end
+
+-- "12.0 MiB / 40.0 MiB 30% 6.1 MiB/s" for a transfer under way, or the
+-- final "40.0 MiB at 6.2 MiB/s" (done only).
+local function transfer_text(done, total, seconds)
+  local rate = seconds and seconds > 0 and
+               (" " .. M.bytes(done / seconds) .. "/s") or ""
+  if total then
+    return ("%s / %s %d%%%s"):format(M.bytes(done), M.bytes(total),
+      total > 0 and math.floor(100 * done / total) or 100, rate)
+  end
+  return M.bytes(done) .. (rate ~= "" and " at" .. rate or "")
+end
+M.transfer_text = transfer_text
+
 local function indent(s, prefix)
   s = s:gsub("\n$", "")
   return prefix .. s:gsub("\n", "\n" .. prefix)
@@ -59,7 +99,8 @@ function M.plain(out, opts)
 end
 
 function Plain:line(ev, fmt, ...)
-  self.out:write(("[%8.2f] "):format(ev.time or 0), fmt:format(...), "\n")
+  self.out:write(("[%8.2f] "):format(ev.time or 0), shown(fmt:format(...)),
+                 "\n")
   if self.out.flush then self.out:flush() end
 end
 
@@ -93,16 +134,22 @@ function Plain:event(ev)
         extra = extra .. " (continue_on_error)"
       end
     end
+    if r.bytes and ev.outcome == "success" then
+      extra = "  " .. transfer_text(r.bytes, nil, ev.elapsed)
+    end
     self:line(ev, "%-6s %-16s %s %s%s", WORD[ev.outcome] or ev.outcome,
               r.id, ev.session or "", ev.outcome == "skipped" and "" or
               fmt_time(ev.elapsed), extra)
     if self.verbose or (ev.outcome == "failure" and
                         ev.conclusion == "failure") then
       if r.stdout and r.stdout ~= "" and self.verbose then
-        self.out:write(indent(r.stdout, "    | "), "\n")
+        self.out:write(shown(indent(r.stdout, "    | ")), "\n")
       end
       if r.stderr and r.stderr ~= "" then
-        self.out:write(indent(r.stderr, "    ! "), "\n")
+        self.out:write(shown(indent(r.stderr, "    ! ")), "\n")
+      end
+      if r.traceback and self.verbose then
+        self.out:write(shown(indent(r.traceback, "    at ")), "\n")
       end
     end
   elseif t == "output_error" then
@@ -112,7 +159,7 @@ function Plain:event(ev)
   elseif t == "workflow_end" then
     local lines = outputs_lines(ev.outputs)
     if #lines > 0 then
-      self.out:write("outputs:\n", table.concat(lines, "\n"), "\n")
+      self.out:write("outputs:\n", shown(table.concat(lines, "\n")), "\n")
     end
     self:line(ev, "%s: exit %d in %s", ev.exit_code == 0 and "done" or
               ev.exit_code == 130 and "interrupted" or "failed",
@@ -165,6 +212,10 @@ function Live:row_text(row)
   if row.state == "running" then
     mark = sym.spin[self.frame % #sym.spin + 1]
     tail = fmt_time(self.now - row.t0)
+    if r.transfer then
+      tail = tail .. "  " .. transfer_text(r.transfer.done, r.transfer.total,
+                                           self.now - row.t0)
+    end
     if row.attempt and row.attempt > 1 then
       tail = tail .. " (attempt " .. row.attempt .. ")"
     end
@@ -173,6 +224,9 @@ function Live:row_text(row)
     tail = ("retry in %gs: %s"):format(row.delay, row.error or "")
   elseif row.outcome == "success" then
     mark, tail = sym.ok, fmt_time(row.elapsed)
+    if r.bytes then
+      tail = tail .. "  " .. transfer_text(r.bytes, nil, row.elapsed)
+    end
   elseif row.outcome == "failure" then
     mark = row.conclusion == "success" and sym.skip or sym.fail
     tail = fmt_time(row.elapsed) .. "  " .. (row.error or "failed")
@@ -183,8 +237,9 @@ function Live:row_text(row)
   end
   local color = ({ success = "32", failure = "31", cancelled = "33" })
                 [row.outcome or ""] or "36"
-  local text = cut(("%s %-18s %-10s %s"):format(mark, r.id, r.session or "",
-                                                 tail), self.cols - 1)
+  local text = cut(("%s %-18s %-10s %s"):format(mark, shown(r.id),
+                                                 shown(r.session or ""),
+                                                 shown(tail)), self.cols - 1)
   return "\27[" .. color .. "m" .. text:sub(1, #mark) .. "\27[0m" ..
          text:sub(#mark + 1)
 end
@@ -213,7 +268,8 @@ function Live:event(ev)
   self.now = ev.time or self.now
   local t = ev.type
   if t == "workflow_start" then
-    self:note(("\27[1m%s\27[0m  %s"):format(ev.workflow, ev.file))
+    self:note(("\27[1m%s\27[0m  %s"):format(shown(ev.workflow),
+                                                shown(ev.file)))
   elseif t == "step_start" then
     local row = self.byid[ev.step.id]
     if not row then
@@ -253,6 +309,10 @@ function Live:event(ev)
         if r.stderr and r.stderr ~= "" then
           out[#out + 1] = r.id .. " stderr:\n" .. indent(r.stderr, "  ! ")
         end
+        if self.verbose and r.traceback then
+          out[#out + 1] = r.id .. " traceback:\n" ..
+                          indent(r.traceback, "  at ")
+        end
       end
     end
     for _, e in ipairs(self.errors or {}) do out[#out + 1] = e end
@@ -262,7 +322,7 @@ function Live:event(ev)
     out[#out + 1] = ("%s in %s (exit %d)"):format(
       ev.exit_code == 0 and "done" or ev.exit_code == 130 and
       "interrupted" or "failed", fmt_time(ev.elapsed), ev.exit_code)
-    self.out:write(table.concat(out, "\n"), "\n")
+    self.out:write(shown(table.concat(out, "\n")), "\n")
     if self.out.flush then self.out:flush() end
     return
   else
@@ -342,6 +402,7 @@ local function step_report(r)
     id = r.id, name = r.name, kind = r.kind, session = r.session,
     session_id = r.session_id, outcome = r.outcome or "pending",
     conclusion = r.conclusion or "pending", exit_code = r.exit_code,
+    bytes = r.bytes,
     attempts = r.attempts, started = ms(r.started),
     duration = ms(r.elapsed),
     error = r.error, timed_out = r.timed_out, stdout = sanitize(r.stdout, 0),

@@ -18,6 +18,7 @@
 --   result, outputs (lua); error, timed_out, attempts, started, elapsed,
 --   session, session_id
 local expr = require "agentcube.workflow.expr"
+local words = require "agentcube.workflow.words"
 local steps_mod = require "agentcube.workflow.steps"
 local sessions_mod = require "agentcube.workflow.sessions"
 local load_mod = require "agentcube.workflow.load"
@@ -92,11 +93,14 @@ function M.execute(wf, opts)
              steps = #wf.steps + #wf.finally }
   -- An error escaping the scheduler (lua.c's "interrupted!" when run
   -- under plain lua5.4, or a bug) still ends every session first.
+  local was_interrupted = expr.interrupted
+  expr.interrupted = self.interrupted
   local ok, err = pcall(function()
     self:phase(wf.order.main, "main")
     self:phase(wf.order.finally, "finally")
     self:eval_outputs()
   end)
+  expr.interrupted = was_interrupted
   if not ok then
     self.cancelled = true
     for _, h in ipairs(self.running) do self:abandon(h) end
@@ -104,8 +108,10 @@ function M.execute(wf, opts)
   end
   local busy = {}
   for _, z in ipairs(self.zombies) do
-    busy[z.session] = busy[z.session] or {}
-    table.insert(busy[z.session], z.job)
+    if z.session then
+      busy[z.session] = busy[z.session] or {}
+      table.insert(busy[z.session], z.job)
+    end
   end
   self.sessions:finish(self.cancelled, busy, M.CLEANUP_BOUND, self.now)
   if not ok and not tostring(err):find("interrupted!", 1, true) then
@@ -224,6 +230,7 @@ function Run:wake_successors(s)
   local list = self.succ and self.succ[s]
   if list and self.cand then
     for _, n in ipairs(list) do self.cand[n] = true end
+    self.woken = true
   end
 end
 
@@ -240,7 +247,10 @@ end
 
 -- "FILE:LINE:COL: message" at a step's position.
 function Run:at(s, msg, pos)
-  pos = pos or s.pos
+  -- an expression's error is reported where the expression is
+  local src = not pos and type(msg) == "string" and
+              msg:match("^'%${{ (.-) }}': ")
+  pos = pos or (src and s.expr_pos and s.expr_pos[src]) or s.pos
   return ("%s:%d:%d: %s"):format(self.wf.file, pos.line, pos.col, msg)
 end
 
@@ -298,7 +308,7 @@ function Run:launch(s)
   local r = self.results[s.id]
   self.attempts[s] = (self.attempts[s] or 0) + 1
   local attempt = self.attempts[s]
-  self.owner[s.session] = s
+  if s.session then self.owner[s.session] = s end
   self.state[s] = "running"
   r.status = "running"
   r.t_start = r.t_start or self.now()
@@ -319,6 +329,11 @@ function Run:launch(s)
     end
     local out = steps_mod.run_lua(s, self:ctx_for_lua(s),
       function()
+        if not s.session then
+          return nil, ("step '%s' uses 'session' but names none, and the "
+                       .. "workflow declares several: add 'session:' to "
+                       .. "the step"):format(s.id)
+        end
         local ci, e = self.sessions:get(s.session, env)
         if ci then r.session_id = self.sessions:id(s.session) end
         return ci, e
@@ -333,6 +348,15 @@ function Run:launch(s)
   local eok, spec = expr.expand_deep(s.spec, env)
   if not eok then
     return self:attempt_done(s, { ok = false, err = self:at(s, spec) })
+  end
+  if s.kind == "exec" and type(s.spec.command) == "string" and
+     expr.has(s.spec.command) then
+    -- split first, substitute after: a value stays one argument
+    local argv, werr = words.expand(s.spec.command, env)
+    if not argv then
+      return self:attempt_done(s, { ok = false, err = self:at(s, werr) })
+    end
+    spec.command = argv
   end
   spec.working_dir = nil
   if s.working_dir then
@@ -378,11 +402,16 @@ end
 function Run:attempt_done(s, out)
   local r = self.results[s.id]
   for _, k in ipairs{ "stdout", "stderr", "exit_code", "duration",
-                      "files", "result", "outputs" } do
+                      "files", "result", "outputs", "traceback" } do
     r[k] = nil
   end
   for k, v in pairs(out.result or {}) do r[k] = v end
   r.timed_out = out.timed_out or nil
+  r.transfer = nil
+  if out.ok and (s.kind == "upload" or s.kind == "download") then
+    local ci = self:client_of(s)
+    if ci and ci.transfer then r.bytes = (ci:transfer()) end
+  end
   local timeout = self.timeouts[s]
   local why = not out.ok and out.err or nil
   if out.ok and r.exit_code ~= nil then
@@ -562,11 +591,38 @@ function Run:phase(nodes, phase)
         ms = math.min(ms, math.max(0, (self.retry_at[s] - now) * 1000))
       end
     end
+    -- a step that ended within this turn (a lua step, a skip) may have
+    -- made others ready: look again at once, never after a poll interval
+    if self.woken then ms = 0 end
+    self.woken = false
     -- one event per turn: the next turn looks at the world again
     local job = self.A.wait_any(jobs, math.floor(ms))
     if job then self:complete(job) end
     if self.reporter and self.reporter.tick then
+      self:measure_transfers()
       pcall(self.reporter.tick, self.reporter, self.now() - self.t0)
+    end
+  end
+end
+
+-- The client of a step's session, once it exists (nil before).
+function Run:client_of(s)
+  local entry = s.session and self.sessions.byname[s.session]
+  return entry and entry.ci
+end
+
+-- How far the running upload and download steps are: step.transfer =
+-- { done, total } for the reporters (ci:transfer() is cheap, never raises
+-- and reads counters the worker thread updates).
+function Run:measure_transfers()
+  for _, h in ipairs(self.running) do
+    local s = h.step
+    if s.kind == "upload" or s.kind == "download" then
+      local ci = self:client_of(s)
+      if ci and ci.transfer then
+        local done, total = ci:transfer()
+        self.results[s.id].transfer = { done = done, total = total }
+      end
     end
   end
 end

@@ -140,15 +140,32 @@ local function guarded(fn, deadline, interrupted, now)
       error(STOP, 0)
     end
   end, "", 1000)
+  local trace
   local res = table.pack(xpcall(fn, function(e)
     if e == STOP then return e end
-    return debug.traceback(message(e), 2)
+    trace = M.user_traceback(debug.traceback("", 2))
+    return message(e)
   end))
   debug.sethook(hook, mask, count)
   if not res[1] and (res[2] == STOP or reason) then
     return false, reason or "stopped", reason
   end
+  if not res[1] then return false, res[2], nil, trace end
   return table.unpack(res, 1, res.n)
+end
+
+--- The user's frames of a traceback taken inside a lua step: the engine's
+-- own frames (from the xpcall that runs the step outwards) say nothing
+-- to the workflow's author. Returns the frames, one per line, or nil.
+function M.user_traceback(tb)
+  local lines = {}
+  for l in tb:gmatch("[^\n]+") do
+    if l:find("in function 'xpcall'", 1, true) then break end
+    if l:match("^%s") and not l:find("(...tail calls...)", 1, true) then
+      lines[#lines + 1] = l:gsub("^%s+", "")
+    end
+  end
+  return #lines > 0 and table.concat(lines, "\n") or nil
 end
 
 --- Runs a lua step. ctx: the context table (inputs, steps, sessions,
@@ -201,7 +218,7 @@ function M.run_lua(step, ctx, get_session, opts)
   if not res[1] then
     return { ok = false, err = message(res[2]), timed_out = res[3] ==
              "timed out", interrupted = res[3] == "interrupted",
-             result = { stdout = stdout } }
+             result = { stdout = stdout, traceback = res[4] } }
   end
   local v = res[2]
   return { ok = true, result = { result = v, stdout = stdout,

@@ -3,9 +3,10 @@
 -- found, each as "FILE:LINE:COL: message", sorted by position.
 --
 -- Nothing here runs anything or creates a session: a workflow that fails
--- here never starts. See docs-workflow.md for the format.
+-- here never starts. README, "Workflow files", is the format.
 local expr = require "agentcube.workflow.expr"
 local graph = require "agentcube.workflow.graph"
+local words = require "agentcube.workflow.words"
 
 local M = {}
 
@@ -287,6 +288,36 @@ function V:env_field(t, key, ctx)
   return out
 end
 
+--- The text forms --set accepts for a boolean input; nil when v is none.
+function M.to_bool(v)
+  if type(v) == "boolean" then return v end
+  local s = tostring(v):lower()
+  if s == "true" or s == "1" or s == "yes" or s == "on" then return true end
+  if s == "false" or s == "0" or s == "no" or s == "off" or s == "" then
+    return false
+  end
+  return nil
+end
+
+-- A literal default must already be of the input's type: `run` would
+-- refuse it anyway, after the user waited for nothing.
+function V:typed_default(input, d)
+  local v = input.default
+  if v == nil or is_expr(v) then return end
+  local p = self:pos(d, "default")
+  if input.type == "number" and not tonumber(v) then
+    self:err(p, "default of input '%s' must be a number, not %s",
+             input.name, type(v) == "string" and "'" .. v .. "'" or
+             self:what(v))
+  elseif input.type == "boolean" and
+         (type(v) == "table" or M.to_bool(v) == nil) then
+    self:err(p, "default of input '%s' must be a boolean (true/false/yes/"
+             .. "no/1/0), not %s", input.name,
+             type(v) == "string" and "'" .. v .. "'" or
+             type(v) == "number" and tostring(v) or self:what(v))
+  end
+end
+
 -- ---------------------------------------------------------------------
 -- Sections
 
@@ -319,6 +350,7 @@ function V:inputs(root)
           self:err(self:pos(d, "type"), "'type' in %s must be string, "
                    .. "number or boolean", ctx)
         end
+        self:typed_default(input, d)
       elseif type(d) == "table" or type(d) == "function" then
         self:err(self:pos(x, name), "input '%s' must be a value or a "
                  .. "mapping with 'default', not %s", name, self:what(d))
@@ -380,6 +412,9 @@ function V:spec(step, raw)
     if type(x) == "string" or type(x) == "number" then
       if type(x) == "string" and x:match("^%s*$") then
         self:err(p, "%s is an empty command", ctx)
+      elseif type(x) == "string" and expr.parse(x) then
+        local ok, werr = words.split(x)
+        if not ok then self:err(p, "%s: %s", ctx, werr) end
       end
       return { command = expr.text(x) }
     end
@@ -590,9 +625,11 @@ function V:step(raw, parent, index, phase)
       if not srcs then
         self:err(self:pos(raw, "if"), "%s", err)
       else
+        local bare = not expr.has(c)
         for _, src in ipairs(srcs) do
           self.refs[#self.refs + 1] = { src = src, owner = step,
-                                        pos = self:pos(raw, "if") }
+                                        pos = self:pos(raw, "if"),
+                                        bare = bare }
         end
       end
       step.cond = c
@@ -731,6 +768,10 @@ function V:link(wf)
       s.session = declared[1].name
     elseif #declared == 0 then
       s.session = M.DEFAULT_SESSION
+    elseif s.kind == "lua" then
+      -- a lua step runs here; it needs a session only if it touches
+      -- `session`, which then says which one to name
+      s.session = nil
     else
       local names = {}
       for _, d in ipairs(declared) do names[#names + 1] = d.name end
@@ -747,11 +788,13 @@ function V:link(wf)
   -- order and cycles, per phase
   for _, phase in ipairs{ "main", "finally" } do
     local nodes = phase == "main" and wf.steps or wf.finally
-    local ordered, cycle = graph.order(nodes, byid)
+    local ordered, cycles = graph.order(nodes, byid)
     if not ordered then
-      local first = byid[cycle[1]]
-      local p = first.raw and self:pos(first.raw, "needs") or first.pos
-      self:err(p, "cyclic needs: %s", table.concat(cycle, " -> "))
+      for _, cycle in ipairs(cycles) do
+        local first = byid[cycle[1]]
+        local p = first.raw and self:pos(first.raw, "needs") or first.pos
+        self:err(p, "cyclic needs: %s", table.concat(cycle, " -> "))
+      end
       ordered = nodes
     end
     wf.order[phase] = ordered
@@ -760,10 +803,57 @@ function V:link(wf)
   end
 end
 
+-- Where the expression src starts in the file, for a value at p: the
+-- first "${{ src" at or after p (a bare `if` expression is the value
+-- itself). Falls back to p when the text cannot be found (Lua tables).
+function V:expr_pos(p, src, bare)
+  if bare or not self.source or not self.marks or p == ORIGIN then
+    return p
+  end
+  local first = src:match("^[^\n]*")
+  for l = p.line, p.line + 100 do
+    local text = self:line(l)
+    if not text then break end
+    local from = l == p.line and p.col or 1
+    while true do
+      local a, b = text:find("${{%s*", from)
+      if not a then break end
+      if text:sub(b + 1, b + #first) == first then
+        return { line = l, col = b + 1 }
+      end
+      from = b + 1
+    end
+  end
+  return p
+end
+
+-- Unknown functions, names and fields of known objects, at the
+-- expression's own position.
+function V:lint_expr(r)
+  local start = self:expr_pos(r.pos, r.src, r.bare)
+  -- a run-time error of this expression is reported here too
+  if r.owner then
+    r.owner.expr_pos = r.owner.expr_pos or {}
+    r.owner.expr_pos[r.src] = r.owner.expr_pos[r.src] or start
+  end
+  local first = #r.src:match("^[^\n]*")
+  for _, problem in ipairs(expr.lint(r.src, { status = r.owner ~= nil })) do
+    local p = start
+    if start ~= r.pos or r.bare then
+      if problem.at <= first then
+        p = { line = start.line, col = start.col + problem.at - 1 }
+      end
+    end
+    self:err(p, "%s in '%s'", problem.msg, r.bare and r.src or
+             "${{ " .. r.src .. " }}")
+  end
+end
+
 -- Names that expressions use must exist, and a step may only read the
 -- results of steps certain to have finished before it starts.
 function V:check_refs(wf)
   for _, r in ipairs(self.refs) do
+    self:lint_expr(r)
     local refs = expr.references(r.src)
     for _, id in ipairs(refs.steps) do
       local m = wf.byid[id]

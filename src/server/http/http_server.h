@@ -1,6 +1,6 @@
 /*
 ** http_server.h -- the local runtime's HTTP API on one address:
-** WorkloadManager, Router and PicoD routes merged (PROTOCOL.md).
+** WorkloadManager, Router and PicoD routes merged (docs/protocol.md).
 */
 #ifndef AGENTCUBE_HTTP_SERVER_H
 #define AGENTCUBE_HTTP_SERVER_H

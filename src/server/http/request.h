@@ -25,7 +25,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-/* The error body families of PROTOCOL.md 1.1. */
+/* The error body families of docs/protocol.md §1.1. */
 enum err_family {
   FAM_WM,       /* {"message": ...} */
   FAM_ROUTER,   /* {"error": ..., "code": "STRING"} or {"error": ...} */

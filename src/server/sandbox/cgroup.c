@@ -436,7 +436,7 @@ static void kill_listed_cb(const char *dir, void *arg) {
 
 /* Fallback kill without cgroup.kill: freeze so nothing can fork while we
 ** read the pid lists, SIGKILL everyone, thaw so the signals are delivered
-** (SANDBOX.md 5.4). Freezing is hierarchical in v1 and v2. */
+** (docs/sandbox.md §3.2). Freezing is hierarchical in v1 and v2. */
 static void freeze_kill(const char *dir, int v2) {
   const char *file = v2 ? "cgroup.freeze" : "freezer.state";
   char buf[64];

@@ -3,7 +3,7 @@
 **
 ** The filter sits on top of the namespaces bwrap builds; it removes kernel
 ** attack surface that sandboxed code has no business using. Following the
-** libseccomp lesson in SANDBOX.md 2.1, every argument test is SCMP_CMP_EQ or
+** libseccomp lesson in docs/sandbox.md §2, every argument test is SCMP_CMP_EQ or
 ** SCMP_CMP_MASKED_EQ; no 64-bit ordered comparisons are used.
 */
 #include "seccomp_filter.h"
@@ -20,7 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Syscalls that return EPERM (SANDBOX.md 3.4). The compat spellings that
+/* Syscalls that return EPERM (docs/sandbox.md §3.1). The compat spellings that
 ** exist only on x86 (umount, stime, the *_time64 clock setters, vm86) are
 ** the same operations under their 32-bit names. */
 static const char *const eperm_calls[] = {

@@ -1,5 +1,5 @@
 /*
-** seccomp_filter.h -- the sandbox's seccomp deny-list (SANDBOX.md 3.4),
+** seccomp_filter.h -- the sandbox's seccomp deny-list (docs/sandbox.md §3.1),
 ** compiled once with libseccomp into a classic BPF program that every
 ** bwrap instance loads with --seccomp FD.
 */
