@@ -7,7 +7,7 @@
 ** one of them is a configuration error, as in the SDK (which raises
 ** ValueError for each missing URL before any HTTP).
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,7 +5,7 @@
 ** on its session, so the body-less DELETE has it too, with
 ** Content-Length: 0) and Authorization from the control-plane provider.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

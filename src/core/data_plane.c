@@ -7,7 +7,7 @@
 ** client has a data-plane provider (the SDK never uses the service-account
 ** token here); Content-Type: application/json only with a JSON body.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

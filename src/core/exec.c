@@ -2,7 +2,7 @@
 ** exec.c -- commands (POST api/execute) and run_code, as the SDK's
 ** execute_command, execute_command_result and run_code.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <math.h>
 #include <stdio.h>

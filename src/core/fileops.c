@@ -4,7 +4,7 @@
 ** list_files (GET api/files?path=). Streaming upload and download are in
 ** files.c.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <openssl/evp.h>
 #include <stdlib.h>

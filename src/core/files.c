@@ -2,7 +2,7 @@
 ** files.c -- streaming upload (multipart) and download (temp file renamed
 ** into place), both in constant memory.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

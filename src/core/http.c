@@ -26,7 +26,7 @@
 ** state, the bounded response buffer, and the request's sink; they report
 ** failure through their return values.
 */
-#include "ac_http.h"
+#include "http.h"
 
 #include <jansson.h>
 #include <pthread.h>

@@ -2,7 +2,7 @@
 ** json.c -- JSON text the way the Python SDK writes it (json.dumps
 ** defaults: ", " and ": " separators, ASCII only, insertion order).
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 

@@ -1,12 +1,12 @@
 /*
-** ac_http.h -- the HTTP transport of libagentcube: a pool of libcurl easy
+** http.h -- the HTTP transport of libagentcube: a pool of libcurl easy
 ** handles (connection reuse), bounded response bodies, timeouts, the retry
 ** policy and verbose logging. Internal to the library.
 */
-#ifndef AGENTCUBE_AC_HTTP_H
-#define AGENTCUBE_AC_HTTP_H
+#ifndef AGENTCUBE_CORE_HTTP_H
+#define AGENTCUBE_CORE_HTTP_H
 
-#include "ac_buf.h"
+#include "buf.h"
 #include "agentcube.h"
 
 #include <curl/curl.h>

@@ -2,7 +2,8 @@
 ** agentcube.h -- libagentcube, the C client of AgentCube code-interpreter
 ** sandboxes. It speaks the same wire protocol as the official Python SDK
 ** (CodeInterpreterClient, ControlPlaneClient, CodeInterpreterDataPlaneClient,
-** TokenAuth, ServiceAccountAuth); see PROTOCOL.md sections 2 and 6.
+** TokenAuth, ServiceAccountAuth). This is the public API: what `make
+** install` ships; the private headers of the library live in src/core/.
 **
 ** Objects
 **   ac_client   configuration (endpoints, auth, timeouts, retry policy) and
@@ -40,7 +41,7 @@
 #ifndef AGENTCUBE_AGENTCUBE_H
 #define AGENTCUBE_AGENTCUBE_H
 
-#include "ac_error.h"
+#include "agentcube/ac_error.h"
 
 #include <signal.h>
 #include <stddef.h>

@@ -1,13 +1,13 @@
 /*
-** ac_internal.h -- what the files of libagentcube share with each other:
+** internal.h -- what the files of libagentcube share with each other:
 ** the client and session structures, the auth hook used by requests, URL
 ** and text helpers, and the data-plane request helper. Not installed.
 */
-#ifndef AGENTCUBE_AC_INTERNAL_H
-#define AGENTCUBE_AC_INTERNAL_H
+#ifndef AGENTCUBE_CORE_INTERNAL_H
+#define AGENTCUBE_CORE_INTERNAL_H
 
-#include "ac_buf.h"
-#include "ac_http.h"
+#include "buf.h"
+#include "http.h"
 #include "agentcube.h"
 
 #include <jansson.h>
