@@ -813,7 +813,7 @@ int aclua_session_new(lua_State *L) {
   cfg.router_url = o.router;
   cfg.auth_token = o.token;
   cfg.verbose = o.verbose;
-  cfg.local_default = aclua_local_default;
+  cfg.local_default = ac_local_default;
   verbose = o.verbose;
   cfg.local_ud = &verbose;
   if (o.connect_ms > 0)
