@@ -161,11 +161,19 @@ CORE_LIBS   := $(shell pkg-config --libs libcurl jansson libcrypto \
 LUAMOD_LIBS := $(CORE_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LUA_LIBS    := $(shell pkg-config --libs lua5.4 2>/dev/null)
 EMBED       := $(BUILD)/examples/embed
+FRAMELOOP   := $(BUILD)/examples/frameloop
 BENCH_CLIENT := $(BUILD)/bench/curl_exec_client
 
 .PHONY: lua install-lua
 all: lua
-lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT)
+lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT) $(FRAMELOOP)
+
+# The frame-loop host sees only the public header, as an installed program
+# would (`cc frameloop.c $(pkg-config --cflags --libs agentcube)`).
+$(FRAMELOOP): examples/frameloop.c include/agentcube.h $(BUILD)/libagentcube.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude $(LDFLAGS) \
+	  -o $@ $< $(BUILD)/libagentcube.a $(CORE_LIBS)
 
 $(LUAMOD): $(LUAMOD_OBJ) $(CORE_OBJ) src/lua/module.map
 	@mkdir -p $(@D)
@@ -209,6 +217,9 @@ install-lua: lua $(BUILD)/libagentcube.a
 	install -m 0644 include/agentcube.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 include/agentcube/ac_error.h include/agentcube/errors.def \
 	  $(DESTDIR)$(PREFIX)/include/agentcube/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/agentcube/examples
+	install -m 0644 examples/frameloop.c examples/embed.c \
+	  $(DESTDIR)$(PREFIX)/share/doc/agentcube/examples/
 	install -m 0644 $(BUILD)/libagentcube.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(BUILD)/libagentcube.so $(DESTDIR)$(PREFIX)/lib/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
