@@ -18,6 +18,8 @@ ifeq ($(SAN),1)
 BUILD   ?= build-san
 OPT     := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
+# clang checks float-to-int casts out of range too (exit_code: 1e300)
+OPT     += $(if $(findstring clang,$(CC)),-fsanitize=float-cast-overflow)
 else
 BUILD   ?= build
 OPT     := -O2
