@@ -103,8 +103,19 @@ end
 local S = core.Session
 local null = core.null
 
+-- cjson gives every number as a float: ids, pids, sizes and exit codes
+-- are integers on the wire and stay integers here.
+local function integers(v)
+  if type(v) == "number" then
+    return math.tointeger(v) or v
+  elseif type(v) == "table" then
+    for k, x in pairs(v) do v[k] = integers(x) end
+  end
+  return v
+end
+
 local function decode(text)
-  return cjson.decode(text)
+  return integers(cjson.decode(text))
 end
 
 local function go_duration(t)
