@@ -669,43 +669,115 @@ static int session_write_file(lua_State *L) {
   return 0;
 }
 
-/***
-** ci:upload_file(local_path, remote_path). Streams the file. Raises
-** agentcube.Error (FileNotFoundError for a missing local file).
-*/
-static int session_upload_file(lua_State *L) {
+/* fn, done, total: calls fn(done, total) in protected mode. */
+static int call_progress(lua_State *L) {
+  lua_call(L, 2, 0);
+  return 0;
+}
+
+static void stream_progress(void *ud, ac_job *j, long long done,
+                            long long total) {
+  struct stream_run *r = ud;
+  lua_State *L = r->L;
+  if (r->failed || r->fns.out == 0)
+    return;
+  lua_pushcfunction(L, call_progress);
+  lua_pushvalue(L, r->fns.out);
+  lua_pushinteger(L, (lua_Integer)done);
+  lua_pushinteger(L, (lua_Integer)total);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    r->failed = 1;
+    lua_replace(L, r->err_slot);
+    ac_job_cancel(j);
+  }
+}
+
+/* upload_file / download_file; with {on_progress = fn} the transfer runs
+** as a job whose progress reaches fn(done, total) on this thread. */
+static int transfer(lua_State *L, int upload) {
   struct aclua_session *ls = check_session(L);
-  const char *local = luaL_checkstring(L, 2);
-  const char *remote = luaL_checkstring(L, 3);
+  const char *a = luaL_checkstring(L, 2);
+  const char *b = luaL_checkstring(L, 3);
   struct ac_error err;
   struct call cc;
   enum ac_code rc;
+  struct stream_run r;
+  int fn = 0;
+
+  lua_settop(L, 4);
+  if (!lua_isnil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 4) != 0) {
+      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
+                                                     : NULL;
+      if (k == NULL || strcmp(k, "on_progress") != 0)
+        luaL_error(L, "unknown option '%s'", k ? k : luaL_typename(L, -2));
+      lua_pop(L, 1);
+    }
+    if (lua_getfield(L, 4, "on_progress") != LUA_TNIL) {
+      if (lua_type(L, -1) != LUA_TFUNCTION)
+        luaL_error(L, "bad option 'on_progress' (function expected, got "
+                   "%s)", luaL_typename(L, -1));
+      fn = lua_gettop(L);
+    }
+  }
   call_begin(L, ls, &cc);
-  rc = ac_session_upload_file(cc.n->s, local, remote, &err);
+  if (fn == 0) {
+    rc = upload ? ac_session_upload_file(cc.n->s, a, b, &err)
+                : ac_session_download_file(cc.n->s, a, b, &err);
+  } else {
+    struct ac_job_callbacks cbs;
+    ac_engine *e = NULL;
+    ac_job *j = NULL;
+    luaL_checkstack(L, 8, NULL);
+    lua_pushnil(L);                   /* the callback's error slot */
+    memset(&r, 0, sizeof r);
+    r.L = L;
+    r.fns.out = fn;
+    r.err_slot = lua_gettop(L);
+    memset(&cbs, 0, sizeof cbs);
+    cbs.on_progress = stream_progress;
+    cbs.ud = &r;
+    rc = ac_engine_new(&e, &err);
+    if (rc == AC_OK) {
+      ac_engine_set_interrupt_flag(e, &sigint_flag);
+      rc = upload ? ac_start_upload_file(e, cc.n->s, a, b, &cbs, &j, &err)
+                  : ac_start_download_file(e, cc.n->s, a, b, &cbs, &j,
+                                           &err);
+    }
+    if (rc == AC_OK) {
+      ac_job_wait(j, -1);
+      rc = ac_job_result(j, &err);
+      ac_job_free(j);
+    }
+    ac_engine_free(e);
+  }
   call_end(L, &cc);
+  if (fn != 0 && r.failed)
+    return lua_error(L);              /* the callback's own error */
   if (rc != AC_OK)
     return call_fail(L, &cc, &err);
   return 0;
 }
 
 /***
-** ci:download_file(remote_path, local_path). Streams into a temporary
-** file renamed into place: on error nothing is left behind. Raises
-** agentcube.Error.
+** ci:upload_file(local_path, remote_path [, {on_progress = fn}]).
+** Streams the file; fn(done, total) reports the bytes sent. Raises
+** agentcube.Error (FileNotFoundError for a missing local file).
+*/
+static int session_upload_file(lua_State *L) {
+  return transfer(L, 1);
+}
+
+/***
+** ci:download_file(remote_path, local_path [, {on_progress = fn}]).
+** Streams into a temporary file renamed into place: on error nothing is
+** left behind. fn(done, total) reports the bytes received (total 0 when
+** unknown). Raises agentcube.Error.
 */
 static int session_download_file(lua_State *L) {
-  struct aclua_session *ls = check_session(L);
-  const char *remote = luaL_checkstring(L, 2);
-  const char *local = luaL_checkstring(L, 3);
-  struct ac_error err;
-  struct call cc;
-  enum ac_code rc;
-  call_begin(L, ls, &cc);
-  rc = ac_session_download_file(cc.n->s, remote, local, &err);
-  call_end(L, &cc);
-  if (rc != AC_OK)
-    return call_fail(L, &cc, &err);
-  return 0;
+  return transfer(L, 0);
 }
 
 /***
