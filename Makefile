@@ -18,6 +18,8 @@ ifeq ($(SAN),1)
 BUILD   ?= build-san
 OPT     := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
+# clang checks float-to-int casts out of range too (exit_code: 1e300)
+OPT     += $(if $(findstring clang,$(CC)),-fsanitize=float-cast-overflow)
 else
 BUILD   ?= build
 OPT     := -O2
@@ -25,11 +27,15 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
-SERVER_INC := -Isrc/core -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
+# include/ holds the public API of libagentcube (what `make install` ships);
+# src/core/ its private headers, seen only by the library and its tests.
+PUBLIC_INC := -Iinclude -Iinclude/agentcube
+SERVER_INC := -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
            -Isrc/server/files -Isrc/server/store -Isrc/server/images \
            -Isrc/agent
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -fPIC $(OPT) $(WARN) \
-           $(SERVER_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           $(PUBLIC_INC) $(SERVER_INC) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 , := ,
 LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
@@ -100,7 +106,7 @@ $(BUILD)/agentcube: $(HOST_OBJ) $(BUILD)/gen/lua_embed.o $(LUAMOD_OBJ) \
 $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libacserver.a \
                   $(BUILD)/libagentcube.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/c $(LDFLAGS) -o $@ $< \
+	$(CC) $(CFLAGS) -Itests/c -Isrc/core $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libacserver.a $(BUILD)/libagentcube.a $(LDLIBS)
 
 # A small libcurl binding the Lua specs use to speak raw HTTP to the
@@ -182,11 +188,19 @@ CORE_LIBS   := $(shell pkg-config --libs libcurl jansson libcrypto \
 LUAMOD_LIBS := $(CORE_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LUA_LIBS    := $(shell pkg-config --libs lua5.4 2>/dev/null)
 EMBED       := $(BUILD)/examples/embed
+FRAMELOOP   := $(BUILD)/examples/frameloop
 BENCH_CLIENT := $(BUILD)/bench/curl_exec_client
 
 .PHONY: lua install-lua
 all: lua
-lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT)
+lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT) $(FRAMELOOP)
+
+# The frame-loop host sees only the public header, as an installed program
+# would (`cc frameloop.c $(pkg-config --cflags --libs agentcube)`).
+$(FRAMELOOP): examples/frameloop.c include/agentcube.h $(BUILD)/libagentcube.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude $(LDFLAGS) \
+	  -o $@ $< $(BUILD)/libagentcube.a $(CORE_LIBS)
 
 $(LUAMOD): $(LUAMOD_OBJ) $(CORE_OBJ) src/lua/module.map
 	@mkdir -p $(@D)
@@ -226,15 +240,20 @@ install-lua: lua $(BUILD)/libagentcube.a
 	install -m 0755 $(LUAMOD) $(DESTDIR)$(PREFIX)/lib/lua/5.4/agentcube/
 	cd lua && find agentcube -name '*.lua' -exec install -D -m 0644 {} \
 	  $(abspath $(DESTDIR)$(PREFIX))/share/lua/5.4/{} \;
-	install -m 0644 src/core/agentcube.h src/core/ac_error.h \
-	  src/core/errors.def $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/include/agentcube
+	install -m 0644 include/agentcube.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 include/agentcube/ac_error.h include/agentcube/errors.def \
+	  $(DESTDIR)$(PREFIX)/include/agentcube/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/agentcube/examples
+	install -m 0644 examples/frameloop.c examples/embed.c \
+	  $(DESTDIR)$(PREFIX)/share/doc/agentcube/examples/
 	install -m 0644 $(BUILD)/libagentcube.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(BUILD)/libagentcube.so $(DESTDIR)$(PREFIX)/lib/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: agentcube' \
 	  'Description: C client of AgentCube code-interpreter sandboxes' \
 	  'Version: $(shell sed -n 's/^#define AC_VERSION *"\(.*\)"/\1/p' \
-	    src/core/agentcube.h)' \
+	    include/agentcube.h)' \
 	  'Requires.private: libcurl jansson libcrypto' \
 	  'Libs: -L$${libdir} -lagentcube' 'Libs.private: -lpthread -lm' \
 	  'Cflags: -I$${includedir}' \
