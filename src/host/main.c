@@ -6,6 +6,7 @@
 **   agentcube repl
 **   agentcube serve [...]
 **   agentcube sessions [ls | rm ID...]
+**   agentcube mcp [--transport stdio|http] [...]
 **   agentcube [options] [SCRIPT [ARGS]]     like lua5.4 (-e -l -i -v -W -)
 **
 ** Exit statuses: 0 ok, 1 a step or script failed, 2 invalid workflow or
@@ -13,6 +14,7 @@
 */
 #include "cli.h"
 #include "lua_host.h"
+#include "mcp.h"
 #include "serve.h"
 
 #include <stdio.h>
@@ -33,6 +35,9 @@ static const char usage_text[] =
   "                      run the local AgentCube runtime\n"
   "  sessions [ls | rm ID...]\n"
   "                      what the local runtime holds\n"
+  "  mcp [--transport stdio|http] [--listen ADDR:PORT] [--template NAME]\n"
+  "      [--files-dir DIR] [--keep]\n"
+  "                      the sandbox as Model Context Protocol tools\n"
   "  SCRIPT.lua [ARGS]   run a Lua script, like lua5.4\n"
   "  [-e STAT] [-l MOD] [-i] [-v] [-W] [SCRIPT [ARGS]]\n"
   "                      the options of lua5.4\n"
@@ -75,6 +80,8 @@ int main(int argc, char **argv) {
     status = ac_cmd_repl(argc - 1, argv + 1);
   else if (cmd && !strcmp(cmd, "sessions"))
     status = ac_cmd_sessions(argc - 1, argv + 1);
+  else if (cmd && !strcmp(cmd, "mcp"))
+    status = ac_mcp_main(argc - 1, argv + 1);
   else
     status = ac_cmd_lua(argc, argv, usage_text);
   curl_global_cleanup();
