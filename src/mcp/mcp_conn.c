@@ -342,7 +342,7 @@ static void request(struct mcp_conn *c, const char *method, json_t *id,
 int mcp_conn_handle(struct mcp_conn *c, const char *text, size_t len,
                     struct mcp_sink *sink) {
   json_error_t jerr;
-  json_t *msg = json_loadb(text, len, 0, &jerr), *id, *params;
+  json_t *msg = json_loadb(text, len, JSON_DECODE_ANY, &jerr), *id, *params;
   const char *why, *method;
   int code, is_request = 0;
   char detail[200];
