@@ -3,7 +3,7 @@
 // client (installed by tests/mcp/run into $MCP_SDK_DIR).
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,12 +43,17 @@ function waitExit(child, ms) {
   });
 }
 
-// A local runtime of our own: temporary state, a free port, no auth.
-export async function startRuntime() {
+// A local runtime of our own: temporary state, a free port, no auth;
+// config: YAML text for --config.
+export async function startRuntime(config) {
   const state = mkdtempSync(join(tmpdir(), 'agentcube-mcp-state.'));
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--state-dir',
-                            state, '--no-auth'],
-                      { stdio: ['ignore', 'pipe', 'pipe'] });
+  const args = ['serve', '--listen', '127.0.0.1:0', '--state-dir', state,
+                '--no-auth', '--reap-interval-ms', '200'];
+  if (config) {
+    writeFileSync(`${state}.yaml`, config);
+    args.push('--config', `${state}.yaml`);
+  }
+  const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const url = await firstLine(child, 'agentcube serve');
   return {
     url,
@@ -65,6 +70,7 @@ export async function startRuntime() {
       child.kill('SIGTERM');
       await waitExit(child, 20000);
       rmSync(state, { recursive: true, force: true });
+      rmSync(`${state}.yaml`, { force: true });
     },
   };
 }
