@@ -124,3 +124,26 @@ test('after all that the server is still up and exits cleanly at EOF',
   s = null;
   assert.equal((await rt.sessions()).length, 0);
 });
+
+test('SIGTERM while a command runs: the call is cancelled and the '
+     + 'sessions it made are deleted', async () => {
+  const t = rawStdio(rt);
+  t.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {},
+              clientInfo: { name: 'raw', version: '1' } } }));
+  await t.next();
+  t.send(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call',
+    params: { name: 'create_session', arguments: {} } }));
+  await t.next();
+  t.send(JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call',
+    params: { name: 'execute_command', arguments: { command: 'sleep 60',
+                                                    session_reuse: true } } }));
+  for (let i = 0; i < 100 && (await rt.sessions()).length < 2; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await rt.sessions()).length, 2);
+  const t0 = Date.now();
+  t.child.kill('SIGTERM');
+  assert.equal(await t.close(), 0);
+  assert.ok(Date.now() - t0 < 20000);
+  assert.equal((await rt.sessions()).length, 0);
+});
