@@ -26,7 +26,7 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 SERVER_INC := -Isrc/core -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
-           -Isrc/server/files -Isrc/server/store
+           -Isrc/server/files -Isrc/server/store -Isrc/agent
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -fPIC $(OPT) $(WARN) \
            $(SERVER_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
@@ -59,9 +59,27 @@ $(BUILD)/libagentcube.a: $(CORE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libacserver.a: $(SERVER_OBJ)
+$(BUILD)/libacserver.a: $(SERVER_OBJ) $(BUILD)/gen/agent_blob.o
 	@rm -f $@
 	ar rcs $@ $^
+
+# The in-sandbox agent: its own small binary (libc only, never
+# sanitized: it runs inside every live sandbox), embedded into the server,
+# which hands it to each sandbox read-only.
+AGENT_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -Isrc/agent
+$(BUILD)/agentcube-agent: $(wildcard src/agent/*.c src/agent/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(AGENT_CFLAGS) -o $@ $(wildcard src/agent/*.c)
+
+$(BUILD)/gen/agent_blob.c: $(BUILD)/agentcube-agent
+	@mkdir -p $(@D)
+	(cd $(BUILD) && xxd -i -n sbx_agent_bin agentcube-agent) | \
+	  sed -e 's/^unsigned char/const unsigned char/' \
+	      -e 's/^unsigned int sbx_agent_bin_len/const unsigned long sbx_agent_bin_len/' \
+	  > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/agent_blob.o: $(BUILD)/gen/agent_blob.c
+	$(CC) -c -o $@ $<
 
 # The host links the Lua binding and carries the Lua sources (generated
 # from lua/ at build time, never committed); -Wl,-E lets it load C modules

@@ -265,6 +265,7 @@ int ac_serve_main(int argc, char **argv) {
       ac_config_free(&cfg);
       return 1;
     }
+    ac_server_report_budgets(&cfg, stdout);
     off = sbx_runtime_report(rt, stdout);
     printf("%d protection%s off\n", off, off == 1 ? "" : "s");
     sbx_runtime_free(rt);

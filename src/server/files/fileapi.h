@@ -133,6 +133,31 @@ enum ac_code fapi_list(const struct fapi_root *root, const char *path,
 enum ac_code fapi_mkdirs(const struct fapi_root *root, const char *path,
                          struct ac_error *err);
 
+/* File operations of the local runtime. The last component of every path
+** is acted on, never followed (stat of a symlink describes the link).
+** The session's trees themselves can be stat'ed, never removed or renamed
+** (AC_EACCESS).
+**   stat:   AC_ENOTFOUND when missing.
+**   remove: a file, a symlink or an empty directory; a non-empty directory
+**           only with recursive (else AC_EEXIST); *removed counts entries.
+**   mkdir:  mode masked with 0777, less the process umask; parents creates
+**           missing parents (0755) and accepts an existing directory;
+**           AC_EEXIST when it exists as a non-directory (or at all,
+**           without parents); AC_ENOTFOUND for a missing parent.
+**   rename: AC_EEXIST when to exists and !overwrite, or is a non-empty
+**           directory. info describes the destination. */
+enum ac_code fapi_stat(const struct fapi_root *root, const char *path,
+                       struct fapi_info *info, struct ac_error *err);
+enum ac_code fapi_remove(const struct fapi_root *root, const char *path,
+                         int recursive, unsigned long long *removed,
+                         struct ac_error *err);
+enum ac_code fapi_mkdir(const struct fapi_root *root, const char *path,
+                        int parents, mode_t mode, struct fapi_info *info,
+                        struct ac_error *err);
+enum ac_code fapi_rename(const struct fapi_root *root, const char *from,
+                         const char *to, int overwrite,
+                         struct fapi_info *info, struct ac_error *err);
+
 /* Go FileMode notation of an st_mode: type/special letters in the order
 ** "dalTLDpSugct?" then rwx bits ("-rw-r--r--", "drwxr-xr-x", "Lrwxrwxrwx",
 ** "dtrwxrwxrwx", "urwxr-xr-x", "Dcrw-rw-rw-", "prw-r--r--").

@@ -1,11 +1,17 @@
 /*
 ** http_server.c -- libmicrohttpd front end: routing, authentication,
-** request bodies, replies and the access log.
+** request bodies, the hand-off of blocking work to the worker pool, the
+** connection budgets and the access log.
 */
 #include "http_server.h"
+#include "conns.h"
+#include "live.h"
 #include "reply.h"
 #include "routes.h"
+#include "sandbox_live.h"
+#include "stream.h"
 #include "token.h"
+#include "workers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +25,8 @@
 #include <unistd.h>
 
 #define SESSION_HEADER "x-agentcube-session-id"
+#define REFUSAL_MARGIN 64   /* connections over the cap that are accepted
+                               only to be refused with an answer */
 
 
 /* {====================================================== routing */
@@ -155,42 +163,46 @@ static enum data_op data_op(struct req *r, const char *method) {
     r->subpath = p + 10;
     return OP_DOWNLOAD;
   }
+  if (!strcmp(p, "api/fs/stat"))
+    return get ? OP_FS_STAT : OP_NONE;
+  if (!strcmp(p, "api/fs/remove"))
+    return get ? OP_NONE : OP_FS_REMOVE;
+  if (!strcmp(p, "api/fs/mkdir"))
+    return get ? OP_NONE : OP_FS_MKDIR;
+  if (!strcmp(p, "api/fs/rename"))
+    return get ? OP_NONE : OP_FS_RENAME;
   return OP_NONE;
 }
 
-/* Finds the session named by the header, or creates one when there is
-** none (the Router's auto-create). Returns 1 when r->sess is set. */
-static int resolve_session(struct req *r, enum MHD_Result *ret) {
+/* The Router's auto-create, on a worker (it mounts an image). */
+static void job_autocreate(struct req *r) {
   struct ac_server *srv = r->srv;
-  const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                              SESSION_HEADER);
-  const struct ac_template *tpl;
+  const struct ac_template *tpl = ac_config_find(srv->cfg, r->ns, r->name);
   struct ac_error err;
 
-  if (h && *h) {
-    r->sess = ac_store_get(srv->store, h, 1);
-    if (r->sess == NULL) {
-      *ret = reply_error(r, FAM_ROUTER, 404,
-                         "sessions.agentcube.volcano.sh \"%s\" not found", h);
-      return 0;
-    }
-    snprintf(r->sid, sizeof r->sid, "%s", r->sess->id);
-    return 1;
-  }
-  tpl = ac_config_find(srv->cfg, r->ns, r->name);
   if (tpl == NULL) {
-    *ret = reply_error(r, FAM_ROUTER, 404,
-                       "codeinterpreters.agentcube.volcano.sh \"%s/%s\" "
-                       "not found", r->ns, r->name);
-    return 0;
+    reply_error(r, FAM_ROUTER, 404,
+                "codeinterpreters.agentcube.volcano.sh \"%s/%s\" not found",
+                r->ns, r->name);
+    return;
   }
   if (ac_store_create(srv->store, tpl, r->ns, r->name, 0, &r->sess, &err)) {
     fprintf(stderr, "agentcube: auto-create: %s\n", err.msg);
-    *ret = reply_error(r, FAM_ROUTER, 500, "internal server error");
-    return 0;
+    reply_error(r, FAM_ROUTER, 500, "internal server error");
+    return;
   }
   snprintf(r->sid, sizeof r->sid, "%s", r->sess->id);
-  return 1;
+}
+
+/* The rest of a data-plane request's first callback, once its session is
+** known. */
+static enum MHD_Result invoke_ready(struct req *r) {
+  conns_set_key(r->srv->conns, r->k, r->sess);
+  if (r->op == OP_NONE)
+    return reply_text(r, 404, "404 page not found");
+  if (r->op == OP_UPLOAD_MULTIPART)
+    return upload_multipart_begin(r);
+  return MHD_YES;
 }
 
 /* 413 in PicoD's shape (which has no "code"). */
@@ -208,8 +220,7 @@ static enum MHD_Result reply_too_big(struct req *r) {
 static enum MHD_Result invoke_begin(struct req *r, const char *method,
                                     const char *url) {
   struct ac_server *srv = r->srv;
-  enum MHD_Result ret = MHD_YES;
-  const char *cl;
+  const char *cl, *sid;
 
   if (r->subpath == NULL) {
     /* gin redirects ".../invocations" to ".../invocations/" */
@@ -234,13 +245,18 @@ static enum MHD_Result invoke_begin(struct req *r, const char *method,
                                           : srv->cfg->max_json_bytes;
   if (cl && strtoull(cl, NULL, 10) > r->limit)
     return reply_too_big(r);
-  if (!resolve_session(r, &ret))
-    return ret;
-  if (r->op == OP_NONE)
-    return reply_text(r, 404, "404 page not found");
-  if (r->op == OP_UPLOAD_MULTIPART)
-    return upload_multipart_begin(r);
-  return MHD_YES;
+  sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                    SESSION_HEADER);
+  if (sid == NULL || *sid == '\0') {
+    r->after = invoke_ready;
+    return req_defer(r, job_autocreate);
+  }
+  r->sess = ac_store_get(srv->store, sid, 1);
+  if (r->sess == NULL)
+    return reply_error(r, FAM_ROUTER, 404,
+                       "sessions.agentcube.volcano.sh \"%s\" not found", sid);
+  snprintf(r->sid, sizeof r->sid, "%s", r->sess->id);
+  return invoke_ready(r);
 }
 
 /* }====================================================== */
@@ -272,22 +288,187 @@ static void body_append(struct req *r, const char *data, size_t size) {
   r->body[r->len] = '\0';
 }
 
-static enum MHD_Result finish(struct req *r) {
-  if (r->route != R_INVOKE)
-    return route_control(r);
-  if (r->too_big)
-    return reply_too_big(r);
+/* The handler of a request whose body is in, on a worker. */
+static void job_finish(struct req *r) {
+  if (r->route != R_INVOKE) {
+    route_control(r);
+    return;
+  }
   /* The Router touches the session before and after every request. */
   ac_store_touch(r->srv->store, r->sess);
   switch (r->op) {
-  case OP_EXECUTE: return route_execute(r);
-  case OP_UPLOAD_JSON: return route_upload_json(r);
-  case OP_UPLOAD_MULTIPART: return route_upload_multipart_done(r);
-  case OP_DOWNLOAD: return route_download(r);
-  case OP_LIST: return route_list(r);
+  case OP_EXECUTE: route_execute(r); return;
+  case OP_UPLOAD_JSON: route_upload_json(r); return;
+  case OP_UPLOAD_MULTIPART: route_upload_multipart_done(r); return;
+  case OP_DOWNLOAD: route_download(r); return;
+  case OP_LIST: route_list(r); return;
+  case OP_FS_REMOVE: case OP_FS_MKDIR: case OP_FS_STAT: case OP_FS_RENAME:
+    route_fs(r);
+    return;
   case OP_NONE: break;
   }
-  return reply_text(r, 404, "404 page not found");
+  reply_text(r, 404, "404 page not found");
+}
+
+/* One chunk of a multipart upload, written on a worker. */
+static void job_chunk(struct req *r) {
+  if (MHD_post_process(r->pp, r->chunk, r->chunk_len) != MHD_YES &&
+      r->up_rc == AC_OK)
+    ac_error_set(&r->up_err, r->up_rc = AC_EINVAL,
+                 "malformed multipart body");
+  r->up_bytes += r->chunk_len;
+  free(r->chunk);
+  r->chunk = NULL;
+}
+
+static enum MHD_Result finish(struct req *r) {
+  if (r->route != R_INVOKE) {
+    /* Creating and deleting sessions mount and unmount images. */
+    if (r->route == R_CREATE || r->route == R_DELETE)
+      return req_defer(r, job_finish);
+    return route_control(r);
+  }
+  if (r->too_big)
+    return reply_too_big(r);
+  return req_defer(r, job_finish);
+}
+
+/* }====================================================== */
+
+/* {====================================================== deferred work */
+
+static void on_gone(void *ud) {
+  struct req *r = ud;
+  /* The client went away or the session is being deleted: what runs for
+  ** the request is killed (commands: their whole tree). */
+  struct sbx_task *t;
+  atomic_store(&r->gone, 1);      /* first: see live_set_task */
+  t = __atomic_load_n(&r->task, __ATOMIC_SEQ_CST);
+  if (t)
+    sbx_task_cancel(t);
+}
+
+/* Hands the request back to the event loop; called with r->mu held. */
+static void take_back(struct req *r) {
+  r->work_done = 1;
+  if (r->suspended) {
+    r->suspended = 0;
+    MHD_resume_connection(r->conn);
+  }
+}
+
+static void run_job(void *arg) {
+  struct req *r = arg;
+  pthread_mutex_lock(&r->mu);
+  r->job_running = 1;
+  pthread_mutex_unlock(&r->mu);
+  r->job(r);
+  /* An asynchronous job keeps the hang-up watch until the request ends:
+  ** a client that goes away cancels its task. */
+  if (r->k && !r->async && r->task == NULL)
+    conns_unwatch(r->srv->conns, r->k);
+  pthread_mutex_lock(&r->mu);
+  r->job_running = 0;
+  if (!r->async || r->async_done)
+    take_back(r);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void req_async_done(struct req *r) {
+  pthread_mutex_lock(&r->mu);
+  r->async_done = 1;
+  if (!r->job_running)
+    take_back(r);
+  pthread_mutex_unlock(&r->mu);
+}
+
+enum MHD_Result req_defer(struct req *r, void (*job)(struct req *)) {
+  r->job = job;
+  r->deferred = 1;
+  pthread_mutex_lock(&r->mu);
+  MHD_suspend_connection(r->conn);
+  r->suspended = 1;
+  pthread_mutex_unlock(&r->mu);
+  if (r->k)
+    conns_watch(r->srv->conns, r->k, on_gone, r);
+  if (workers_submit(r->srv->workers, run_job, r) != 0) {
+    if (r->k)
+      conns_unwatch(r->srv->conns, r->k);
+    pthread_mutex_lock(&r->mu);
+    r->suspended = 0;
+    MHD_resume_connection(r->conn);
+    pthread_mutex_unlock(&r->mu);
+    r->deferred = 0;
+    return MHD_NO;
+  }
+  return MHD_YES;
+}
+
+/* Called when a job has ended and the connection is served again: queues
+** what the job answered. Returns 1 when the callback is over (*ret set). */
+static int take_over(struct req *r, enum MHD_Result *ret) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->work_done) {
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+  }
+  r->work_done = 0;
+  pthread_mutex_unlock(&r->mu);
+  r->deferred = 0;
+  if (r->pending) {
+    struct MHD_Response *resp = r->pending;
+    r->pending = NULL;
+    *ret = MHD_queue_response(r->conn, r->pending_status, resp);
+    MHD_destroy_response(resp);
+    return 1;
+  }
+  if (r->after) {
+    /* A job of the first callback: libmicrohttpd calls it again as such
+    ** (no body yet), so this call only finishes the setup. */
+    enum MHD_Result (*after)(struct req *) = r->after;
+    r->after = NULL;
+    *ret = after(r);
+    return 1;
+  }
+  return 0;
+}
+
+/* }====================================================== */
+
+/* {====================================================== connections */
+
+static void on_connection(void *cls, struct MHD_Connection *conn,
+                          void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  struct ac_server *srv = cls;
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *fd =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *addr =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    *socket_context = fd ? conns_open(srv->conns, fd->connect_fd,
+                                      addr ? addr->client_addr : NULL)
+                         : NULL;
+  } else {
+    conns_close(srv->conns, *socket_context);
+    *socket_context = NULL;
+  }
+}
+
+/* A clear refusal for a connection over a cap. */
+static enum MHD_Result refuse(struct req *r, enum conn_refusal why) {
+  const struct ac_config *cfg = r->srv->cfg;
+  char msg[200];
+  r->close_conn = 1;
+  if (why == CONN_OVER_ADDR) {
+    snprintf(msg, sizeof msg, "too many connections from %s (the server "
+             "allows %u per address)", conn_addr(r->k),
+             cfg->max_connections_per_addr);
+    return reply_router_code(r, 429, "TOO_MANY_CONNECTIONS", msg);
+  }
+  snprintf(msg, sizeof msg, "the server has reached its limit of %u "
+           "connections, please try again later", cfg->max_connections);
+  return reply_router_code(r, 503, "CONNECTION_LIMIT", msg);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -301,15 +482,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 
   (void)version;
   if (r == NULL) {
+    const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     if ((r = calloc(1, sizeof *r)) == NULL)
       return MHD_NO;
     *con_cls = r;
+    pthread_mutex_init(&r->mu, NULL);
     r->srv = srv;
     r->conn = conn;
+    r->k = ci ? ci->socket_context : NULL;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
     r->limit = srv->cfg->max_json_bytes;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->url, sizeof r->url, "%s", url);
+    if (r->k) {
+      conns_request_begin(srv->conns, r->k);
+      conns_on_abort(srv->conns, r->k, on_gone, r);
+      if (conn_refusal(r->k) != CONN_OK)
+        return refuse(r, conn_refusal(r->k));
+    }
     route_request(r, method, url);
     if (r->route == R_NOT_FOUND)
       return reply_text(r, 404, "404 page not found");
@@ -319,17 +510,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
       return invoke_begin(r, method, url);
     return MHD_YES;
   }
+  if (take_over(r, &ret))
+    return ret;
   if (r->responded) {
     *upload_data_size = 0;  /* an early answer: drop the rest of the body */
     return MHD_YES;
   }
   if (*upload_data_size > 0) {
     if (r->pp) {
-      if (MHD_post_process(r->pp, upload_data, *upload_data_size) != MHD_YES
-          && r->up_rc == AC_OK)
-        ac_error_set(&r->up_err, r->up_rc = AC_EINVAL,
-                     "malformed multipart body");
-      r->up_bytes += *upload_data_size;
+      /* The chunk is written on a worker; the connection reads no more
+      ** until it is. */
+      if ((r->chunk = malloc(*upload_data_size)) == NULL)
+        return MHD_NO;
+      memcpy(r->chunk, upload_data, *upload_data_size);
+      r->chunk_len = *upload_data_size;
+      *upload_data_size = 0;
+      return req_defer(r, job_chunk);
     } else {
       body_append(r, upload_data, *upload_data_size);
     }
@@ -349,6 +545,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   (void)conn;
   if (r == NULL)
     return;
+  /* No hang-up or abort callback can see r after this. */
+  if (r->k)
+    conns_request_end(srv->conns, r->k);
+  if (r->task) {
+    /* A request that ends before its command (the client went away)
+    ** takes the command with it. */
+    sbx_task_cancel(r->task);
+    sbx_task_release(r->task);
+  }
+  stream_detach(r->stream);
+  live_state_free(r->live);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   ms = (double)(t1.tv_sec - r->t0.tv_sec) * 1e3 +
        (double)(t1.tv_nsec - r->t0.tv_nsec) / 1e6;
@@ -370,9 +577,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   }
   if (r->counted)
     atomic_fetch_sub(&srv->inflight, 1);
+  if (r->pending)
+    MHD_destroy_response(r->pending);
+  free(r->chunk);
   free(r->up_path);
   free(r->up_mode);
   free(r->body);
+  pthread_mutex_destroy(&r->mu);
   free(r);
   *con_cls = NULL;
 }
@@ -446,6 +657,7 @@ enum ac_code ac_server_start(const struct ac_server_options *opt,
                              struct ac_store *store, struct ac_server **out,
                              char *url, size_t urlsz, struct ac_error *err) {
   struct ac_server *srv = calloc(1, sizeof *srv);
+  struct conns_limits lim;
   enum ac_code rc;
   int fd = -1;
 
@@ -459,31 +671,72 @@ enum ac_code ac_server_start(const struct ac_server_options *opt,
     srv->auth = 1;
     snprintf(srv->token, sizeof srv->token, "%s", opt->token);
   }
+  lim.max_total = cfg->max_connections;
+  lim.max_per_addr = cfg->max_connections_per_addr;
+  lim.header_timeout_ms = cfg->header_timeout_ms;
+  srv->conns = conns_start(&lim);
+  srv->workers = workers_start(cfg->worker_threads, cfg->max_inflight + 8);
+  if (srv->conns == NULL || srv->workers == NULL) {
+    conns_stop(srv->conns);
+    workers_stop(srv->workers);
+    free(srv);
+    return ac_error_set(err, AC_ESYSTEM, "cannot start the HTTP server's "
+                        "threads");
+  }
   rc = listen_on(opt->listen, &fd, srv->endpoint, sizeof srv->endpoint, err);
   if (rc != AC_OK) {
+    conns_stop(srv->conns);
+    workers_stop(srv->workers);
     free(srv);
     return rc;
   }
+  /* One event loop (epoll) serves every connection; over-cap connections
+  ** still get in (up to a margin) so that they can be refused clearly. */
   srv->daemon = MHD_start_daemon(
-    MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-    MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
     0, NULL, NULL, on_request, srv,
     MHD_OPTION_LISTEN_SOCKET, fd,
     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-    MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+    MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+    MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + REFUSAL_MARGIN,
     /* a larger read buffer per connection: uploads then arrive in big
     ** chunks instead of 16 KiB ones (memory stays bounded per request) */
     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(1 << 20),
     MHD_OPTION_END);
   if (srv->daemon == NULL) {
     close(fd);
+    conns_stop(srv->conns);
+    workers_stop(srv->workers);
     free(srv);
     return ac_error_set(err, AC_ESYSTEM, "cannot start the HTTP server");
   }
   snprintf(url, urlsz, "http://%s", srv->endpoint);
   *out = srv;
   return AC_OK;
+}
+
+void ac_server_report_budgets(const struct ac_config *cfg, FILE *out) {
+  fprintf(out, "HTTP budgets (configuration keys):\n");
+  fprintf(out, "  %-28s %u (503 beyond)\n", "maxConnections",
+          cfg->max_connections);
+  if (cfg->max_connections_per_addr)
+    fprintf(out, "  %-28s %u (429 beyond)\n", "maxConnectionsPerAddress",
+            cfg->max_connections_per_addr);
+  else
+    fprintf(out, "  %-28s off\n", "maxConnectionsPerAddress");
+  fprintf(out, "  %-28s %.3gs\n", "headerTimeout",
+          cfg->header_timeout_ms / 1000.0);
+  fprintf(out, "  %-28s %us\n", "idleTimeout", cfg->idle_timeout_s);
+  fprintf(out, "  %-28s %u (429 beyond)\n", "maxInflight",
+          cfg->max_inflight);
+  fprintf(out, "  %-28s %llu bytes\n", "maxJsonBytes",
+          cfg->max_json_bytes);
+  fprintf(out, "  %-28s %llu bytes\n", "maxUploadBytes",
+          cfg->max_upload_bytes);
+  fprintf(out, "  %-28s %u kept, more while all are busy\n",
+          "workerThreads", cfg->worker_threads);
 }
 
 void ac_server_quiesce(struct ac_server *srv) {
@@ -497,8 +750,12 @@ void ac_server_quiesce(struct ac_server *srv) {
 void ac_server_stop(struct ac_server *srv) {
   if (srv == NULL)
     return;
+  /* Jobs end first (the store has killed their commands): each resumes
+  ** its connection, and the daemon must not stop with one suspended. */
+  workers_stop(srv->workers);
   if (srv->daemon)
     MHD_stop_daemon(srv->daemon);
+  conns_stop(srv->conns);
   free(srv);
 }
 

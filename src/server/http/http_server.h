@@ -26,6 +26,10 @@ enum ac_code ac_server_start(const struct ac_server_options *opt,
                              struct ac_store *store, struct ac_server **out,
                              char *url, size_t urlsz, struct ac_error *err);
 
+/* Prints the HTTP server's budgets (connection caps, timeouts, request
+** limits) for `agentcube serve --check`. */
+void ac_server_report_budgets(const struct ac_config *cfg, FILE *out);
+
 /* Stops accepting connections, so that a restart can bind the port. */
 void ac_server_quiesce(struct ac_server *srv);
 

@@ -22,6 +22,18 @@ enum MHD_Result reply_response(struct req *r, unsigned status,
   ** id, like the Router's proxied responses. */
   if (r->sid[0] && r->route == R_INVOKE && r->op != OP_NONE)
     MHD_add_response_header(resp, SESSION_HEADER, r->sid);
+  if (r->close_conn)
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (r->deferred) {
+    /* On a worker: the event loop queues it when the request resumes. */
+    if (r->pending)
+      MHD_destroy_response(r->pending);
+    r->pending = resp;
+    r->pending_status = status;
+    r->responded = 1;
+    r->status = status;
+    return MHD_YES;
+  }
   ret = MHD_queue_response(r->conn, status, resp);
   MHD_destroy_response(resp);
   r->responded = 1;

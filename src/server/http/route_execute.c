@@ -1,7 +1,8 @@
 /*
 ** route_execute.c -- POST .../invocations/api/execute (PicoD's execute).
 */
-#include "duration.h"
+#include "exec_args.h"
+#include "live.h"
 #include "reply.h"
 #include "routes.h"
 #include "utf8.h"
@@ -10,197 +11,141 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Checks the request and fills argv/env; *msg says what is wrong. */
-static int parse_request(json_t *body, const struct ac_template *tpl,
-                         const char ***argv, const char ***env,
-                         const char **workdir, long long *timeout_ns,
-                         char *msg, size_t msgsz) {
-  json_t *cmd, *v, *envobj;
-  size_t n, ntpl = 0, nenv, i;
-  const char *key;
-  struct ac_error err;
-
-  if (!json_is_object(body)) {
-    snprintf(msg, msgsz, "request body must be a JSON object");
-    return 0;
+/* The buffered answer of api/execute for a result (PicoD's fields, plus
+** ours when a cap or a limit was hit). NULL when out of memory. */
+json_t *exec_result_json(const struct sbx_exec_result *res,
+                         size_t max_output) {
+  char t0[40], t1[40];
+  json_t *o;
+  {
+    size_t olen, elen;
+    char *out = utf8_sanitize(res->out, res->out_len, &olen);
+    char *errs = utf8_sanitize(res->err, res->err_len, &elen);
+    o = out && errs ? json_pack(
+      "{s:s%, s:s%, s:i, s:f, s:s, s:s}",
+      "stdout", out, olen, "stderr", errs, elen,
+      "exit_code", res->exit_code,
+      "duration", (double)(res->end.tv_sec - res->start.tv_sec) +
+        (double)(res->end.tv_nsec - res->start.tv_nsec) / 1e9,
+      "start_time", fapi_rfc3339(res->start, t0),
+      "end_time", fapi_rfc3339(res->end, t1)) : NULL;
+    if (out != res->out)
+      free(out);
+    if (errs != res->err)
+      free(errs);
   }
-  cmd = json_object_get(body, "command");
-  if (cmd == NULL || json_is_null(cmd)) {
-    snprintf(msg, msgsz, "Key: 'ExecuteRequest.Command' Error:Field "
-             "validation for 'Command' failed on the 'required' tag");
-    return 0;
+  if (o && (res->out_truncated || res->err_truncated)) {
+    /* Say the cap in the response so that a client can tell. */
+    json_object_set_new(o, "stdout_truncated",
+                        json_boolean(res->out_truncated));
+    json_object_set_new(o, "stderr_truncated",
+                        json_boolean(res->err_truncated));
+    json_object_set_new(o, "output_limit_bytes",
+                        json_integer((json_int_t)(max_output)));
   }
-  if (!json_is_array(cmd)) {
-    snprintf(msg, msgsz, "command must be an array of strings");
-    return 0;
-  }
-  if ((n = json_array_size(cmd)) == 0) {
-    snprintf(msg, msgsz, "command cannot be empty");
-    return 0;
-  }
-  json_array_foreach(cmd, i, v) {
-    if (!json_is_string(v)) {
-      snprintf(msg, msgsz, "command must be an array of strings");
-      return 0;
-    }
-  }
-  v = json_object_get(body, "timeout");
-  *timeout_ns = tpl->command_timeout_ns;
-  if (v && !json_is_null(v)) {
-    if (!json_is_string(v)) {
-      snprintf(msg, msgsz, "timeout must be a duration string such as "
-               "\"30s\"");
-      return 0;
-    }
-    if (*json_string_value(v) &&
-        ac_duration_parse(json_string_value(v), timeout_ns, &err) != AC_OK) {
-      snprintf(msg, msgsz, "Invalid timeout format: %s", err.msg);
-      return 0;
-    }
-  }
-  v = json_object_get(body, "working_dir");
-  *workdir = NULL;
-  if (v && !json_is_null(v)) {
-    if (!json_is_string(v)) {
-      snprintf(msg, msgsz, "working_dir must be a string");
-      return 0;
-    }
-    if (*json_string_value(v))
-      *workdir = json_string_value(v);
-  }
-  envobj = json_object_get(body, "env");
-  if (envobj && !json_is_null(envobj) && !json_is_object(envobj)) {
-    snprintf(msg, msgsz, "env must be an object of strings");
-    return 0;
-  }
-  json_object_foreach(envobj, key, v) {
-    if (!json_is_string(v) || !*key || strchr(key, '=')) {
-      snprintf(msg, msgsz, "env entry '%s' must be a string under a name "
-               "without '='", key);
-      return 0;
-    }
-  }
-  while (tpl->env && tpl->env[ntpl])
-    ntpl++;
-  nenv = ntpl + json_object_size(envobj);
-  *argv = calloc(n + 1, sizeof **argv);
-  *env = calloc(nenv + 1, sizeof **env);
-  if (*argv == NULL || *env == NULL) {
-    snprintf(msg, msgsz, "out of memory");
-    return 0;
-  }
-  json_array_foreach(cmd, i, v)
-    (*argv)[i] = json_string_value(v);
-  for (i = 0; i < ntpl; i++)
-    (*env)[i] = tpl->env[i];
-  /* The request's "NAME=value" strings are malloc'd; the caller frees
-  ** the entries past the template's. */
-  json_object_foreach(envobj, key, v) {
-    size_t len = strlen(key) + strlen(json_string_value(v)) + 2;
-    char *kv = malloc(len);
-    if (kv == NULL) {
-      snprintf(msg, msgsz, "out of memory");
-      return 0;
-    }
-    snprintf(kv, len, "%s=%s", key, json_string_value(v));
-    (*env)[i++] = kv;
-  }
-  return 1;
+  if (o && res->timed_out)
+    json_object_set_new(o, "timed_out", json_true());
+  if (o && res->oom_killed)
+    json_object_set_new(o, "oom_killed", json_true());
+  return o;
 }
+
+/* {====================================================== live events */
+
+static void on_output(void *ud, enum sbx_stream st, unsigned long long off,
+                      const char *data, size_t len) {
+  struct live_state *ls = ud;
+  ndjson_output(&ls->nd, st == SBX_STDERR, off, data, len);
+}
+
+static void on_dropped(void *ud, unsigned long long off,
+                       unsigned long long bytes) {
+  struct live_state *ls = ud;
+  ndjson_dropped(&ls->nd, off, bytes);
+}
+
+/* A streamed execute ends with its exit event. */
+static void on_stream_done(void *ud, const struct sbx_exec_result *res,
+                           const struct sbx_ctx_result *ctx) {
+  struct live_state *ls = ud;
+  (void)ctx;
+  ndjson_flush(&ls->nd);
+  ndjson_event(ls->nd.s, live_exit_json(res));
+  stream_end(ls->nd.s, 0);
+}
+
+/* A buffered execute answers with PicoD's JSON when its command ends. */
+static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
+                             const struct sbx_ctx_result *ctx) {
+  struct live_state *ls = ud;
+  json_t *o = exec_result_json(res, ls->max_output);
+  (void)ctx;
+  if (o)
+    reply_json(ls->r, 200, o);
+  else
+    reply_error(ls->r, FAM_PICOD, 500, "out of memory");
+  req_async_done(ls->r);
+}
+
+/* }====================================================== */
 
 enum MHD_Result route_execute(struct req *r) {
   const struct ac_template *tpl = r->sess->tpl;
   json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
-  const char **argv = NULL, **env = NULL, *workdir = NULL;
-  char msg[512], mapped[4096], sbxdir[4200], t0[40], t1[40];
-  long long timeout_ns = 0;
+  char msg[512];
+  struct exec_args a;
   struct sbx_exec_request er;
-  struct sbx_exec_result res;
+  struct sbx_task_events ev = { NULL, NULL, on_buffered_done };
+  struct live_state *ls;
+  struct sbx_task *task;
   struct ac_error err;
-  struct fapi_root root;
-  enum MHD_Result ret;
-  size_t ntpl = 0;
-  json_t *o;
+  enum MHD_Result ret = MHD_YES;
+  int streamed = live_wants_stream(r);
 
+  memset(&a, 0, sizeof a);
   if (body == NULL && r->len > 0) {
     json_error_t jerr;
     json_decref(json_loadb(r->body, r->len, 0, &jerr));
     ret = reply_error(r, FAM_PICOD, 400, "invalid JSON: %s", jerr.text);
     goto out;
   }
-  if (!parse_request(body, tpl, &argv, &env, &workdir, &timeout_ns, msg,
-                     sizeof msg)) {
+  if (!exec_args_parse(body, tpl, tpl->command_timeout_ns, &a, msg,
+                       sizeof msg)) {
     ret = reply_error(r, FAM_PICOD, 400, "%s", msg);
     goto out;
   }
-  req_fapi_root(r, &root);
-  memset(&er, 0, sizeof er);
-  if (workdir) {
-    if (fapi_map_path(workdir, mapped, sizeof mapped, &err) != AC_OK) {
-      ret = reply_error(r, FAM_PICOD, 400, "Invalid working directory: %s",
-                        err.msg);
-      goto out;
-    }
-    if (fapi_mkdirs(&root, workdir, &err) != AC_OK) {
-      ret = reply_error(r, FAM_PICOD, err.code == AC_ESYSTEM ? 500 : 400,
-                        "Failed to create working directory: %s", err.msg);
-      goto out;
-    }
-    snprintf(sbxdir, sizeof sbxdir, "/%s", mapped);
-    er.working_dir = sbxdir;
-  }
-  er.argv = argv;
-  er.env = env;
-  er.timeout_ns = timeout_ns;
-  er.max_output = tpl->max_output;
-  if (sbx_exec(r->sess->box, &er, &res, &err) != AC_OK) {
-    ret = reply_error(r, FAM_PICOD, 500, "Failed to run command: %s",
-                      err.msg);
+  if (!exec_args_request(r, &a, &er))
     goto out;
-  }
-  {
-    size_t olen, elen;
-    char *out = utf8_sanitize(res.out, res.out_len, &olen);
-    char *errs = utf8_sanitize(res.err, res.err_len, &elen);
-    o = out && errs ? json_pack(
-      "{s:s%, s:s%, s:i, s:f, s:s, s:s}",
-      "stdout", out, olen, "stderr", errs, elen,
-      "exit_code", res.exit_code,
-      "duration", (double)(res.end.tv_sec - res.start.tv_sec) +
-        (double)(res.end.tv_nsec - res.start.tv_nsec) / 1e9,
-      "start_time", fapi_rfc3339(res.start, t0),
-      "end_time", fapi_rfc3339(res.end, t1)) : NULL;
-    if (out != res.out)
-      free(out);
-    if (errs != res.err)
-      free(errs);
-  }
-  if (o && (res.out_truncated || res.err_truncated)) {
-    /* Say the cap in the response so that a client can tell. */
-    json_object_set_new(o, "stdout_truncated",
-                        json_boolean(res.out_truncated));
-    json_object_set_new(o, "stderr_truncated",
-                        json_boolean(res.err_truncated));
-    json_object_set_new(o, "output_limit_bytes",
-                        json_integer((json_int_t)(tpl->max_output)));
-  }
-  if (o && res.timed_out)
-    json_object_set_new(o, "timed_out", json_true());
-  if (o && res.oom_killed)
-    json_object_set_new(o, "oom_killed", json_true());
-  sbx_exec_result_free(&res);
-  if (o == NULL) {
+  if ((ls = live_state_new(r)) == NULL) {
     ret = reply_error(r, FAM_PICOD, 500, "out of memory");
     goto out;
   }
-  ret = reply_json(r, 200, o);
+  if (streamed) {
+    if (live_stream_open(r, ls) != 0)
+      goto out;
+    ev.output = on_output;
+    ev.dropped = on_dropped;
+    ev.done = on_stream_done;
+  } else {
+    r->async = 1;            /* the answer comes with the exit */
+  }
+  if (sbx_exec_start(r->sess->box, &er, &ev, ls, &task, &err) != AC_OK) {
+    r->async = 0;
+    if (streamed) {
+      /* The stream is open: the failure is its last event. */
+      ndjson_event(ls->nd.s, json_pack("{s:s, s:s, s:i}", "type", "error",
+                                       "error", err.msg, "code",
+                                       (int)live_status(err.code)));
+      stream_end(ls->nd.s, 0);
+    } else {
+      ret = reply_error(r, FAM_PICOD, live_status(err.code),
+                        "Failed to run command: %s", err.msg);
+    }
+    goto out;
+  }
+  live_set_task(r, task);
 out:
-  while (tpl->env && tpl->env[ntpl])
-    ntpl++;
-  for (size_t i = ntpl; env && env[i]; i++)
-    free((char *)env[i]);
-  free(env);
-  free(argv);
+  exec_args_free(&a);
   json_decref(body);
   return ret;
 }

@@ -5,6 +5,7 @@
 */
 #include "reply.h"
 #include "routes.h"
+#include "stream.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -295,6 +296,49 @@ static const char *download_path(const char *p, char *buf, size_t len) {
   return p;
 }
 
+#define DOWNLOAD_CHUNK (1 << 20)
+
+/* A download read on workers, one chunk whenever the client has taken
+** the previous one: the event loop never reads the file, and memory stays
+** one chunk whatever the file's size. */
+struct download {
+  int fd;
+  uint64_t off, size;
+  char *buf;
+};
+
+static void download_refill(void *ud, struct stream *s) {
+  struct download *d = ud;
+  size_t want = d->size - d->off < DOWNLOAD_CHUNK
+    ? (size_t)(d->size - d->off) : DOWNLOAD_CHUNK;
+  ssize_t n;
+
+  if (want == 0) {
+    stream_end(s, 0);
+    return;
+  }
+  if (d->buf == NULL && (d->buf = malloc(DOWNLOAD_CHUNK)) == NULL) {
+    stream_end(s, 1);
+    return;
+  }
+  n = pread(d->fd, d->buf, want, (off_t)d->off);
+  /* A file that shrank under us (the sandbox may change it while it is
+  ** downloaded) ends the answer cut short: Content-Length promised more,
+  ** so the client sees the failure. It never spins. */
+  if (n <= 0 || stream_write(s, d->buf, (size_t)n) != 0) {
+    stream_end(s, 1);
+    return;
+  }
+  d->off += (uint64_t)n;
+}
+
+static void download_free(void *ud) {
+  struct download *d = ud;
+  close(d->fd);
+  free(d->buf);
+  free(d);
+}
+
 enum MHD_Result route_download(struct req *r) {
   char path[4200];
   struct fapi_root root;
@@ -311,10 +355,21 @@ enum MHD_Result route_download(struct req *r) {
   if (fapi_open_read(&root, download_path(r->subpath, path, sizeof path),
                      &fd, &fi, &err) != AC_OK)
     return reply_fapi(r, &err, "File not found");
-  resp = MHD_create_response_from_fd64((uint64_t)fi.size, fd);
-  if (resp == NULL) {
-    close(fd);
-    return MHD_NO;
+  {
+    struct download *d = calloc(1, sizeof *d);
+    struct stream *s = d ? stream_new(r) : NULL;
+    if (s == NULL) {
+      free(d);
+      close(fd);
+      return MHD_NO;
+    }
+    d->fd = fd;
+    d->size = (uint64_t)fi.size;
+    stream_set_refill(s, download_refill, d, download_free);
+    resp = stream_response(s, (uint64_t)fi.size);
+    stream_detach(s);
+    if (resp == NULL)
+      return MHD_NO;
   }
   snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", fi.name);
   gmtime_r(&fi.mtime.tv_sec, &tm);

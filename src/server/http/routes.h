@@ -10,10 +10,14 @@
 /* Route handlers, called once the whole body is in. */
 enum MHD_Result route_control(struct req *r);
 enum MHD_Result route_execute(struct req *r);
+/* The buffered JSON answer of an execute (route_execute.c). */
+json_t *exec_result_json(const struct sbx_exec_result *res,
+                         size_t max_output);
 enum MHD_Result route_upload_json(struct req *r);
 enum MHD_Result route_upload_multipart_done(struct req *r);
 enum MHD_Result route_download(struct req *r);
 enum MHD_Result route_list(struct req *r);
+enum MHD_Result route_fs(struct req *r);      /* api/fs/... */
 
 /* Multipart streaming: set up on the first call; feed with each chunk. */
 enum MHD_Result upload_multipart_begin(struct req *r);

@@ -2,6 +2,7 @@
 ** routes_control.c -- health routes and the WorkloadManager's control
 ** plane (create, delete), plus the local listing extensions.
 */
+#include "conns.h"
 #include "reply.h"
 #include "routes.h"
 
@@ -145,11 +146,25 @@ enum MHD_Result route_control(struct req *r) {
     return create(r);
   case R_CREATE_AGENT:
     return reply_error(r, FAM_WM, 404, "agent runtime not found");
-  case R_DELETE:
-    if (ac_store_delete(r->srv->store, r->id, &err) != AC_OK)
+  case R_DELETE: {
+    /* The reference keeps the session's address a valid key while its
+    ** requests are ended. */
+    struct srv_session *s = ac_store_get(r->srv->store, r->id, 0);
+    if (ac_store_delete(r->srv->store, r->id, &err) != AC_OK) {
+      if (s)
+        ac_store_release(r->srv->store, s);
       return reply_error(r, FAM_WM, 404, "%s", err.msg);
+    }
+    /* Delete ends every request of the session: uploads that trickle,
+    ** downloads, commands. Their connections close and release the
+    ** session, so the box goes with the last of them. */
+    if (s) {
+      conns_abort_key(r->srv->conns, s);
+      ac_store_release(r->srv->store, s);
+    }
     snprintf(r->sid, sizeof r->sid, "%s", r->id);
     return reply_error(r, FAM_WM, 200, "Sandbox deleted successfully");
+  }
   case R_LIST:
     return list(r);
   case R_INFO:

@@ -511,7 +511,10 @@ static int rmdir_retry(const char *dir, long ms) {
   return 0;
 }
 
-/* Kills and removes one stale child cgroup (left by a killed server). */
+static void remove_children(const struct cg_hier *h, const char *boxdir);
+
+/* Kills and removes one stale child cgroup (left by a killed server), and
+** the cgroups below it (a live sandbox's per-command ones). */
 static void remove_stale(const struct cg_hier *h, const char *dir) {
   int v2 = (h->what & CG_W_V2) != 0;
   if (dir_populated(dir, v2)) {
@@ -520,6 +523,7 @@ static void remove_stale(const struct cg_hier *h, const char *dir) {
       kill_listed(dir);
     wait_empty(dir, v2, CG_EMPTY_WAIT_MS);
   }
+  remove_children(h, dir);
   rmdir_retry(dir, CG_RMDIR_WAIT_MS);
 }
 
@@ -837,6 +841,7 @@ void cg_cmd_destroy(const struct cg_runtime *cg, struct cg_cmd *cmd) {
       continue;
     wait_empty(cmd->dir[i], (cg->h[i].what & CG_W_V2) != 0,
                CG_EMPTY_WAIT_MS);
+    remove_children(&cg->h[i], cmd->dir[i]);
     rmdir_retry(cmd->dir[i], CG_RMDIR_WAIT_MS);
   }
   for (int i = 0; i < CG_MAX_HIER; i++) {
@@ -844,4 +849,74 @@ void cg_cmd_destroy(const struct cg_runtime *cg, struct cg_cmd *cmd) {
     cmd->dir[i] = NULL;
   }
   cmd->n = 0;
+}
+
+/* ---- a live sandbox's per-command cgroups ---- */
+
+int cg_cmd_kill_index(const struct cg_runtime *cg, const struct cg_cmd *cmd) {
+  for (int i = 0; i < cmd->n && i < cg->n; i++)
+    if (cmd->dir[i] && (cg->h[i].what & CG_W_KILL))
+      return i;
+  return -1;
+}
+
+int cg_cmd_delegate(const struct cg_runtime *cg, const struct cg_cmd *cmd,
+                    int chown_to, unsigned uid, unsigned gid) {
+  int i = cg_cmd_kill_index(cg, cmd), fd;
+  char *procs;
+  if (i < 0)
+    return -1;
+  if (chown_to) {
+    procs = sbxu_join(cmd->dir[i], "cgroup.procs");
+    if (procs == NULL || chown(cmd->dir[i], uid, gid) < 0 ||
+        chown(procs, uid, gid) < 0) {
+      free(procs);
+      return -1;
+    }
+    free(procs);
+  }
+  fd = open(cmd->dir[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  return fd;
+}
+
+int cg_cmd_kill_child(const struct cg_runtime *cg, const struct cg_cmd *cmd,
+                      const char *name) {
+  int i = cg_cmd_kill_index(cg, cmd), rc;
+  char *dir;
+  if (i < 0)
+    return -1;
+  dir = sbxu_join(cmd->dir[i], name);
+  if (dir == NULL)
+    return -1;
+  rc = write_in(dir, "cgroup.kill", "1");
+  free(dir);
+  return rc;
+}
+
+int cg_cmd_child_populated(const struct cg_runtime *cg,
+                           const struct cg_cmd *cmd, const char *name) {
+  int i = cg_cmd_kill_index(cg, cmd), rc;
+  char *dir;
+  if (i < 0)
+    return 0;
+  dir = sbxu_join(cmd->dir[i], name);
+  if (dir == NULL)
+    return 1;
+  rc = dir_populated(dir, 1);
+  free(dir);
+  return rc;
+}
+
+int cg_cmd_remove_child(const struct cg_runtime *cg, const struct cg_cmd *cmd,
+                        const char *name) {
+  int i = cg_cmd_kill_index(cg, cmd), rc;
+  char *dir;
+  if (i < 0)
+    return 0;
+  dir = sbxu_join(cmd->dir[i], name);
+  if (dir == NULL)
+    return -1;
+  rc = rmdir(dir) == 0 || errno == ENOENT ? 0 : -1;
+  free(dir);
+  return rc;
 }

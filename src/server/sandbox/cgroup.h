@@ -126,4 +126,30 @@ void cg_cmd_destroy(const struct cg_runtime *cg, struct cg_cmd *cmd);
 /* 1 when the command's cgroups still hold processes. */
 int cg_cmd_populated(const struct cg_runtime *cg, const struct cg_cmd *cmd);
 
+/* A live sandbox's cgroup (a cg_cmd named "live") holds the sandbox's
+** init, and one child "c<id>" per command in the hierarchy that has
+** cgroup.kill; the init creates and joins those children itself, through
+** a directory fd (cgroup v2 delegation). */
+
+/* Index of the hierarchy whose directory has cgroup.kill, or -1. */
+int cg_cmd_kill_index(const struct cg_runtime *cg, const struct cg_cmd *cmd);
+
+/* Delegates the kill hierarchy's directory (chown of the directory and its
+** cgroup.procs when chown_to) and returns an O_DIRECTORY fd of it, or -1
+** when there is none or it failed. */
+int cg_cmd_delegate(const struct cg_runtime *cg, const struct cg_cmd *cmd,
+                    int chown_to, unsigned uid, unsigned gid);
+
+/* cgroup.kill of the child `name`; -1 when it does not exist. */
+int cg_cmd_kill_child(const struct cg_runtime *cg, const struct cg_cmd *cmd,
+                      const char *name);
+
+/* 1 when the child `name` still holds processes. */
+int cg_cmd_child_populated(const struct cg_runtime *cg,
+                           const struct cg_cmd *cmd, const char *name);
+
+/* rmdir of the child `name`: 0 when it is gone, -1 (EBUSY) when not yet. */
+int cg_cmd_remove_child(const struct cg_runtime *cg, const struct cg_cmd *cmd,
+                        const char *name);
+
 #endif

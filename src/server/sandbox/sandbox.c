@@ -247,6 +247,7 @@ enum ac_code sbx_runtime_init(struct sbx_runtime **out, const char *state_dir,
   if (rc)
     goto out;
   self_test(rt);
+  rc = sbx_live_rt_start(rt, err);
 out:
   if (rc) {
     sbx_runtime_free(rt);
@@ -259,6 +260,7 @@ out:
 void sbx_runtime_free(struct sbx_runtime *rt) {
   if (rt == NULL)
     return;
+  sbx_live_rt_stop(rt);
   cg_runtime_free(&rt->cg);
   sbx_etc_remove(rt);
   if (rt->pub) {

@@ -6,9 +6,10 @@
 ** bwrap, the sandbox's /etc. A *box* is one session's sandbox: its
 ** persistent filesystem (a loop-mounted ext4 image with a disk quota when
 ** root, a plain directory otherwise) holding workspace/, tmp/ and
-** home/sandbox/, its cgroups with the session's limits, and its host uid.
-** Every command is a fresh bwrap instance inside the box; processes never
-** outlive their command.
+** home/sandbox/, its cgroups with the session's limits, its host uid, and
+** its live sandbox: one bwrap instance started with the box and kept until
+** it is closed, whose init is our agent; commands are forked inside it
+** (sandbox_live.h). A command's processes never outlive the command.
 **
 ** Thread safety: a runtime is shared by all threads after init; a box may
 ** run several commands at once from different threads (each command has
@@ -48,12 +49,14 @@ struct sbx_limits {
                                        directory without quota */
   unsigned long long fsize_bytes;   /* RLIMIT_FSIZE per process */
   unsigned pids;                    /* pids cgroup (tasks, threads too);
-                                       bwrap's own 2 processes per running
-                                       command count */
+                                       the live sandbox's own 2 processes
+                                       (bwrap, agent) count */
   unsigned cpu_millis;              /* CPU quota, 1000 = one full CPU */
   unsigned nofile;                  /* RLIMIT_NOFILE (soft = hard) */
   int network;                      /* 1: share the host network (and its
                                        /etc/resolv.conf) */
+  unsigned long long proc_output_bytes; /* output kept per background
+                                           process (a ring); 0: 1 MiB */
 };
 
 /* Detects the host's facilities and prepares shared state: cgroup parents
@@ -142,10 +145,11 @@ struct sbx_exec_request {
 };
 
 struct sbx_exec_result {
-  int exit_code;      /* 124 timeout; 128+n killed by signal n (bwrap's
-                         convention, 137 after an OOM kill); 1 when the
-                         program cannot start (bwrap prints why on stderr:
-                         no such program, no such working_dir) */
+  int exit_code;      /* 124 timeout; 128+n killed by signal n (137 after
+                         an OOM kill, or when the box's sandbox died); 1
+                         when the program cannot start (the agent prints
+                         why on stderr: no such program, no such
+                         working_dir) */
   int timed_out;      /* the wall timeout fired; the tree was killed */
   int oom_killed;     /* the memory cgroup killed a process; the rest of
                          the command was killed too */
@@ -161,9 +165,9 @@ struct sbx_exec_result {
 /* Runs one command in the box and waits for it (or its timeout). A non-zero
 ** exit status is a result, not an error: errors are failures to run at all
 ** (AC_EINVAL for a bad request, AC_ECLOSED when the box is closing,
-** AC_ESYSTEM). stdin is /dev/null. Call it from a thread that stays alive
-** until it returns (bwrap dies with the thread that started it). On
-** success the caller frees *res with sbx_exec_result_free. */
+** AC_ESYSTEM when the sandbox cannot start). stdin is /dev/null. It is
+** sbx_exec_start (sandbox_live.h) and a wait. On success the caller frees
+** *res with sbx_exec_result_free. */
 enum ac_code sbx_exec(struct sbx_box *box, const struct sbx_exec_request *req,
                       struct sbx_exec_result *res, struct ac_error *err);
 void sbx_exec_result_free(struct sbx_exec_result *res);

@@ -27,6 +27,12 @@ static struct sbx_box *box_alloc(struct sbx_runtime *rt,
     free(box);
     return NULL;
   }
+  if (sbx_live_box_init(box) < 0) {
+    pthread_cond_destroy(&box->cv);
+    pthread_mutex_destroy(&box->mu);
+    free(box);
+    return NULL;
+  }
   box->rt = rt;
   box->fs.rootfd = -1;
   if (limits)
@@ -35,6 +41,7 @@ static struct sbx_box *box_alloc(struct sbx_runtime *rt,
 }
 
 static void box_free(struct sbx_box *box) {
+  sbx_live_box_fini(box);
   pthread_cond_destroy(&box->cv);
   pthread_mutex_destroy(&box->mu);
   free(box->prefix);
@@ -137,6 +144,7 @@ enum ac_code sbx_box_create(struct sbx_runtime *rt, const char *dir,
     box_free(box);
     return rc;
   }
+  sbx_live_box_warm(box);
   *out = box;
   return AC_OK;
 }
@@ -173,36 +181,26 @@ enum ac_code sbx_box_open(struct sbx_runtime *rt, const char *dir,
     box_free(box);
     return rc;
   }
+  sbx_live_box_warm(box);
   *out = box;
   return AC_OK;
-}
-
-/* Tells every running command to kill itself (see sandbox_watch.c for
-** the order that orphans nothing). Called with box->mu held. */
-static void wake_runs_locked(struct sbx_box *box) {
-  for (struct sbx_run *r = box->runs; r; r = r->next) {
-    uint64_t one = 1;
-    ssize_t n = write(r->wake_fd, &one, sizeof one);
-    (void)n;
-  }
 }
 
 void sbx_box_kill(struct sbx_box *box) {
   if (box == NULL)
     return;
-  pthread_mutex_lock(&box->mu);
-  box->kill_gen++;
-  wake_runs_locked(box);
-  pthread_mutex_unlock(&box->mu);
+  sbx_live_box_kill(box);
 }
 
-/* Refuses new commands, tells the running ones to kill themselves and
-** waits for their sbx_exec calls to return; then removes the box's
-** cgroups, killing anything left. */
+/* Refuses new commands, takes the live sandbox down (every command in
+** flight ends) and waits until every task is released; then removes the
+** box's cgroups, killing anything left. */
 static void box_stop(struct sbx_box *box) {
   pthread_mutex_lock(&box->mu);
   box->closing = 1;
-  wake_runs_locked(box);
+  pthread_mutex_unlock(&box->mu);
+  sbx_live_box_stop(box);
+  pthread_mutex_lock(&box->mu);
   while (box->running > 0)
     pthread_cond_wait(&box->cv, &box->mu);
   pthread_mutex_unlock(&box->mu);

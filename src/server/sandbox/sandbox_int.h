@@ -1,7 +1,8 @@
 /*
 ** sandbox_int.h -- internals shared by sandbox.c (runtime), sandbox_box.c
 ** (boxes), sandbox_args.c (bwrap arguments), sandbox_spawn.c (the launch
-** child) and sandbox_exec.c (running one command). Not a public header.
+** child) and sandbox_live.c (the live sandbox and its commands). Not a
+** public header.
 */
 #ifndef AGENTCUBE_SANDBOX_INT_H
 #define AGENTCUBE_SANDBOX_INT_H
@@ -33,6 +34,9 @@ enum {
   SBX_FD_WS,            /* --bind-fd: workspace (the box's) */
   SBX_FD_TMP,           /* --bind-fd: tmp */
   SBX_FD_HOME,          /* --bind-fd: home/sandbox */
+  SBX_FD_AGENT,         /* --ro-bind-data: the agent's executable */
+  SBX_FD_SOCK,          /* the live sandbox's agent socket */
+  SBX_FD_CGDIR,         /* the agent's delegated cgroup directory */
   SBX_NFDS
 };
 
@@ -60,6 +64,7 @@ struct sbx_runtime {
   int etcfd;                  /* O_PATH fd of etc, or -1 */
   char *layout;               /* NUL-separated bwrap args: /usr, /etc */
   size_t layout_len;
+  struct sbx_live_rt *live;   /* the live sandboxes' event thread */
   char why_bwrap[160], why_mkfs[160], why_loop[160], why_userns[160];
   char why_seccomp[AC_ERROR_SIZE], why_selftest[AC_ERROR_SIZE + 64];
 };
@@ -68,16 +73,44 @@ struct sbx_runtime {
 enum ac_code sbx_runtime_usable(const struct sbx_runtime *rt,
                                 struct ac_error *err);
 
-/* One running command. sbx_box_close/destroy signal wake_fd (an eventfd
-** its sbx_exec polls) and the command kills itself, in the order that
-** leaves no orphan (see sandbox_exec.c). */
-struct sbx_run {
-  int wake_fd;
-  struct sbx_run *next;
+struct sbx_task;
+struct sbx_live_rt;
+struct sbx_proc;
+
+/* The live sandbox of a box (sandbox_live.c); every field is protected by
+** the runtime's live mutex. */
+enum { SBX_LIVE_DOWN, SBX_LIVE_STARTING, SBX_LIVE_UP };
+struct sbx_live_ep {
+  struct sbx_box *box;
+  int kind;                   /* 1 socket, 2 bwrap's pidfd, 3 OOM (v1) */
+};
+struct sbx_live {
+  int state;
+  int spawned;                /* STARTING: bwrap runs, no HELLO yet */
+  int sock;                   /* our end of the agent socket, or -1 */
+  pid_t pid;                  /* bwrap */
+  int pidfd;
+  int errfd;                  /* memfd holding bwrap's stderr */
+  pid_t agent_pid;            /* host pid of the agent (from HELLO) */
+  int agent_pidfd;            /* pins it: reaped by us if bwrap died first */
+  struct cg_cmd cg;           /* the "live" cgroup of the sandbox */
+  int have_cg, cgdirfd, percmd_cg;
+  unsigned long long oom_base;
+  pthread_mutex_t send_mu;    /* one writer on the socket at a time */
+  struct sbx_task *tasks;     /* in flight */
+  struct sbx_proc *procs;     /* background processes, oldest first */
+  unsigned next_proc;
+  struct sbx_task *watches;   /* process watches not yet ended */
+  unsigned next_id;
+  unsigned long long down_epoch;
+  unsigned long long launches;
+  struct sbx_live_ep ep_sock, ep_pid, ep_oom;
+  char why[AC_ERROR_SIZE];    /* why the last launch failed */
 };
 
 struct sbx_box {
   struct sbx_runtime *rt;
+  struct sbx_live live;
   struct boxfs fs;
   struct cg_box cg;
   char cgname[32];            /* "box-<16 hex>" */
@@ -86,12 +119,8 @@ struct sbx_box {
   size_t prefix_len;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  int closing;                /* close/destroy started: refuse new execs */
-  unsigned long kill_gen;     /* bumped by sbx_box_kill: a command that
-                                 started before registers already dead */
-  unsigned running;           /* sbx_exec calls in progress */
-  unsigned long next_cmd;     /* names cmd-<n> cgroups */
-  struct sbx_run *runs;
+  int closing;                /* close/destroy started: refuse new tasks */
+  unsigned running;           /* tasks started and not yet released */
 };
 
 /* ---- sandbox_args.c ---- */
@@ -162,40 +191,29 @@ struct sbx_spawn_plan {
 enum ac_code sbx_spawn(const struct sbx_spawn_plan *plan, pid_t *pid,
                        int *pidfd, struct ac_error *err);
 
-/* ---- sandbox_watch.c ---- */
+/* ---- sandbox_live.c ---- */
 
-/* One output stream: kept up to max bytes, drained and dropped past it. */
+/* Starts / stops the event thread of the live sandboxes. */
+enum ac_code sbx_live_rt_start(struct sbx_runtime *rt, struct ac_error *err);
+void sbx_live_rt_stop(struct sbx_runtime *rt);
+
+/* Per box: initialises box->live; asks for the sandbox to be launched
+** ahead of the first command (warm); stops it (kills everything running,
+** waits until the sandbox is gone). */
+int sbx_live_box_init(struct sbx_box *box);
+void sbx_live_box_warm(struct sbx_box *box);
+void sbx_live_box_stop(struct sbx_box *box);
+void sbx_live_box_fini(struct sbx_box *box);
+
+/* Kills every command in flight of the box (sbx_box_kill). */
+void sbx_live_box_kill(struct sbx_box *box);
+
+/* One output stream of a task: kept (or, streaming, counted) up to max
+** bytes; what is past it is dropped and flagged. */
 struct sbx_obuf {
   char *p;                     /* malloc'd, NULL until the first byte */
   size_t len, cap, max;
   int truncated;
 };
-
-/* A running bwrap under supervision. The caller fills the inputs; the
-** read ends are closed by sbx_watch_run, wakefd is not. */
-struct sbx_watch {
-  struct sbx_box *box;
-  const struct cg_cmd *cmd;    /* NULL: no cgroups */
-  pid_t pid;                   /* bwrap */
-  int pidfd;                   /* -1 on kernels without pidfds */
-  int outfd, errfd, infofd;    /* O_NONBLOCK read ends */
-  int wakefd;                  /* eventfd, signalled when the box closes */
-  long long timeout_ns;
-  struct sbx_obuf out, err;    /* .max set by the caller */
-  /* results */
-  int status;                  /* bwrap's wait status */
-  int exited, timed_out, oom_killed;
-  /* private */
-  int killed, hard_killed, woken;
-  long long kill_at;
-  pid_t init_pid;              /* bwrap's init, once identified */
-  unsigned long long init_ns;  /* its pid namespace inode */
-  int init_pidfd;
-  char info[512];              /* --info-fd JSON */
-  size_t info_len;
-};
-
-/* Supervises until the command is over and everything is reaped. */
-void sbx_watch_run(struct sbx_watch *w);
 
 #endif

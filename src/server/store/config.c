@@ -268,7 +268,9 @@ static enum ac_code get_template(struct walk *w, yaml_node_t *n,
       unsigned long long b;
       if ((rc = get_bytes(w, v, ks, &b)) == AC_OK)
         t->max_output = (size_t)b;
-    } else if (!strcmp(ks, "network"))
+    } else if (!strcmp(ks, "processOutputBytes"))
+      rc = get_bytes(w, v, ks, &t->limits.proc_output_bytes);
+    else if (!strcmp(ks, "network"))
       rc = get_bool(w, v, ks, &t->limits.network);
     else if (!strcmp(ks, "disk"))
       rc = get_bytes(w, v, ks, &t->limits.disk_bytes);
@@ -332,6 +334,26 @@ static enum ac_code get_root(struct walk *w, yaml_node_t *n,
       rc = get_bytes(w, v, ks, &cfg->max_json_bytes);
     else if (!strcmp(ks, "maxInflight"))
       rc = get_uint(w, v, ks, &cfg->max_inflight);
+    else if (!strcmp(ks, "maxConnections")) {
+      if ((rc = get_uint(w, v, ks, &cfg->max_connections)) == AC_OK &&
+          cfg->max_connections == 0)
+        rc = at(w, v, "%s must be at least 1", ks);
+    }
+    else if (!strcmp(ks, "maxConnectionsPerAddress"))
+      rc = get_uint(w, v, ks, &cfg->max_connections_per_addr);
+    else if (!strcmp(ks, "workerThreads"))
+      rc = get_uint(w, v, ks, &cfg->worker_threads);
+    else if (!strcmp(ks, "headerTimeout") || !strcmp(ks, "idleTimeout")) {
+      long long ns = 0;
+      if ((rc = get_seconds(w, v, ks, &ns)) == AC_OK &&
+          (ns < 1000000LL || ns > 86400 * 1000000000LL))
+        rc = at(w, v, "%s must be between 1ms and 24h", ks);
+      if (rc == AC_OK && ks[0] == 'h')
+        cfg->header_timeout_ms = (unsigned)(ns / 1000000);
+      else if (rc == AC_OK)
+        cfg->idle_timeout_s = ns < 1000000000LL ? 1
+                                                : (unsigned)(ns / 1000000000);
+    }
     else if (!strcmp(ks, "templates"))
       templates = v;
     else if (!strcmp(ks, "default"))
@@ -362,6 +384,11 @@ enum ac_code ac_config_defaults(struct ac_config *cfg, struct ac_error *err) {
   cfg->max_upload_bytes = 16 * GiB;
   cfg->max_json_bytes = 64 * MiB;
   cfg->max_inflight = 1000;
+  cfg->max_connections = 1024;
+  cfg->max_connections_per_addr = 256;
+  cfg->header_timeout_ms = 30000;
+  cfg->idle_timeout_s = 60;
+  cfg->worker_threads = 4;
   cfg->fallback.session_timeout_s = 15 * 60;
   cfg->fallback.max_duration_s = 8 * 3600;
   cfg->fallback.command_timeout_ns = 60 * 1000000000LL;

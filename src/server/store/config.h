@@ -5,6 +5,11 @@
 **   strict: false              # true: unknown templates get 404
 **   maxUploadBytes: 8Gi        # server-wide request limits
 **   maxJsonBytes: 64Mi
+**   maxConnections: 1024       # HTTP connection budgets
+**   maxConnectionsPerAddress: 256
+**   headerTimeout: 30s
+**   idleTimeout: 60s
+**   workerThreads: 4
 **   templates:
 **     - name: my-interpreter
 **       namespace: default
@@ -43,6 +48,16 @@ struct ac_config {
   unsigned long long max_upload_bytes;  /* streamed multipart bodies */
   unsigned long long max_json_bytes;    /* buffered JSON bodies */
   unsigned max_inflight;                /* 429 beyond this */
+  /* connection budgets of the HTTP server */
+  unsigned max_connections;             /* in total; 503 beyond */
+  unsigned max_connections_per_addr;    /* per client address; 429 beyond */
+  unsigned header_timeout_ms;           /* a request header must arrive
+                                           within this */
+  unsigned idle_timeout_s;              /* a connection silent this long
+                                           (in a body, between requests,
+                                           not reading an answer) closes */
+  unsigned worker_threads;              /* kept for blocking work; more are
+                                           started while all are busy */
   struct ac_template fallback;          /* answers any name unless strict */
   struct ac_template *templates;
   size_t ntemplates;

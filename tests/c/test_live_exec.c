@@ -1,0 +1,304 @@
+/*
+** Commands on the live sandbox: streamed output in order, cancel and
+** timeout kill the whole tree (setsid and double fork included), box
+** destroy leaves nothing of its uid, and a killed, impersonated or
+** garbage-speaking agent costs only its own box its running commands.
+** Runs as root against the real kernel; timing bounds are generous (the
+** strict numbers are in the benchmarks).
+*/
+#include "live_util.h"
+#include "agent_proto.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+static uid_t base_uid;
+
+/* A tree that escapes a process group kill: a setsid'd pair, a double
+** fork, then the main process. */
+static const char escapers[] =
+  "(setsid sh -c 'sleep 1000 & exec sleep 1001' &); "
+  "(sh -c 'sleep 1003 &'); echo started; exec sleep 1004";
+
+static enum ac_code start(struct sbx_box *b, const char *script,
+                          long long timeout, struct rec *r,
+                          struct sbx_task **t) {
+  const char *argv[] = { "sh", "-c", script, NULL };
+  struct sbx_exec_request rq;
+  struct ac_error e;
+  enum ac_code rc;
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.timeout_ns = timeout;
+  rec_init(r);
+  rc = sbx_exec_start(b, &rq, &rec_events, r, t, &e);
+  if (rc)
+    printf("# sbx_exec_start: %s\n", e.msg);
+  return rc;
+}
+
+static void test_streaming(struct sbx_box *a) {
+  struct rec r;
+  struct sbx_task *t;
+  if (start(a, "echo a; sleep 0.4; echo b >&2; sleep 0.4; echo c", 30 * SEC,
+            &r, &t))
+    return;
+  ok(rec_wait(&r, NULL, 30000), "streamed command ends");
+  is_str(r.out, "a\nb\nc\n", "chunks arrive in the order written");
+  is_str(r.order, "oeo", "stdout, stderr, stdout");
+  ok(r.offsets_ok, "offsets are contiguous across streams");
+  ok(r.done_ms - r.first_ms >= 500,
+     "the first chunk came before the end (%lld ms before)",
+     r.done_ms - r.first_ms);
+  ok(r.have_res && r.res.exit_code == 0 && r.res.out_len == 0,
+     "done: exit 0, output went to the callback, not the result");
+  sbx_task_release(t);
+}
+
+static void test_cancel(struct sbx_box *a, uid_t uid) {
+  struct rec r;
+  struct sbx_task *t;
+  long long t0, gone;
+  if (start(a, escapers, 60 * SEC, &r, &t))
+    return;
+  ok(rec_wait(&r, "started", 30000), "cancel: tree started");
+  ok(wait_uid_procs(uid, 1, 4, 1, 10000) >= 4,
+     "cancel: setsid'd and double-forked processes run");
+  t0 = now_ms();
+  sbx_task_cancel(t);
+  is_int(wait_uid_procs(uid, 1, 0, 0, 10000), 0,
+         "cancel: every process of the tree is gone");
+  gone = now_ms() - t0;
+  printf("# cancel to no process left: %lld ms\n", gone);
+  ok(gone < 2000, "cancel: gone quickly (%lld ms; bench holds the 100 ms "
+     "target)", gone);
+  ok(rec_wait(&r, NULL, 10000) && !r.res.timed_out, "cancel: done");
+  is_int(r.res.exit_code, 137, "cancel: exit 137");
+  sbx_task_cancel(t);            /* after done: harmless */
+  sbx_task_release(t);
+}
+
+static void test_timeout(struct sbx_box *a, uid_t uid) {
+  const char *argv[] = { "sh", "-c", escapers, NULL };
+  struct sbx_exec_request rq;
+  struct sbx_exec_result res;
+  struct ac_error e;
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.timeout_ns = SEC;
+  if (sbx_exec(a, &rq, &res, &e) != AC_OK) {
+    ok(0, "timeout: sbx_exec: %s", e.msg);
+    return;
+  }
+  ok(res.timed_out && res.exit_code == 124, "timeout: 124");
+  is_str(res.out, "started\n", "timeout: output before it kept");
+  is_int(wait_uid_procs(uid, 1, 0, 0, 2000), 0,
+         "timeout: setsid'd and double-forked processes are gone");
+  sbx_exec_result_free(&res);
+}
+
+static void test_main_exit_kills_leftovers(struct sbx_box *a, uid_t uid) {
+  int code;
+  const char *out = run_sh(a, "(setsid sleep 1000 &); sleep 1001 & echo ok",
+                           &code);
+  is_str(out, "ok\n", "a command that leaves processes behind returns");
+  is_int(wait_uid_procs(uid, 1, 0, 0, 2000), 0,
+         "what it left behind ends with it (as in a one-shot sandbox)");
+}
+
+static void test_release_without_wait(struct sbx_box *a, uid_t uid) {
+  struct rec r;
+  struct sbx_task *t;
+  int code;
+  if (start(a, "sleep 1000", 2 * SEC, &r, &t))
+    return;
+  sbx_task_release(t);           /* no events any more; it still ends */
+  is_int(wait_uid_procs(uid, 1, 0, 0, 15000), 0,
+         "a released task still times out and is killed");
+  ok(!r.done, "no event after release");
+  is_str(run_sh(a, "echo next", &code), "next\n", "the box goes on");
+}
+
+/* The agent as PID 1 ignores signals from inside; code that tries to kill
+** it or reach its socket gets nothing. */
+static void test_inside_attacks(struct sbx_box *a) {
+  int code;
+  const char *out;
+  out = run_sh(a, "kill -9 1; echo rc=$?; sleep 0.2; echo alive", &code);
+  ok(contains(out, "alive"), "kill -9 1 from inside: the command goes on");
+  is_str(run_sh(a, "echo after", &code), "after\n",
+         "kill -9 1 from inside: the next command works");
+  out = run_sh(a, "ls /proc/1/fd >/dev/null 2>&1 && echo open || echo "
+               "closed; ls /proc/self/fd >/dev/null 2>&1 && echo own", &code);
+  is_str(out, "closed\nown\n", "the agent's fds are closed to sandboxed "
+         "code (its own are not)");
+  out = run_sh(a, "cat /proc/1/environ >/dev/null 2>&1 && echo open || "
+               "echo closed; grep -c agent /proc/1/cmdline", &code);
+  is_str(out, "closed\n1\n", "the agent is not dumpable; pid 1 is the "
+         "agent");
+  out = run_sh(a, "ls -l /proc/self/fd | grep -c socket", &code);
+  is_str(out, "0\n", "a command inherits no socket from the agent");
+}
+
+/* Another box's commands are not touched by what happens to this one. */
+struct bystander {
+  struct rec r;
+  struct sbx_task *t;
+};
+
+static void bystander_start(struct sbx_box *b, struct bystander *by) {
+  start(b, "sleep 3; echo survived", 60 * SEC, &by->r, &by->t);
+}
+
+static void bystander_check(struct bystander *by, const char *what) {
+  ok(rec_wait(&by->r, NULL, 30000) && by->r.res.exit_code == 0 &&
+     contains(by->r.out, "survived"), "%s: another box's command is "
+     "untouched", what);
+  sbx_task_release(by->t);
+}
+
+static void test_agent_killed(struct sbx_box *a, struct sbx_box *b,
+                              uid_t uid) {
+  struct bystander by;
+  struct rec r;
+  struct sbx_task *t;
+  pid_t ap = agent_pid(uid);
+  int code;
+  bystander_start(b, &by);
+  if (start(a, "echo running; sleep 1000", 60 * SEC, &r, &t))
+    return;
+  ok(rec_wait(&r, "running", 30000), "agent kill: a command runs");
+  ok(ap > 0 && kill(ap, SIGKILL) == 0, "the agent is killed (pid %d)",
+     (int)ap);
+  ok(rec_wait(&r, NULL, 10000) && r.res.exit_code == 137,
+     "the command in flight ends with 137");
+  sbx_task_release(t);
+  is_int(wait_uid_procs(uid, 0, 0, 0, 5000), 0,
+         "the dead sandbox left no process");
+  is_str(run_sh(a, "cat /workspace/keep", &code), "kept\n",
+         "the next command starts a new sandbox; files stay");
+  ok(agent_pid(uid) > 0 && agent_pid(uid) != ap, "a new agent runs");
+  bystander_check(&by, "agent kill");
+}
+
+/* Impersonation: a process other than the agent writes to the agent's
+** socket (taken here with pidfd_getfd, which sandboxed code cannot do: it
+** is not dumpable and ptrace is filtered). A forged exit of a running
+** command, and garbage, each take only that box's sandbox down. */
+static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
+                               uid_t uid, int garbage) {
+  const char *what = garbage ? "garbage" : "forged exit";
+  struct bystander by;
+  struct rec r;
+  struct sbx_task *t;
+  pid_t ap;
+  int pfd, sock = -1, code;
+  bystander_start(b, &by);
+  if (start(a, "echo running; sleep 1000", 60 * SEC, &r, &t))
+    return;
+  ok(rec_wait(&r, "running", 30000), "%s: a command runs", what);
+  ap = agent_pid(uid);
+  pfd = (int)syscall(SYS_pidfd_open, ap, 0);
+  /* the agent keeps its socket at a low fd: find it */
+  for (int fd = 3; pfd >= 0 && fd < 64 && sock < 0; fd++) {
+    int s = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (s < 0)
+      continue;
+    if (getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+        type == SOCK_SEQPACKET)
+      sock = s;
+    else
+      close(s);
+  }
+  ok(sock >= 0, "%s: a copy of the agent's socket", what);
+  if (sock >= 0) {
+    if (garbage) {
+      char junk[300];
+      for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)(i * 37 + 11);
+      ok(send(sock, junk, sizeof junk, 0) == (ssize_t)sizeof junk,
+         "garbage sent");
+    } else {
+      /* ids are 1, 2, ... per sandbox: forge exits for the first few */
+      int sent = 0;
+      for (unsigned id = 1; id < 8; id++) {
+        struct agp_hdr h = { sizeof h, AGP_VERSION, AGP_EXIT, id,
+                             42u << 8 };
+        sent += send(sock, &h, sizeof h, 0) == (ssize_t)sizeof h;
+      }
+      ok(sent == 7, "forged exits sent");
+    }
+    close(sock);
+  }
+  if (pfd >= 0)
+    close(pfd);
+  ok(rec_wait(&r, NULL, 10000), "%s: the command ends", what);
+  is_int(r.res.exit_code, 137, "%s: with 137, not with what was forged",
+         what);
+  sbx_task_release(t);
+  is_str(run_sh(a, "echo fine", &code), "fine\n",
+         "%s: the next command works", what);
+  bystander_check(&by, what);
+}
+
+static void test_destroy(uid_t uid) {
+  struct sbx_limits l = { 0 };
+  struct sbx_box *c = make_box("c", uid, &l);
+  struct rec r;
+  struct sbx_task *t;
+  long long t0;
+  if (c == NULL) {
+    ok(0, "box c");
+    return;
+  }
+  if (start(c, escapers, 60 * SEC, &r, &t))
+    return;
+  ok(rec_wait(&r, "started", 30000), "destroy: tree started");
+  wait_uid_procs(uid, 1, 4, 1, 10000);
+  t0 = now_ms();
+  sbx_task_release(t);
+  sbx_box_destroy(c);
+  printf("# destroy with a running tree: %lld ms\n", now_ms() - t0);
+  is_int(uid_procs(uid, 0), 0, "destroy: nothing runs as the box's uid "
+         "(agent and bwrap included)");
+}
+
+int main(void) {
+  struct sbx_limits la = { .memory_bytes = 512 << 20, .pids = 128 };
+  struct sbx_limits lb = { 0 };
+  struct sbx_box *a, *b;
+  int code;
+
+  if (!live_setup())
+    return 0;
+  base_uid = 240000 + (uid_t)(getpid() % 1000) * 4;
+  a = make_box("a", base_uid, &la);
+  b = make_box("b", base_uid + 1, &lb);
+  ok(a && b, "boxes created");
+  if (a && b) {
+    ok(wait_uid_procs(base_uid, 0, 2, 0, 10000) == 2,
+       "the live sandbox runs before the first command (bwrap + agent)");
+    is_str(run_sh(a, "echo kept > /workspace/keep; cat /workspace/keep",
+                  &code), "kept\n", "a first command");
+    test_streaming(a);
+    test_cancel(a, base_uid);
+    test_timeout(a, base_uid);
+    test_main_exit_kills_leftovers(a, base_uid);
+    test_release_without_wait(a, base_uid);
+    test_inside_attacks(a);
+    test_agent_killed(a, b, base_uid);
+    test_impersonation(a, b, base_uid, 0);
+    test_impersonation(a, b, base_uid, 1);
+  }
+  sbx_box_destroy(a);
+  sbx_box_destroy(b);
+  is_int(uid_procs(base_uid, 0) + uid_procs(base_uid + 1, 0), 0,
+         "closed boxes leave no process");
+  test_destroy(base_uid + 2);
+  live_teardown();
+  return done_testing();
+}
