@@ -222,6 +222,29 @@ test('a cancelled call ends promptly and the command is gone', async () => {
   assert.equal((await rt.sessions()).length, 0);
 });
 
+test('cancelling a call on a kept session kills its command', async () => {
+  const sid = payload(await mcp.client.callTool({ name: 'create_session',
+                                                  arguments: {} })).session_id;
+  const run = (command, signal) => mcp.client.callTool(
+    { name: 'execute_command', arguments: { command, shell: true,
+                                            session_id: sid } },
+    types.CallToolResultSchema, { signal, timeout: 60000 });
+  // positive control: left alone, the command writes its file
+  assert.equal((await run('sleep 0.2; echo done > ctl')).isError, false);
+  const ac = new AbortController();
+  const call = run('sleep 3; echo late > late', ac.signal);
+  await sleep(1000);
+  ac.abort('stop it');
+  await assert.rejects(call);
+  await sleep(3500);
+  const names = payload(await mcp.client.callTool({ name: 'list_files',
+    arguments: { session_id: sid } })).entries.map((e) => e.name);
+  assert.ok(names.includes('ctl'), names.join(' '));
+  assert.ok(!names.includes('late'), 'the cancelled command was killed');
+  await mcp.client.callTool({ name: 'stop_session',
+                              arguments: { session_id: sid } });
+});
+
 test('disconnect: sessions this server created are deleted, --keep keeps '
      + 'them', async () => {
   for (const keep of [false, true]) {
