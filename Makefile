@@ -25,10 +25,14 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
-SERVER_INC := -Isrc/core -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
+# include/ holds the public API of libagentcube (what `make install` ships);
+# src/core/ its private headers, seen only by the library and its tests.
+PUBLIC_INC := -Iinclude -Iinclude/agentcube
+SERVER_INC := -Isrc/server -Isrc/server/http -Isrc/server/sandbox \
            -Isrc/server/files -Isrc/server/store -Isrc/agent
 CFLAGS  := -std=c11 -D_GNU_SOURCE -g -fPIC $(OPT) $(WARN) \
-           $(SERVER_INC) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+           $(PUBLIC_INC) $(SERVER_INC) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 , := ,
 LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
@@ -102,7 +106,7 @@ $(BUILD)/agentcube: $(HOST_OBJ) $(BUILD)/gen/lua_embed.o $(LUAMOD_OBJ) \
 $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libacserver.a \
                   $(BUILD)/libagentcube.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/c $(LDFLAGS) -o $@ $< \
+	$(CC) $(CFLAGS) -Itests/c -Isrc/core $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libacserver.a $(BUILD)/libagentcube.a $(LDLIBS)
 
 # A small libcurl binding the Lua specs use to speak raw HTTP to the
@@ -224,15 +228,17 @@ install-lua: lua $(BUILD)/libagentcube.a
 	install -m 0755 $(LUAMOD) $(DESTDIR)$(PREFIX)/lib/lua/5.4/agentcube/
 	cd lua && find agentcube -name '*.lua' -exec install -D -m 0644 {} \
 	  $(abspath $(DESTDIR)$(PREFIX))/share/lua/5.4/{} \;
-	install -m 0644 src/core/agentcube.h src/core/ac_error.h \
-	  src/core/errors.def $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/include/agentcube
+	install -m 0644 include/agentcube.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0644 include/agentcube/ac_error.h include/agentcube/errors.def \
+	  $(DESTDIR)$(PREFIX)/include/agentcube/
 	install -m 0644 $(BUILD)/libagentcube.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(BUILD)/libagentcube.so $(DESTDIR)$(PREFIX)/lib/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \
 	  'includedir=$${prefix}/include' '' 'Name: agentcube' \
 	  'Description: C client of AgentCube code-interpreter sandboxes' \
 	  'Version: $(shell sed -n 's/^#define AC_VERSION *"\(.*\)"/\1/p' \
-	    src/core/agentcube.h)' \
+	    include/agentcube.h)' \
 	  'Requires.private: libcurl jansson libcrypto' \
 	  'Libs: -L$${libdir} -lagentcube' 'Libs.private: -lpthread -lm' \
 	  'Cflags: -I$${includedir}' \

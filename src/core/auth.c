@@ -4,7 +4,7 @@
 ** all kinds are safe to share between threads (a callback as far as the
 ** callback itself is).
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

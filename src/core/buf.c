@@ -1,7 +1,7 @@
 /*
 ** buf.c -- growable byte buffer with a size cap.
 */
-#include "ac_buf.h"
+#include "buf.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 ** one of them is a configuration error, as in the SDK (which raises
 ** ValueError for each missing URL before any HTTP).
 */
-#include "ac_internal.h"
+#include "job.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +34,7 @@ void ac_client_config_init(struct ac_client_config *cfg) {
   cfg->max_retries = 3;
   cfg->retry_base_ms = 200;
   cfg->retry_max_ms = 2000;
+  cfg->download_timeout_ms = 3600000;
 }
 
 static const char *setting(const char *explicit_value, const char *env) {
@@ -51,7 +52,58 @@ static char *dup_base(const char *url) {
   return strndup(url, n);
 }
 
+static void share_lock(CURL *easy, curl_lock_data data,
+                       curl_lock_access access, void *ud) {
+  ac_client *c = ud;
+  (void)easy;
+  (void)access;
+  pthread_mutex_lock(&c->share_mu[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *ud) {
+  ac_client *c = ud;
+  (void)easy;
+  pthread_mutex_unlock(&c->share_mu[data]);
+}
+
+CURLcode ac_client_share(ac_client *c, CURL *easy) {
+  if (c->share == NULL)
+    return CURLE_OK;
+  return curl_easy_setopt(easy, CURLOPT_SHARE, c->share);
+}
+
+ac_engine *ac_client_engine_get(ac_client *c, struct ac_error *err) {
+  ac_engine *e = NULL;
+  pthread_mutex_lock(&c->eng_mu);
+  if (c->nidle_eng > 0)
+    e = c->idle_eng[--c->nidle_eng];
+  pthread_mutex_unlock(&c->eng_mu);
+  if (e == NULL && ac_engine_new(&e, err) != AC_OK)
+    return NULL;
+  ac_engine_set_interrupt_flag(e, c->interrupt);
+  return e;
+}
+
+void ac_client_engine_put(ac_client *c, ac_engine *e) {
+  if (e == NULL)
+    return;
+  pthread_mutex_lock(&c->eng_mu);
+  if (c->nidle_eng < AC_ENGINE_POOL) {
+    c->idle_eng[c->nidle_eng++] = e;
+    e = NULL;
+  }
+  pthread_mutex_unlock(&c->eng_mu);
+  ac_engine_free(e);
+}
+
 static void client_destroy(ac_client *c) {
+  while (c->nidle_eng > 0)
+    ac_engine_free(c->idle_eng[--c->nidle_eng]);
+  if (c->share != NULL)
+    curl_share_cleanup(c->share);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_destroy(&c->share_mu[i]);
+  pthread_mutex_destroy(&c->eng_mu);
   ac_http_free(c->http);
   ac_auth_unref(c->auth);
   ac_auth_unref(c->cp_auth);
@@ -154,6 +206,24 @@ enum ac_code ac_client_new(const struct ac_client_config *cfg, ac_client **out,
     goto fail;
   }
   atomic_init(&c->refs, 1);
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init(&c->share_mu[i], NULL);
+  pthread_mutex_init(&c->eng_mu, NULL);
+  c->share = curl_share_init();
+  if (c->share == NULL ||
+      curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock)
+        != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock)
+        != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT)
+        != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS)
+        != CURLSHE_OK) {
+    rc = ac_error_set(err, AC_ENOMEM, "curl_share_init failed");
+    goto fail;
+  }
+  c->interrupt = cfg->interrupt;
   c->local = local != NULL;
   c->wm_url = dup_base(wm);
   c->router_url = strdup(router);
@@ -170,6 +240,10 @@ enum ac_code ac_client_new(const struct ac_client_config *cfg, ac_client **out,
   c->exec_grace_ms = cfg->exec_grace_ms > 0 ? cfg->exec_grace_ms : 2000;
   c->max_response = cfg->max_response > 0 ? cfg->max_response
                                           : 64u * 1024 * 1024;
+  c->download_timeout_ms = cfg->download_timeout_ms < 0 ? 0
+                         : cfg->download_timeout_ms > 0
+                         ? cfg->download_timeout_ms : 3600000;
+  c->max_download = cfg->max_download;
 
   /* Auth: provider > token > local token (both planes); the control plane
   ** alone falls back to the service-account token of a remote cluster. */

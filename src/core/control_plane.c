@@ -5,7 +5,7 @@
 ** on its session, so the body-less DELETE has it too, with
 ** Content-Length: 0) and Authorization from the control-plane provider.
 */
-#include "ac_internal.h"
+#include "job.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -124,33 +124,33 @@ out:
   return rc;
 }
 
-/* DELETE {wm}/v1/code-interpreter/sessions/{id}; 404 counts as done.
-** limit_ms > 0 caps the connect and total timeouts and turns retries off
-** (shutdown paths that must not block for long). */
-static enum ac_code delete_session(ac_client *c, const char *id,
-                                   long limit_ms, struct ac_error *err) {
+/* DELETE {wm}/v1/code-interpreter/sessions/{id} as the job's next
+** transfer. limit_ms > 0 caps the connect and total timeouts and turns
+** retries off (shutdown paths that must not block for long). */
+static enum ac_code send_delete(ac_job *j, const char *id, long limit_ms,
+                                struct ac_error *err) {
   enum ac_code rc;
+  ac_client *c = j->c;
   struct curl_slist *headers = NULL;
   struct ac_http_req req;
-  struct ac_http_resp resp;
   struct ac_buf url;
 
   ac_buf_init(&url, 0);
-  ac_http_resp_init(&resp);
   if (ac_buf_addstr(&url, c->wm_url) != AC_OK ||
       ac_buf_addstr(&url, "/v1/code-interpreter/sessions/") != AC_OK ||
       ac_url_encode(&url, id, 0) != AC_OK) {
-    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-    goto out;
+    ac_buf_free(&url);
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
   }
   rc = cp_headers(c, &headers, err);
-  if (rc != AC_OK)
-    goto out;
+  if (rc != AC_OK) {
+    ac_buf_free(&url);
+    curl_slist_free_all(headers);
+    return rc;
+  }
   memset(&req, 0, sizeof req);
   req.op = "delete session";
   req.method = "DELETE";
-  req.url = ac_buf_str(&url);
-  req.headers = headers;
   req.empty_body = 1;
   req.connect_timeout_ms = c->connect_timeout_ms;
   req.timeout_ms = c->request_timeout_ms;
@@ -162,94 +162,189 @@ static enum ac_code delete_session(ac_client *c, const char *id,
       req.timeout_ms = limit_ms;
     req.no_retry = 1;
   }
-  rc = ac_http_do(c->http, &req, &resp, err);
-  if (rc == AC_EHTTP && resp.status == 404) {   /* already gone */
+  return ac_job_send(j, &req, ac_buf_steal(&url, NULL), NULL, headers, err);
+}
+
+static enum ac_code stop_step(ac_job *j, enum ac_code rc,
+                              struct ac_error *err) {
+  if (rc == AC_EHTTP && j->resp.status == 404) {   /* already gone */
     ac_error_clear(err);
     rc = AC_OK;
   }
-out:
-  curl_slist_free_all(headers);
-  ac_http_resp_free(&resp);
-  ac_buf_free(&url);
   return rc;
+}
+
+/* Stops s as a job. The session is closed from the start, whatever the
+** outcome (like the SDK's stop()); stopping a closed session completes at
+** once. */
+static enum ac_code start_stop(ac_engine *e, ac_session *s, long limit_ms,
+                               const struct ac_job_callbacks *cbs,
+                               ac_job **out, struct ac_error *err) {
+  enum ac_code rc;
+  ac_job *j;
+  *out = NULL;
+  if (s == NULL)
+    return ac_error_set(err, AC_EINVAL, "stop session: session is NULL");
+  rc = ac_job_new(e, s->c, s, "delete session", cbs, &j, err);
+  if (rc != AC_OK)
+    return rc;
+  j->step = stop_step;
+  if (atomic_exchange(&s->closed, 1) != 0) {
+    /* Nothing to send: done as soon as the engine is polled. */
+    ac_job_complete(j, AC_OK);
+    *out = j;
+    return AC_OK;
+  }
+  rc = send_delete(j, s->id, limit_ms, err);
+  if (rc != AC_OK)
+    return ac_job_abandon(j, rc);
+  *out = j;
+  return AC_OK;
+}
+
+enum ac_code ac_start_session_stop(ac_engine *e, ac_session *s,
+                                   const struct ac_job_callbacks *cbs,
+                                   ac_job **out, struct ac_error *err) {
+  return start_stop(e, s, 0, cbs, out, err);
+}
+
+struct create_state {
+  char *name, *ns, *base;
+  enum ac_code failed;                /* set while the undo DELETE runs */
+  struct ac_error failed_err;
+};
+
+static void create_cleanup(ac_job *j) {
+  struct create_state *st = j->st;
+  if (st == NULL)
+    return;
+  free(st->name);
+  free(st->ns);
+  free(st->base);
+  free(st);
+  j->st = NULL;
+}
+
+static enum ac_code create_step(ac_job *j, enum ac_code rc,
+                                struct ac_error *err) {
+  struct create_state *st = j->st;
+  json_t *js = NULL, *sid;
+
+  if (st->failed != AC_OK) {          /* the undo DELETE ended */
+    *err = st->failed_err;
+    return st->failed;
+  }
+  if (rc != AC_OK)
+    return rc;
+  js = ac_json_parse(ac_buf_str(&j->resp.body), j->resp.body.len, 0,
+                     "create session", err);
+  if (js == NULL)
+    return err != NULL ? err->code : AC_EPROTO;
+  sid = json_is_object(js) ? json_object_get(js, "sessionId") : NULL;
+  if (!json_is_string(sid) || json_string_length(sid) == 0) {
+    rc = ac_error_set(err, AC_EPROTO, "Failed to create session: "
+                      "'sessionId' missing from response");
+  } else if (strlen(json_string_value(sid)) != json_string_length(sid) ||
+             bad_header_value(json_string_value(sid))) {
+    rc = ac_error_set(err, AC_EPROTO, "Failed to create session: "
+                      "'sessionId' holds control characters");
+  } else {
+    rc = session_new(j->c, json_string_value(sid), st->name, st->ns,
+                     st->base, 1, &j->session, err);
+    st->base = NULL;
+    if (rc != AC_OK) {
+      /* Like the SDK: do not leak the new session when the client side
+      ** cannot be set up. */
+      struct ac_error ignored;
+      st->failed = rc;
+      st->failed_err = *err;
+      if (send_delete(j, json_string_value(sid), 0, &ignored) == AC_OK)
+        rc = AC_OK;                   /* finished in the next step */
+    }
+  }
+  json_decref(js);
+  return rc;
+}
+
+enum ac_code ac_start_session_create(ac_engine *e, ac_client *c,
+                                     const struct ac_session_opts *opts,
+                                     const struct ac_job_callbacks *cbs,
+                                     ac_job **out, struct ac_error *err) {
+  enum ac_code rc;
+  const char *name = opts && opts->name ? opts->name : AC_DEFAULT_NAME;
+  const char *ns = opts && opts->ns ? opts->ns : AC_DEFAULT_NAMESPACE;
+  struct curl_slist *headers = NULL;
+  struct ac_http_req req;
+  struct create_state *st;
+  char *body = NULL, *url = NULL;
+  ac_job *j;
+
+  *out = NULL;
+  if (c == NULL)
+    return ac_error_set(err, AC_EINVAL, "client is NULL");
+  rc = ac_job_new(e, c, NULL, "create session", cbs, &j, err);
+  if (rc != AC_OK)
+    return rc;
+  st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  j->st = st;
+  j->cleanup = create_cleanup;
+  j->step = create_step;
+  st->name = strdup(name);
+  st->ns = strdup(ns);
+  if (st->name == NULL || st->ns == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  rc = create_body(opts, name, ns, &body, err);
+  if (rc == AC_OK)
+    rc = base_url(c, name, ns, &st->base, err);
+  if (rc != AC_OK)
+    goto fail;
+  if (asprintf(&url, "%s/v1/code-interpreter", c->wm_url) < 0) {
+    url = NULL;
+    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+    goto fail;
+  }
+  rc = cp_headers(c, &headers, err);
+  if (rc != AC_OK)
+    goto fail;
+  memset(&req, 0, sizeof req);
+  req.op = "create session";
+  req.method = "POST";
+  req.body_len = strlen(body);
+  req.connect_timeout_ms = c->connect_timeout_ms;
+  req.timeout_ms = c->request_timeout_ms;
+  req.max_body = c->max_response;
+  rc = ac_job_send(j, &req, url, body, headers, err);
+  if (rc != AC_OK)
+    return ac_job_abandon(j, rc);
+  *out = j;
+  return AC_OK;
+fail:
+  free(body);
+  free(url);
+  curl_slist_free_all(headers);
+  return ac_job_abandon(j, rc);
 }
 
 enum ac_code ac_session_create(ac_client *c,
                                const struct ac_session_opts *opts,
                                ac_session **out, struct ac_error *err) {
   enum ac_code rc;
-  const char *name = opts && opts->name ? opts->name : AC_DEFAULT_NAME;
-  const char *ns = opts && opts->ns ? opts->ns : AC_DEFAULT_NAMESPACE;
-  struct curl_slist *headers = NULL;
-  struct ac_http_req req;
-  struct ac_http_resp resp;
-  char *body = NULL, *url = NULL, *base = NULL;
-  json_t *j = NULL, *sid;
-  json_error_t jerr;
-
+  ac_engine *e;
+  ac_job *j;
   *out = NULL;
-  ac_http_resp_init(&resp);
   if (c == NULL)
     return ac_error_set(err, AC_EINVAL, "client is NULL");
-  rc = create_body(opts, name, ns, &body, err);
-  if (rc == AC_OK)
-    rc = base_url(c, name, ns, &base, err);
-  if (rc != AC_OK)
-    goto out;
-  if (asprintf(&url, "%s/v1/code-interpreter", c->wm_url) < 0) {
-    url = NULL;
-    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-    goto out;
+  if ((e = ac_client_engine_get(c, err)) == NULL)
+    return err != NULL ? err->code : AC_ENOMEM;
+  rc = ac_start_session_create(e, c, opts, NULL, &j, err);
+  if (rc == AC_OK) {
+    rc = ac_job_finish_blocking(j, err);
+    *out = ac_job_take_session(j);
+    ac_job_free(j);
   }
-  rc = cp_headers(c, &headers, err);
-  if (rc != AC_OK)
-    goto out;
-  memset(&req, 0, sizeof req);
-  req.op = "create session";
-  req.method = "POST";
-  req.url = url;
-  req.headers = headers;
-  req.body = body;
-  req.body_len = strlen(body);
-  req.connect_timeout_ms = c->connect_timeout_ms;
-  req.timeout_ms = c->request_timeout_ms;
-  req.max_body = c->max_response;
-  rc = ac_http_do(c->http, &req, &resp, err);
-  if (rc != AC_OK)
-    goto out;
-  j = json_loadb(ac_buf_str(&resp.body), resp.body.len, 0, &jerr);
-  if (j == NULL) {
-    rc = ac_error_set(err, AC_EPROTO, "create session: malformed JSON "
-                      "response: %s", jerr.text);
-    goto out;
-  }
-  sid = json_is_object(j) ? json_object_get(j, "sessionId") : NULL;
-  if (!json_is_string(sid) || json_string_length(sid) == 0) {
-    rc = ac_error_set(err, AC_EPROTO, "Failed to create session: "
-                      "'sessionId' missing from response");
-    goto out;
-  }
-  if (strlen(json_string_value(sid)) != json_string_length(sid) ||
-      bad_header_value(json_string_value(sid))) {
-    rc = ac_error_set(err, AC_EPROTO, "Failed to create session: "
-                      "'sessionId' holds control characters");
-    goto out;
-  }
-  rc = session_new(c, json_string_value(sid), name, ns, base, 1, out, err);
-  base = NULL;
-  if (rc != AC_OK) {
-    /* Like the SDK: do not leak the new session when the client side
-    ** cannot be set up. */
-    struct ac_error ignored;
-    delete_session(c, json_string_value(sid), 0, &ignored);
-  }
-out:
-  free(base);
-  json_decref(j);
-  curl_slist_free_all(headers);
-  ac_http_resp_free(&resp);
-  free(body);
-  free(url);
+  ac_client_engine_put(c, e);
   return rc;
 }
 
@@ -272,18 +367,31 @@ enum ac_code ac_session_attach(ac_client *c, const char *session_id,
   return session_new(c, session_id, name, ns, base, 0, out, err);
 }
 
-enum ac_code ac_session_stop(ac_session *s, struct ac_error *err) {
-  if (s == NULL || atomic_exchange(&s->closed, 1) != 0)
+static enum ac_code stop_blocking(ac_session *s, long limit_ms,
+                                  struct ac_error *err) {
+  enum ac_code rc;
+  ac_engine *e;
+  ac_job *j;
+  if (s == NULL || atomic_load(&s->closed))
     return AC_OK;
-  return delete_session(s->c, s->id, 0, err);
+  if ((e = ac_client_engine_get(s->c, err)) == NULL)
+    return err != NULL ? err->code : AC_ENOMEM;
+  rc = start_stop(e, s, limit_ms, NULL, &j, err);
+  if (rc == AC_OK) {
+    rc = ac_job_finish_blocking(j, err);
+    ac_job_free(j);
+  }
+  ac_client_engine_put(s->c, e);
+  return rc;
+}
+
+enum ac_code ac_session_stop(ac_session *s, struct ac_error *err) {
+  return stop_blocking(s, 0, err);
 }
 
 enum ac_code ac_session_stop_within(ac_session *s, long timeout_ms,
                                     struct ac_error *err) {
-  if (s == NULL || atomic_exchange(&s->closed, 1) != 0)
-    return AC_OK;
-  return delete_session(s->c, s->id, timeout_ms > 0 ? timeout_ms : 1,
-                        err);
+  return stop_blocking(s, timeout_ms > 0 ? timeout_ms : 1, err);
 }
 
 void ac_session_free(ac_session *s) {

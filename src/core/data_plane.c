@@ -7,48 +7,59 @@
 ** client has a data-plane provider (the SDK never uses the service-account
 ** token here); Content-Type: application/json only with a JSON body.
 */
-#include "ac_internal.h"
+#include "job.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-enum ac_code ac_dp_request(ac_session *s, const struct ac_dp_call *call,
-                           struct ac_http_resp *resp, struct ac_error *err) {
+enum ac_code ac_job_send_dp(ac_job *j, const struct ac_dp_call *call,
+                            struct ac_error *err) {
   enum ac_code rc;
-  ac_client *c;
+  ac_session *s = j->s;
+  ac_client *c = j->c;
   struct curl_slist *headers = NULL;
   struct ac_http_req req;
   struct ac_buf url;
+  char *body = NULL;
 
   if (s == NULL)
     return ac_error_set(err, AC_EINVAL, "session is NULL");
   if (atomic_load(&s->closed))
     return ac_error_set(err, AC_ECLOSED, "%s: session %s is closed",
                         call->op, s->id);
-  c = s->c;
   ac_buf_init(&url, 0);
   if (ac_buf_addstr(&url, s->base_url) != AC_OK ||
       ac_buf_addstr(&url, call->endpoint) != AC_OK) {
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-    goto out;
+    goto fail;
   }
   rc = ac_http_add_header(&headers, "x-agentcube-session-id", s->id, err);
   if (rc == AC_OK && call->json != NULL)
-    rc = ac_http_add_header(&headers, "Content-Type", "application/json",
-                            err);
+    rc = ac_http_add_header(&headers, "Content-Type",
+                            call->content_type ? call->content_type
+                                               : "application/json", err);
   if (rc == AC_OK)
     rc = ac_http_add_header(&headers, "Expect", "", err);
+  if (rc == AC_OK && call->accept != NULL)
+    rc = ac_http_add_header(&headers, "Accept", call->accept, err);
   if (rc == AC_OK)
     rc = ac_auth_add_header(c->auth, &headers, err);
   if (rc != AC_OK)
-    goto out;
+    goto fail;
+  if (call->json != NULL) {
+    body = malloc(call->json_len + 1);
+    if (body == NULL) {
+      rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+      goto fail;
+    }
+    memcpy(body, call->json, call->json_len);
+    body[call->json_len] = '\0';
+  }
   memset(&req, 0, sizeof req);
   req.op = call->op;
   req.method = call->method;
-  req.url = ac_buf_str(&url);
-  req.headers = headers;
-  req.body = call->json;
   req.body_len = call->json_len;
+  req.empty_body = call->empty_body;
   req.prepare = call->prepare;
   req.prepare_ud = call->prepare_ud;
   req.connect_timeout_ms = call->connect_timeout_ms > 0
@@ -58,9 +69,10 @@ enum ac_code ac_dp_request(ac_session *s, const struct ac_dp_call *call,
   req.max_body = call->max_body;
   req.sink = call->sink;
   req.sink_ud = call->sink_ud;
-  rc = ac_http_do(c->http, &req, resp, err);
-out:
+  return ac_job_send(j, &req, ac_buf_steal(&url, NULL), body, headers, err);
+fail:
   curl_slist_free_all(headers);
   ac_buf_free(&url);
+  free(body);
   return rc;
 }

@@ -1,7 +1,7 @@
 /*
 ** error.c -- the ac_error carrier: code names, texts, and formatting.
 */
-#include "ac_error.h"
+#include "agentcube/ac_error.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +11,7 @@ const char *ac_strerror(enum ac_code code) {
   switch (code) {
   case AC_OK: return "success";
 #define AC_ERR(name, text) case AC_##name: return text;
-#include "errors.def"
+#include "agentcube/errors.def"
 #undef AC_ERR
   case AC_CODE_LAST: break;
   }
@@ -22,7 +22,7 @@ const char *ac_codename(enum ac_code code) {
   switch (code) {
   case AC_OK: return "OK";
 #define AC_ERR(name, text) case AC_##name: return #name;
-#include "errors.def"
+#include "agentcube/errors.def"
 #undef AC_ERR
   case AC_CODE_LAST: break;
   }

@@ -2,7 +2,7 @@
 ** files.c -- streaming upload (multipart) and download (temp file renamed
 ** into place), both in constant memory.
 */
-#include "ac_internal.h"
+#include "job.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,68 +100,106 @@ static enum ac_code upload_prepare(void *ud, CURL *easy,
   return AC_OK;
 }
 
-enum ac_code ac_session_upload_file(ac_session *s, const char *local_path,
-                                    const char *remote_path,
-                                    struct ac_error *err) {
-  enum ac_code rc;
-  struct upload u;
-  struct stat st;
-  struct ac_dp_call call;
-  struct ac_http_resp resp;
-  const char *slash;
+struct upload_state {
+  struct upload u;                    /* first: the path_state shape is not
+                                      ** used here */
+  char *remote, *filename;
+};
 
+static void upload_cleanup(ac_job *j) {
+  struct upload_state *st = j->st;
+  if (st == NULL)
+    return;
+  curl_mime_free(st->u.mime);
+  if (st->u.fd >= 0)
+    close(st->u.fd);
+  free(st->remote);
+  free(st->filename);
+  free(st);
+  j->st = NULL;
+}
+
+static enum ac_code upload_step(ac_job *j, enum ac_code rc,
+                                struct ac_error *err) {
+  struct upload_state *st = j->st;
+  return ac_job_file_error(j, st->remote, rc, err);
+}
+
+enum ac_code ac_start_upload_file(ac_engine *e, ac_session *s,
+                                  const char *local_path,
+                                  const char *remote_path,
+                                  const struct ac_job_callbacks *cbs,
+                                  ac_job **out, struct ac_error *err) {
+  enum ac_code rc;
+  struct upload_state *st;
+  struct stat st_buf;
+  struct ac_dp_call call;
+  const char *slash;
+  ac_job *j;
+
+  *out = NULL;
   if (s == NULL || local_path == NULL || remote_path == NULL)
     return ac_error_set(err, AC_EINVAL, "upload file: NULL argument");
   if (atomic_load(&s->closed))
     return ac_error_set(err, AC_ECLOSED, "upload file: session %s is "
                         "closed", s->id);
-  memset(&u, 0, sizeof u);
-  u.fd = open(local_path, O_RDONLY | O_CLOEXEC);
-  if (u.fd < 0) {
-    if (errno == ENOENT)
-      return ac_error_set(err, AC_ENOTFOUND, "Local file not found: %s",
-                          local_path);
-    return ac_error_errno(err, AC_EIO, errno, "upload file: %s",
-                          local_path);
-  }
-  ac_http_resp_init(&resp);
-  if (fstat(u.fd, &st) != 0) {
-    rc = ac_error_errno(err, AC_EIO, errno, "upload file: %s", local_path);
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    rc = ac_error_set(err, AC_EINVAL, "upload file: %s is not a regular "
-                      "file", local_path);
-    goto out;
-  }
+  rc = ac_job_new(e, s->c, s, "upload file", cbs, &j, err);
+  if (rc != AC_OK)
+    return rc;
+  st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  st->u.fd = -1;
+  j->st = st;
+  j->cleanup = upload_cleanup;
+  j->step = upload_step;
   slash = strrchr(local_path, '/');
-  u.filename = slash ? slash + 1 : local_path;
-  u.size = (curl_off_t)st.st_size;
-  u.remote = remote_path;
+  st->remote = strdup(remote_path);
+  st->filename = strdup(slash ? slash + 1 : local_path);
+  if (st->remote == NULL || st->filename == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  st->u.fd = open(local_path, O_RDONLY | O_CLOEXEC);
+  if (st->u.fd < 0) {
+    if (errno == ENOENT)
+      return ac_job_abandon(j, ac_error_set(err, AC_ENOTFOUND,
+                                            "Local file not found: %s",
+                                            local_path));
+    return ac_job_abandon(j, ac_error_errno(err, AC_EIO, errno,
+                                            "upload file: %s", local_path));
+  }
+  if (fstat(st->u.fd, &st_buf) != 0)
+    return ac_job_abandon(j, ac_error_errno(err, AC_EIO, errno,
+                                            "upload file: %s", local_path));
+  if (!S_ISREG(st_buf.st_mode))
+    return ac_job_abandon(j, ac_error_set(err, AC_EINVAL, "upload file: %s "
+                                          "is not a regular file",
+                                          local_path));
+  st->u.filename = st->filename;
+  st->u.size = (curl_off_t)st_buf.st_size;
+  st->u.remote = st->remote;
 
   memset(&call, 0, sizeof call);
   call.op = "upload file";
   call.method = "POST";
   call.endpoint = "api/files";
   call.prepare = upload_prepare;
-  call.prepare_ud = &u;
+  call.prepare_ud = &st->u;
   /* The SDK passes a scalar timeout of 120 s: connect and read alike. */
   call.connect_timeout_ms = s->c->upload_timeout_ms;
   call.idle_timeout_ms = s->c->upload_timeout_ms;
   call.max_body = s->c->max_response;
-  rc = ac_dp_request(s, &call, &resp, err);
-out:
-  curl_mime_free(u.mime);
-  ac_http_resp_free(&resp);
-  close(u.fd);
-  return rc;
+  rc = ac_job_send_dp(j, &call, err);
+  if (rc != AC_OK)
+    return ac_job_abandon(j, ac_job_file_error(j, remote_path, rc, err));
+  *out = j;
+  return AC_OK;
 }
 
 /* ---------------------------------------------------------------------- */
 /* Download                                                                */
 
 struct download {
-  const char *dst;
+  const char *dst;                    /* owned by the job's state */
   char *dir;                          /* dirname(dst), "." when none */
   const char *base;
   char tmp[4096];
@@ -240,69 +278,120 @@ static enum ac_code download_sink(void *ud, const char *data, size_t len,
   return AC_OK;
 }
 
-enum ac_code ac_session_download_file(ac_session *s, const char *remote_path,
-                                      const char *local_path,
-                                      struct ac_error *err) {
-  enum ac_code rc;
+struct download_state {
   struct download d;
-  struct ac_buf ep;
-  struct ac_dp_call call;
-  struct ac_http_resp resp;
-  const char *slash;
+  char *remote;
+  unsigned long long got, limit;      /* limit 0: none */
+};
 
-  if (s == NULL || remote_path == NULL || local_path == NULL)
-    return ac_error_set(err, AC_EINVAL, "download file: NULL argument");
-  memset(&d, 0, sizeof d);
-  d.fd = -1;
-  d.dst = local_path;
-  ac_buf_init(&ep, 0);
-  ac_http_resp_init(&resp);
-  slash = strrchr(local_path, '/');
-  d.base = slash ? slash + 1 : local_path;
-  if (d.base[0] == '\0') {
-    rc = ac_error_set(err, AC_EINVAL, "download file: %s names a directory",
-                      local_path);
-    goto out;
-  }
-  d.dir = slash == local_path ? strdup("/")
-        : slash ? strndup(local_path, (size_t)(slash - local_path))
-        : strdup(".");
-  if (d.dir == NULL) {
-    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-    goto out;
-  }
-  rc = ac_url_file_endpoint(&ep, remote_path, err);
-  if (rc != AC_OK)
-    goto out;
+static void download_cleanup(ac_job *j) {
+  struct download_state *st = j->st;
+  if (st == NULL)
+    return;
+  if (st->d.fd >= 0)
+    close(st->d.fd);
+  if (st->d.tmp[0] != '\0')
+    unlink(st->d.tmp);                /* never a half-written file */
+  free(st->d.dir);
+  free((char *)st->d.dst);
+  free(st->remote);
+  free(st);
+  j->st = NULL;
+}
 
-  memset(&call, 0, sizeof call);
-  call.op = "download file";
-  call.method = "GET";
-  call.endpoint = ac_buf_str(&ep);
-  call.idle_timeout_ms = s->c->request_timeout_ms;
-  call.max_body = s->c->max_response;
-  call.sink = download_sink;
-  call.sink_ud = &d;
-  rc = ac_dp_request(s, &call, &resp, err);
-  if (rc == AC_OK && d.fd < 0)        /* an empty file */
-    rc = open_temp(&d, err);
+static enum ac_code download_limited_sink(void *ud, const char *data,
+                                          size_t len, struct ac_error *err) {
+  struct download_state *st = ud;
+  st->got += len;
+  if (st->limit > 0 && st->got > st->limit)
+    return ac_error_set(err, AC_ETOOBIG, "file larger than the download "
+                        "limit of %llu bytes", st->limit);
+  return download_sink(&st->d, data, len, err);
+}
+
+static enum ac_code download_step(ac_job *j, enum ac_code rc,
+                                  struct ac_error *err) {
+  struct download_state *st = j->st;
+  struct download *d = &st->d;
+  if (rc == AC_OK && d->fd < 0)       /* an empty file */
+    rc = open_temp(d, err);
   /* No fsync before the rename: like the SDK and the curl tool, a
   ** download is as durable as the page cache makes it; forcing it to disk
   ** made a 1 GiB download disk-bound (about 2.5x slower than curl here).
   ** The rename still means no half-written file ever has the final name. */
-  if (d.fd >= 0 && close(d.fd) != 0 && rc == AC_OK)
-    rc = ac_error_errno(err, AC_EIO, errno, "download file: %s", d.tmp);
-  d.fd = -1;
-  if (rc == AC_OK && rename(d.tmp, local_path) != 0)
+  if (d->fd >= 0 && close(d->fd) != 0 && rc == AC_OK)
+    rc = ac_error_errno(err, AC_EIO, errno, "download file: %s", d->tmp);
+  d->fd = -1;
+  if (rc == AC_OK && rename(d->tmp, d->dst) != 0)
     rc = ac_error_errno(err, AC_EIO, errno, "download file: cannot rename "
-                        "into %s", local_path);
-  if (rc != AC_OK && d.tmp[0] != '\0')
-    unlink(d.tmp);
-out:
-  if (d.fd >= 0)
-    close(d.fd);
-  ac_http_resp_free(&resp);
+                        "into %s", d->dst);
+  if (rc == AC_OK)
+    d->tmp[0] = '\0';                 /* renamed: nothing to clean up */
+  return ac_job_file_error(j, st->remote, rc, err);
+}
+
+enum ac_code ac_start_download_file(ac_engine *e, ac_session *s,
+                                    const char *remote_path,
+                                    const char *local_path,
+                                    const struct ac_job_callbacks *cbs,
+                                    ac_job **out, struct ac_error *err) {
+  enum ac_code rc;
+  struct download_state *st;
+  struct download *d;
+  struct ac_buf ep;
+  struct ac_dp_call call;
+  const char *slash;
+  ac_job *j;
+
+  *out = NULL;
+  if (s == NULL || remote_path == NULL || local_path == NULL)
+    return ac_error_set(err, AC_EINVAL, "download file: NULL argument");
+  rc = ac_job_new(e, s->c, s, "download file", cbs, &j, err);
+  if (rc != AC_OK)
+    return rc;
+  st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  d = &st->d;
+  d->fd = -1;
+  j->st = st;
+  j->cleanup = download_cleanup;
+  j->step = download_step;
+  st->limit = s->c->max_download;
+  st->remote = strdup(remote_path);
+  d->dst = strdup(local_path);
+  if (st->remote == NULL || d->dst == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  slash = strrchr(d->dst, '/');
+  d->base = slash ? slash + 1 : d->dst;
+  if (d->base[0] == '\0')
+    return ac_job_abandon(j, ac_error_set(err, AC_EINVAL, "download file: "
+                                          "%s names a directory",
+                                          local_path));
+  d->dir = slash == d->dst ? strdup("/")
+         : slash ? strndup(d->dst, (size_t)(slash - d->dst))
+         : strdup(".");
+  if (d->dir == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  ac_buf_init(&ep, 0);
+  rc = ac_url_file_endpoint(&ep, remote_path, err);
+  if (rc == AC_OK) {
+    memset(&call, 0, sizeof call);
+    call.op = "download file";
+    call.method = "GET";
+    call.endpoint = ac_buf_str(&ep);
+    call.idle_timeout_ms = s->c->request_timeout_ms;
+    /* An overall deadline too: a server dripping one byte a second
+    ** would otherwise keep the idle timer happy for ever. */
+    call.timeout_ms = s->c->download_timeout_ms;
+    call.max_body = s->c->max_response;
+    call.sink = download_limited_sink;
+    call.sink_ud = st;
+    rc = ac_job_send_dp(j, &call, err);
+  }
   ac_buf_free(&ep);
-  free(d.dir);
-  return rc;
+  if (rc != AC_OK)
+    return ac_job_abandon(j, ac_job_file_error(j, remote_path, rc, err));
+  *out = j;
+  return AC_OK;
 }

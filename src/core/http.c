@@ -26,7 +26,7 @@
 ** state, the bounded response buffer, and the request's sink; they report
 ** failure through their return values.
 */
-#include "ac_http.h"
+#include "http.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -52,23 +52,6 @@ struct ac_http {
   CURL *idle[AC_HTTP_POOL];
   size_t nidle;
   unsigned seed;                      /* jitter; guarded by mu */
-};
-
-enum abort_reason { ABORT_NONE, ABORT_IDLE, ABORT_INTERRUPT };
-
-/* Per-attempt state shared with the callbacks. */
-struct xfer {
-  const struct ac_http_req *req;
-  struct ac_http_resp *resp;
-  CURL *easy;
-  int sinking;                        /* -1: not decided for this response */
-  int error_body;                     /* non-2xx: keep only the first bytes */
-  enum ac_code cb_rc;                 /* why a write callback failed */
-  struct ac_error cb_err;
-  enum abort_reason abort;
-  curl_off_t last_dl, last_ul;
-  long long last_move_ms;
-  const volatile sig_atomic_t *interrupt;
 };
 
 long long ac_mono_ms(void) {
@@ -113,10 +96,7 @@ enum ac_code ac_http_add_header(struct curl_slist **list, const char *name,
   return AC_OK;
 }
 
-static void http_log(const struct ac_http *h, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
-
-static void http_log(const struct ac_http *h, const char *fmt, ...) {
+void ac_http_log(const struct ac_http *h, const char *fmt, ...) {
   char line[1024];
   va_list ap;
   if (!h->pol.verbose)
@@ -184,7 +164,7 @@ static void pool_put(struct ac_http *h, CURL *easy) {
 /* A new response starts with its status line: decide again where its body
 ** goes, and forget the body of an earlier (interim or redirect) response. */
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud) {
-  struct xfer *x = ud;
+  struct ac_http_xfer *x = ud;
   size_t n = size * nmemb;
   if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
     x->sinking = -1;
@@ -194,7 +174,7 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *ud) {
 }
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud) {
-  struct xfer *x = ud;
+  struct ac_http_xfer *x = ud;
   size_t n = size * nmemb;
   enum ac_code rc;
   if (x->sinking < 0) {
@@ -235,10 +215,10 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud) {
 
 static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow,
                        curl_off_t ultotal, curl_off_t ulnow) {
-  struct xfer *x = ud;
+  struct ac_http_xfer *x = ud;
   long long now;
-  (void)dltotal;
-  (void)ultotal;
+  if (x->progress != NULL)
+    x->progress(x->progress_ud, dlnow, dltotal, ulnow, ultotal);
   if (x->interrupt != NULL && *x->interrupt) {
     x->abort = ABORT_INTERRUPT;
     return 1;
@@ -262,7 +242,8 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow,
       cc = curl_easy_setopt(easy, opt, val);                             \
   } while (0)
 
-static CURLcode set_options(CURL *easy, struct xfer *x, char *errbuf) {
+CURLcode ac_http_set_options(CURL *easy, struct ac_http_xfer *x,
+                             char *errbuf) {
   const struct ac_http_req *req = x->req;
   CURLcode cc = CURLE_OK;
   SETOPT(CURLOPT_URL, req->url);
@@ -276,9 +257,11 @@ static CURLcode set_options(CURL *easy, struct xfer *x, char *errbuf) {
   SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
   SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-  /* python-requests follows redirects (30 at most), so do we. */
-  SETOPT(CURLOPT_FOLLOWLOCATION, 1L);
-  SETOPT(CURLOPT_MAXREDIRS, 30L);
+  /* The API never redirects. Following one would send the command, its
+  ** env, file contents or a client secret to wherever a Location header
+  ** points, so a 3xx is an error answer like any other non-2xx. */
+  SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+  SETOPT(CURLOPT_MAXREDIRS, 0L);
   SETOPT(CURLOPT_ACCEPT_ENCODING, "");          /* gzip etc., decoded */
   SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
   SETOPT(CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
@@ -346,8 +329,8 @@ void ac_http_server_message(const char *body, size_t len, char *out,
   out[o] = '\0';
 }
 
-static enum ac_code map_curl(const struct ac_http_req *req, CURLcode cc,
-                             struct xfer *x, const char *errbuf,
+enum ac_code ac_http_map_curl(const struct ac_http_req *req, CURLcode cc,
+                             struct ac_http_xfer *x, const char *errbuf,
                              struct ac_error *err) {
   const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
   enum ac_code rc;
@@ -403,7 +386,7 @@ static int is_idempotent(const char *method) {
 }
 
 /* Whether a failed attempt may be repeated; see the policy at the top. */
-static int may_retry(const struct ac_http_req *req, CURLcode cc, long status,
+int ac_http_may_retry(const struct ac_http_req *req, CURLcode cc, long status,
                      long request_size) {
   if (cc == CURLE_COULDNT_CONNECT)
     return 1;
@@ -416,7 +399,7 @@ static int may_retry(const struct ac_http_req *req, CURLcode cc, long status,
   return 0;
 }
 
-static long backoff_ms(struct ac_http *h, int attempt) {
+long ac_http_backoff_ms(struct ac_http *h, int attempt) {
   long d = h->pol.retry_base_ms > 0 ? h->pol.retry_base_ms : 1;
   long cap = h->pol.retry_max_ms > 0 ? h->pol.retry_max_ms : d;
   unsigned r;
@@ -445,6 +428,22 @@ static int nap(const struct ac_http *h, long ms) {
   return !(h->pol.interrupt != NULL && *h->pol.interrupt);
 }
 
+enum ac_code ac_http_status_error(const struct ac_http_req *req,
+                                  const struct ac_http_resp *resp,
+                                  struct ac_error *err) {
+  enum ac_code rc;
+  char msg[200];
+  ac_http_server_message(resp->body.data, resp->body.len, msg, sizeof msg);
+  if (msg[0])
+    rc = ac_error_set(err, AC_EHTTP, "%s: HTTP %ld: %s", req->op,
+                      resp->status, msg);
+  else
+    rc = ac_error_set(err, AC_EHTTP, "%s: HTTP %ld", req->op, resp->status);
+  if (err != NULL)
+    err->http_status = resp->status;
+  return rc;
+}
+
 enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
                         struct ac_http_resp *resp, struct ac_error *err) {
   enum ac_code rc = AC_OK;
@@ -460,7 +459,7 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
     goto out;
   }
   for (;;) {
-    struct xfer x;
+    struct ac_http_xfer x;
     CURLcode cc;
     long status = 0, reqsize = 0;
     long long t0;
@@ -482,7 +481,7 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
     resp->status = 0;
 
     curl_easy_reset(easy);
-    cc = set_options(easy, &x, errbuf);
+    cc = ac_http_set_options(easy, &x, errbuf);
     if (cc != CURLE_OK) {
       rc = ac_error_set(err, cc == CURLE_OUT_OF_MEMORY ? AC_ENOMEM : AC_EIO,
                         "%s: %s", req->op, curl_easy_strerror(cc));
@@ -494,7 +493,7 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
         goto out;
     }
 
-    http_log(h, "> %s %s", req->method, req->url);
+    ac_http_log(h, "> %s %s", req->method, req->url);
     t0 = ac_mono_ms();
     cc = curl_easy_perform(easy);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -502,18 +501,18 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
     resp->status = status;
 
     if (cc == CURLE_OK)
-      http_log(h, "< %ld %s %s (%lld ms)", status, req->method, req->url,
+      ac_http_log(h, "< %ld %s %s (%lld ms)", status, req->method, req->url,
             ac_mono_ms() - t0);
     else
-      http_log(h, "! %s %s: %s", req->method, req->url,
+      ac_http_log(h, "! %s %s: %s", req->method, req->url,
             errbuf[0] ? errbuf : curl_easy_strerror(cc));
 
     if (!req->no_retry && attempt < h->pol.max_retries &&
         x.abort == ABORT_NONE &&
-        may_retry(req, cc, status, reqsize)) {
-      long wait = backoff_ms(h, attempt);
+        ac_http_may_retry(req, cc, status, reqsize)) {
+      long wait = ac_http_backoff_ms(h, attempt);
       attempt++;
-      http_log(h, "retrying %s %s in %ld ms (attempt %d of %d)", req->method,
+      ac_http_log(h, "retrying %s %s in %ld ms (attempt %d of %d)", req->method,
             req->url, wait, attempt + 1, h->pol.max_retries + 1);
       if (!nap(h, wait)) {
         rc = ac_error_set(err, AC_EINTERRUPTED, "%s: interrupted", req->op);
@@ -523,20 +522,11 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
     }
 
     if (cc != CURLE_OK) {
-      rc = map_curl(req, cc, &x, errbuf, err);
+      rc = ac_http_map_curl(req, cc, &x, errbuf, err);
       goto out;
     }
     if (status < 200 || status > 299) {
-      char msg[200];
-      ac_http_server_message(resp->body.data, resp->body.len, msg,
-                             sizeof msg);
-      if (msg[0])
-        rc = ac_error_set(err, AC_EHTTP, "%s: HTTP %ld: %s", req->op,
-                          status, msg);
-      else
-        rc = ac_error_set(err, AC_EHTTP, "%s: HTTP %ld", req->op, status);
-      if (err != NULL)
-        err->http_status = status;
+      rc = ac_http_status_error(req, resp, err);
       goto out;
     }
     rc = AC_OK;
@@ -545,4 +535,8 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
 out:
   pool_put(h, easy);
   return rc;
+}
+
+int ac_http_max_retries(const struct ac_http *h) {
+  return h->pol.max_retries;
 }

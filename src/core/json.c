@@ -2,7 +2,7 @@
 ** json.c -- JSON text the way the Python SDK writes it (json.dumps
 ** defaults: ", " and ": " separators, ASCII only, insertion order).
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 
@@ -32,4 +32,43 @@ enum ac_code ac_json_dump(const json_t *j, char **out, struct ac_error *err) {
   if (*out == NULL)
     return ac_error_set(err, AC_ENOMEM, "cannot serialise JSON");
   return AC_OK;
+}
+
+/* Values in the text, counted without parsing: every value but the first
+** follows a '[', ',' or ':' outside strings. Bounds what jansson will
+** allocate before it allocates anything (a 60 MB `[{},{},...]`, inflated
+** from 58 KB of gzip, would otherwise cost gigabytes of nodes). */
+static size_t count_nodes(const char *s, size_t len, size_t limit) {
+  size_t n = 1;
+  int in_str = 0;
+  for (size_t i = 0; i < len && n <= limit; i++) {
+    char ch = s[i];
+    if (in_str) {
+      if (ch == '\\')
+        i++;
+      else if (ch == '"')
+        in_str = 0;
+    } else if (ch == '"') {
+      in_str = 1;
+    } else if (ch == '[' || ch == ',' || ch == ':') {
+      n++;
+    }
+  }
+  return n;
+}
+
+json_t *ac_json_parse(const char *text, size_t len, size_t flags,
+                      const char *op, struct ac_error *err) {
+  json_error_t jerr;
+  json_t *j;
+  if (count_nodes(text, len, AC_JSON_MAX_NODES) > AC_JSON_MAX_NODES) {
+    ac_error_set(err, AC_ETOOBIG, "%s: response has more than %d JSON "
+                 "values", op, AC_JSON_MAX_NODES);
+    return NULL;
+  }
+  j = json_loadb(text, len, flags, &jerr);
+  if (j == NULL)
+    ac_error_set(err, AC_EPROTO, "%s: malformed JSON response: %s", op,
+                 jerr.text);
+  return j;
 }

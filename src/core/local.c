@@ -6,7 +6,7 @@
 ** starts a process. (The server computes the same directory in
 ** ac_default_home; this copy keeps libagentcube free of the server.)
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <pwd.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 ** for max(expires_in - 30, expires_in // 2) seconds on CLOCK_MONOTONIC,
 ** refreshed lazily by the next caller, fetches serialised by a mutex.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -9,7 +9,7 @@
 ** a string is always a Python syntax error, which is the case the SDK's fix
 ** exists for; code that is sound is never touched.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

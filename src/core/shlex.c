@@ -6,7 +6,7 @@
 ** everything; "..." lets a backslash escape only '"' and '\'; outside
 ** quotes a backslash escapes any character; '' gives an empty word.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /*
 ** url.c -- URL building: percent-encoding, remote file paths, endpoints.
 */
-#include "ac_internal.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>

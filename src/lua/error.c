@@ -50,6 +50,7 @@ const char *aclua_kind(enum ac_code code) {
   case AC_ECONFIG:      return "ValueError";
   case AC_EEXIST:       return "FileExistsError";
   case AC_ELIMIT:       return "LimitError";
+  case AC_ECANCELED:    return "CancelledError";
   case AC_CODE_LAST:    break;
   }
   return "AgentCubeError";

@@ -1,7 +1,7 @@
 /* ServiceAccountAuth (OAuth2 client credentials), checklist item 61: the
 ** form POST, caching for max(expires_in - 30, expires_in // 2) seconds,
 ** refresh, errors, and its use on both planes of a client. */
-#include "ac_internal.h"
+#include "internal.h"
 #include "recorder.h"
 #include "tap.h"
 

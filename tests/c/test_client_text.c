@@ -1,7 +1,7 @@
 /* libagentcube text helpers: shlex split/join (Python shlex, POSIX mode),
 ** "<t>s" timeout formatting (Python int/float formatting), the SDK's
 ** double-escaped newline fix, URL encoding of remote paths. */
-#include "ac_internal.h"
+#include "internal.h"
 #include "tap.h"
 
 #include <stdlib.h>

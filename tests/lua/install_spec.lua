@@ -35,8 +35,8 @@ describe("make install", function()
      function()
     for _, f in ipairs{ "lib/lua/5.4/agentcube/core.so",
                         "share/lua/5.4/agentcube/init.lua",
-                        "include/agentcube.h", "include/ac_error.h",
-                        "include/errors.def", "lib/libagentcube.a",
+                        "include/agentcube.h", "include/agentcube/ac_error.h",
+                        "include/agentcube/errors.def", "lib/libagentcube.a",
                         "lib/libagentcube.so", "lib/pkgconfig/agentcube.pc",
                         "bin/agentcube" } do
       assert.is_true(help.exists(prefix .. "/" .. f), f)

@@ -1,17 +1,20 @@
 /*
-** ac_internal.h -- what the files of libagentcube share with each other:
+** internal.h -- what the files of libagentcube share with each other:
 ** the client and session structures, the auth hook used by requests, URL
 ** and text helpers, and the data-plane request helper. Not installed.
 */
-#ifndef AGENTCUBE_AC_INTERNAL_H
-#define AGENTCUBE_AC_INTERNAL_H
+#ifndef AGENTCUBE_CORE_INTERNAL_H
+#define AGENTCUBE_CORE_INTERNAL_H
 
-#include "ac_buf.h"
-#include "ac_http.h"
+#include "buf.h"
+#include "http.h"
 #include "agentcube.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
+
+#define AC_ENGINE_POOL 4
 
 struct ac_client {
   atomic_int refs;                    /* the creator + one per session */
@@ -25,7 +28,17 @@ struct ac_client {
   long upload_timeout_ms;
   long exec_grace_ms;
   size_t max_response;
+  long download_timeout_ms;           /* overall deadline of a download */
+  unsigned long long max_download;    /* 0: no limit */
   int local;                          /* endpoints came from the local hook */
+  const volatile sig_atomic_t *interrupt;   /* the host's flag, or NULL */
+  /* Connections and DNS answers shared by every engine of the client. */
+  CURLSH *share;
+  pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];  /* one per kind: they nest */
+  /* Idle engines for blocking calls (one per concurrent caller). */
+  pthread_mutex_t eng_mu;
+  ac_engine *idle_eng[AC_ENGINE_POOL];
+  size_t nidle_eng;
 };
 
 struct ac_session {
@@ -37,6 +50,9 @@ struct ac_session {
   atomic_int closed;
   atomic_int owned;
 };
+
+/* Puts an easy handle on the client's shared connection cache. */
+AC_INTERNAL CURLcode ac_client_share(ac_client *c, CURL *easy);
 
 /* Takes one more reference on c; ac_client_free drops one. */
 AC_INTERNAL ac_client *ac_client_ref(ac_client *c);
@@ -115,6 +131,9 @@ struct ac_dp_call {
   const char *endpoint;               /* relative to the base, encoded */
   const char *json;                   /* JSON body, or NULL */
   size_t json_len;
+  int empty_body;                     /* POST without a body */
+  const char *accept;                 /* an Accept header, or NULL */
+  const char *content_type;           /* NULL: application/json */
   long connect_timeout_ms;            /* 0: the client's */
   long timeout_ms;                    /* whole transfer; 0: none */
   long idle_timeout_ms;
@@ -125,13 +144,10 @@ struct ac_dp_call {
   void *sink_ud;
 };
 
-/* Sends call with x-agentcube-session-id, Authorization when the client has
-** a data-plane provider, and Content-Type: application/json with a JSON
-** body. AC_ECLOSED for a stopped session. */
-AC_INTERNAL enum ac_code ac_dp_request(ac_session *s,
-                                       const struct ac_dp_call *call,
-                                       struct ac_http_resp *resp,
-                                       struct ac_error *err);
+/* ac_job_send_dp (job.h) sends a call with x-agentcube-session-id,
+** Authorization when the client has a data-plane provider, and
+** Content-Type: application/json with a JSON body; AC_ECLOSED for a
+** stopped session. */
 
 /* jansson helpers (json.c). */
 
@@ -144,5 +160,12 @@ AC_INTERNAL enum ac_code ac_json_add_string(struct ac_buf *b, const char *s,
 ** ASCII only, keys in insertion order). *out malloc'd, caller frees. */
 AC_INTERNAL enum ac_code ac_json_dump(const json_t *j, char **out,
                                       struct ac_error *err);
+
+/* Parses a reply with a budget: more than AC_JSON_MAX_NODES values is
+** AC_ETOOBIG before jansson allocates anything; malformed text is
+** AC_EPROTO. Returns NULL with *err set on failure. */
+#define AC_JSON_MAX_NODES (1 << 20)
+AC_INTERNAL json_t *ac_json_parse(const char *text, size_t len, size_t flags,
+                                  const char *op, struct ac_error *err);
 
 #endif

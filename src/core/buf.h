@@ -1,11 +1,11 @@
 /*
-** ac_buf.h -- a growable byte buffer with a size cap (curl's dynbuf with
+** buf.h -- a growable byte buffer with a size cap (curl's dynbuf with
 ** "toobig"; here max is an inclusive maximum length). The contents are
 ** always NUL-terminated once anything was added, so text bodies can be used
 ** as C strings.
 */
-#ifndef AGENTCUBE_AC_BUF_H
-#define AGENTCUBE_AC_BUF_H
+#ifndef AGENTCUBE_CORE_BUF_H
+#define AGENTCUBE_CORE_BUF_H
 
 #include "ac_error.h"
 

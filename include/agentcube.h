@@ -2,7 +2,8 @@
 ** agentcube.h -- libagentcube, the C client of AgentCube code-interpreter
 ** sandboxes. It speaks the same wire protocol as the official Python SDK
 ** (CodeInterpreterClient, ControlPlaneClient, CodeInterpreterDataPlaneClient,
-** TokenAuth, ServiceAccountAuth); see PROTOCOL.md sections 2 and 6.
+** TokenAuth, ServiceAccountAuth). This is the public API: what `make
+** install` ships; the private headers of the library live in src/core/.
 **
 ** Objects
 **   ac_client   configuration (endpoints, auth, timeouts, retry policy) and
@@ -40,7 +41,7 @@
 #ifndef AGENTCUBE_AGENTCUBE_H
 #define AGENTCUBE_AGENTCUBE_H
 
-#include "ac_error.h"
+#include "agentcube/ac_error.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -173,6 +174,11 @@ struct ac_client_config {
   ** transfer in progress is aborted with AC_EINTERRUPTED. Borrowed: must
   ** outlive the client. */
   const volatile sig_atomic_t *interrupt;
+  /* Downloads: an overall deadline (besides upload_timeout_ms's idle
+  ** limit), so a server that drips bytes cannot hold one for ever, and a
+  ** size limit (a larger file is AC_ETOOBIG and nothing is left behind). */
+  long download_timeout_ms;           /* 3600000 (1 h); -1: none */
+  unsigned long long max_download;    /* 0: no limit */
 };
 
 void ac_client_config_init(struct ac_client_config *cfg);
@@ -284,6 +290,12 @@ struct ac_exec_opts {
   size_t nenv;
   const char *working_dir;     /* optional "working_dir" (extension) */
   int check;                   /* exit_code != 0 -> AC_ECOMMAND */
+  /* Ask for the output as it happens (Accept: application/x-ndjson, the
+  ** local runtime's streamed execute), delivered through the job's
+  ** on_output callback. A server that answers with the buffered JSON (an
+  ** AgentCube cluster) is fine: on_output then fires once per stream at
+  ** the end. Without stream the request is exactly the SDK's. */
+  int stream;
 };
 
 /* The outcome of a command. Strings are malloc'd, NUL-terminated (they may
@@ -409,5 +421,195 @@ enum ac_code ac_shlex_join(const char *const *argv, size_t argc, char **out,
 ** non-finite or negative t is AC_EINVAL. */
 enum ac_code ac_format_timeout(double t, int is_float, char *buf,
                                size_t size, struct ac_error *err);
+
+/* ---------------------------------------------------------------------- */
+/* The engine: every operation as a job                                   */
+/*
+** Every operation above is a job started on an engine. An engine is a
+** libcurl multi handle plus one file descriptor (ac_engine_fd) that
+** becomes readable whenever any of its jobs has news: put it into an
+** epoll set, a libuv poll handle or a frame loop, and call
+** ac_engine_poll(e, 0) when it is readable (or once per frame). Output
+** chunks, transfer progress and completion are delivered as callbacks from
+** inside ac_engine_poll / ac_job_wait, on the thread that calls them, never
+** on a thread of the library's.
+**
+** An engine and its jobs belong to one thread at a time. The blocking
+** functions above are start + wait on an engine of their own (taken from
+** the client's pool), so they stay usable from several threads at once.
+** Connections are shared by every engine of a client.
+**
+** Cancelling (ac_job_cancel, ac_engine_interrupt, the interrupt flag)
+** aborts the transfer at once: the connection is closed, which ends a
+** running command on the local runtime.
+*/
+
+typedef struct ac_engine ac_engine;
+typedef struct ac_job ac_job;
+
+/* *out owned by the caller: ac_engine_free (which cancels running jobs;
+** their ac_job objects must still be freed by their owners). */
+enum ac_code ac_engine_new(ac_engine **out, struct ac_error *err);
+void ac_engine_free(ac_engine *e);
+
+/* Readable when a job has news (data, a timer, completion, interrupt). */
+int ac_engine_fd(const ac_engine *e);
+
+/* Moves every transfer forward, waiting at most timeout_ms (0: do not
+** wait; < 0: until something completes) and delivers callbacks. Returns
+** the number of jobs that completed during the call. */
+int ac_engine_poll(ac_engine *e, long timeout_ms);
+
+/* Every running job of e ends with AC_EINTERRUPTED at the next poll or
+** wait, within 100 ms. Async-signal-safe (an atomic store and a write to
+** an eventfd): call it from a SIGINT handler. */
+void ac_engine_interrupt(ac_engine *e);
+
+/* A flag the host sets (e.g. from its SIGINT handler): while it is
+** non-zero, waits return and running jobs end with AC_EINTERRUPTED (checked
+** at least every 50 ms). Borrowed; must outlive the engine. */
+void ac_engine_set_interrupt_flag(ac_engine *e,
+                                  const volatile sig_atomic_t *flag);
+
+enum ac_stream { AC_STREAM_STDOUT = 1, AC_STREAM_STDERR = 2 };
+
+/* Optional callbacks of a job; all run on the polling thread, from inside
+** ac_engine_poll or ac_job_wait, never inside a libcurl callback. They may
+** start, cancel or free other jobs; a callback may free its own job only
+** from on_done. */
+struct ac_job_callbacks {
+  /* A chunk of a command's output (streamed execute, process output,
+  ** context runs). data is borrowed for the call. */
+  void (*on_output)(void *ud, ac_job *j, enum ac_stream stream,
+                    const char *data, size_t len);
+  /* Bytes moved by an upload or a download (total 0 when unknown). */
+  void (*on_progress)(void *ud, ac_job *j, long long done, long long total);
+  /* The job completed (ac_job_result tells how). */
+  void (*on_done)(void *ud, ac_job *j);
+  void *ud;
+};
+
+/* Start functions: they check the arguments (argument errors are returned
+** at once, without a job) and return a running job in *out, owned by the
+** caller: release with ac_job_free. cbs may be NULL; it is copied. */
+enum ac_code ac_start_session_create(ac_engine *e, ac_client *c,
+                                     const struct ac_session_opts *opts,
+                                     const struct ac_job_callbacks *cbs,
+                                     ac_job **out, struct ac_error *err);
+enum ac_code ac_start_session_stop(ac_engine *e, ac_session *s,
+                                   const struct ac_job_callbacks *cbs,
+                                   ac_job **out, struct ac_error *err);
+enum ac_code ac_start_exec(ac_engine *e, ac_session *s,
+                           const char *const *argv, size_t argc,
+                           const struct ac_exec_opts *opts,
+                           const struct ac_job_callbacks *cbs, ac_job **out,
+                           struct ac_error *err);
+enum ac_code ac_start_exec_line(ac_engine *e, ac_session *s,
+                                const char *command,
+                                const struct ac_exec_opts *opts,
+                                const struct ac_job_callbacks *cbs,
+                                ac_job **out, struct ac_error *err);
+enum ac_code ac_start_run_code(ac_engine *e, ac_session *s,
+                               const char *language, const char *code,
+                               size_t len, const struct ac_exec_opts *opts,
+                               const struct ac_job_callbacks *cbs,
+                               ac_job **out, struct ac_error *err);
+enum ac_code ac_start_write_file(ac_engine *e, ac_session *s,
+                                 const char *remote_path, const void *data,
+                                 size_t len,
+                                 const struct ac_job_callbacks *cbs,
+                                 ac_job **out, struct ac_error *err);
+enum ac_code ac_start_read_file(ac_engine *e, ac_session *s,
+                                const char *remote_path, size_t max_bytes,
+                                const struct ac_job_callbacks *cbs,
+                                ac_job **out, struct ac_error *err);
+enum ac_code ac_start_upload_file(ac_engine *e, ac_session *s,
+                                  const char *local_path,
+                                  const char *remote_path,
+                                  const struct ac_job_callbacks *cbs,
+                                  ac_job **out, struct ac_error *err);
+enum ac_code ac_start_download_file(ac_engine *e, ac_session *s,
+                                    const char *remote_path,
+                                    const char *local_path,
+                                    const struct ac_job_callbacks *cbs,
+                                    ac_job **out, struct ac_error *err);
+enum ac_code ac_start_list_files(ac_engine *e, ac_session *s,
+                                 const char *path,
+                                 const struct ac_job_callbacks *cbs,
+                                 ac_job **out, struct ac_error *err);
+
+/* The local runtime's extensions (docs/extensions.md). Each is one
+** request; its JSON answer is ac_job_json. A server without the extension
+** (an AgentCube cluster answers the path with a 404 that is not the
+** extension's own JSON error) fails with AC_EUNSUPPORTED, naming the
+** feature and the server. */
+enum ac_ext_op {
+  AC_EXT_PROCESS_SPAWN = 1,   /* json: the body of POST api/processes */
+  AC_EXT_PROCESS_LIST,
+  AC_EXT_PROCESS_GET,         /* id */
+  AC_EXT_PROCESS_SIGNAL,      /* id, json {"signal": "TERM"} */
+  AC_EXT_PROCESS_WAIT,        /* id, json {"timeout": "30s"} or NULL */
+  AC_EXT_PROCESS_OUTPUT,      /* id, offset; chunks through on_output */
+  AC_EXT_PROCESS_STDIN,       /* id, data/len raw, eof */
+  AC_EXT_CONTEXT_CREATE,      /* json {"language": ...} */
+  AC_EXT_CONTEXT_LIST,
+  AC_EXT_CONTEXT_RUN,         /* id, json {"code": ...}; streams output */
+  AC_EXT_CONTEXT_DELETE,      /* id */
+  AC_EXT_FS_REMOVE,           /* json {"path", "recursive"} */
+  AC_EXT_FS_MKDIR,            /* json {"path", "parents", "mode"} */
+  AC_EXT_FS_STAT,             /* path */
+  AC_EXT_FS_RENAME            /* json {"from", "to", "overwrite"} */
+};
+
+struct ac_ext_call {
+  enum ac_ext_op op;
+  const char *id;             /* process or context id */
+  const char *path;           /* FS_STAT */
+  const char *json;           /* request body (a JSON object text) */
+  const void *data;           /* PROCESS_STDIN bytes */
+  size_t len;
+  long long offset;           /* PROCESS_OUTPUT */
+  int eof;                    /* PROCESS_STDIN: close stdin after */
+  double timeout;             /* seconds the answer may take; 0: the
+                              ** client's request timeout */
+};
+
+enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
+                          const struct ac_ext_call *call,
+                          const struct ac_job_callbacks *cbs, ac_job **out,
+                          struct ac_error *err);
+
+/* The same, blocking: *json (malloc'd, caller frees) is the answer. */
+enum ac_code ac_session_ext(ac_session *s, const struct ac_ext_call *call,
+                            char **json, struct ac_error *err);
+
+/* Whether the job has completed. */
+int ac_job_done(const ac_job *j);
+
+/* Drives the job's engine until the job completes or timeout_ms passes
+** (< 0: no limit). Returns 1 when the job is done, 0 when it is still
+** running. An interrupt ends the job (AC_EINTERRUPTED) and returns 1. */
+int ac_job_wait(ac_job *j, long timeout_ms);
+
+/* The outcome of a completed job (copied into *err); AC_EBUSY while it
+** runs. */
+enum ac_code ac_job_result(const ac_job *j, struct ac_error *err);
+
+/* Aborts the job: its transfer is closed at once and it completes with
+** AC_ECANCELED (on_done runs at the next poll). No-op once done. */
+void ac_job_cancel(ac_job *j);
+
+/* Cancels a running job and releases it. NULL is a no-op. */
+void ac_job_free(ac_job *j);
+
+/* Results, moved out of a completed job (each may be taken once):
+** execute and run_code: the result (valid also on AC_ECOMMAND);
+** session create: the new session; read file: the bytes; list files:
+** the listing; extensions: the answer's JSON text (borrowed). */
+void ac_job_take_exec(ac_job *j, struct ac_exec_result *out);
+ac_session *ac_job_take_session(ac_job *j);
+char *ac_job_take_data(ac_job *j, size_t *len);
+void ac_job_take_files(ac_job *j, struct ac_file_list *out);
+const char *ac_job_json(const ac_job *j);
 
 #endif

@@ -1,12 +1,12 @@
 /*
-** ac_http.h -- the HTTP transport of libagentcube: a pool of libcurl easy
+** http.h -- the HTTP transport of libagentcube: a pool of libcurl easy
 ** handles (connection reuse), bounded response bodies, timeouts, the retry
 ** policy and verbose logging. Internal to the library.
 */
-#ifndef AGENTCUBE_AC_HTTP_H
-#define AGENTCUBE_AC_HTTP_H
+#ifndef AGENTCUBE_CORE_HTTP_H
+#define AGENTCUBE_CORE_HTTP_H
 
-#include "ac_buf.h"
+#include "buf.h"
 #include "agentcube.h"
 
 #include <curl/curl.h>
@@ -65,6 +65,30 @@ struct ac_http_resp {
   struct ac_buf body;                 /* the body (non-2xx only with sink) */
 };
 
+/* Per-attempt state shared with libcurl's callbacks (write, header,
+** progress). The engine keeps one per running job. */
+enum ac_http_abort { ABORT_NONE, ABORT_IDLE, ABORT_INTERRUPT };
+
+typedef void (*ac_http_progress_fn)(void *ud, curl_off_t dlnow,
+                                    curl_off_t dltotal, curl_off_t ulnow,
+                                    curl_off_t ultotal);
+
+struct ac_http_xfer {
+  const struct ac_http_req *req;
+  struct ac_http_resp *resp;
+  CURL *easy;
+  int sinking;                        /* -1: not decided for this response */
+  int error_body;                     /* non-2xx: keep only the first bytes */
+  enum ac_code cb_rc;                 /* why a write callback failed */
+  struct ac_error cb_err;
+  enum ac_http_abort abort;
+  curl_off_t last_dl, last_ul;
+  long long last_move_ms;
+  const volatile sig_atomic_t *interrupt;
+  ac_http_progress_fn progress;       /* plain bookkeeping only */
+  void *progress_ud;
+};
+
 AC_INTERNAL void ac_http_resp_init(struct ac_http_resp *r);
 AC_INTERNAL void ac_http_resp_free(struct ac_http_resp *r);
 
@@ -76,6 +100,26 @@ AC_INTERNAL enum ac_code ac_http_do(struct ac_http *h,
                                     const struct ac_http_req *req,
                                     struct ac_http_resp *resp,
                                     struct ac_error *err);
+
+/* The pieces of ac_http_do, shared with the job engine (engine.c). */
+AC_INTERNAL CURLcode ac_http_set_options(CURL *easy, struct ac_http_xfer *x,
+                                         char *errbuf);
+AC_INTERNAL enum ac_code ac_http_map_curl(const struct ac_http_req *req,
+                                          CURLcode cc,
+                                          struct ac_http_xfer *x,
+                                          const char *errbuf,
+                                          struct ac_error *err);
+AC_INTERNAL int ac_http_may_retry(const struct ac_http_req *req, CURLcode cc,
+                                  long status, long request_size);
+AC_INTERNAL long ac_http_backoff_ms(struct ac_http *h, int attempt);
+AC_INTERNAL void ac_http_log(const struct ac_http *h, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+/* AC_EHTTP for a non-2xx answer, with the server's message. */
+AC_INTERNAL enum ac_code ac_http_status_error(const struct ac_http_req *req,
+                                              const struct ac_http_resp *resp,
+                                              struct ac_error *err);
+/* The policy's retry limit. */
+AC_INTERNAL int ac_http_max_retries(const struct ac_http *h);
 
 /* The human part of an error body: WM {"message"}, Router/PicoD {"error"}
 ** (+ "detail"), else the first line of the text. Writes "" for an empty

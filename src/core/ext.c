@@ -1,0 +1,355 @@
+/*
+** ext.c -- the local runtime's extensions (docs/extensions.md) as jobs:
+** background processes, stateful contexts and file operations. Each is
+** one data-plane request whose JSON answer becomes the job's result.
+**
+** A real AgentCube cluster answers these paths with its router's plain
+** "404 page not found"; the local runtime's own 404s (an unknown process,
+** a missing file) are JSON error bodies. So a 404 without a JSON body is
+** AC_EUNSUPPORTED naming the feature and the server, and one with a JSON
+** body is AC_ENOTFOUND.
+*/
+#include "job.h"
+
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ext_desc {
+  const char *op;                     /* message prefix */
+  const char *feature;                /* for "not supported" */
+  const char *method;
+  const char *path;                   /* "%s" is the id */
+  int streams;                        /* NDJSON answer possible */
+};
+
+static const struct ext_desc descs[] = {
+  [AC_EXT_PROCESS_SPAWN]  = { "spawn process", "background processes",
+                              "POST", "api/processes", 0 },
+  [AC_EXT_PROCESS_LIST]   = { "list processes", "background processes",
+                              "GET", "api/processes", 0 },
+  [AC_EXT_PROCESS_GET]    = { "get process", "background processes",
+                              "GET", "api/processes/%s", 0 },
+  [AC_EXT_PROCESS_SIGNAL] = { "signal process", "background processes",
+                              "POST", "api/processes/%s/signal", 0 },
+  [AC_EXT_PROCESS_WAIT]   = { "wait for process", "background processes",
+                              "POST", "api/processes/%s/wait", 0 },
+  [AC_EXT_PROCESS_OUTPUT] = { "process output", "background processes",
+                              "GET", "api/processes/%s/output", 1 },
+  [AC_EXT_PROCESS_STDIN]  = { "process stdin", "background processes",
+                              "POST", "api/processes/%s/stdin", 0 },
+  [AC_EXT_CONTEXT_CREATE] = { "create context", "code contexts",
+                              "POST", "api/contexts", 0 },
+  [AC_EXT_CONTEXT_LIST]   = { "list contexts", "code contexts",
+                              "GET", "api/contexts", 0 },
+  [AC_EXT_CONTEXT_RUN]    = { "run in context", "code contexts",
+                              "POST", "api/contexts/%s/run", 1 },
+  [AC_EXT_CONTEXT_DELETE] = { "delete context", "code contexts",
+                              "POST", "api/contexts/%s/delete", 0 },
+  [AC_EXT_FS_REMOVE]      = { "remove", "file operations",
+                              "POST", "api/fs/remove", 0 },
+  [AC_EXT_FS_MKDIR]       = { "mkdir", "file operations",
+                              "POST", "api/fs/mkdir", 0 },
+  [AC_EXT_FS_STAT]        = { "stat", "file operations",
+                              "GET", "api/fs/stat", 0 },
+  [AC_EXT_FS_RENAME]      = { "rename", "file operations",
+                              "POST", "api/fs/rename", 0 },
+};
+
+struct ext_state {
+  const struct ext_desc *d;
+  int events;                         /* -1 undecided, 1 NDJSON, 0 JSON */
+  struct ac_buf line;
+  struct ac_buf out, err;             /* process output, collected */
+  long long next_offset;
+  json_t *last;                       /* exit/result event */
+  char ev_msg[200];
+  int ev_failed;
+};
+
+static void ext_cleanup(ac_job *j) {
+  struct ext_state *st = j->st;
+  if (st == NULL)
+    return;
+  ac_buf_free(&st->line);
+  ac_buf_free(&st->out);
+  ac_buf_free(&st->err);
+  json_decref(st->last);
+  free(st);
+  j->st = NULL;
+}
+
+static enum ac_code on_event(ac_job *j, struct ext_state *st,
+                             const char *text, size_t len,
+                             struct ac_error *err) {
+  json_t *ev = ac_json_parse(text, len, JSON_ALLOW_NUL, j->op, err), *v;
+  const char *type;
+  enum ac_code rc = AC_OK;
+  if (ev == NULL)
+    return err->code;
+  type = json_string_value(json_object_get(ev, "type"));
+  if (type == NULL)
+    type = json_string_value(json_object_get(ev, "event"));
+  if (type == NULL) {
+    rc = ac_error_set(err, AC_EPROTO, "%s: event without a type", j->op);
+  } else if (!strcmp(type, "stdout") || !strcmp(type, "stderr")) {
+    enum ac_stream which = type[3] == 'o' ? AC_STREAM_STDOUT
+                                          : AC_STREAM_STDERR;
+    struct ac_buf *acc = which == AC_STREAM_STDOUT ? &st->out : &st->err;
+    json_t *d = json_object_get(ev, "data"), *b = json_object_get(ev, "b64");
+    unsigned char *raw = NULL;
+    const char *data = NULL;
+    size_t n = 0;
+    if (json_is_string(d)) {
+      data = json_string_value(d);
+      n = json_string_length(d);
+    } else if (json_is_string(b)) {
+      size_t bl = json_string_length(b);
+      int got;
+      raw = malloc(bl / 4 * 3 + 3);
+      got = raw ? EVP_DecodeBlock(raw, (const unsigned char *)
+                                  json_string_value(b), (int)bl) : -1;
+      if (got < 0) {
+        free(raw);
+        json_decref(ev);
+        return ac_error_set(err, AC_EPROTO, "%s: bad chunk", j->op);
+      }
+      n = (size_t)got;
+      while (n > 0 && bl > 0 && json_string_value(b)[bl - 1] == '=') {
+        n--;
+        bl--;
+      }
+      data = (const char *)raw;
+    }
+    v = json_object_get(ev, "offset");
+    if (json_is_integer(v))
+      st->next_offset = json_integer_value(v) + (long long)n;
+    if (n > 0 && (ac_buf_add(acc, data, n) != AC_OK ||
+                  ac_job_queue_output(j, which, data, n) != AC_OK))
+      rc = ac_error_set(err, AC_ETOOBIG, "%s: output too large", j->op);
+    free(raw);
+  } else if (!strcmp(type, "exit") || !strcmp(type, "result")) {
+    json_decref(st->last);
+    st->last = json_incref(ev);
+  } else if (!strcmp(type, "error")) {
+    v = json_object_get(ev, "error");
+    snprintf(st->ev_msg, sizeof st->ev_msg, "%s",
+             json_is_string(v) ? json_string_value(v) : "stream failed");
+    st->ev_failed = 1;
+  } else if (!strcmp(type, "dropped")) {
+    v = json_object_get(ev, "offset");
+    if (json_is_integer(v))
+      st->next_offset = json_integer_value(v);
+  }
+  json_decref(ev);
+  return rc;
+}
+
+static enum ac_code ext_sink(void *ud, const char *data, size_t len,
+                             struct ac_error *err) {
+  ac_job *j = ud;
+  struct ext_state *st = j->st;
+  if (st->events < 0) {
+    char *ct = NULL;
+    curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ct);
+    st->events = ct != NULL && strstr(ct, "ndjson") != NULL;
+  }
+  if (!st->events) {
+    if (ac_buf_add(&j->resp.body, data, len) != AC_OK)
+      return ac_error_set(err, AC_ETOOBIG, "response too large");
+    return AC_OK;
+  }
+  while (len > 0) {
+    const char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) : len;
+    if (ac_buf_add(&st->line, data, take) != AC_OK)
+      return ac_error_set(err, AC_ETOOBIG, "event too large");
+    data += take;
+    len -= take;
+    if (nl == NULL)
+      break;
+    data++;
+    len--;
+    if (st->line.len > 0) {
+      enum ac_code rc = on_event(j, st, ac_buf_str(&st->line), st->line.len,
+                                 err);
+      ac_buf_reset(&st->line);
+      if (rc != AC_OK)
+        return rc;
+    }
+  }
+  return AC_OK;
+}
+
+/* The result of a streamed answer as one JSON object: a context run's
+** result event as is; process output as {"stdout", "stderr",
+** "next_offset", "exit"}. */
+static enum ac_code events_result(ac_job *j, struct ext_state *st,
+                                  struct ac_error *err) {
+  json_t *o;
+  if (st->ev_failed)
+    return ac_error_set(err, AC_EHTTP, "%s: %s", j->op, st->ev_msg);
+  if (st->d == &descs[AC_EXT_CONTEXT_RUN]) {
+    if (st->last == NULL)
+      return ac_error_set(err, AC_EPROTO, "%s: the stream ended without a "
+                          "result", j->op);
+    json_object_del(st->last, "type");
+    json_object_del(st->last, "event");
+    j->json = json_dumps(st->last, JSON_COMPACT | JSON_PRESERVE_ORDER);
+  } else {
+    o = json_object();
+    if (o == NULL)
+      return ac_error_set(err, AC_ENOMEM, "out of memory");
+    json_object_set_new(o, "stdout", json_stringn_nocheck(
+                          st->out.data ? st->out.data : "", st->out.len));
+    json_object_set_new(o, "stderr", json_stringn_nocheck(
+                          st->err.data ? st->err.data : "", st->err.len));
+    json_object_set_new(o, "next_offset", json_integer(st->next_offset));
+    json_object_set(o, "exit", st->last ? st->last : json_null());
+    j->json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                         JSON_ENSURE_ASCII);
+    json_decref(o);
+  }
+  if (j->json == NULL)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  return AC_OK;
+}
+
+static enum ac_code ext_step(ac_job *j, enum ac_code rc,
+                             struct ac_error *err) {
+  struct ext_state *st = j->st;
+  json_t *js;
+  if (rc == AC_EHTTP && j->resp.status == 404) {
+    js = ac_json_parse(ac_buf_str(&j->resp.body), j->resp.body.len, 0,
+                       j->op, NULL);
+    if (!json_is_object(js)) {
+      json_decref(js);
+      return ac_error_set(err, AC_EUNSUPPORTED, "%s: %s are not supported "
+                          "by this server (%s)", j->op, st->d->feature,
+                          j->c->router_url);
+    }
+    json_decref(js);
+    err->code = AC_ENOTFOUND;
+    return AC_ENOTFOUND;
+  }
+  if (rc != AC_OK)
+    return rc;
+  if (st->events > 0)
+    return events_result(j, st, err);
+  js = ac_json_parse(ac_buf_str(&j->resp.body), j->resp.body.len,
+                     JSON_ALLOW_NUL, j->op, err);
+  if (js == NULL)
+    return err->code;
+  j->json = json_dumps(js, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                       JSON_ENCODE_ANY);
+  json_decref(js);
+  if (j->json == NULL)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  return AC_OK;
+}
+
+/* Appends a path segment that must not change the URL's shape. */
+static enum ac_code add_id(struct ac_buf *ep, const char *fmt,
+                           const char *id, struct ac_error *err) {
+  const char *at = strstr(fmt, "%s");
+  if (at == NULL)
+    return ac_buf_addstr(ep, fmt) == AC_OK ? AC_OK
+         : ac_error_set(err, AC_ENOMEM, "out of memory");
+  if (id == NULL || id[0] == '\0')
+    return ac_error_set(err, AC_EINVAL, "an id is required");
+  if (ac_buf_add(ep, fmt, (size_t)(at - fmt)) != AC_OK ||
+      ac_url_encode(ep, id, 0) != AC_OK || ac_buf_addstr(ep, at + 2) != AC_OK)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  return AC_OK;
+}
+
+enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
+                          const struct ac_ext_call *call,
+                          const struct ac_job_callbacks *cbs, ac_job **out,
+                          struct ac_error *err) {
+  enum ac_code rc;
+  const struct ext_desc *d;
+  struct ext_state *st;
+  struct ac_dp_call dp;
+  struct ac_buf ep;
+  char num[32];
+  ac_job *j;
+  double ms;
+
+  *out = NULL;
+  if (s == NULL || call == NULL)
+    return ac_error_set(err, AC_EINVAL, "extension: NULL argument");
+  if (call->op < AC_EXT_PROCESS_SPAWN || call->op > AC_EXT_FS_RENAME)
+    return ac_error_set(err, AC_EINVAL, "extension: unknown operation %d",
+                        (int)call->op);
+  d = &descs[call->op];
+  rc = ac_job_new(e, s->c, s, d->op, cbs, &j, err);
+  if (rc != AC_OK)
+    return rc;
+  st = calloc(1, sizeof *st);
+  if (st == NULL)
+    return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
+  j->st = st;
+  j->cleanup = ext_cleanup;
+  j->step = ext_step;
+  st->d = d;
+  st->events = -1;
+  ac_buf_init(&st->line, s->c->max_response);
+  ac_buf_init(&st->out, s->c->max_response);
+  ac_buf_init(&st->err, s->c->max_response);
+  ac_buf_init(&ep, 0);
+  rc = add_id(&ep, d->path, call->id, err);
+  if (rc == AC_OK && call->op == AC_EXT_FS_STAT) {
+    if (call->path == NULL)
+      rc = ac_error_set(err, AC_EINVAL, "stat: path is required");
+    else if (ac_buf_addstr(&ep, "?path=") != AC_OK ||
+             ac_url_encode(&ep, call->path, 1) != AC_OK)
+      rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+  } else if (rc == AC_OK && call->op == AC_EXT_PROCESS_OUTPUT) {
+    snprintf(num, sizeof num, "?offset=%lld",
+             call->offset > 0 ? call->offset : 0);
+    if (ac_buf_addstr(&ep, num) != AC_OK)
+      rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+  } else if (rc == AC_OK && call->op == AC_EXT_PROCESS_STDIN && call->eof) {
+    if (ac_buf_addstr(&ep, "?eof=1") != AC_OK)
+      rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+  }
+  if (rc != AC_OK) {
+    ac_buf_free(&ep);
+    return ac_job_abandon(j, rc);
+  }
+  memset(&dp, 0, sizeof dp);
+  dp.op = d->op;
+  dp.method = d->method;
+  dp.endpoint = ac_buf_str(&ep);
+  if (call->op == AC_EXT_PROCESS_STDIN) {
+    dp.json = call->data ? call->data : "";
+    dp.json_len = call->len;
+    dp.content_type = "application/octet-stream";
+  } else if (strcmp(d->method, "POST") == 0) {
+    dp.json = call->json ? call->json : "{}";
+    dp.json_len = strlen(dp.json);
+  }
+  ms = call->timeout > 0 ? call->timeout * 1000.0 + j->c->exec_grace_ms
+     : call->op == AC_EXT_PROCESS_WAIT ? 0
+     : (double)j->c->request_timeout_ms;
+  dp.timeout_ms = ms > 2e9 ? 2000000000L : (long)ceil(ms);
+  dp.max_body = j->c->max_response;
+  if (d->streams) {
+    if (call->op == AC_EXT_CONTEXT_RUN && (cbs == NULL ||
+                                           cbs->on_output == NULL))
+      st->events = 0;                 /* nobody listens: the plain answer */
+    else
+      dp.accept = "application/x-ndjson";
+    dp.sink = ext_sink;
+    dp.sink_ud = j;
+  }
+  rc = ac_job_send_dp(j, &dp, err);
+  ac_buf_free(&ep);
+  if (rc != AC_OK)
+    return ac_job_abandon(j, rc);
+  *out = j;
+  return AC_OK;
+}
