@@ -121,10 +121,16 @@ struct mcp_exec {
   const char *working_dir;
 };
 
+/* A chunk of a running command's output (is_stderr: 0 or 1). */
+typedef void (*mcp_output_fn)(void *ud, int is_stderr, const char *data,
+                              size_t len);
+
+/* Runs a command or code; with output non-NULL the output also arrives
+** chunk by chunk while it runs (streamed where the server can). */
 enum ac_code mcp_backend_exec(struct mcp_backend *b, const char *id,
                               const struct mcp_exec *x,
-                              mcp_cancel_flag *cancel,
-                              struct ac_exec_result *res,
+                              mcp_cancel_flag *cancel, mcp_output_fn output,
+                              void *output_ud, struct ac_exec_result *res,
                               struct ac_error *err);
 enum ac_code mcp_backend_write(struct mcp_backend *b, const char *id,
                                const char *path, const void *data,
@@ -172,6 +178,8 @@ struct mcp_tools_ctx {
   struct mcp_hostdir *hostdir;    /* NULL: host file tools are off */
   const void *owner;              /* the connection */
   mcp_cancel_flag *cancel;
+  mcp_output_fn output;           /* NULL: the client wants no progress */
+  void *output_ud;
 };
 
 /* The tools/list result's "tools" array (a new reference). */

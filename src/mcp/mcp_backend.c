@@ -26,6 +26,7 @@
 
 struct slot {
   ac_client *client;
+  ac_engine *engine;            /* for streamed commands, made on demand */
   volatile sig_atomic_t intr;   /* the client's interrupt flag */
   mcp_cancel_flag *watch;       /* the call it serves now */
   int busy;
@@ -66,8 +67,10 @@ enum ac_code mcp_backend_new(const struct mcp_options *o,
 void mcp_backend_free(struct mcp_backend *b) {
   if (b == NULL)
     return;
-  for (int i = 0; i < b->nslots; i++)
+  for (int i = 0; i < b->nslots; i++) {
+    ac_engine_free(b->slots[i].engine);
     ac_client_free(b->slots[i].client);
+  }
   while (b->known != NULL) {
     struct known *k = b->known;
     b->known = k->next;
@@ -339,10 +342,59 @@ int mcp_backend_release(struct mcp_backend *b, const void *owner) {
 
 /* ---- commands and files ---- */
 
+struct output_relay {
+  mcp_output_fn fn;
+  void *ud;
+};
+
+static void on_output(void *ud, ac_job *j, enum ac_stream stream,
+                      const char *data, size_t len) {
+  struct output_relay *r = ud;
+  (void)j;
+  r->fn(r->ud, stream == AC_STREAM_STDERR, data, len);
+}
+
+/* The command as a job on the slot's engine, its output relayed as it
+** comes; the call's cancel flag is the engine's interrupt flag, so a
+** cancellation closes the connection, which ends the command on the
+** local runtime. */
+static enum ac_code exec_job(struct slot *s, ac_session *sess,
+                             const struct mcp_exec *x,
+                             const struct ac_exec_opts *eo,
+                             mcp_cancel_flag *cancel, mcp_output_fn output,
+                             void *output_ud, struct ac_exec_result *res,
+                             struct ac_error *err) {
+  struct output_relay relay = { output, output_ud };
+  struct ac_job_callbacks cbs = { 0 };
+  ac_job *job = NULL;
+  enum ac_code rc;
+
+  if (s->engine == NULL && (rc = ac_engine_new(&s->engine, err)) != AC_OK)
+    return rc;
+  ac_engine_set_interrupt_flag(s->engine, cancel != NULL ? cancel
+                                                         : &s->intr);
+  cbs.on_output = on_output;
+  cbs.ud = &relay;
+  if (x->language != NULL)
+    rc = ac_start_run_code(s->engine, sess, x->language, x->code,
+                           x->code_len, eo, &cbs, &job, err);
+  else
+    rc = ac_start_exec_line(s->engine, sess, x->command, eo, &cbs, &job,
+                            err);
+  if (rc == AC_OK) {
+    ac_job_wait(job, -1);
+    rc = ac_job_result(job, err);
+    ac_job_take_exec(job, res);
+  }
+  ac_job_free(job);
+  ac_engine_set_interrupt_flag(s->engine, &s->intr);
+  return rc;
+}
+
 enum ac_code mcp_backend_exec(struct mcp_backend *b, const char *id,
                               const struct mcp_exec *x,
-                              mcp_cancel_flag *cancel,
-                              struct ac_exec_result *res,
+                              mcp_cancel_flag *cancel, mcp_output_fn output,
+                              void *output_ud, struct ac_exec_result *res,
                               struct ac_error *err) {
   struct ac_exec_opts eo = { 0 };
   struct slot *s;
@@ -360,11 +412,15 @@ enum ac_code mcp_backend_exec(struct mcp_backend *b, const char *id,
     eo.timeout = x->timeout;
     eo.env = x->env;
     eo.nenv = x->nenv;
-    if (x->language != NULL) {
+    if (x->language == NULL)
+      eo.working_dir = x->working_dir;
+    if (output != NULL) {
+      eo.stream = 1;
+      rc = exec_job(s, sess, x, &eo, cancel, output, output_ud, res, err);
+    } else if (x->language != NULL) {
       rc = ac_session_run_code(sess, x->language, x->code, x->code_len, &eo,
                                res, err);
     } else {
-      eo.working_dir = x->working_dir;
       rc = ac_session_exec_line(sess, x->command, &eo, res, err);
     }
     ac_session_free(sess);

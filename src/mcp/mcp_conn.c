@@ -10,7 +10,7 @@
 ** progressToken gets a notifications/progress every second while it runs,
 ** always before its response.
 */
-#include "mcp.h"
+#include "mcp_toolkit.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,6 +32,8 @@ struct call {
   struct mcp_sink *sink;
   mcp_cancel_flag cancel;
   int finished;               /* guarded by conn->mu */
+  int progress;               /* the last progress number sent (conn->mu) */
+  long long last_output_ms;   /* when output was last relayed (conn->mu) */
   pthread_cond_t tick;        /* wakes the progress thread early */
 };
 
@@ -136,14 +138,44 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Heartbeat progress while the call runs: the current libagentcube API
-** returns a command's output only when it ends, so progress carries the
-** elapsed time. */
+/* One notifications/progress for the call: a number that only grows, and
+** message. */
+static void progress(struct call *k, const char *message, size_t len) {
+  int n;
+  pthread_mutex_lock(&k->conn->mu);
+  n = ++k->progress;
+  pthread_mutex_unlock(&k->conn->mu);
+  emit(k->sink, mcp_rpc_notification("notifications/progress",
+         json_pack("{s:O, s:i, s:o}", "progressToken", k->progress_token,
+                   "progress", n, "message", mcp_text(message, len))), 0);
+}
+
+/* Output as it arrives, each chunk one notification (stderr marked). */
+static void relay_output(void *ud, int is_stderr, const char *data,
+                         size_t len) {
+  struct call *k = ud;
+  pthread_mutex_lock(&k->conn->mu);
+  k->last_output_ms = now_ms();
+  pthread_mutex_unlock(&k->conn->mu);
+  if (!is_stderr) {
+    progress(k, data, len);
+  } else {
+    char *m = malloc(len + 10);
+    if (m == NULL)
+      return;
+    memcpy(m, "[stderr] ", 9);
+    memcpy(m + 9, data, len);
+    progress(k, m, len + 9);
+    free(m);
+  }
+}
+
+/* A heartbeat while the call runs without output (a silent command, or a
+** server that cannot stream), so the client sees it is alive. */
 static void *progress_main(void *ud) {
   struct call *k = ud;
   struct mcp_conn *c = k->conn;
   long long start = now_ms();
-  int n = 0;
 
   pthread_mutex_lock(&c->mu);
   while (!k->finished) {
@@ -151,17 +183,15 @@ static void *progress_main(void *ud) {
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += PROGRESS_INTERVAL_MS / 1000;
     if (pthread_cond_timedwait(&k->tick, &c->mu, &until) != ETIMEDOUT ||
-        k->finished)
+        k->finished || now_ms() - k->last_output_ms < PROGRESS_INTERVAL_MS)
       continue;
     pthread_mutex_unlock(&c->mu);
     {
       char msg[96];
       double secs = (double)(now_ms() - start) / 1000.0;
-      snprintf(msg, sizeof msg, "%s running for %.0f s", k->tool, secs);
-      emit(k->sink, mcp_rpc_notification("notifications/progress",
-             json_pack("{s:O, s:i, s:s}", "progressToken",
-                       k->progress_token, "progress", ++n,
-                       "message", msg)), 0);
+      int n = snprintf(msg, sizeof msg, "%s running for %.0f s", k->tool,
+                       secs);
+      progress(k, msg, (size_t)n);
     }
     pthread_mutex_lock(&c->mu);
   }
@@ -182,14 +212,18 @@ static void call_free(struct call *k) {
 static void *call_main(void *ud) {
   struct call *k = ud;
   struct mcp_conn *c = k->conn;
-  struct mcp_tools_ctx ctx = { c->backend, c->hostdir, c, &k->cancel };
+  struct mcp_tools_ctx ctx = { c->backend, c->hostdir, c, &k->cancel,
+                               NULL, NULL };
   pthread_t ticker;
   int ticking = 0;
   json_t *result;
   struct call **p;
 
-  if (k->progress_token != NULL)
+  if (k->progress_token != NULL) {
+    ctx.output = relay_output;
+    ctx.output_ud = k;
     ticking = pthread_create(&ticker, NULL, progress_main, k) == 0;
+  }
   result = mcp_tools_call(&ctx, k->tool, k->args);
 
   pthread_mutex_lock(&c->mu);

@@ -89,7 +89,8 @@ static json_t *run(const struct mcp_tools_ctx *ctx, json_t *args,
     return result;
   }
   do
-    rc = mcp_backend_exec(ctx->backend, plan.id, x, ctx->cancel, &res, &err);
+    rc = mcp_backend_exec(ctx->backend, plan.id, x, ctx->cancel,
+                          ctx->output, ctx->output_ud, &res, &err);
   while (rc != AC_OK && rc != AC_ECOMMAND && !*ctx->cancel &&
          mcp_plan_recover(&plan, &err) && (ac_exec_result_free(&res), 1));
   free(env);

@@ -202,6 +202,25 @@ test('a long command streams progress notifications before its result',
   assert.match(seen[0].message, /running/);
 });
 
+test('output arrives as progress while the command runs', async () => {
+  const seen = [];
+  const r = await mcp.client.callTool(
+    { name: 'execute_command', arguments: { shell: true, command:
+      'echo first; sleep 2; echo second >&2; sleep 1; echo third' } },
+    types.CallToolResultSchema,
+    { onprogress: (p) => seen.push({ ...p, at: Date.now() }),
+      timeout: 60000 });
+  const done = Date.now();
+  assert.equal(payload(r).output, 'first\nthird\n');
+  const first = seen.find((p) => p.message === 'first\n');
+  const second = seen.find((p) => p.message === '[stderr] second\n');
+  assert.ok(first, JSON.stringify(seen));
+  assert.ok(second, JSON.stringify(seen));
+  // streamed: the first line came long before the command ended
+  assert.ok(done - first.at >= 2000, `first line ${done - first.at} ms early`);
+  assert.ok(first.progress < second.progress);
+});
+
 test('a cancelled call ends promptly and the command is gone', async () => {
   const ac = new AbortController();
   const started = Date.now();
