@@ -111,7 +111,8 @@ int mcp_backend_release(struct mcp_backend *b, const void *owner);
 json_t *mcp_backend_sessions(struct mcp_backend *b, const void *owner);
 
 struct mcp_exec {
-  const char *command;        /* a command line (shlex), or */
+  const char *command;        /* a command line (shlex, or bash -c), or */
+  int shell;                  /* run command with bash -c */
   const char *language;       /* with code: run_code */
   const char *code;
   size_t code_len;
@@ -148,6 +149,35 @@ enum ac_code mcp_backend_upload(struct mcp_backend *b, const char *id,
 enum ac_code mcp_backend_download(struct mcp_backend *b, const char *id,
                                   const char *remote, const char *local,
                                   struct ac_error *err);
+/* The local runtime's extensions (docs/extensions.md): background
+** processes, code contexts, file operations. A server without them (an
+** AgentCube cluster) fails with AC_EUNSUPPORTED. */
+enum mcp_ext {
+  MCP_PROC_SPAWN, MCP_PROC_LIST, MCP_PROC_OUTPUT, MCP_PROC_SIGNAL,
+  MCP_CTX_CREATE, MCP_CTX_RUN,
+  MCP_FS_REMOVE, MCP_FS_MKDIR, MCP_FS_STAT, MCP_FS_RENAME
+};
+struct mcp_ext_req {
+  enum mcp_ext op;
+  const char *id;             /* process or context id */
+  const char *path;           /* FS_STAT */
+  json_t *body;               /* the request's JSON body (borrowed) */
+  long long offset;           /* PROC_OUTPUT */
+  double timeout;             /* seconds the answer may take; 0: default */
+};
+/* *answer: the server's JSON answer (a new reference). CTX_RUN relays
+** output as it comes when output is set. */
+enum ac_code mcp_backend_ext(struct mcp_backend *b, const char *id,
+                             const struct mcp_ext_req *req,
+                             mcp_cancel_flag *cancel, mcp_output_fn output,
+                             void *output_ud, json_t **answer,
+                             struct ac_error *err);
+
+/* A command line as a JSON array of words (split like shell words; with
+** shell, ["bash", "-c", line]). */
+enum ac_code mcp_backend_argv(const char *line, int shell, json_t **argv,
+                              struct ac_error *err);
+
 /* Remembers id as used by owner (a session the client passed in). */
 void mcp_backend_touch(struct mcp_backend *b, const void *owner,
                        const char *id);

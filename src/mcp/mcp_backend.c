@@ -378,9 +378,13 @@ static enum ac_code exec_job(struct slot *s, ac_session *sess,
   if (x->language != NULL)
     rc = ac_start_run_code(s->engine, sess, x->language, x->code,
                            x->code_len, eo, &cbs, &job, err);
-  else
+  else if (x->shell) {
+    const char *argv[3] = { "bash", "-c", x->command };
+    rc = ac_start_exec(s->engine, sess, argv, 3, eo, &cbs, &job, err);
+  } else {
     rc = ac_start_exec_line(s->engine, sess, x->command, eo, &cbs, &job,
                             err);
+  }
   if (rc == AC_OK) {
     ac_job_wait(job, -1);
     rc = ac_job_result(job, err);
@@ -420,6 +424,9 @@ enum ac_code mcp_backend_exec(struct mcp_backend *b, const char *id,
     } else if (x->language != NULL) {
       rc = ac_session_run_code(sess, x->language, x->code, x->code_len, &eo,
                                res, err);
+    } else if (x->shell) {
+      const char *argv[3] = { "bash", "-c", x->command };
+      rc = ac_session_exec(sess, argv, 3, &eo, res, err);
     } else {
       rc = ac_session_exec_line(sess, x->command, &eo, res, err);
     }
@@ -428,6 +435,103 @@ enum ac_code mcp_backend_exec(struct mcp_backend *b, const char *id,
   put(b, s);
   if (rc == AC_OK || rc == AC_ECOMMAND)
     remember(b, NULL, id, 0, 0);
+  return rc;
+}
+
+enum ac_code mcp_backend_argv(const char *line, int shell, json_t **argv,
+                              struct ac_error *err) {
+  char **words = NULL;
+  size_t n = 0;
+  enum ac_code rc = AC_OK;
+
+  *argv = json_array();
+  if (shell) {
+    json_array_append_new(*argv, json_string("bash"));
+    json_array_append_new(*argv, json_string("-c"));
+    json_array_append_new(*argv, json_string(line));
+    return AC_OK;
+  }
+  rc = ac_shlex_split(line, &words, &n, err);
+  for (size_t i = 0; rc == AC_OK && i < n; i++)
+    json_array_append_new(*argv, json_string(words[i]));
+  ac_argv_free(words);
+  if (rc == AC_OK && n == 0)
+    rc = ac_error_set(err, AC_EINVAL, "the command is empty");
+  if (rc != AC_OK) {
+    json_decref(*argv);
+    *argv = NULL;
+  }
+  return rc;
+}
+
+static const enum ac_ext_op ext_ops[] = {
+  [MCP_PROC_SPAWN] = AC_EXT_PROCESS_SPAWN,
+  [MCP_PROC_LIST] = AC_EXT_PROCESS_LIST,
+  [MCP_PROC_OUTPUT] = AC_EXT_PROCESS_OUTPUT,
+  [MCP_PROC_SIGNAL] = AC_EXT_PROCESS_SIGNAL,
+  [MCP_CTX_CREATE] = AC_EXT_CONTEXT_CREATE,
+  [MCP_CTX_RUN] = AC_EXT_CONTEXT_RUN,
+  [MCP_FS_REMOVE] = AC_EXT_FS_REMOVE,
+  [MCP_FS_MKDIR] = AC_EXT_FS_MKDIR,
+  [MCP_FS_STAT] = AC_EXT_FS_STAT,
+  [MCP_FS_RENAME] = AC_EXT_FS_RENAME,
+};
+
+enum ac_code mcp_backend_ext(struct mcp_backend *b, const char *id,
+                             const struct mcp_ext_req *req,
+                             mcp_cancel_flag *cancel, mcp_output_fn output,
+                             void *output_ud, json_t **answer,
+                             struct ac_error *err) {
+  struct output_relay relay = { output, output_ud };
+  struct ac_job_callbacks cbs = { 0 };
+  struct ac_ext_call call = { 0 };
+  struct slot *s;
+  ac_session *sess = NULL;
+  ac_job *job = NULL;
+  char *body = NULL;
+  enum ac_code rc;
+
+  *answer = NULL;
+  rc = take(b, cancel, &s, err);
+  if (rc != AC_OK)
+    return rc;
+  call.op = ext_ops[req->op];
+  call.id = req->id;
+  call.path = req->path;
+  call.offset = req->offset;
+  call.timeout = req->timeout;
+  if (req->body != NULL) {
+    body = json_dumps(req->body, JSON_COMPACT);
+    call.json = body;
+  }
+  if (output != NULL) {
+    cbs.on_output = on_output;
+    cbs.ud = &relay;
+  }
+  rc = attach(b, s, id, &sess, err);
+  if (rc == AC_OK && s->engine == NULL)
+    rc = ac_engine_new(&s->engine, err);
+  if (rc == AC_OK) {
+    ac_engine_set_interrupt_flag(s->engine, cancel != NULL ? cancel
+                                                           : &s->intr);
+    rc = ac_start_ext(s->engine, sess, &call, &cbs, &job, err);
+    if (rc == AC_OK) {
+      ac_job_wait(job, -1);
+      rc = ac_job_result(job, err);
+      if (rc == AC_OK) {
+        *answer = json_loads(ac_job_json(job), JSON_DECODE_ANY, NULL);
+        if (*answer == NULL)
+          rc = ac_error_set(err, AC_EPROTO, "malformed answer");
+      }
+    }
+    ac_job_free(job);
+    ac_engine_set_interrupt_flag(s->engine, &s->intr);
+    ac_session_free(sess);
+  } else if (sess != NULL) {
+    ac_session_free(sess);
+  }
+  free(body);
+  put(b, s);
   return rc;
 }
 

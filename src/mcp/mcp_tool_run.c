@@ -17,7 +17,7 @@
 
 static const char *const run_keys[] = {
   "language", "code", "session_id", "session_reuse", "timeout_seconds",
-  "env", "images", NULL
+  "env", "images", "context_id", NULL
 };
 static const char *const exec_keys[] = {
   "command", "session_id", "session_reuse", "timeout_seconds", "env",
@@ -120,8 +120,13 @@ static json_t *run(const struct mcp_tools_ctx *ctx, json_t *args,
 json_t *mcp_tool_run_code(const struct mcp_tools_ctx *ctx, json_t *args) {
   struct mcp_exec x = { 0 };
   struct mcp_argerr why;
+  const char *context_id = NULL;
   if (!mcp_arg_known(args, run_keys, &why) ||
-      !mcp_arg_string(args, "language", 1, &x.language, &why) ||
+      !mcp_arg_string(args, "context_id", 0, &context_id, &why))
+    return mcp_result_argerr(&why);
+  if (context_id != NULL)
+    return mcp_tool_run_in_context(ctx, args, context_id);
+  if (!mcp_arg_string(args, "language", 1, &x.language, &why) ||
       !mcp_arg_string(args, "code", 1, &x.code, &why))
     return mcp_result_argerr(&why);
   x.code_len = strlen(x.code);
@@ -132,24 +137,11 @@ json_t *mcp_tool_execute_command(const struct mcp_tools_ctx *ctx,
                                  json_t *args) {
   struct mcp_exec x = { 0 };
   struct mcp_argerr why;
-  int shell = 0;
-  char *line = NULL;
-  json_t *r;
 
   if (!mcp_arg_known(args, exec_keys, &why) ||
       !mcp_arg_string(args, "command", 1, &x.command, &why) ||
       !mcp_arg_string(args, "working_dir", 0, &x.working_dir, &why) ||
-      !mcp_arg_bool(args, "shell", &shell, &why))
+      !mcp_arg_bool(args, "shell", &x.shell, &why))
     return mcp_result_argerr(&why);
-  if (shell) {
-    /* bash -c '<command>', quoted so that the shlex split gives it back */
-    const char *argv[3] = { "bash", "-c", x.command };
-    if (ac_shlex_join(argv, 3, &line, NULL) != AC_OK)
-      return mcp_result(json_pack("{s:s, s:s}", "error", "out of memory",
-                                  "code", "ENOMEM"), NULL, 1);
-    x.command = line;
-  }
-  r = run(ctx, args, &x);
-  free(line);
-  return r;
+  return run(ctx, args, &x);
 }

@@ -91,4 +91,21 @@ json_t *mcp_tool_stop_session(const struct mcp_tools_ctx *ctx, json_t *args);
 json_t *mcp_tool_list_sessions(const struct mcp_tools_ctx *ctx,
                                json_t *args);
 
+json_t *mcp_tool_start_process(const struct mcp_tools_ctx *ctx,
+                               json_t *args);
+json_t *mcp_tool_read_process_output(const struct mcp_tools_ctx *ctx,
+                                     json_t *args);
+json_t *mcp_tool_stop_process(const struct mcp_tools_ctx *ctx, json_t *args);
+json_t *mcp_tool_list_processes(const struct mcp_tools_ctx *ctx,
+                                json_t *args);
+json_t *mcp_tool_create_context(const struct mcp_tools_ctx *ctx,
+                                json_t *args);
+json_t *mcp_tool_run_in_context(const struct mcp_tools_ctx *ctx,
+                                json_t *args, const char *context_id);
+json_t *mcp_tool_remove_path(const struct mcp_tools_ctx *ctx, json_t *args);
+json_t *mcp_tool_make_directory(const struct mcp_tools_ctx *ctx,
+                                json_t *args);
+json_t *mcp_tool_stat_path(const struct mcp_tools_ctx *ctx, json_t *args);
+json_t *mcp_tool_rename_path(const struct mcp_tools_ctx *ctx, json_t *args);
+
 #endif

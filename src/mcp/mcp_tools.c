@@ -21,6 +21,20 @@
   "sandbox is deleted after the call (sessions from create_session are "    \
   "kept).\"}"
 
+
+#define KEPT_SESSION_PROPS                                                  \
+  "\"session_id\": {\"type\": \"string\", \"description\": \"The session "  \
+  "to use (from create_session or an earlier result); omit for a new one, " \
+  "which is kept: its session_id is in the result.\"},"                     \
+  "\"session_reuse\": {\"type\": \"boolean\", \"default\": true, "          \
+  "\"description\": \"false: delete the session after this call.\"}"
+
+#define NEEDS_SESSION                                                       \
+  "\"session_id\": {\"type\": \"string\", \"description\": \"The session "  \
+  "the process runs in (from start_process's result).\"},"                  \
+  "\"process_id\": {\"type\": \"integer\", \"description\": \"The id "      \
+  "from start_process.\"}"
+
 struct tool {
   const char *name;
   const char *title;
@@ -53,6 +67,10 @@ static const struct tool tools[] = {
     "\"images\": {\"type\": \"array\", \"items\": {\"type\": \"string\"}, "
     "\"description\": \"Paths of PNG files the code writes, returned as "
     "images after the run.\"},"
+    "\"context_id\": {\"type\": \"string\", \"description\": \"Run in "
+    "this context (from create_context, with its session_id): variables, "
+    "imports and functions persist between runs, and the result has the "
+    "value of the last expression. The context's language is used.\"},"
     SESSION_PROPS "}, \"required\": [\"language\", \"code\"]}",
     mcp_tool_run_code, 0, 0, 0 },
   { "execute_command", "Execute a command",
@@ -153,6 +171,85 @@ static const struct tool tools[] = {
     "first and last used.",
     "{\"type\": \"object\", \"properties\": {}}",
     mcp_tool_list_sessions, 0, 1, 0 },
+  { "start_process", "Start a background process",
+    "Start a long-running command (a server, a watcher, a training run) in "
+    "the background of a sandbox and return at once with its process id; "
+    "read its output with read_process_output and end it with "
+    "stop_process. It lives until it exits, is stopped, or the session "
+    "ends. Local runtime only.",
+    "{\"type\": \"object\", \"properties\": {"
+    "\"command\": {\"type\": \"string\", \"description\": \"The command "
+    "line (shell words, no shell features unless shell=true).\"},"
+    "\"shell\": {\"type\": \"boolean\", \"default\": false},"
+    "\"working_dir\": {\"type\": \"string\"},"
+    "\"env\": {\"type\": \"object\", \"additionalProperties\": {\"type\": "
+    "\"string\"}},"
+    "\"timeout_seconds\": {\"type\": \"number\", \"exclusiveMinimum\": 0, "
+    "\"description\": \"Kill it after this long (default: no limit).\"},"
+    KEPT_SESSION_PROPS "}, \"required\": [\"command\"]}",
+    mcp_tool_start_process, 0, 0, 0 },
+  { "read_process_output", "Read a background process's output",
+    "Return what a background process wrote (stdout, stderr) from offset "
+    "on, the next_offset to read from next time, and its exit record once "
+    "it ended (null while it runs).",
+    "{\"type\": \"object\", \"properties\": {" NEEDS_SESSION ","
+    "\"offset\": {\"type\": \"integer\", \"minimum\": 0, \"description\": "
+    "\"Where to start (next_offset of the previous read; default 0).\"}},"
+    " \"required\": [\"session_id\", \"process_id\"]}",
+    mcp_tool_read_process_output, 0, 1, 0 },
+  { "stop_process", "Stop a background process",
+    "Send a signal to a background process (default TERM; KILL kills its "
+    "whole tree) and return its record.",
+    "{\"type\": \"object\", \"properties\": {" NEEDS_SESSION ","
+    "\"signal\": {\"type\": \"string\", \"default\": \"TERM\", "
+    "\"description\": \"TERM, KILL, INT, HUP, ... (with or without SIG).\"}},"
+    " \"required\": [\"session_id\", \"process_id\"]}",
+    mcp_tool_stop_process, 0, 0, 1 },
+  { "list_processes", "List background processes",
+    "List the background processes of a session with their state "
+    "(running, exited, killed, timed_out) and exit codes.",
+    "{\"type\": \"object\", \"properties\": {\"session_id\": {\"type\": "
+    "\"string\"}}, \"required\": [\"session_id\"]}",
+    mcp_tool_list_processes, 0, 1, 0 },
+  { "create_context", "Create a code context",
+    "Start an interpreter (python, bash or lua) in a session whose state "
+    "persists between runs, like a notebook kernel; pass the returned "
+    "context_id and session_id to run_code. Local runtime only.",
+    "{\"type\": \"object\", \"properties\": {"
+    "\"language\": {\"type\": \"string\", \"enum\": [\"python\", \"bash\", "
+    "\"lua\"], \"default\": \"python\"}," KEPT_SESSION_PROPS "}}",
+    mcp_tool_create_context, 0, 0, 0 },
+  { "remove_path", "Remove a file or directory",
+    "Remove a file, or a directory (non-empty ones need recursive=true), "
+    "in the sandbox; returns how many entries were removed.",
+    "{\"type\": \"object\", \"properties\": {"
+    "\"path\": {\"type\": \"string\"},"
+    "\"recursive\": {\"type\": \"boolean\", \"default\": false},"
+    KEPT_SESSION_PROPS "}, \"required\": [\"path\"]}",
+    mcp_tool_remove_path, 0, 0, 1 },
+  { "make_directory", "Make a directory",
+    "Create a directory in the sandbox (with its parents unless "
+    "parents=false).",
+    "{\"type\": \"object\", \"properties\": {"
+    "\"path\": {\"type\": \"string\"},"
+    "\"parents\": {\"type\": \"boolean\", \"default\": true},"
+    KEPT_SESSION_PROPS "}, \"required\": [\"path\"]}",
+    mcp_tool_make_directory, 0, 0, 0 },
+  { "stat_path", "Describe a path",
+    "Type (file, dir, symlink, other), size, mode and modification time "
+    "of a path in the sandbox; symlinks are not followed.",
+    "{\"type\": \"object\", \"properties\": {"
+    "\"path\": {\"type\": \"string\"}," KEPT_SESSION_PROPS "},"
+    " \"required\": [\"path\"]}",
+    mcp_tool_stat_path, 0, 1, 0 },
+  { "rename_path", "Rename or move a path",
+    "Rename or move a file or directory in the sandbox; an existing "
+    "destination is an error unless overwrite=true.",
+    "{\"type\": \"object\", \"properties\": {"
+    "\"from\": {\"type\": \"string\"}, \"to\": {\"type\": \"string\"},"
+    "\"overwrite\": {\"type\": \"boolean\", \"default\": false},"
+    KEPT_SESSION_PROPS "}, \"required\": [\"from\", \"to\"]}",
+    mcp_tool_rename_path, 0, 0, 0 },
 };
 
 #define NTOOLS (sizeof tools / sizeof tools[0])

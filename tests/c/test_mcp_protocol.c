@@ -201,8 +201,8 @@ static void tools_list(void) {
                                                                   "name")));
   }
   ok(schemas, "every tool has a description and an object schema");
-  is_int(json_array_size(with), 10, "10 tools with --files-dir");
-  is_int(json_array_size(without), 8, "8 without");
+  is_int(json_array_size(with), 19, "19 tools with --files-dir");
+  is_int(json_array_size(without), 17, "17 without");
   ok(!mcp_tools_exists("nope"), "no tool 'nope'");
   json_decref(with);
   json_decref(without);
