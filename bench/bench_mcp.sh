@@ -60,12 +60,13 @@ cat >"$tmp/mcp.py" <<'EOF'
 import json, os, subprocess, sys, time
 n = int(os.environ["N"])
 p = subprocess.Popen([sys.argv[1], "mcp"], stdin=subprocess.PIPE,
-                     stdout=subprocess.PIPE, bufsize=0)
+                     stdout=subprocess.PIPE)
 ids = iter(range(1, 10**9))
 def call(method, params):
     i = next(ids)
     p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": i, "method": method,
                                "params": params}) + "\n").encode())
+    p.stdin.flush()
     m = json.loads(p.stdout.readline())
     assert m.get("id") == i and "result" in m, m
     return m["result"]
@@ -80,6 +81,7 @@ def kib(field):
 call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                     "clientInfo": {"name": "bench", "version": "1"}})
 p.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+p.stdin.flush()
 sid = tool("create_session", {})["session_id"]
 run = {"command": "true", "session_id": sid}
 for _ in range(20):
