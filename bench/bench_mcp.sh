@@ -4,8 +4,9 @@
 #
 #   1. N x tools/call execute_command("true") on one session through the
 #      MCP server (a minimal Python stdio client, one request at a time)
-#      vs N x ci:execute_command("true") through the Lua module: times
-#      and ratio (target <= 1.2);
+#      vs N x ci:execute_command("true") through the Lua module: the
+#      median time per call of each (robust against a busy machine) and
+#      their ratio (target <= 1.2);
 #   2. the MCP server's resident memory after the calls (target < 16 MiB)
 #      and its growth over 100 more sequential calls (target: none).
 #
@@ -49,9 +50,14 @@ local n = tonumber(os.getenv("N"))
 local ci <close> = agentcube.CodeInterpreterClient{
   workload_manager_url = os.getenv("URL"), router_url = os.getenv("URL") }
 for _ = 1, 20 do ci:execute_command("true") end      -- warm up
-local t0 = now()
-for _ = 1, n do ci:execute_command("true") end
-print(("exec %.3f"):format(now() - t0))
+local t = {}
+for i = 1, n do
+  local t0 = now()
+  ci:execute_command("true")
+  t[i] = now() - t0
+end
+table.sort(t)
+print(("exec %.6f"):format(t[(n + 1) // 2]))
 EOF
 
 # The MCP side: a stdio client that waits for each answer before the next
@@ -86,10 +92,13 @@ sid = tool("create_session", {})["session_id"]
 run = {"command": "true", "session_id": sid}
 for _ in range(20):
     tool("execute_command", run)                  # warm up
-t0 = time.perf_counter()
+t = []
 for _ in range(n):
+    t0 = time.perf_counter()
     tool("execute_command", run)
-print("exec %.3f" % (time.perf_counter() - t0))
+    t.append(time.perf_counter() - t0)
+t.sort()
+print("exec %.6f" % t[(n - 1) // 2])
 rss0 = kib("VmRSS")
 for _ in range(100):
     tool("execute_command", run)
@@ -111,8 +120,9 @@ for _ in $(seq "$ROUNDS"); do
 done
 lua_exec=$(best <"$tmp/lua_exec")
 mcp_exec=$(best <"$tmp/mcp_exec")
-echo "tools/call execute_command(\"true\") x $N over stdio: mcp" \
-     "${mcp_exec} s, Lua module ${lua_exec} s," \
+ms() { awk -v s="$1" 'BEGIN { printf "%.3f ms", s * 1000 }'; }
+echo "tools/call execute_command(\"true\") over stdio, median of $N:" \
+     "mcp $(ms "$mcp_exec"), Lua module $(ms "$lua_exec")," \
      "ratio $(ratio "$mcp_exec" "$lua_exec") (target <= 1.2)"
 tail -n 1 "$tmp/rss" | {
   read -r before after peak

@@ -27,6 +27,7 @@
 struct slot {
   ac_client *client;
   ac_engine *engine;            /* for streamed commands, made on demand */
+  ac_session *sess;             /* the session it last served (cached) */
   volatile sig_atomic_t intr;   /* the client's interrupt flag */
   mcp_cancel_flag *watch;       /* the call it serves now */
   int busy;
@@ -68,6 +69,7 @@ void mcp_backend_free(struct mcp_backend *b) {
   if (b == NULL)
     return;
   for (int i = 0; i < b->nslots; i++) {
+    ac_session_free(b->slots[i].sess);
     ac_engine_free(b->slots[i].engine);
     ac_client_free(b->slots[i].client);
   }
@@ -167,11 +169,25 @@ void mcp_backend_cancel(struct mcp_backend *b, mcp_cancel_flag *cancel) {
   pthread_mutex_unlock(&b->mu);
 }
 
+/* The slot's session object for id (borrowed: it stays cached on the
+** slot, which one thread uses at a time), so that a run of calls on one
+** session does not rebuild it every time. */
 static enum ac_code attach(struct mcp_backend *b, struct slot *s,
                            const char *id, ac_session **out,
                            struct ac_error *err) {
-  return ac_session_attach(s->client, id, b->o.template_name, b->o.ns, out,
-                           err);
+  enum ac_code rc;
+  *out = NULL;
+  if (s->sess != NULL && !ac_session_closed(s->sess) &&
+      !strcmp(ac_session_id(s->sess), id)) {
+    *out = s->sess;
+    return AC_OK;
+  }
+  ac_session_free(s->sess);
+  s->sess = NULL;
+  rc = ac_session_attach(s->client, id, b->o.template_name, b->o.ns,
+                         &s->sess, err);
+  *out = s->sess;
+  return rc;
 }
 
 /* ---- the table of known sessions ---- */
@@ -293,7 +309,6 @@ static enum ac_code stop_within(struct mcp_backend *b, const char *id,
   if (rc == AC_OK) {
     rc = ms > 0 ? ac_session_stop_within(sess, ms, err)
                 : ac_session_stop(sess, err);
-    ac_session_free(sess);
   }
   put(b, s);
   if (rc == AC_OK)
@@ -430,7 +445,6 @@ enum ac_code mcp_backend_exec(struct mcp_backend *b, const char *id,
     } else {
       rc = ac_session_exec_line(sess, x->command, &eo, res, err);
     }
-    ac_session_free(sess);
   }
   put(b, s);
   if (rc == AC_OK || rc == AC_ECOMMAND)
@@ -526,9 +540,6 @@ enum ac_code mcp_backend_ext(struct mcp_backend *b, const char *id,
     }
     ac_job_free(job);
     ac_engine_set_interrupt_flag(s->engine, &s->intr);
-    ac_session_free(sess);
-  } else if (sess != NULL) {
-    ac_session_free(sess);
   }
   free(body);
   put(b, s);
@@ -544,10 +555,8 @@ enum ac_code mcp_backend_ext(struct mcp_backend *b, const char *id,
     if (rc_ != AC_OK)                                                   \
       return rc_;                                                       \
     rc_ = attach((b), s_, (id), &sess, (err));                          \
-    if (rc_ == AC_OK) {                                                 \
+    if (rc_ == AC_OK)                                                   \
       rc_ = (call);                                                     \
-      ac_session_free(sess);                                            \
-    }                                                                   \
     put((b), s_);                                                       \
     return rc_;                                                         \
   } while (0)
