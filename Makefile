@@ -132,8 +132,14 @@ test: all
 test-fast: all
 	@sh tests/run $(BUILD)
 
-bench: all $(BUILD)/bench/bench_server
+bench: all $(BUILD)/bench/bench_server $(BUILD)/bench/bench_sandbox
 	@sh bench/run $(BUILD)
+
+$(BUILD)/bench/bench_sandbox: bench/bench_sandbox.c $(BUILD)/libacserver.a \
+                              $(BUILD)/libagentcube.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libacserver.a \
+	  $(BUILD)/libagentcube.a $(LDLIBS)
 
 $(BUILD)/bench/bench_server: bench/bench_server.c $(BUILD)/libacserver.a \
                              $(BUILD)/libagentcube.a

@@ -105,14 +105,14 @@ describe("streaming execute", function()
          streamed and "streamed" or "buffered"), function()
       local tag = streamed and "1" or "2"
       local body = cjson.encode{ command = { "bash", "-c",
-        ("(setsid sleep 30%s.5 &); (sleep 31%s.5 &); sleep 32%s.5"):format(
+        ("(setsid sleep 40%s.5 &); (sleep 41%s.5 &); sleep 42%s.5"):format(
           tag, tag, tag) }, timeout = "120s" }
       local h = "x-agentcube-session-id: " .. id ..
                 "|Content-Type: application/json"
       if streamed then h = h .. "|Accept: application/x-ndjson" end
       local p = io.popen(RAW .. "cut " .. host .. " " .. port .. " " ..
         server.q(DP .. "api/execute") .. " " .. server.q(h) .. " " ..
-        server.q(body) .. " " .. server.q("sleep 3[012]" .. tag .. "[.]5"))
+        server.q(body) .. " " .. server.q("sleep 4[012]" .. tag .. "[.]5"))
       local line = p:read("l")
       p:close()
       local s = tonumber(line:match("^gone after ([%d.]+)$"))

@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #define BUCKETS 256
-#define SWEEP_MS 200
+#define SWEEP_SLACK_MS 5     /* wake a little after a deadline, not
+                                   before it */
 #define REFUSED_GRACE_MS 2000   /* an over-cap connection that sends no
                                    request is closed after this */
 
@@ -48,7 +49,7 @@ struct conns {
   struct conn *head;
   unsigned total;
   struct addr_count *table[BUCKETS];
-  int epfd, stopfd;
+  int epfd, stopfd, wakefd;
   pthread_t thread;
   int started;
 };
@@ -77,18 +78,36 @@ static void shut(struct conn *k) {
   }
 }
 
+/* Makes the sweeper look again (a deadline may now be nearer). */
+static void poke(struct conns *c) {
+  uint64_t one = 1;
+  if (write(c->wakefd, &one, sizeof one) < 0) {
+    /* the counter is full: the sweeper has a wake-up pending anyway */
+  }
+}
+
 static void *sweeper(void *arg) {
   struct conns *c = arg;
   struct epoll_event ev[64];
+  int wait_ms = -1;
   for (;;) {
-    int n = epoll_wait(c->epfd, ev, 64, SWEEP_MS);
-    long long now;
+    /* Asleep until the next deadline or event: an idle server wakes
+    ** nobody. */
+    int n = epoll_wait(c->epfd, ev, 64, wait_ms);
+    long long now, next = -1;
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < n; i++) {
       struct conn *k = ev[i].data.ptr;
       if (k == NULL) {            /* the stop eventfd */
         pthread_mutex_unlock(&c->mu);
         return NULL;
+      }
+      if (k == (struct conn *)c) {  /* a poke */
+        uint64_t v;
+        if (read(c->wakefd, &v, sizeof v) < 0) {
+          /* nothing to read: another look is harmless */
+        }
+        continue;
       }
       /* Watched records are still alive: unwatch happens under the lock
       ** before a record is freed. */
@@ -102,9 +121,14 @@ static void *sweeper(void *arg) {
     for (struct conn *k = c->head; k; k = k->next) {
       long long limit = k->refused ? REFUSED_GRACE_MS
                                    : (long long)c->lim.header_timeout_ms;
-      if (!k->in_request && limit > 0 && now - k->since_ms > limit)
+      if (k->in_request || limit <= 0 || k->shut)
+        continue;
+      if (now - k->since_ms > limit)
         shut(k);
+      else if (next < 0 || k->since_ms + limit < next)
+        next = k->since_ms + limit;
     }
+    wait_ms = next < 0 ? -1 : (int)(next - now + SWEEP_SLACK_MS);
     pthread_mutex_unlock(&c->mu);
   }
 }
@@ -116,10 +140,15 @@ struct conns *conns_start(const struct conns_limits *lim) {
     return NULL;
   pthread_mutex_init(&c->mu, NULL);
   c->lim = *lim;
+  c->epfd = c->stopfd = c->wakefd = -1;
+  struct epoll_event wev = { .events = EPOLLIN };
   c->epfd = epoll_create1(EPOLL_CLOEXEC);
   c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (c->epfd < 0 || c->stopfd < 0 ||
+  c->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  wev.data.ptr = c;
+  if (c->epfd < 0 || c->stopfd < 0 || c->wakefd < 0 ||
       epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->stopfd, &ev) != 0 ||
+      epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->wakefd, &wev) != 0 ||
       pthread_create(&c->thread, NULL, sweeper, c) != 0) {
     conns_stop(c);
     return NULL;
@@ -141,6 +170,8 @@ void conns_stop(struct conns *c) {
     close(c->epfd);
   if (c->stopfd >= 0)
     close(c->stopfd);
+  if (c->wakefd >= 0)
+    close(c->wakefd);
   for (size_t i = 0; i < BUCKETS; i++)
     while (c->table[i]) {
       struct addr_count *a = c->table[i];
@@ -198,6 +229,7 @@ struct conn *conns_open(struct conns *c, int fd, const struct sockaddr *sa) {
     c->head->prev = k;
   c->head = k;
   pthread_mutex_unlock(&c->mu);
+  poke(c);
   return k;
 }
 
@@ -256,6 +288,7 @@ void conns_request_end(struct conns *c, struct conn *k) {
   k->on_abort = NULL;
   k->since_ms = now_ms();
   pthread_mutex_unlock(&c->mu);
+  poke(c);
 }
 
 void conns_watch(struct conns *c, struct conn *k,

@@ -148,6 +148,34 @@ static int is_multipart(struct req *r) {
   return ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
 }
 
+/* api/processes[/{id}[/verb]]; {id} goes to r->live_id. */
+static enum data_op live_op(struct req *r, const char *p, int get) {
+  static const struct { const char *verb; int get; enum data_op op; }
+  verbs[] = {
+    { "output", 1, OP_PROC_OUTPUT }, { "stdin", 0, OP_PROC_STDIN },
+    { "signal", 0, OP_PROC_SIGNAL }, { "wait", 0, OP_PROC_WAIT },
+  };
+  const char *id, *slash;
+  size_t idlen;
+
+  if (!strcmp(p, "api/processes"))
+    return get ? OP_PROC_LIST : OP_PROC_START;
+  if (strncmp(p, "api/processes/", 14) != 0)
+    return OP_NONE;
+  id = p + 14;
+  slash = strchr(id, '/');
+  idlen = slash ? (size_t)(slash - id) : strlen(id);
+  if (idlen == 0 || idlen >= sizeof r->live_id)
+    return OP_NONE;
+  snprintf(r->live_id, sizeof r->live_id, "%.*s", (int)idlen, id);
+  if (slash == NULL)
+    return get ? OP_PROC_GET : OP_NONE;
+  for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+    if (!strcmp(slash + 1, verbs[i].verb))
+      return verbs[i].get == get ? verbs[i].op : OP_NONE;
+  return OP_NONE;
+}
+
 /* Picks the sandbox operation from the path below ".../invocations/". */
 static enum data_op data_op(struct req *r, const char *method) {
   const char *p = r->subpath;
@@ -171,7 +199,7 @@ static enum data_op data_op(struct req *r, const char *method) {
     return get ? OP_NONE : OP_FS_MKDIR;
   if (!strcmp(p, "api/fs/rename"))
     return get ? OP_NONE : OP_FS_RENAME;
-  return OP_NONE;
+  return live_op(r, p, get);
 }
 
 /* The Router's auto-create, on a worker (it mounts an image). */
@@ -304,6 +332,11 @@ static void job_finish(struct req *r) {
   case OP_LIST: route_list(r); return;
   case OP_FS_REMOVE: case OP_FS_MKDIR: case OP_FS_STAT: case OP_FS_RENAME:
     route_fs(r);
+    return;
+  case OP_PROC_START: case OP_PROC_LIST: case OP_PROC_GET:
+  case OP_PROC_OUTPUT: case OP_PROC_STDIN: case OP_PROC_SIGNAL:
+  case OP_PROC_WAIT:
+    route_processes(r);
     return;
   case OP_NONE: break;
   }

@@ -18,6 +18,7 @@ enum MHD_Result route_upload_multipart_done(struct req *r);
 enum MHD_Result route_download(struct req *r);
 enum MHD_Result route_list(struct req *r);
 enum MHD_Result route_fs(struct req *r);      /* api/fs/... */
+enum MHD_Result route_processes(struct req *r);  /* api/processes... */
 
 /* Multipart streaming: set up on the first call; feed with each chunk. */
 enum MHD_Result upload_multipart_begin(struct req *r);

@@ -33,11 +33,16 @@ static void *worker_main(void *arg) {
     struct job *j;
     while (w->head == NULL && !w->stopping) {
       struct timespec until;
-      int rc;
-      clock_gettime(CLOCK_REALTIME, &until);
-      until.tv_sec += IDLE_EXIT_S;
+      int rc = 0;
       w->idle++;
-      rc = pthread_cond_timedwait(&w->more, &w->mu, &until);
+      if (w->threads > w->min) {
+        /* a grown pool shrinks back after a few idle seconds */
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += IDLE_EXIT_S;
+        rc = pthread_cond_timedwait(&w->more, &w->mu, &until);
+      } else {
+        pthread_cond_wait(&w->more, &w->mu);   /* idle costs nothing */
+      }
       w->idle--;
       if (rc == ETIMEDOUT && w->head == NULL && w->threads > w->min)
         goto leave;

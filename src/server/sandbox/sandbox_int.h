@@ -76,6 +76,7 @@ enum ac_code sbx_runtime_usable(const struct sbx_runtime *rt,
 struct sbx_task;
 struct sbx_live_rt;
 struct sbx_proc;
+struct sbx_ctx;
 
 /* The live sandbox of a box (sandbox_live.c); every field is protected by
 ** the runtime's live mutex. */
@@ -101,6 +102,9 @@ struct sbx_live {
   struct sbx_proc *procs;     /* background processes, oldest first */
   unsigned next_proc;
   struct sbx_task *watches;   /* process watches not yet ended */
+  struct sbx_ctx *ctxs;       /* language contexts, newest first */
+  struct sbx_ctx *ctx_graveyard; /* deleted, interpreter not yet gone */
+  unsigned next_ctx;
   unsigned next_id;
   unsigned long long down_epoch;
   unsigned long long launches;

@@ -686,13 +686,13 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
 
 /* Reads up to MSGS_PER_TURN messages of one agent. */
 static void read_agent(struct sbx_live_rt *L, struct sbx_box *box) {
-  static char buf[AGP_MAX_MSG + 1];
+  char *buf = L->rbuf;
   union {
     char c[CMSG_SPACE(sizeof(struct ucred))];
     struct cmsghdr align;
   } ctl;
   for (int k = 0; k < MSGS_PER_TURN && box->live.sock >= 0; k++) {
-    struct iovec iov = { buf, sizeof buf };
+    struct iovec iov = { buf, AGP_MAX_MSG + 1 };
     struct msghdr m;
     struct agp_hdr h;
     struct cmsghdr *cm;
@@ -744,28 +744,20 @@ static void read_agent(struct sbx_live_rt *L, struct sbx_box *box) {
 
 /* ---- the event thread ---- */
 
-/* The boxes with a live sandbox or a launch request: tracked here so
-** the loop can scan their tasks. */
-struct boxset {
-  struct sbx_box **v;
-  size_t n, cap;
-};
-
-static struct boxset active;
-
 static void active_add(struct sbx_box *box) {
-  for (size_t i = 0; i < active.n; i++)
-    if (active.v[i] == box)
+  struct boxset *a = &box->rt->live->active;
+  for (size_t i = 0; i < a->n; i++)
+    if (a->v[i] == box)
       return;
-  if (active.n == active.cap) {
-    size_t ncap = active.cap ? active.cap * 2 : 64;
-    struct sbx_box **nv = realloc(active.v, ncap * sizeof *nv);
+  if (a->n == a->cap) {
+    size_t ncap = a->cap ? a->cap * 2 : 64;
+    struct sbx_box **nv = realloc(a->v, ncap * sizeof *nv);
     if (nv == NULL)
       return;
-    active.v = nv;
-    active.cap = ncap;
+    a->v = nv;
+    a->cap = ncap;
   }
-  active.v[active.n++] = box;
+  a->v[a->n++] = box;
 }
 
 void sbx_live_activate(struct sbx_box *box) {
@@ -773,9 +765,10 @@ void sbx_live_activate(struct sbx_box *box) {
 }
 
 static void active_remove(struct sbx_box *box) {
-  for (size_t i = 0; i < active.n; i++) {
-    if (active.v[i] == box) {
-      active.v[i] = active.v[--active.n];
+  struct boxset *a = &box->rt->live->active;
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->v[i] == box) {
+      a->v[i] = a->v[--a->n];
       return;
     }
   }
@@ -783,8 +776,8 @@ static void active_remove(struct sbx_box *box) {
 
 static long long scan_tasks(struct sbx_live_rt *L, long long now) {
   long long best = now + 3600LL * 1000000000LL;
-  for (size_t i = 0; i < active.n; i++) {
-    struct sbx_box *box = active.v[i];
+  for (size_t i = 0; i < L->active.n; i++) {
+    struct sbx_box *box = L->active.v[i];
     struct sbx_task *t, *next;
     for (t = box->live.tasks; t; t = next) {
       next = t->next;
@@ -912,11 +905,15 @@ static void *event_thread(void *arg) {
     dig_graves(L);
     now = sbxu_now_ns();
     best = scan_tasks(L, now);
-    for (size_t i = 0; i < active.n;) {
-      struct sbx_box *box = active.v[i];
+    for (size_t i = 0; i < L->active.n;) {
+      struct sbx_box *box = L->active.v[i];
+      long long cb;
       sbx_proc_pump(L, box);
+      cb = sbx_ctx_tick(L, box, now);
+      if (cb < best)
+        best = cb;
       if (box->live.state == SBX_LIVE_DOWN && box->live.tasks == NULL &&
-          box->live.watches == NULL)
+          box->live.watches == NULL && box->live.ctxs == NULL)
         active_remove(box);
       else
         i++;
@@ -986,9 +983,9 @@ void sbx_live_rt_stop(struct sbx_runtime *rt) {
   pthread_cond_destroy(&L->cv);
   free(L->want);
   free(L->graves);
-  free(active.v);
-  active.v = NULL;
-  active.n = active.cap = 0;
+  free(L->active.v);
+  L->active.v = NULL;
+  L->active.n = L->active.cap = 0;
   free(L);
   rt->live = NULL;
 }
@@ -1006,6 +1003,7 @@ int sbx_live_box_init(struct sbx_box *box) {
 
 void sbx_live_box_fini(struct sbx_box *box) {
   sbx_proc_free_all(box);
+  sbx_ctx_free_all(box);
   pthread_mutex_destroy(&box->live.send_mu);
 }
 
@@ -1348,77 +1346,4 @@ void sbx_task_release(struct sbx_task *t) {
   if (--box->running == 0)
     pthread_cond_broadcast(&box->cv);
   pthread_mutex_unlock(&box->mu);
-}
-
-/* ---- the blocking call ---- */
-
-struct waiter {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  int done;
-  struct sbx_exec_result res;
-  int oom;                       /* copying the result failed */
-};
-
-static char *dup_bytes(const char *p, size_t n) {
-  char *q = malloc(n + 1);
-  if (q) {
-    memcpy(q, p, n);
-    q[n] = '\0';
-  }
-  return q;
-}
-
-static void waiter_done(void *ud, const struct sbx_exec_result *res,
-                        const struct sbx_ctx_result *ctx) {
-  struct waiter *w = ud;
-  (void)ctx;
-  pthread_mutex_lock(&w->mu);
-  w->res = *res;
-  w->res.out = dup_bytes(res->out, res->out_len);
-  w->res.err = dup_bytes(res->err, res->err_len);
-  if (w->res.out == NULL || w->res.err == NULL)
-    w->oom = 1;
-  w->done = 1;
-  pthread_cond_signal(&w->cv);
-  pthread_mutex_unlock(&w->mu);
-}
-
-enum ac_code sbx_exec(struct sbx_box *box, const struct sbx_exec_request *req,
-                      struct sbx_exec_result *res, struct ac_error *err) {
-  static const struct sbx_task_events ev = { NULL, NULL, waiter_done };
-  struct waiter w;
-  struct sbx_task *t;
-  enum ac_code rc;
-
-  memset(res, 0, sizeof *res);
-  memset(&w, 0, sizeof w);
-  pthread_mutex_init(&w.mu, NULL);
-  pthread_cond_init(&w.cv, NULL);
-  rc = sbx_exec_start(box, req, &ev, &w, &t, err);
-  if (rc == AC_OK) {
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-      pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    sbx_task_release(t);
-    if (w.oom) {
-      sbx_exec_result_free(&w.res);
-      rc = ac_error_set(err, AC_ENOMEM, "exec: out of memory");
-    } else {
-      *res = w.res;
-    }
-  }
-  pthread_mutex_destroy(&w.mu);
-  pthread_cond_destroy(&w.cv);
-  return rc;
-}
-
-void sbx_exec_result_free(struct sbx_exec_result *res) {
-  if (res == NULL)
-    return;
-  free(res->out);
-  free(res->err);
-  res->out = res->err = NULL;
-  res->out_len = res->err_len = 0;
 }

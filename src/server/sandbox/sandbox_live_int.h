@@ -8,6 +8,7 @@
 
 #include "sandbox_int.h"
 #include "sandbox_live.h"
+#include "agent_proto.h"
 
 #include <pthread.h>
 
@@ -24,6 +25,7 @@ struct sbx_task {
   int started, exited, killed, timed_out, never, failed, oom;
   int keep;                      /* a background process's main task */
   int pid;                       /* inside the sandbox, once started */
+  int interrupting;              /* a context run: SIGINT sent */
   int status;
   long long deadline, kill_at;   /* CLOCK_MONOTONIC ns; 0: none */
   long long timeout_ns;
@@ -38,6 +40,13 @@ struct sbx_task {
   int follow, live;              /* live: caught up, gets new output */
 };
 
+/* The boxes with a live sandbox, a launch request, watches or contexts:
+** the ones the event loop looks at. */
+struct boxset {
+  struct sbx_box **v;
+  size_t n, cap;
+};
+
 struct sbx_live_rt {
   struct sbx_runtime *rt;
   pthread_mutex_t mu;
@@ -50,6 +59,8 @@ struct sbx_live_rt {
   size_t nwant, capwant;
   struct { struct sbx_box *box; unsigned id; } *graves;  /* c<id> to rmdir */
   size_t ngraves, capgraves;
+  struct boxset active;
+  char rbuf[AGP_MAX_MSG + 1];    /* one agent message */
 };
 
 
@@ -92,5 +103,14 @@ int sbx_live_stdin(struct sbx_box *box, unsigned id, const void *data,
 void sbx_proc_pump(struct sbx_live_rt *L, struct sbx_box *box);
 /* Frees the box's processes (box free, nothing runs any more). */
 void sbx_proc_free_all(struct sbx_box *box);
+
+/* ---- sandbox_ctx.c ---- */
+
+/* Context run timeouts and interrupts (event thread, mu held); returns
+** the nearest deadline. */
+long long sbx_ctx_tick(struct sbx_live_rt *L, struct sbx_box *box,
+                       long long now);
+/* Frees the box's contexts (box free). */
+void sbx_ctx_free_all(struct sbx_box *box);
 
 #endif

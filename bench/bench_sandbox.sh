@@ -1,0 +1,6 @@
+#!/bin/sh
+# The live sandbox's C API (run as root): exec of `true` against fork+exec
+# of /bin/true, a python context run against that exec, box lifecycle,
+# cancel latency, and the idle cost of 200 live boxes, all in this run.
+set -u
+"$ROOT/$BUILD/bench/bench_sandbox" 300 200

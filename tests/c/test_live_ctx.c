@@ -1,0 +1,263 @@
+/*
+** Language contexts on the live sandbox: python, bash and lua keep their
+** state between runs; python returns the repr of a final expression and
+** structured errors; a run that times out is interrupted and the context
+** survives where the language allows (python, lua), or is started anew
+** (a bash loop of builtins); the escape corpus runs from a context too.
+*/
+#include "live_util.h"
+
+#include <fcntl.h>
+
+static uid_t base_uid;
+
+struct cres {
+  struct rec r;
+  char value[4096], name[128], message[1024], traceback[4096];
+  int has_value, has_err, timed_out, restarted;
+  char out[8192], err[8192];
+};
+
+static void c_done(void *ud, const struct sbx_exec_result *res,
+                   const struct sbx_ctx_result *cr) {
+  struct cres *c = ud;
+  if (cr) {
+    c->has_value = cr->value != NULL;
+    snprintf(c->value, sizeof c->value, "%s", cr->value ? cr->value : "");
+    c->has_err = cr->err_name != NULL;
+    snprintf(c->name, sizeof c->name, "%s", cr->err_name ? cr->err_name
+                                                        : "");
+    snprintf(c->message, sizeof c->message, "%s",
+             cr->err_message ? cr->err_message : "");
+    snprintf(c->traceback, sizeof c->traceback, "%s",
+             cr->err_traceback ? cr->err_traceback : "");
+    c->timed_out = cr->timed_out;
+    c->restarted = cr->restarted;
+  }
+  if (res) {
+    snprintf(c->out, sizeof c->out, "%s", res->out ? res->out : "");
+    snprintf(c->err, sizeof c->err, "%s", res->err ? res->err : "");
+  }
+  rec_done(&c->r, res, cr);
+}
+
+/* Runs code (buffered output) and waits. */
+static int run(struct sbx_box *b, const char *id, const char *code,
+               long long timeout, struct cres *c) {
+  static const struct sbx_task_events ev = { NULL, NULL, c_done };
+  struct sbx_task *t;
+  struct ac_error e;
+  memset(c, 0, sizeof *c);
+  rec_init(&c->r);
+  if (sbx_ctx_run_start(b, id, code, timeout, &ev, c, &t, &e) != AC_OK) {
+    printf("# run: %s\n", e.msg);
+    return 0;
+  }
+  if (!rec_wait(&c->r, NULL, 60000)) {
+    printf("# run did not end\n");
+    sbx_task_release(t);
+    return 0;
+  }
+  sbx_task_release(t);
+  return 1;
+}
+
+static int create(struct sbx_box *b, const char *lang,
+                  struct sbx_ctx_info *info) {
+  struct ac_error e;
+  if (sbx_ctx_create(b, lang, NULL, NULL, info, &e) != AC_OK) {
+    printf("# create %s: %s\n", lang, e.msg);
+    return 0;
+  }
+  return 1;
+}
+
+static void test_python(struct sbx_box *a) {
+  struct sbx_ctx_info info;
+  struct cres c;
+  struct ac_error e;
+  if (!create(a, "python", &info))
+    { ok(0, "python context"); return; }
+  ok(strcmp(info.language, "python") == 0 && info.id[0] == 'c',
+     "python: created %s", info.id);
+  ok(run(a, info.id, "x = 1\nprint('hello')", 30 * SEC, &c) &&
+     strcmp(c.out, "hello\n") == 0 && !c.has_value && !c.has_err,
+     "python: statements run, stdout captured, no value");
+  ok(run(a, info.id, "x = x + 1\nx * 10", 30 * SEC, &c) &&
+     strcmp(c.value, "20") == 0, "python: state kept, final expression's "
+     "value (got '%s')", c.value);
+  ok(run(a, info.id, "'a' + 'b'", 30 * SEC, &c) &&
+     strcmp(c.value, "'ab'") == 0, "python: the value is the repr");
+  ok(run(a, info.id, "import sys\nprint('e', file=sys.stderr)\n1/0",
+         30 * SEC, &c) && c.has_err, "python: an exception is an error");
+  is_str(c.name, "ZeroDivisionError", "python: error name");
+  is_str(c.message, "division by zero", "python: error message");
+  ok(contains(c.traceback, "<cell>") && !contains(c.traceback, "_run"),
+     "python: the traceback shows the cell, not the driver");
+  is_str(c.err, "e\n", "python: stderr captured");
+  ok(run(a, info.id, "def f(:", 30 * SEC, &c) && strcmp(c.name,
+     "SyntaxError") == 0, "python: SyntaxError");
+  ok(run(a, info.id, "import time\nprint('before', flush=True)\n"
+         "time.sleep(30)", SEC, &c), "python: a long run returns");
+  ok(c.timed_out && strcmp(c.name, "KeyboardInterrupt") == 0,
+     "python: timeout interrupts it (KeyboardInterrupt)");
+  ok(run(a, info.id, "x", 30 * SEC, &c) && strcmp(c.value, "2") == 0 &&
+     !c.restarted, "python: the context survived the interrupt");
+  ok(run(a, info.id, "import os\nos._exit(3)", 30 * SEC, &c) && c.has_err,
+     "python: the interpreter exiting ends the run with an error");
+  ok(run(a, info.id, "'x' in dir()", 30 * SEC, &c) && c.restarted &&
+     strcmp(c.value, "False") == 0, "python: the next run restarts it "
+     "(state gone, restarted flag)");
+  ok(run(a, info.id, "open('/workspace/cell.txt','w').write('hi')\n"
+         "len(__import__('os').listdir('/workspace'))", 30 * SEC, &c),
+     "python: files written from a context");
+  ok(sbx_ctx_delete(a, info.id, &e) == AC_OK, "python: deleted");
+  {
+    struct sbx_task *t;
+    ok(sbx_ctx_run_start(a, info.id, "1", SEC, NULL, NULL, &t, &e) ==
+       AC_ENOTFOUND, "python: a deleted context is not found");
+  }
+}
+
+static void test_bash(struct sbx_box *a) {
+  struct sbx_ctx_info info;
+  struct cres c;
+  struct ac_error e;
+  if (!create(a, "bash", &info))
+    { ok(0, "bash context"); return; }
+  ok(run(a, info.id, "X=41; cd /tmp; f() { echo f$1; }", 30 * SEC, &c) &&
+     !c.has_err, "bash: variables, cwd, functions set");
+  ok(run(a, info.id, "echo $((X+1)) $(pwd); f 2", 30 * SEC, &c) &&
+     strcmp(c.out, "42 /tmp\nf2\n") == 0, "bash: all kept (got '%s')",
+     c.out);
+  ok(run(a, info.id, "false", 30 * SEC, &c) && c.has_err &&
+     strcmp(c.name, "NonZeroExit") == 0, "bash: a failing status is an "
+     "error");
+  ok(run(a, info.id, "sleep 30; echo not-reached", SEC, &c) && c.timed_out &&
+     !contains(c.out, "not-reached"), "bash: timeout interrupts sleep and "
+     "the rest of the run");
+  ok(run(a, info.id, "echo $X", 30 * SEC, &c) && strcmp(c.out, "41\n") == 0
+     && !c.restarted, "bash: the context survived");
+  ok(run(a, info.id, "while :; do :; done", SEC, &c) && c.timed_out,
+     "bash: a builtin loop is interrupted too");
+  ok(run(a, info.id, "echo ${X:-unset}", 30 * SEC, &c) && !c.restarted &&
+     strcmp(c.out, "41\n") == 0, "bash: the context survived that too");
+  ok(run(a, info.id, "trap '' INT; while :; do :; done", SEC, &c) &&
+     c.timed_out, "bash: code that ignores SIGINT still ends at the "
+     "timeout");
+  ok(run(a, info.id, "echo ${X:-unset}", 30 * SEC, &c) && c.restarted &&
+     strcmp(c.out, "unset\n") == 0, "bash: ... by a restart (restarted "
+     "flag, state gone)");
+  sbx_ctx_delete(a, info.id, &e);
+}
+
+static void test_lua(struct sbx_box *a) {
+  struct sbx_ctx_info info;
+  struct cres c;
+  struct ac_error e;
+  if (!create(a, "lua", &info))
+    { ok(0, "lua context"); return; }
+  ok(run(a, info.id, "x = 20", 30 * SEC, &c) && !c.has_err,
+     "lua: a statement");
+  ok(run(a, info.id, "x + 1", 30 * SEC, &c) && strcmp(c.value, "21") == 0,
+     "lua: state kept, expression value (got '%s')", c.value);
+  ok(run(a, info.id, "print('p'); error('boom')", 30 * SEC, &c) &&
+     c.has_err && contains(c.message, "boom") && strcmp(c.out, "p\n") == 0,
+     "lua: errors are structured, output kept");
+  ok(run(a, info.id, "while true do end", SEC, &c) && c.timed_out &&
+     contains(c.message, "interrupted"), "lua: timeout interrupts a busy "
+     "loop");
+  ok(run(a, info.id, "x", 30 * SEC, &c) && strcmp(c.value, "20") == 0 &&
+     !c.restarted, "lua: the context survived");
+  sbx_ctx_delete(a, info.id, &e);
+}
+
+static void test_misc(struct sbx_box *a) {
+  struct sbx_ctx_info info, *v;
+  struct ac_error e;
+  size_t n;
+  ok(sbx_ctx_create(a, "cobol", NULL, NULL, &info, &e) == AC_EINVAL,
+     "an unknown language: EINVAL");
+  if (!create(a, "python", &info))
+    return;
+  {
+    struct cres c;
+    run(a, info.id, "1", 30 * SEC, &c);
+  }
+  ok(sbx_ctx_list(a, &v, &n, &e) == AC_OK && n == 1 &&
+     strcmp(v[0].id, info.id) == 0 && v[0].pid > 0, "listed with its pid");
+  free(v);
+  {
+    /* one run at a time */
+    static const struct sbx_task_events ev = { NULL, NULL, rec_done };
+    struct rec r;
+    struct sbx_task *t, *t2;
+    rec_init(&r);
+    if (sbx_ctx_run_start(a, info.id, "import time; time.sleep(1)", 30 * SEC,
+                          &ev, &r, &t, &e) == AC_OK) {
+      ok(sbx_ctx_run_start(a, info.id, "1", SEC, &ev, &r, &t2, &e) ==
+         AC_EBUSY, "a busy context: EBUSY");
+      sbx_task_cancel(t);
+      ok(rec_wait(&r, NULL, 10000), "a cancelled run ends");
+      sbx_task_release(t);
+    }
+  }
+  sbx_ctx_delete(a, info.id, &e);
+}
+
+static void test_corpus(struct sbx_box *a) {
+  struct sbx_ctx_info info;
+  struct cres c;
+  struct ac_error e;
+  FILE *f = fopen("tests/security/probe.py", "re");
+  char buf[16384];
+  size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+  int fd;
+  if (f)
+    fclose(f);
+  fd = openat(sbx_box_rootfd(a), "workspace/probe.py",
+              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ok(n > 0 && fd >= 0 && write(fd, buf, n) == (ssize_t)n, "corpus: probe "
+     "planted");
+  if (fd >= 0)
+    close(fd);
+  if (!create(a, "python", &info))
+    return;
+  ok(run(a, info.id, "import runpy, sys\nsys.argv = ['probe', 'syscalls']\n"
+         "runpy.run_path('/workspace/probe.py', run_name='__main__')",
+         60 * SEC, &c) && !contains(c.out, "ALLOWED") &&
+     contains(c.out, "mount: EPERM"), "B7-B10 from a context: every attack "
+     "denied");
+  ok(run(a, info.id, "sys.argv = ['probe', 'connect', '127.0.0.1', '1']\n"
+         "runpy.run_path('/workspace/probe.py', run_name='__main__')",
+         60 * SEC, &c) && !contains(c.out, "connect: ALLOWED") &&
+     !contains(c.out, "dns: ALLOWED"), "C1/C2 from a context: no network");
+  ok(run(a, info.id, "import os\n(os.getuid(), os.path.exists('/root/x'), "
+         "open('/proc/1/environ','rb').read() if os.access('/proc/1/environ'"
+         ", os.R_OK) else b'')", 30 * SEC, &c) &&
+     strcmp(c.value, "(1000, False, b'')") == 0,
+     "B1/B2/E2 from a context: unprivileged, no host files, nothing in "
+     "pid 1's environment (got %s)", c.value);
+  sbx_ctx_delete(a, info.id, &e);
+}
+
+int main(void) {
+  struct sbx_limits la = { .memory_bytes = 512 << 20, .pids = 128 };
+  struct sbx_box *a;
+  if (!live_setup())
+    return 0;
+  base_uid = 255000 + (uid_t)(getpid() % 1000) * 2;
+  a = make_box("a", base_uid, &la);
+  ok(a != NULL, "box created");
+  if (a) {
+    test_python(a);
+    test_bash(a);
+    test_lua(a);
+    test_misc(a);
+    test_corpus(a);
+  }
+  sbx_box_destroy(a);
+  is_int(uid_procs(base_uid, 0), 0, "closed box: no interpreter left");
+  live_teardown();
+  return done_testing();
+}
