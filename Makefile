@@ -18,6 +18,8 @@ ifeq ($(SAN),1)
 BUILD   ?= build-san
 OPT     := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
            -fno-sanitize-recover=undefined
+# clang checks float-to-int casts out of range too (exit_code: 1e300)
+OPT     += $(if $(findstring clang,$(CC)),-fsanitize=float-cast-overflow)
 else
 BUILD   ?= build
 OPT     := -O2
@@ -158,22 +160,18 @@ clean:
          $(MCP_OBJ:.o=.d)
 
 # --- MCP server (agentcube mcp) ---
-# src/mcp as a static library the host links; its backend uses the Lua
-# binding's local-runtime hook (src/lua/localrt.c), which the C tests of
-# the protocol link alongside.
-$(BUILD)/src/mcp/%.o: CFLAGS += -Isrc/lua
+# src/mcp as a static library the host links (and the C tests of the
+# protocol); it uses libagentcube through its public header only.
 $(BUILD)/src/host/%.o: CFLAGS += -Isrc/mcp
 $(BUILD)/libacmcp.a: $(MCP_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/tests/test_mcp_%: tests/c/test_mcp_%.c tests/c/tap.h \
-                           $(BUILD)/libacmcp.a $(BUILD)/src/lua/localrt.o \
-                           $(BUILD)/libagentcube.a
+                           $(BUILD)/libacmcp.a $(BUILD)/libagentcube.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Isrc/mcp -Itests/c $(LDFLAGS) -o $@ $< \
-	  $(BUILD)/libacmcp.a $(BUILD)/src/lua/localrt.o \
-	  $(BUILD)/libagentcube.a $(LDLIBS)
+	  $(BUILD)/libacmcp.a $(BUILD)/libagentcube.a $(LDLIBS)
 # --- end of MCP server ---
 
 # --- Lua module ---
@@ -190,11 +188,19 @@ CORE_LIBS   := $(shell pkg-config --libs libcurl jansson libcrypto \
 LUAMOD_LIBS := $(CORE_LIBS) $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 LUA_LIBS    := $(shell pkg-config --libs lua5.4 2>/dev/null)
 EMBED       := $(BUILD)/examples/embed
+FRAMELOOP   := $(BUILD)/examples/frameloop
 BENCH_CLIENT := $(BUILD)/bench/curl_exec_client
 
 .PHONY: lua install-lua
 all: lua
-lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT)
+lua: $(LUAMOD) $(BUILD)/libagentcube.so $(EMBED) $(BENCH_CLIENT) $(FRAMELOOP)
+
+# The frame-loop host sees only the public header, as an installed program
+# would (`cc frameloop.c $(pkg-config --cflags --libs agentcube)`).
+$(FRAMELOOP): examples/frameloop.c include/agentcube.h $(BUILD)/libagentcube.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) -Iinclude $(LDFLAGS) \
+	  -o $@ $< $(BUILD)/libagentcube.a $(CORE_LIBS)
 
 $(LUAMOD): $(LUAMOD_OBJ) $(CORE_OBJ) src/lua/module.map
 	@mkdir -p $(@D)
@@ -238,6 +244,9 @@ install-lua: lua $(BUILD)/libagentcube.a
 	install -m 0644 include/agentcube.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 include/agentcube/ac_error.h include/agentcube/errors.def \
 	  $(DESTDIR)$(PREFIX)/include/agentcube/
+	install -d $(DESTDIR)$(PREFIX)/share/doc/agentcube/examples
+	install -m 0644 examples/frameloop.c examples/embed.c \
+	  $(DESTDIR)$(PREFIX)/share/doc/agentcube/examples/
 	install -m 0644 $(BUILD)/libagentcube.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(BUILD)/libagentcube.so $(DESTDIR)$(PREFIX)/lib/
 	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' \

@@ -157,7 +157,7 @@ struct ac_client_config {
   ac_auth *auth;                      /* wins over auth_token */
   const char *auth_token;             /* non-empty: static token */
   const char *sa_token_path;          /* NULL: AC_SA_TOKEN_PATH; "": none */
-  ac_local_fn local_default;          /* NULL: no local runtime */
+  ac_local_fn local_default;          /* ac_local_default; NULL: none */
   void *local_ud;
   int verbose;                        /* log each request and status */
   ac_log_fn log;
@@ -214,10 +214,28 @@ enum ac_code ac_local_home(char *buf, size_t size, struct ac_error *err);
 ** ({"url":"http://127.0.0.1:8080","pid":123,"auth":true}), and
 ** <home>/token, the API token (whitespace stripped; not read when "auth" is
 ** false; a missing file means no auth). A missing serve.json is
-** AC_ENOTFOUND. Starts nothing. */
+** AC_ENOTFOUND. Starts nothing. Nothing is trusted blindly: home must be
+** a directory of this user (or root) that others cannot write, serve.json
+** and token regular files (never symlinks) of the same owner, and the URL
+** plain http to a loopback address; otherwise AC_EACCESS. */
 enum ac_code ac_local_read_state(const char *home,
                                  struct ac_local_endpoint *out,
                                  struct ac_error *err);
+
+/* The built-in local-runtime hook, which ac_client_config_init installs
+** as local_default: finds the live server of ac_local_home (serve.json
+** checked as ac_local_read_state says, its pid alive, /health answering,
+** and the listener proven to be that pid, before any token is sent), or
+** starts one (`agentcube serve --daemon --listen 127.0.0.1:0 --state-dir
+** HOME`; the binary is $AGENTCUBE_BIN, this program when it is agentcube,
+** the one installed next to the library, else PATH). ud: NULL or a
+** pointer to an int, non-zero to say on stderr that a server starts. */
+enum ac_code ac_local_default(void *ud, struct ac_local_endpoint *out,
+                              struct ac_error *err);
+
+/* Whether home's serve.json still names a running server at url (a
+** client made from it may be reused). */
+int ac_local_live(const char *home, const char *url);
 
 /* ---------------------------------------------------------------------- */
 /* Sessions (control plane)                                                */

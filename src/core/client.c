@@ -35,6 +35,7 @@ void ac_client_config_init(struct ac_client_config *cfg) {
   cfg->retry_base_ms = 200;
   cfg->retry_max_ms = 2000;
   cfg->download_timeout_ms = 3600000;
+  cfg->local_default = ac_local_default;
 }
 
 static const char *setting(const char *explicit_value, const char *env) {

@@ -181,6 +181,8 @@ struct exec_state {
   const char *interp;
   double timeout;
   int timeout_is_float;
+  struct ac_kv *env;                  /* copies: the job outlives the call */
+  size_t nenv;
   enum ac_code exec_rc;
   struct ac_error exec_err;
 };
@@ -192,6 +194,11 @@ static void exec_cleanup(ac_job *j) {
   ac_buf_free(&st->line);
   ac_buf_free(&st->out);
   ac_buf_free(&st->err);
+  for (size_t i = 0; i < st->nenv; i++) {
+    free((char *)st->env[i].key);
+    free((char *)st->env[i].value);
+  }
+  free(st->env);
   free(st);
   j->st = NULL;
 }
@@ -553,6 +560,8 @@ static enum ac_code run_code_step(ac_job *j, enum ac_code rc,
     memset(&o, 0, sizeof o);
     o.timeout = st->timeout;
     o.timeout_is_float = st->timeout_is_float;
+    o.env = st->env;
+    o.nenv = st->nenv;
     o.check = 1;
     o.stream = st->stream;
     argv[0] = st->interp;
@@ -637,6 +646,25 @@ enum ac_code ac_start_run_code(ac_engine *e, ac_session *s,
   st->interp = interp;
   st->timeout = opts ? opts->timeout : 0;
   st->timeout_is_float = opts ? opts->timeout_is_float : 0;
+  if (opts != NULL && opts->nenv > 0) {
+    st->env = calloc(opts->nenv, sizeof *st->env);
+    if (st->env == NULL) {
+      free(fixed);
+      return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM,
+                                            "out of memory"));
+    }
+    for (size_t k = 0; k < opts->nenv; k++) {
+      const struct ac_kv *kv = &opts->env[k];
+      st->env[k].key = kv->key ? strdup(kv->key) : NULL;
+      st->env[k].value = kv->value ? strdup(kv->value) : NULL;
+      st->nenv = k + 1;
+      if ((kv->key && !st->env[k].key) || (kv->value && !st->env[k].value)) {
+        free(fixed);
+        return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM,
+                                              "out of memory"));
+      }
+    }
+  }
   clock_gettime(CLOCK_REALTIME, &now);
   snprintf(st->script, sizeof st->script, "script_%lld.%s",
            (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, ext);

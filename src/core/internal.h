@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #define AC_ENGINE_POOL 4
 
@@ -160,6 +161,11 @@ AC_INTERNAL enum ac_code ac_json_add_string(struct ac_buf *b, const char *s,
 ** ASCII only, keys in insertion order). *out malloc'd, caller frees. */
 AC_INTERNAL enum ac_code ac_json_dump(const json_t *j, char **out,
                                       struct ac_error *err);
+
+/* 1 when a socket listening on url's port is an open file of process pid,
+** and pid belongs to this user or root (local.c): the process serve.json
+** names is really the one answering there. */
+AC_INTERNAL int ac_local_listener_is(const char *url, pid_t pid);
 
 /* Parses a reply with a budget: more than AC_JSON_MAX_NODES values is
 ** AC_ETOOBIG before jansson allocates anything; malformed text is

@@ -153,16 +153,7 @@ ACLUA_API void aclua_reaper_open(lua_State *L);  /* [-0, +0] */
 ACLUA_API void aclua_session_open(lua_State *L); /* [-0, +1] methods */
 ACLUA_API int aclua_session_new(lua_State *L);
 
-/* The local runtime hook for ac_client_config.local_default: reads
-** $AGENTCUBE_HOME/serve.json, checks that the server there is alive, and
-** starts `agentcube serve --daemon` when none is. ud: int *verbose. */
-ACLUA_API enum ac_code aclua_local_default(void *ud,
-                                           struct ac_local_endpoint *out,
-                                           struct ac_error *err);
-
-/* Whether home's serve.json still names url and its process is alive (no
-** network: for reusing a cached local client). */
-ACLUA_API int aclua_local_live(const char *home, const char *url);
+/* The local runtime is libagentcube's (ac_local_default, ac_local_live). */
 
 /* ---------------------------------------------------------------------- */
 /* Errors                                                                  */

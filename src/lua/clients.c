@@ -130,7 +130,7 @@ struct aclua_client *aclua_client_get(lua_State *L,
   lua_rawget(L, cache);                           /* key, cache, holder? */
   h = luaL_testudata(L, -1, AC_CLIENT_MT);
   if (h != NULL && h->c != NULL &&
-      (!h->local || aclua_local_live(home,
+      (!h->local || ac_local_live(home,
                                      ac_client_workload_manager_url(h->c)))) {
     lua_replace(L, top + 1);
     lua_settop(L, top + 1);

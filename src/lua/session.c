@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 
 enum close_kind { CLOSE_NONE, CLOSE_STOP, CLOSE_SCOPE };
@@ -47,6 +48,36 @@ struct call {
   int err_idx;                        /* provider error slot, or 0 */
   struct aclua_authcb saved;          /* the provider state to restore */
 };
+
+/* Ctrl-C during a blocking call. While a call runs, SIGINT sets this flag
+** (every client of the module has it as its interrupt flag), the call
+** returns EINTERRUPTED within the engine's 50 ms slice, and the method
+** raises an agentcube.Error with code EINTERRUPTED. Outside calls the
+** host's own handler (lua.c's, the agentcube host's) is in place. */
+static volatile sig_atomic_t sigint_flag;
+static struct sigaction saved_sigint;
+static int sigint_depth;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  sigint_flag = 1;
+}
+
+static void sigint_catch(void) {
+  struct sigaction sa;
+  if (sigint_depth++ > 0)
+    return;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigint_flag = 0;
+  sigaction(SIGINT, &sa, &saved_sigint);
+}
+
+static void sigint_release(void) {
+  if (sigint_depth > 0 && --sigint_depth == 0)
+    sigaction(SIGINT, &saved_sigint, NULL);
+}
 
 static struct aclua_session *check_session(lua_State *L) {
   return luaL_checkudata(L, 1, AC_SESSION_MT);
@@ -88,6 +119,7 @@ static void call_begin(lua_State *L, struct aclua_session *ls,
     n->cb->err_idx = cc->err_idx;
   }
   n->busy = 1;
+  sigint_catch();
 }
 
 /* Runs the close that arrived during the call, if any. Never raises. */
@@ -113,6 +145,7 @@ static void close_now(lua_State *L, struct aclua_session *ls,
 /* Right after the library call, before anything that may raise. */
 static void call_end(lua_State *L, struct call *cc) {
   struct aclua_native *n = cc->n;
+  sigint_release();
   n->busy = 0;
   if (n->cb != NULL)
     *n->cb = cc->saved;
@@ -224,17 +257,39 @@ static void set_timeout(lua_State *L, int idx, struct ac_exec_opts *o) {
 
 /* Reads {timeout=, env=, working_dir=} at idx into o; allowed names the
 ** keys this method accepts. Leaves its scratch on the stack. */
+/* Where on_stdout / on_stderr sit on the stack (0: not given). */
+struct stream_fns {
+  int out, err;
+};
+
 static void exec_options(lua_State *L, int idx, struct ac_exec_opts *o,
-                         int allow_wd) {
+                         int allow_wd, struct stream_fns *fns) {
   int t;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
                                                    : NULL;
     if (k == NULL || (strcmp(k, "timeout") != 0 && strcmp(k, "env") != 0 &&
+                      strcmp(k, "on_stdout") != 0 &&
+                      strcmp(k, "on_stderr") != 0 &&
                       (!allow_wd || strcmp(k, "working_dir") != 0)))
       luaL_error(L, "unknown option '%s'", k ? k : luaL_typename(L, -2));
     lua_pop(L, 1);
+  }
+  for (int i = 0; i < 2; i++) {
+    const char *k = i == 0 ? "on_stdout" : "on_stderr";
+    t = lua_getfield(L, idx, k);                 /* stays: anchored */
+    if (t == LUA_TNIL) {
+      lua_pop(L, 1);
+      continue;
+    }
+    if (t != LUA_TFUNCTION && !luaL_getmetafield(L, -1, "__call"))
+      luaL_error(L, "bad option '%s' (function expected, got %s)", k,
+                 luaL_typename(L, -1));
+    else if (t != LUA_TFUNCTION)
+      lua_pop(L, 1);                             /* the __call field */
+    *(i == 0 ? &fns->out : &fns->err) = lua_gettop(L);
+    o->stream = 1;
   }
   if (lua_getfield(L, idx, "timeout") != LUA_TNIL)
     set_timeout(L, lua_gettop(L), o);
@@ -255,10 +310,11 @@ static void exec_options(lua_State *L, int idx, struct ac_exec_opts *o,
 
 /* (timeout) / (opts) / (timeout, opts) starting at idx. */
 static void exec_args(lua_State *L, int idx, struct ac_exec_opts *o,
-                      int allow_wd) {
+                      int allow_wd, struct stream_fns *fns) {
   int ty = lua_type(L, idx);
+  memset(fns, 0, sizeof *fns);
   if (ty == LUA_TTABLE) {
-    exec_options(L, idx, o, allow_wd);
+    exec_options(L, idx, o, allow_wd, fns);
     return;
   }
   if (ty == LUA_TNUMBER)
@@ -266,7 +322,7 @@ static void exec_args(lua_State *L, int idx, struct ac_exec_opts *o,
   else if (ty != LUA_TNIL && ty != LUA_TNONE)
     luaL_typeerror(L, idx, "number or table");
   if (lua_type(L, idx + 1) == LUA_TTABLE)
-    exec_options(L, idx + 1, o, allow_wd);
+    exec_options(L, idx + 1, o, allow_wd, fns);
   else if (!lua_isnoneornil(L, idx + 1))
     luaL_typeerror(L, idx + 1, "table");
 }
@@ -306,6 +362,110 @@ static void push_result_table(lua_State *L, const struct ac_exec_result *r) {
   lua_setfield(L, -2, "exit_code");
 }
 
+/* ---------------------------------------------------------------------- */
+/* Streaming: the call runs as a job on an engine of its own; output       */
+/* chunks reach the Lua callbacks on this thread, from inside ac_job_wait. */
+
+struct stream_run {
+  lua_State *L;
+  struct stream_fns fns;
+  int failed;                         /* a callback raised */
+  int err_slot;                       /* where its error is kept */
+};
+
+/* fn, data (light userdata), len: calls fn(string) in protected mode. */
+static int call_chunk(lua_State *L) {
+  const char *data = lua_touserdata(L, 2);
+  size_t len = (size_t)lua_tointeger(L, 3);
+  lua_settop(L, 1);
+  lua_pushlstring(L, data, len);
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+static void stream_output(void *ud, ac_job *j, enum ac_stream st,
+                          const char *data, size_t len) {
+  struct stream_run *r = ud;
+  lua_State *L = r->L;
+  int fn = st == AC_STREAM_STDOUT ? r->fns.out : r->fns.err;
+  if (r->failed || fn == 0)
+    return;
+  /* no allocation may raise outside lua_pcall: the chunk goes in as a
+  ** light userdata and becomes a string inside */
+  lua_pushcfunction(L, call_chunk);
+  lua_pushvalue(L, fn);
+  lua_pushlightuserdata(L, (void *)data);
+  lua_pushinteger(L, (lua_Integer)len);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    r->failed = 1;
+    lua_replace(L, r->err_slot);
+    ac_job_cancel(j);
+  }
+}
+
+/* Runs start's job to completion with the callbacks of fns. */
+typedef enum ac_code (*start_fn)(ac_engine *e, void *ud,
+                                 const struct ac_job_callbacks *cbs,
+                                 ac_job **out, struct ac_error *err);
+
+static enum ac_code run_streaming(lua_State *L, const struct stream_fns *fns,
+                                  start_fn start, void *ud,
+                                  struct ac_exec_result *res,
+                                  struct ac_error *err) {
+  struct stream_run r;
+  struct ac_job_callbacks cbs;
+  ac_engine *e = NULL;
+  ac_job *j = NULL;
+  enum ac_code rc;
+  luaL_checkstack(L, 8, NULL);
+  lua_pushnil(L);                     /* the callback's error slot */
+  memset(&r, 0, sizeof r);
+  r.L = L;
+  r.fns = *fns;
+  r.err_slot = lua_gettop(L);
+  memset(&cbs, 0, sizeof cbs);
+  cbs.on_output = stream_output;
+  cbs.ud = &r;
+  rc = ac_engine_new(&e, err);
+  if (rc != AC_OK)
+    return rc;
+  ac_engine_set_interrupt_flag(e, &sigint_flag);
+  rc = start(e, ud, &cbs, &j, err);
+  if (rc == AC_OK) {
+    ac_job_wait(j, -1);
+    rc = ac_job_result(j, err);
+    ac_job_take_exec(j, res);
+    ac_job_free(j);
+  }
+  ac_engine_free(e);
+  if (r.failed)
+    return AC_ECANCELED;              /* the caller raises the slot */
+  return rc;
+}
+
+struct exec_start {
+  ac_session *s;
+  const char *line;
+  const char *const *argv;
+  size_t argc;
+  const struct ac_exec_opts *o;
+  const char *lang;
+  const char *code;
+  size_t len;
+};
+
+static enum ac_code start_exec_cb(ac_engine *e, void *ud,
+                                  const struct ac_job_callbacks *cbs,
+                                  ac_job **out, struct ac_error *err) {
+  struct exec_start *x = ud;
+  if (x->lang != NULL)
+    return ac_start_run_code(e, x->s, x->lang, x->code, x->len, x->o, cbs,
+                             out, err);
+  if (x->line != NULL)
+    return ac_start_exec_line(e, x->s, x->line, x->o, cbs, out, err);
+  return ac_start_exec(e, x->s, x->argv, x->argc, x->o, cbs, out, err);
+}
+
 static int execute(lua_State *L, int check) {
   struct aclua_session *ls = check_session(L);
   struct ac_exec_opts o;
@@ -316,6 +476,7 @@ static int execute(lua_State *L, int check) {
   const char *line = NULL;
   size_t argc = 0;
   enum ac_code rc;
+  struct stream_fns fns;
 
   memset(&o, 0, sizeof o);
   lua_settop(L, 4);
@@ -325,15 +486,21 @@ static int execute(lua_State *L, int check) {
     argv = argv_copy(L, 2, &argc);
   else
     return luaL_typeerror(L, 2, "string or table");
-  exec_args(L, 3, &o, 1);
+  exec_args(L, 3, &o, 1, &fns);
   o.check = check;
   box = aclua_box_new(L, ACLUA_BOX_EXEC);
   call_begin(L, ls, &cc);
-  if (line != NULL)
+  if (o.stream) {
+    struct exec_start x = { cc.n->s, line, argv, argc, &o, NULL, NULL, 0 };
+    rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, &err);
+  } else if (line != NULL) {
     rc = ac_session_exec_line(cc.n->s, line, &o, &box->exec, &err);
-  else
+  } else {
     rc = ac_session_exec(cc.n->s, argv, argc, &o, &box->exec, &err);
+  }
   call_end(L, &cc);
+  if (rc == AC_ECANCELED && o.stream && !lua_isnil(L, -1))
+    return lua_error(L);              /* a callback's own error */
   if (rc == AC_ECOMMAND)
     return raise_command_error(L, &box->exec, 2);
   if (rc != AC_OK)
@@ -367,7 +534,7 @@ static int session_execute_command_result(lua_State *L) {
 ** python/py/python3 or bash/sh. Raises agentcube.Error (ValueError for
 ** another language, CommandExecutionError for a non-zero exit).
 */
-static int session_run_code(lua_State *L) {
+static int run_code(lua_State *L, int check) {
   struct aclua_session *ls = check_session(L);
   const char *lang = luaL_checkstring(L, 2);
   size_t len;
@@ -377,21 +544,105 @@ static int session_run_code(lua_State *L) {
   struct ac_error err;
   struct call cc;
   enum ac_code rc;
+  struct stream_fns fns;
 
   memset(&o, 0, sizeof o);
   lua_settop(L, 5);
-  exec_args(L, 4, &o, 0);
+  exec_args(L, 4, &o, 0, &fns);
   box = aclua_box_new(L, ACLUA_BOX_EXEC);
   call_begin(L, ls, &cc);
-  rc = ac_session_run_code(cc.n->s, lang, code, len, &o, &box->exec, &err);
+  if (o.stream) {
+    struct exec_start x = { cc.n->s, NULL, NULL, 0, &o, lang, code, len };
+    rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, &err);
+  } else {
+    rc = ac_session_run_code(cc.n->s, lang, code, len, &o, &box->exec,
+                             &err);
+  }
   call_end(L, &cc);
+  if (rc == AC_ECANCELED && o.stream && !lua_isnil(L, -1))
+    return lua_error(L);              /* a callback's own error */
+  if (rc == AC_ECOMMAND && !check) {
+    push_result_table(L, &box->exec);
+    return 1;
+  }
   if (rc == AC_ECOMMAND) {
     lua_pushstring(L, box->exec.command ? box->exec.command : "");
     return raise_command_error(L, &box->exec, lua_gettop(L));
   }
   if (rc != AC_OK)
     return call_fail(L, &cc, &err);
-  lua_pushlstring(L, box->exec.out, box->exec.out_len);
+  if (!check)
+    push_result_table(L, &box->exec);
+  else
+    lua_pushlstring(L, box->exec.out, box->exec.out_len);
+  return 1;
+}
+
+/***
+** ci:run_code(language, code [, timeout] [, {timeout=, env=, on_stdout=,
+** on_stderr=}]) -> stdout. python/py/python3 or bash/sh. Raises
+** agentcube.Error (ValueError for another language, CommandExecutionError
+** for a non-zero exit).
+*/
+static int session_run_code(lua_State *L) {
+  return run_code(L, 1);
+}
+
+/***
+** ci:run_code_result(language, code [, timeout] [, opts])
+** -> {stdout=, stderr=, exit_code=}. Never raises for a failed program.
+*/
+static int session_run_code_result(lua_State *L) {
+  return run_code(L, 0);
+}
+
+/***
+** ci:_ext(op, {id=, path=, json=, data=, offset=, eof=, timeout=})
+** -> the answer's JSON text. The local runtime's extensions (processes,
+** contexts, file operations); the friendly methods are in init.lua.
+*/
+static int session_ext(lua_State *L) {
+  static const char *const ops[] = {
+    "process_spawn", "process_list", "process_get", "process_signal",
+    "process_wait", "process_output", "process_stdin", "context_create",
+    "context_list", "context_run", "context_delete", "fs_remove",
+    "fs_mkdir", "fs_stat", "fs_rename", NULL
+  };
+  struct aclua_session *ls = check_session(L);
+  int op = luaL_checkoption(L, 2, NULL, ops);
+  struct ac_ext_call call;
+  struct ac_error err;
+  struct call cc;
+  enum ac_code rc;
+  char *json = NULL;
+
+  luaL_checktype(L, 3, LUA_TTABLE);
+  lua_settop(L, 3);
+  memset(&call, 0, sizeof call);
+  call.op = (enum ac_ext_op)(op + 1);
+  lua_getfield(L, 3, "id");
+  call.id = lua_tostring(L, -1);               /* numbers become strings */
+  lua_getfield(L, 3, "path");
+  call.path = lua_tostring(L, -1);
+  lua_getfield(L, 3, "json");
+  call.json = lua_tostring(L, -1);
+  lua_getfield(L, 3, "data");
+  call.data = lua_tolstring(L, -1, &call.len);
+  lua_getfield(L, 3, "offset");
+  call.offset = (long long)lua_tointeger(L, -1);
+  lua_getfield(L, 3, "eof");
+  call.eof = lua_toboolean(L, -1);
+  lua_getfield(L, 3, "timeout");
+  call.timeout = (double)lua_tonumber(L, -1);
+  call_begin(L, ls, &cc);
+  rc = ac_session_ext(cc.n->s, &call, &json, &err);
+  call_end(L, &cc);
+  if (rc != AC_OK) {
+    free(json);
+    return call_fail(L, &cc, &err);
+  }
+  lua_pushstring(L, json != NULL ? json : "null");
+  free(json);
   return 1;
 }
 
@@ -813,7 +1064,8 @@ int aclua_session_new(lua_State *L) {
   cfg.router_url = o.router;
   cfg.auth_token = o.token;
   cfg.verbose = o.verbose;
-  cfg.local_default = aclua_local_default;
+  cfg.local_default = ac_local_default;
+  cfg.interrupt = &sigint_flag;
   verbose = o.verbose;
   cfg.local_ud = &verbose;
   if (o.connect_ms > 0)
@@ -871,6 +1123,8 @@ void aclua_session_open(lua_State *L) {
     { "execute_command", session_execute_command },
     { "execute_command_result", session_execute_command_result },
     { "run_code", session_run_code },
+    { "run_code_result", session_run_code_result },
+    { "_ext", session_ext },
     { "write_file", session_write_file },
     { "upload_file", session_upload_file },
     { "download_file", session_download_file },

@@ -12,7 +12,6 @@
 ** SDK reads them), else the local runtime, started on first use.
 */
 #include "mcp.h"
-#include "aclua.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -96,7 +95,7 @@ static enum ac_code resolve(struct mcp_backend *b, struct ac_error *err) {
   if ((wm != NULL && *wm) || (rt != NULL && *rt)) {
     b->use_env = 1;
   } else {
-    rc = aclua_local_default(&b->o.verbose, &b->ep, err);
+    rc = ac_local_default(&b->o.verbose, &b->ep, err);
     if (rc != AC_OK)
       return rc;
   }

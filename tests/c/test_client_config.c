@@ -65,11 +65,13 @@ int main(void) {
 
   /* Checklist 47: no URLs and no local runtime: a clear error. */
   ac_client_config_init(&cfg);
+  ok(cfg.local_default == ac_local_default, "the local runtime is the "
+     "default hook");
+  cfg.local_default = NULL;
   is_int(ac_client_new(&cfg, &c, &e), AC_ECONFIG, "no URLs: ECONFIG");
   ok(strstr(e.msg, "WORKLOAD_MANAGER_URL") != NULL, "message names the "
      "variables: %s", e.msg);
   ok(c == NULL, "no client");
-  is_int(ac_client_new(NULL, &c, &e), AC_ECONFIG, "NULL config: ECONFIG");
 
   setenv("ROUTER_URL", "http://router:8081", 1);
   is_int(ac_client_new(&cfg, &c, &e), AC_ECONFIG, "router only: ECONFIG");

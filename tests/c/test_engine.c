@@ -426,6 +426,46 @@ static void test_streaming(void) {
   ac_client_free(c);
 }
 
+/* run_code's execute step carries the caller's env: the job copies it,
+** since the step runs after the start function returned. */
+static void test_run_code_env(void) {
+  ac_client *c = mk(NULL);
+  ac_session *s = attach(c);
+  ac_engine *e = NULL;
+  ac_job *j = NULL;
+  struct ac_error err;
+  struct ac_exec_opts o;
+  struct ac_kv env[1];
+  char key[8], val[8];
+
+  ac_engine_new(&e, &err);
+  strcpy(key, "V");
+  strcpy(val, "42");
+  env[0].key = key;
+  env[0].value = val;
+  memset(&o, 0, sizeof o);
+  o.env = env;
+  o.nenv = 1;
+  rec_reset(&rec);
+  push_ct(200, "{}", NULL, 0);
+  push_ct(200, "{\"stdout\":\"42\\n\",\"exit_code\":0}", NULL, 0);
+  is_int(ac_start_run_code(e, s, "python", "print(1)", 8, &o, NULL, &j,
+                           &err), AC_OK, "run_code started");
+  strcpy(key, "X");                   /* the caller's memory changes */
+  strcpy(val, "0");
+  ac_job_wait(j, 5000);
+  is_int(ac_job_result(j, &err), AC_OK, "run_code OK");
+  ok(rec_get(&rec, 1)->body != NULL &&
+     strstr(rec_get(&rec, 1)->body, "\"env\": {\"V\": \"42\"}") != NULL,
+     "execute body keeps the env: %s",
+     rec_get(&rec, 1)->body ? rec_get(&rec, 1)->body : "(none)");
+  is_int(rec_count(&rec), 2, "write + execute only (not the local runtime)");
+  ac_job_free(j);
+  ac_engine_free(e);
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
 static void test_extensions(void) {
   ac_client *c = mk(NULL);
   ac_session *s = attach(c);
@@ -628,6 +668,7 @@ int main(void) {
   test_cancel();
   test_interrupt();
   test_streaming();
+  test_run_code_env();
   test_extensions();
   test_limits();
   test_progress();

@@ -1,6 +1,6 @@
 /*
-** localrt.c -- the local runtime default (DESIGN section 3): with no
-** WORKLOAD_MANAGER_URL/ROUTER_URL, the module talks to the user's local
+** localrt.c -- the local runtime default: with no
+** WORKLOAD_MANAGER_URL/ROUTER_URL, a client talks to the user's local
 ** `agentcube serve`, whose state lives in $AGENTCUBE_HOME (default
 ** ~/.agentcube), and starts one in the background when none runs.
 **
@@ -12,11 +12,16 @@
 ** clients start one at the same time, the loser's server refuses the
 ** state directory lock and the loser reads the winner's serve.json.
 **
-** The binary: $AGENTCUBE_BIN, else the agentcube installed with this
-** module (PREFIX/bin for PREFIX/lib/lua/5.4/agentcube/core.so, or the
-** build tree's build/agentcube for build/lua/agentcube/core.so), else PATH.
+** The binary: $AGENTCUBE_BIN, else this process when it is agentcube
+** itself, else the agentcube installed with the object holding this code
+** (PREFIX/bin for PREFIX/lib/lua/5.4/agentcube/core.so or PREFIX/lib/
+** libagentcube.so, or the build tree's build/agentcube), else PATH.
+**
+** This is the one place that finds the local runtime: the Lua module, the
+** host and C programs all reach it through ac_client_new (it is the
+** default local_default hook), and `sessions` through ac_local_find.
 */
-#include "aclua.h"
+#include "internal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -66,6 +71,16 @@ static int healthy(const char *url) {
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)HEALTH_TIMEOUT_MS);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)HEALTH_TIMEOUT_MS);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+  /* serve.json is only a hint: whatever URL it names, speak plain HTTP to
+  ** it, follow nothing */
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http");
+#else
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTP);
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)CURLPROTO_HTTP);
+#endif
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   cc = curl_easy_perform(e);
   if (cc == CURLE_OK)
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -103,10 +118,19 @@ static enum ac_code live_state(const char *home,
     return ac_error_set(err, AC_ENOTFOUND, "no live local server in %s",
                         home);
   }
+  /* Before the token goes anywhere: the listener must be the process
+  ** serve.json names, and that process ours (or root's). */
+  if (ac_local_listener_is(out->url, (pid_t)pid) != 1) {
+    explicit_bzero(out, sizeof *out);
+    return ac_error_set(err, AC_EACCESS, "%s/serve.json names %s, but the "
+                        "process listening there is not the server it "
+                        "names (pid %ld): not sending the token", home,
+                        out->url, pid);
+  }
   return AC_OK;
 }
 
-int aclua_local_live(const char *home, const char *url) {
+int ac_local_live(const char *home, const char *url) {
   struct ac_local_endpoint ep;
   struct ac_error err;
   long pid;
@@ -156,6 +180,21 @@ static void find_binary(char *bin, size_t size) {
     n = snprintf(bin, size, "%s/../../agentcube", dir);
     if (n > 0 && (size_t)n < size && access(bin, X_OK) == 0)
       return;
+  }
+  {
+    /* the host itself is the server's binary */
+    char self[PATH_MAX];
+    const char *b;
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+      self[n] = '\0';
+      b = strrchr(self, '/');
+      if (b != NULL && strcmp(b + 1, "agentcube") == 0 &&
+          (size_t)n < size) {
+        memcpy(bin, self, (size_t)n + 1);
+        return;
+      }
+    }
   }
   snprintf(bin, size, "agentcube");    /* posix_spawnp searches PATH */
 }
@@ -270,7 +309,7 @@ out:
   return rc;
 }
 
-enum ac_code aclua_local_default(void *ud, struct ac_local_endpoint *out,
+enum ac_code ac_local_default(void *ud, struct ac_local_endpoint *out,
                                  struct ac_error *err) {
   enum ac_code rc;
   char home[PATH_MAX];
