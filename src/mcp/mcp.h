@@ -8,8 +8,14 @@
 **   mcp_conn.c       one client connection: lifecycle, dispatch, in-flight
 **                    calls, cancellation, progress
 **   mcp_rpc.c        JSON-RPC 2.0 message checks and message builders
-**   mcp_tools.c      the tools: schemas, argument checks, results
-**   mcp_backend.c    every libagentcube call (sessions, commands, files)
+**   mcp_tools.c      the tool table: names, descriptions, input schemas
+**   mcp_toolkit.c    argument checks, results as MCP content, session rules
+**   mcp_tool_run.c   run_code, execute_command
+**   mcp_tool_files.c sandbox files and host files
+**   mcp_tool_sessions.c  create_session, stop_session, list_sessions
+**   mcp_tool_live.c  processes, contexts, file operations (extensions)
+**   mcp_backend.c    every libagentcube call (sessions, commands, files,
+**                    extensions)
 **   mcp_hostfiles.c  host paths confined to --files-dir
 **
 ** Threads: a transport feeds messages to a connection from one thread;
