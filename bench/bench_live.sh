@@ -1,6 +1,7 @@
 #!/bin/sh
 # Live sessions over HTTP: execute of `true` against a fork+exec of
-# /bin/true, time to interactive against that execute, 100 parallel
+# /bin/true, a warm python context run and time to interactive against
+# that execute, 100 parallel
 # creates, the first streamed chunk, disconnect-to-no-process and the
 # server's memory with 2000 idle connections, all measured in this run.
 set -u
@@ -46,6 +47,10 @@ EXEC_MS=$(awk -v s="$S" 'BEGIN { printf "%.3f", s * 1000 / 300 }')
 curl -s -o /dev/null -X DELETE "$URL/v1/code-interpreter/sessions/$SID"
 echo "execute true: $EXEC_MS ms per request, fork+exec /bin/true $TRUE_MS ms," \
   "ratio $(awk -v a="$EXEC_MS" -v b="$TRUE_MS" 'BEGIN { printf "%.1f", a / b }')x (target <= 1.5x)"
+
+CTX=$($PROBE "$URL" ctx 100 | awk '{ print $2 }')
+echo "python context run of 'x = x + 1' (warm, 100 runs): median $CTX ms," \
+  "$(awk -v a="$CTX" -v b="$EXEC_MS" 'BEGIN { printf "%.1f", a / b }')x the execute (target <= 2x)"
 
 TTI=$($PROBE "$URL" tti 50 | awk '{ print $2 }')
 echo "time to interactive (create + execute true + delete, 50 back to back):" \

@@ -8,6 +8,7 @@ first streamed chunk, disconnect-to-no-process, idle connections' memory.
   live_probe.py URL first-chunk
   live_probe.py URL disconnect
   live_probe.py URL idle N SERVER_PID
+  live_probe.py URL ctx N
 
 Each prints one line "name value..." that bench_live.sh formats.
 """
@@ -203,6 +204,25 @@ def idle(url, n, pid):
           (before, after, th0, th1, health * 1e3, st))
 
 
+def ctx(url, n):
+    c = Client(url)
+    sid = c.create()
+    st, data = c.call("POST", DP + "api/contexts", {"language": "python"},
+                      sid)
+    assert st == 201, data
+    cid = json.loads(data)["id"]
+    c.call("POST", DP + "api/contexts/%s/run" % cid, {"code": "x = 0"}, sid)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        st, _ = c.call("POST", DP + "api/contexts/%s/run" % cid,
+                       {"code": "x = x + 1"}, sid)
+        times.append(time.perf_counter() - t0)
+        assert st == 200
+    c.delete(sid)
+    print("ctx_run_median_ms %.2f" % (statistics.median(times) * 1e3))
+
+
 def main():
     url, mode = sys.argv[1], sys.argv[2]
     if mode == "tti":
@@ -215,6 +235,8 @@ def main():
         disconnect(url)
     elif mode == "idle":
         idle(url, int(sys.argv[3]), int(sys.argv[4]))
+    elif mode == "ctx":
+        ctx(url, int(sys.argv[3]))
 
 
 main()

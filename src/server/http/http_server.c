@@ -148,7 +148,8 @@ static int is_multipart(struct req *r) {
   return ct && strncasecmp(ct, "multipart/form-data", 19) == 0;
 }
 
-/* api/processes[/{id}[/verb]]; {id} goes to r->live_id. */
+/* api/processes[/{id}[/verb]] and api/contexts[/{id}/verb]; {id} goes to
+** r->live_id. */
 static enum data_op live_op(struct req *r, const char *p, int get) {
   static const struct { const char *verb; int get; enum data_op op; }
   verbs[] = {
@@ -158,16 +159,27 @@ static enum data_op live_op(struct req *r, const char *p, int get) {
   const char *id, *slash;
   size_t idlen;
 
+  int proc;
+
   if (!strcmp(p, "api/processes"))
     return get ? OP_PROC_LIST : OP_PROC_START;
-  if (strncmp(p, "api/processes/", 14) != 0)
+  if (!strcmp(p, "api/contexts"))
+    return get ? OP_CTX_LIST : OP_CTX_CREATE;
+  if (!strncmp(p, "api/processes/", 14))
+    proc = 1, id = p + 14;
+  else if (!strncmp(p, "api/contexts/", 13))
+    proc = 0, id = p + 13;
+  else
     return OP_NONE;
-  id = p + 14;
   slash = strchr(id, '/');
   idlen = slash ? (size_t)(slash - id) : strlen(id);
   if (idlen == 0 || idlen >= sizeof r->live_id)
     return OP_NONE;
   snprintf(r->live_id, sizeof r->live_id, "%.*s", (int)idlen, id);
+  if (!proc)
+    return slash == NULL || get ? OP_NONE
+         : !strcmp(slash + 1, "run") ? OP_CTX_RUN
+         : !strcmp(slash + 1, "delete") ? OP_CTX_DELETE : OP_NONE;
   if (slash == NULL)
     return get ? OP_PROC_GET : OP_NONE;
   for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
@@ -337,6 +349,9 @@ static void job_finish(struct req *r) {
   case OP_PROC_OUTPUT: case OP_PROC_STDIN: case OP_PROC_SIGNAL:
   case OP_PROC_WAIT:
     route_processes(r);
+    return;
+  case OP_CTX_CREATE: case OP_CTX_LIST: case OP_CTX_RUN: case OP_CTX_DELETE:
+    route_contexts(r);
     return;
   case OP_NONE: break;
   }

@@ -21,7 +21,7 @@ struct live_state {
   struct req *r;
   struct ndjson_out nd;         /* nd.s is NULL for a buffered answer */
   size_t max_output;
-  unsigned proc_id;             /* a process watch or wait */
+  unsigned proc_id;             /* the process of an output watch */
   pthread_mutex_t mu;           /* wait: done or timed out */
   pthread_cond_t cv;
   int done;

@@ -53,7 +53,8 @@ enum route {
 enum data_op { OP_NONE, OP_EXECUTE, OP_UPLOAD_JSON, OP_UPLOAD_MULTIPART,
                OP_DOWNLOAD, OP_LIST, OP_FS_REMOVE, OP_FS_MKDIR, OP_FS_STAT,
                OP_FS_RENAME, OP_PROC_START, OP_PROC_LIST, OP_PROC_GET,
-               OP_PROC_OUTPUT, OP_PROC_STDIN, OP_PROC_SIGNAL, OP_PROC_WAIT };
+               OP_PROC_OUTPUT, OP_PROC_STDIN, OP_PROC_SIGNAL, OP_PROC_WAIT,
+               OP_CTX_CREATE, OP_CTX_LIST, OP_CTX_RUN, OP_CTX_DELETE };
 
 struct req {
   struct ac_server *srv;
@@ -113,7 +114,8 @@ struct req {
   int job_running;               /* guarded by mu */
   struct stream *stream;         /* the producer's hold on a streamed body */
   struct live_state *live;       /* what the task's events need */
-  char live_id[24];              /* {id} of api/processes/{id}/... */
+  char live_id[24];              /* {id} of api/processes/{id}/..., of
+                                    api/contexts/{id}/... */
 };
 
 /* The answer of an asynchronous job (r->async set by the job) is ready:

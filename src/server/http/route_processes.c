@@ -159,12 +159,6 @@ static void on_dropped(void *ud, unsigned long long off,
   ndjson_dropped(&ls->nd, off, bytes);
 }
 
-static const char *exit_state(const struct sbx_exec_result *res) {
-  if (res->timed_out)
-    return "timed_out";
-  return res->exit_code > 128 ? "killed" : "exited";
-}
-
 static void on_output_done(void *ud, const struct sbx_exec_result *res,
                            const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
@@ -172,8 +166,15 @@ static void on_output_done(void *ud, const struct sbx_exec_result *res,
   ndjson_flush(&ls->nd);
   if (res) {          /* NULL: not following and the process still runs */
     json_t *ev = live_exit_json(res);
-    if (ev)
-      json_object_set_new(ev, "state", json_string(exit_state(res)));
+    struct sbx_proc_info p;
+    struct ac_error err;
+    /* The same state as the process's record (events come without the
+    ** sandbox's lock, so asking for the record here is allowed). */
+    if (ev && sbx_proc_get(ls->r->sess->box, ls->proc_id, &p, &err) ==
+              AC_OK) {
+      json_object_set_new(ev, "state", json_string(state_name(p.state)));
+      sbx_proc_info_free(&p);
+    }
     ndjson_event(ls->nd.s, ev);
   }
   stream_end(ls->nd.s, 0);
@@ -208,6 +209,7 @@ static enum MHD_Result output(struct req *r, unsigned id) {
   sbx_proc_info_free(&p);
   if ((ls = live_state_new(r)) == NULL)
     return reply_error(r, FAM_PICOD, 500, "out of memory");
+  ls->proc_id = id;
   if (live_stream_open(r, ls) != 0)
     return MHD_YES;
   if (sbx_proc_watch(r->sess->box, id, offset, follow, &ev, ls, &task,

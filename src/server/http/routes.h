@@ -19,6 +19,7 @@ enum MHD_Result route_download(struct req *r);
 enum MHD_Result route_list(struct req *r);
 enum MHD_Result route_fs(struct req *r);      /* api/fs/... */
 enum MHD_Result route_processes(struct req *r);  /* api/processes... */
+enum MHD_Result route_contexts(struct req *r);   /* api/contexts... */
 
 /* Multipart streaming: set up on the first call; feed with each chunk. */
 enum MHD_Result upload_multipart_begin(struct req *r);

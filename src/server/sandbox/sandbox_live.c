@@ -324,16 +324,25 @@ static int send_msg(int sock, uint16_t type, unsigned id, uint32_t arg,
   return n == (ssize_t)h.len ? 0 : -1;
 }
 
-/* Sending with mu held: only small control messages, on a socket whose
-** sends time out, so mu is never held for long. */
+/* Sending with mu held (the event thread too): never blocks. A signal
+** that cannot be sent at once (the agent is not reading, or another
+** thread is sending) is dropped, except SIGKILL, which then takes the
+** whole sandbox down: a kill is never lost. */
 static void send_locked_signal(struct sbx_box *box, unsigned id, int sig) {
+  struct agp_hdr h = { sizeof h, AGP_VERSION, AGP_SIGNAL, id, (uint32_t)sig };
+  int sent = 0;
   if (box->live.sock < 0)
     return;
-  pthread_mutex_lock(&box->live.send_mu);
-  if (send_msg(box->live.sock, AGP_SIGNAL, id, (uint32_t)sig, NULL, 0, NULL,
-               0) < 0 && box->live.pidfd >= 0)
+  /* the event thread must not wait for another sender (which may wait
+  ** for the agent, which may wait for the event thread) */
+  if ((on_event_thread ? pthread_mutex_trylock(&box->live.send_mu)
+                       : pthread_mutex_lock(&box->live.send_mu)) == 0) {
+    sent = send(box->live.sock, &h, sizeof h, MSG_DONTWAIT | MSG_NOSIGNAL) ==
+           (ssize_t)sizeof h;
+    pthread_mutex_unlock(&box->live.send_mu);
+  }
+  if (!sent && sig == SIGKILL && box->live.pidfd >= 0)
     syscall(SYS_pidfd_send_signal, box->live.pidfd, SIGKILL, NULL, 0);
-  pthread_mutex_unlock(&box->live.send_mu);
 }
 
 int sbx_live_stdin(struct sbx_box *box, unsigned id, const void *data,

@@ -79,7 +79,9 @@ enum sbx_proc_state { SBX_PROC_RUNNING, SBX_PROC_EXITED, SBX_PROC_KILLED,
 
 struct sbx_proc_info {
   unsigned id;                     /* unique in the box, never reused */
-  int pid;                         /* pid inside the sandbox */
+  int pid;                         /* pid inside the sandbox; 0 until the
+                                      agent reported the start, and once
+                                      it has ended */
   char **argv;                     /* NULL-terminated */
   enum sbx_proc_state state;
   int exit_code;                   /* valid unless RUNNING */
@@ -91,7 +93,12 @@ struct sbx_proc_info {
 
 /* Starts a background process: it outlives the request and lives until it
 ** exits, is signalled, its timeout (req->timeout_ns > 0) fires, or the box
-** ends. with_stdin keeps a pipe to its stdin. */
+** ends. with_stdin keeps a pipe to its stdin. When its main process exits,
+** what it started keeps running (until the box ends). Its output is kept
+** in a ring of the box's limits.proc_output_bytes (default 1 MiB). State:
+** EXITED (any exit status or a signal it did not get from us), KILLED
+** (sbx_proc_signal SIGKILL, the box killed, or the sandbox died: 137),
+** TIMED_OUT (124). */
 enum ac_code sbx_proc_start(struct sbx_box *box,
                             const struct sbx_exec_request *req,
                             int with_stdin, struct sbx_proc_info *out,
@@ -137,6 +144,7 @@ struct sbx_ctx_result {
   int restarted;            /* the interpreter died and was started anew */
 };
 
+/* At most 16 contexts per box (AC_ELIMIT). */
 struct sbx_ctx_info {
   char id[16];              /* "c1", "c2", ... never reused in a box */
   char language[16];        /* "python", "bash", "lua" */
@@ -153,9 +161,15 @@ enum ac_code sbx_ctx_delete(struct sbx_box *box, const char *id,
                             struct ac_error *err);
 
 /* Runs code in the context (one run at a time: a busy context is an
-** error). The timeout interrupts the interpreter (the context survives
-** where the language allows). A busy context is AC_EBUSY, an unknown one
-** AC_ENOTFOUND. done carries both results. */
+** error). The timeout interrupts the interpreter with SIGINT (python:
+** KeyboardInterrupt, lua: "interrupted!", bash: the run returns 130); the
+** context survives; when the run has not ended 2 s later the interpreter
+** is killed and the next run starts a new one (restarted). sbx_task_cancel
+** interrupts the same way. A busy context is AC_EBUSY, an unknown one
+** AC_ENOTFOUND. done carries both results: res->exit_code is 0 (no error),
+** 1 (an error: see ctx) or 124 (timed out); with events->output NULL the
+** run's stdout/stderr are in res (up to 16 MiB each). The code's stdin is
+** /dev/null. */
 enum ac_code sbx_ctx_run_start(struct sbx_box *box, const char *id,
                                const char *code, long long timeout_ns,
                                const struct sbx_task_events *ev, void *ud,
