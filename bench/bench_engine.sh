@@ -3,7 +3,9 @@
 # 2 s command streamed, 100 MiB uploaded) reports its worst frame work,
 # wall and CPU, against the same loop's idle frames (baseline: a 1 MiB
 # upload and a 0.1 s command); and Ctrl-C of a Lua script blocked in
-# execute_command("sleep 60"), time from SIGINT to exit.
+# execute_command("sleep 60"), time from SIGINT to exit; and the latency
+# from a command writing a line to the Lua on_stdout callback receiving it
+# (both stamped with the wall clock), median of 20.
 set -u
 B="$ROOT/$BUILD"
 STATE=$(mktemp -d /tmp/agentcube-bench-engine.XXXXXX)
@@ -50,3 +52,27 @@ kill -INT $LPID
 wait $LPID
 t1=$(date +%s%N)
 echo "Ctrl-C of a blocked execute_command: exit after $(( (t1 - t0) / 1000000 )) ms (target 1000 ms)"
+
+# First streamed chunk to a Lua callback.
+cat >"$STATE/chunk.lua" <<'LUA'
+local agentcube = require "agentcube"
+local system = require "system"
+local ci <close> = agentcube.CodeInterpreterClient()
+local lat = {}
+for _ = 1, 20 do
+  local got
+  ci:execute_command({ "sh", "-c", "date +%s.%N; sleep 0.2" }, {
+    on_stdout = function(s)
+      if not got then got = system.gettime() - tonumber(s:match("[%d.]+")) end
+    end })
+  lat[#lat + 1] = got
+end
+table.sort(lat)
+print(("%.1f"):format(lat[10] * 1000))
+LUA
+if lua5.4 -e 'require "system"' 2>/dev/null; then
+  ms=$(lua5.4 "$STATE/chunk.lua" 2>&1 | tail -1)
+  echo "first streamed chunk to a Lua callback: median ${ms} ms (target 20 ms)"
+else
+  echo "first streamed chunk: skipped (lua-system not installed)"
+fi

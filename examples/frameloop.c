@@ -93,11 +93,25 @@ int main(int argc, char **argv) {
   memset(&a, 0, sizeof a);
   if (ac_global_init(&err) != AC_OK)
     return 1;
-  /* the file to upload */
+  /* the file to upload, written out (in the page cache, as a file the
+  ** host just produced would be: a sparse file would make each read
+  ** zero-fill pages, and reading from a cold disk is file I/O a frame
+  ** loop should not do either) */
   fd = mkstemp(path);
-  if (fd < 0 || ftruncate(fd, (off_t)mib * 1024 * 1024) != 0) {
+  if (fd < 0) {
     perror("frameloop: temporary file");
     return 1;
+  }
+  {
+    static char block[1 << 20];
+    memset(block, 'x', sizeof block);
+    for (long i = 0; i < mib; i++)
+      if (write(fd, block, sizeof block) != (ssize_t)sizeof block) {
+        perror("frameloop: temporary file");
+        close(fd);
+        unlink(path);
+        return 1;
+      }
   }
   close(fd);
 

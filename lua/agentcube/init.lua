@@ -54,23 +54,35 @@ local M = {
   ServiceAccountAuth = core.ServiceAccountAuth,
   flush = core.flush,             -- delete collected sessions now
   pending = core.pending,         -- how many wait for that
+  collect_every = 8,              -- see new_client
 }
 
 -- A remote sandbox is not free, but the garbage collector only sees a
--- small userdata: every few sessions created, a full collection lets
--- clients dropped without stop() be collected, and flush() deletes their
--- sessions, so they do not pile up until exit.
-local GC_EVERY = 8
-local created = 0
+-- small userdata: when agentcube.collect_every clients (default 8) still
+-- hold a session, creating another one first runs a full collection and
+-- flush(), so clients dropped without stop() are deleted instead of piling
+-- up until exit. 0 or false turns this off.
+local live = setmetatable({}, { __mode = "k" })
 
-local function new_client(opts)
-  if type(opts) == "string" then opts = { name = opts } end
-  created = created + 1
-  if created % GC_EVERY == 0 then
+local function pressure()
+  local limit = M.collect_every
+  if not limit or limit <= 0 then return end
+  local n = 0
+  for ci in pairs(live) do
+    if not ci.closed and ci.owned then n = n + 1 end
+  end
+  if n >= limit then
     collectgarbage()
     core.flush()
   end
-  return core.new(opts)
+end
+
+local function new_client(opts)
+  if type(opts) == "string" then opts = { name = opts } end
+  pressure()
+  local ci = core.new(opts)
+  live[ci] = true
+  return ci
 end
 
 -- os.exit(code) without `true` would skip every finalizer, leaving the
@@ -91,8 +103,19 @@ end
 local S = core.Session
 local null = core.null
 
+-- cjson gives every number as a float: ids, pids, sizes and exit codes
+-- are integers on the wire and stay integers here.
+local function integers(v)
+  if type(v) == "number" then
+    return math.tointeger(v) or v
+  elseif type(v) == "table" then
+    for k, x in pairs(v) do v[k] = integers(x) end
+  end
+  return v
+end
+
 local function decode(text)
-  return cjson.decode(text)
+  return integers(cjson.decode(text))
 end
 
 local function go_duration(t)

@@ -490,9 +490,15 @@ static void exec_common(lua_State *L, int args, struct job *j) {
   int isnum, t;
   lua_Number v;
   if (lua_getfield(L, args, "timeout") != LUA_TNIL) {
+    char text[64];
+    struct ac_error e;
     v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || !(v >= 0) || v > 1e9)
+    if (!isnum)
       luaL_error(L, "bad argument 'timeout' (seconds expected)");
+    /* a bad number is the library's EINVAL, as for the blocking call */
+    if (ac_format_timeout((double)v, !lua_isinteger(L, -1), text,
+                          sizeof text, &e) != AC_OK)
+      aclua_raise(L, &e);
     j->o.timeout = (double)v;
     j->o.timeout_is_float = !lua_isinteger(L, -1);
   }

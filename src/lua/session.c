@@ -102,8 +102,9 @@ static void call_begin(lua_State *L, struct aclua_session *ls,
     aclua_raisef(L, AC_ECLOSED, "the session was stopped; this client "
                  "cannot be used any more");
   if (n->busy)
-    aclua_raisef(L, AC_EBUSY, "session %s is busy: a call on it is still "
-                 "running (called again from an auth provider?)",
+    aclua_raisef(L, AC_EBUSY, "session %s is busy: another call on it "
+                 "has not returned yet (an agentcube.async job, a streaming "
+                 "callback or an auth provider calling back into it)",
                  ac_session_id(n->s));
   luaL_checkstack(L, 3, NULL);
   cc->ls = ls;

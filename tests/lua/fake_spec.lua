@@ -305,6 +305,9 @@ end)
 
 describe("lifecycle", function()
   it("deletes collected clients at flush and at the next call", function()
+    local every = agentcube.collect_every
+    agentcube.collect_every = 0             -- count the collections here
+    finally(function() agentcube.collect_every = every end)
     for _ = 1, 20 do client() end
     collectgarbage()
     collectgarbage()
@@ -316,6 +319,28 @@ describe("lifecycle", function()
     local keep <close> = client()           -- a module call: the safe point
     assert.equal(0, agentcube.pending())
     assert.equal(1, #fake:sessions())
+  end)
+
+  it("collects dropped clients once collect_every hold a session",
+     function()
+    collectgarbage()
+    agentcube.flush()
+    local most = 0
+    for _ = 1, 30 do
+      client()
+      if #fake:sessions() > most then most = #fake:sessions() end
+    end
+    assert.is_true(most <= agentcube.collect_every + 1, tostring(most))
+    -- positive control: with the pressure off they pile up
+    local every = agentcube.collect_every
+    agentcube.collect_every = 0
+    finally(function() agentcube.collect_every = every end)
+    collectgarbage()
+    agentcube.flush()
+    for _ = 1, 12 do client() end
+    assert.equal(12, #fake:sessions())
+    collectgarbage()
+    agentcube.flush()
   end)
 
   it("deletes at scope exit, also when the block raises", function()

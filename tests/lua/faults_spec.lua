@@ -232,7 +232,12 @@ describe("a server that goes away", function()
   it("gone before a collected session is flushed: counted, warned",
      function()
     local other = help.fake()
-    finally(function() other:stop() end)
+    local every = agentcube.collect_every
+    agentcube.collect_every = 0             -- exactly 5 wait for flush
+    finally(function()
+      other:stop()
+      agentcube.collect_every = every
+    end)
     for _ = 1, 5 do
       agentcube.CodeInterpreterClient(help.opts(other.url))
     end
