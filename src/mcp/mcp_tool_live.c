@@ -200,6 +200,26 @@ json_t *mcp_tool_create_context(const struct mcp_tools_ctx *ctx,
   return r;
 }
 
+/* A streamed context run's result event does not repeat the output that
+** came as chunks: keep the chunks (and pass them on as progress). */
+struct collected {
+  const struct mcp_tools_ctx *ctx;
+  char *buf[2];
+  size_t len[2];
+};
+
+static void collect(void *ud, int is_stderr, const char *data, size_t len) {
+  struct collected *c = ud;
+  char *grown = realloc(c->buf[is_stderr], c->len[is_stderr] + len + 1);
+  if (grown != NULL) {
+    memcpy(grown + c->len[is_stderr], data, len);
+    c->len[is_stderr] += len;
+    grown[c->len[is_stderr]] = '\0';
+    c->buf[is_stderr] = grown;
+  }
+  c->ctx->output(c->ctx->output_ud, is_stderr, data, len);
+}
+
 /* run_code with context_id: the code runs in that context's interpreter,
 ** whose variables, imports and functions persist between runs. */
 json_t *mcp_tool_run_in_context(const struct mcp_tools_ctx *ctx,
@@ -212,6 +232,7 @@ json_t *mcp_tool_run_in_context(const struct mcp_tools_ctx *ctx,
   const char *sid;
   json_t *answer, *payload, *error;
   char dur[64];
+  struct collected got = { ctx, { NULL, NULL }, { 0, 0 } };
 
   if (!mcp_arg_string(args, "code", 1, &code, &why) ||
       !mcp_arg_string(args, "session_id", 1, &sid, &why) ||
@@ -226,12 +247,21 @@ json_t *mcp_tool_run_in_context(const struct mcp_tools_ctx *ctx,
     req.timeout = timeout;
   }
   mcp_backend_touch(ctx->backend, ctx->owner, sid);
-  if (mcp_backend_ext(ctx->backend, sid, &req, ctx->cancel, ctx->output,
-                      ctx->output_ud, &answer, &err) != AC_OK) {
+  if (mcp_backend_ext(ctx->backend, sid, &req, ctx->cancel,
+                      ctx->output ? collect : NULL, &got, &answer,
+                      &err) != AC_OK) {
     json_decref(req.body);
+    free(got.buf[0]);
+    free(got.buf[1]);
     return mcp_result_error(&err, sid);
   }
   json_decref(req.body);
+  for (int i = 0; i < 2; i++) {
+    const char *key = i ? "stderr" : "stdout";
+    if (!json_is_string(json_object_get(answer, key)))
+      json_object_set_new(answer, key, mcp_text(got.buf[i], got.len[i]));
+    free(got.buf[i]);
+  }
   /* the shape of run_code's other results, plus value and error */
   payload = json_pack("{s:s, s:s, s:O*, s:O*, s:O*, s:O*}", "session_id", sid,
                       "context_id", context_id,

@@ -137,3 +137,16 @@ export function rawStdio(rt, args = []) {
 }
 
 export { waitExit };
+
+// When the output relayed as progress first contained text: output
+// chunks may be split anywhere, heartbeats ("... running for N s") are not
+// output. Returns the notification that completed it, or undefined.
+export function outputSeen(progress, text) {
+  let acc = '';
+  for (const p of progress) {
+    if (/ running for \d+ s$/.test(p.message)) continue;
+    acc += p.message;
+    if (acc.includes(text)) return p;
+  }
+  return undefined;
+}

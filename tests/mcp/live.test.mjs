@@ -2,7 +2,7 @@
 // processes, code contexts, file operations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startRuntime, stdioClient, payload, sleep, types }
+import { startRuntime, stdioClient, payload, sleep, types, outputSeen }
   from './helpers.mjs';
 
 let rt, mcp, sid;
@@ -102,7 +102,7 @@ test('a context run streams its output as progress', async (t) => {
     { onprogress: (p) => seen.push({ ...p, at: Date.now() }) });
   const done = Date.now();
   assert.equal(payload(r).output, 'early\nlate\n');
-  const early = seen.find((p) => p.message === 'early\n');
+  const early = outputSeen(seen, 'early\n');
   assert.ok(early, JSON.stringify(seen));
   assert.ok(done - early.at >= 1500);
 });
