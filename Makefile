@@ -43,12 +43,14 @@ LDFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(,)undefined)
 CORE_SRC   := $(wildcard src/core/*.c)
 SERVER_SRC := $(wildcard src/server/*.c src/server/*/*.c)
 HOST_SRC   := $(wildcard src/host/*.c)
+MCP_SRC    := $(wildcard src/mcp/*.c)
 LUAMOD_SRC := $(wildcard src/lua/*.c)
 CTEST_SRC  := $(wildcard tests/c/test_*.c)
 
 CORE_OBJ   := $(CORE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 HOST_OBJ   := $(HOST_SRC:%.c=$(BUILD)/%.o)
+MCP_OBJ    := $(MCP_SRC:%.c=$(BUILD)/%.o)
 LUAMOD_OBJ := $(LUAMOD_SRC:%.c=$(BUILD)/%.o)
 CTEST_BIN  := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
 TEST_HELPERS := $(BUILD)/tests/lua/httpc.so
@@ -100,7 +102,8 @@ $(BUILD)/gen/lua_embed.o: $(BUILD)/gen/lua_embed.c
 $(BUILD)/src/host/%.o: CFLAGS += -Isrc/lua
 
 $(BUILD)/agentcube: $(HOST_OBJ) $(BUILD)/gen/lua_embed.o $(LUAMOD_OBJ) \
-                    $(BUILD)/libacserver.a $(BUILD)/libagentcube.a
+                    $(BUILD)/libacmcp.a $(BUILD)/libacserver.a \
+                    $(BUILD)/libagentcube.a
 	$(CC) $(LDFLAGS) -Wl,-E -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libacserver.a \
@@ -172,7 +175,23 @@ install-man: $(MAN_PAGE)
 clean:
 	rm -rf build build-san
 
--include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(HOST_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(SERVER_OBJ:.o=.d) $(HOST_OBJ:.o=.d) \
+         $(MCP_OBJ:.o=.d)
+
+# --- MCP server (agentcube mcp) ---
+# src/mcp as a static library the host links (and the C tests of the
+# protocol); it uses libagentcube through its public header only.
+$(BUILD)/src/host/%.o: CFLAGS += -Isrc/mcp
+$(BUILD)/libacmcp.a: $(MCP_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/test_mcp_%: tests/c/test_mcp_%.c tests/c/tap.h \
+                           $(BUILD)/libacmcp.a $(BUILD)/libagentcube.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Isrc/mcp -Itests/c $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/libacmcp.a $(BUILD)/libagentcube.a $(LDLIBS)
+# --- end of MCP server ---
 
 # --- Lua module ---
 # agentcube.core (src/lua/*.c linked with libagentcube's objects) as one

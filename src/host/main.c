@@ -7,6 +7,7 @@
 **   agentcube serve [...]
 **   agentcube sessions [ls | rm ID...]
 **   agentcube image build|ls|rm|prune [...]
+**   agentcube mcp [--transport stdio|http] [...]
 **   agentcube [options] [SCRIPT [ARGS]]     like lua5.4 (-e -l -i -v -W -)
 **
 ** Exit statuses: 0 ok, 1 a step or script failed, 2 invalid workflow or
@@ -15,6 +16,7 @@
 #include "cli.h"
 #include "image.h"
 #include "lua_host.h"
+#include "mcp.h"
 #include "serve.h"
 
 #include <stdio.h>
@@ -37,6 +39,9 @@ static const char usage_text[] =
   "                      what the local runtime holds\n"
   "  image build|ls|rm|prune [--config FILE] [...]\n"
   "                      the templates' sandbox images\n"
+  "  mcp [--transport stdio|http] [--listen ADDR:PORT] [--template NAME]\n"
+  "      [--files-dir DIR] [--keep]\n"
+  "                      the sandbox as Model Context Protocol tools\n"
   "  SCRIPT.lua [ARGS]   run a Lua script, like lua5.4\n"
   "  [-e STAT] [-l MOD] [-i] [-v] [-W] [SCRIPT [ARGS]]\n"
   "                      the options of lua5.4\n"
@@ -81,6 +86,8 @@ int main(int argc, char **argv) {
     status = ac_cmd_image(argc - 1, argv + 1);
   else if (cmd && !strcmp(cmd, "sessions"))
     status = ac_cmd_sessions(argc - 1, argv + 1);
+  else if (cmd && !strcmp(cmd, "mcp"))
+    status = ac_mcp_main(argc - 1, argv + 1);
   else
     status = ac_cmd_lua(argc, argv, usage_text);
   curl_global_cleanup();

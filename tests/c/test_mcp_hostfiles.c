@@ -1,0 +1,97 @@
+/*
+** test_mcp_hostfiles.c -- host paths confined to --files-dir: what is
+** inside opens (the positive controls), what leads out does not.
+*/
+#include "mcp.h"
+#include "tap.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char root[64], outside[64];
+
+static void put(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+}
+
+int main(void) {
+  struct mcp_hostdir *d;
+  struct ac_error err;
+  char path[256], name[256];
+  int fd;
+
+  snprintf(root, sizeof root, "/tmp/agentcube-hostdir.XXXXXX");
+  snprintf(outside, sizeof outside, "/tmp/agentcube-outside.XXXXXX");
+  if (!mkdtemp(root) || !mkdtemp(outside))
+    return 1;
+  snprintf(path, sizeof path, "%s/in.txt", root);
+  put(path, "in");
+  snprintf(path, sizeof path, "%s/secret", outside);
+  put(path, "secret");
+  snprintf(name, sizeof name, "%s/link", root);
+  ok(symlink(path, name) == 0, "a symlink to a file outside");
+  snprintf(name, sizeof name, "%s/dirlink", root);
+  ok(symlink(outside, name) == 0, "a symlink to a directory outside");
+  snprintf(path, sizeof path, "%s/sub", root);
+  mkdir(path, 0755);
+
+  is_int(mcp_hostdir_open("/no/such/dir", &d, &err), AC_ENOTFOUND,
+         "a missing --files-dir is refused");
+  is_int(mcp_hostdir_open(root, &d, &err), AC_OK, "open the files dir");
+
+  fd = mcp_hostdir_open_read(d, "in.txt", &err);
+  ok(fd >= 0, "a relative path inside opens");
+  close(fd);
+  snprintf(path, sizeof path, "%s/in.txt", root);
+  fd = mcp_hostdir_open_read(d, path, &err);
+  ok(fd >= 0, "an absolute path inside opens");
+  close(fd);
+  fd = mcp_hostdir_open_read(d, "sub/../in.txt", &err);
+  ok(fd >= 0, "'..' that stays inside opens");
+  close(fd);
+
+  snprintf(path, sizeof path, "../%s/secret", outside + 5);
+  ok(mcp_hostdir_open_read(d, path, &err) < 0 && err.code == AC_EACCESS,
+     "'..' out is refused: %s", err.msg);
+  snprintf(path, sizeof path, "%s/secret", outside);
+  ok(mcp_hostdir_open_read(d, path, &err) < 0 && err.code == AC_EACCESS,
+     "an absolute path outside is refused");
+  ok(mcp_hostdir_open_read(d, "link", &err) < 0 && err.code == AC_EACCESS,
+     "a symlink is not followed");
+  ok(mcp_hostdir_open_read(d, "dirlink/secret", &err) < 0,
+     "a symlinked directory is not followed");
+  ok(mcp_hostdir_open_read(d, "sub", &err) < 0 && err.code == AC_EINVAL,
+     "a directory is not a file");
+  ok(mcp_hostdir_open_read(d, "nope", &err) < 0 && err.code == AC_ENOTFOUND,
+     "a missing file");
+
+  fd = mcp_hostdir_open_parent(d, "new/deep/out.csv", name, sizeof name,
+                               &err);
+  ok(fd >= 0 && !strcmp(name, "out.csv"),
+     "the parent of a new file is created inside");
+  close(fd);
+  snprintf(path, sizeof path, "%s/new/deep", root);
+  ok(access(path, F_OK) == 0, "  there");
+  ok(mcp_hostdir_open_parent(d, "dirlink/x", name, sizeof name, &err) < 0,
+     "no parent through a symlink");
+  ok(mcp_hostdir_open_parent(d, "../x", name, sizeof name, &err) < 0,
+     "no parent above the files dir");
+  ok(mcp_hostdir_open_parent(d, "sub/..", name, sizeof name, &err) < 0,
+     "'..' is not a file name");
+  snprintf(path, sizeof path, "%s/x", outside);
+  ok(mcp_hostdir_open_parent(d, path, name, sizeof name, &err) < 0,
+     "no absolute parent outside");
+  snprintf(path, sizeof path, "%s/x", outside);
+  ok(access(path, F_OK) != 0, "nothing was created outside");
+
+  mcp_hostdir_close(d);
+  snprintf(path, sizeof path, "rm -rf '%s' '%s'", root, outside);
+  if (system(path) != 0)
+    return 1;
+  return done_testing();
+}

@@ -1,0 +1,253 @@
+/*
+** test_mcp_protocol.c -- the MCP server's protocol handling, in process:
+** message classification, the lifecycle, error codes, tools/list, tool
+** argument errors, and the result helpers. No sandbox is needed: nothing
+** here reaches the backend.
+*/
+#include "mcp_toolkit.h"
+#include "tap.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A sink that keeps every message, and counts finals. */
+struct collect {
+  struct mcp_sink sink;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  json_t *msgs;
+  int finals;
+};
+
+static void c_send(struct mcp_sink *s, const char *text, int final) {
+  struct collect *c = (struct collect *)s;
+  pthread_mutex_lock(&c->mu);
+  if (text != NULL)
+    json_array_append_new(c->msgs, json_loads(text, 0, NULL));
+  if (final)
+    c->finals++;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void c_ref(struct mcp_sink *s) {
+  (void)s;
+}
+
+static struct collect col = {
+  { c_send, c_ref, c_ref }, PTHREAD_MUTEX_INITIALIZER,
+  PTHREAD_COND_INITIALIZER, NULL, 0
+};
+
+/* Sends text and returns the last message it produced (after waiting for
+** the final one when it was a request), or NULL. */
+static json_t *say(struct mcp_conn *c, const char *text) {
+  int before, is_req;
+  json_t *last = NULL;
+  pthread_mutex_lock(&col.mu);
+  before = col.finals;
+  json_array_clear(col.msgs);
+  pthread_mutex_unlock(&col.mu);
+  is_req = mcp_conn_handle(c, text, strlen(text), &col.sink);
+  pthread_mutex_lock(&col.mu);
+  while (is_req && col.finals == before)
+    pthread_cond_wait(&col.cv, &col.mu);
+  if (json_array_size(col.msgs) > 0)
+    last = json_incref(json_array_get(col.msgs,
+                                      json_array_size(col.msgs) - 1));
+  pthread_mutex_unlock(&col.mu);
+  return last;
+}
+
+static long long err_code(json_t *m) {
+  return json_integer_value(json_object_get(json_object_get(m, "error"),
+                                            "code"));
+}
+
+static void classify(void) {
+  static const struct { const char *text; enum mcp_kind kind; int code; }
+  cases[] = {
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", MCP_REQUEST, 0 },
+    { "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"ping\"}", MCP_REQUEST,
+      0 },
+    { "{\"jsonrpc\":\"2.0\",\"method\":\"x\"}", MCP_NOTIFICATION, 0 },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}", MCP_RESPONSE, 0 },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{}}", MCP_RESPONSE, 0 },
+    { "[]", MCP_BAD, MCP_INVALID_REQUEST },
+    { "3", MCP_BAD, MCP_INVALID_REQUEST },
+    { "{\"id\":1,\"method\":\"ping\"}", MCP_BAD, MCP_INVALID_REQUEST },
+    { "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", MCP_BAD,
+      MCP_INVALID_REQUEST },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", MCP_BAD,
+      MCP_INVALID_REQUEST },
+    { "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":3}",
+      MCP_BAD, MCP_INVALID_PARAMS },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *m = json_loads(cases[i].text, JSON_DECODE_ANY, NULL), *id;
+    int code = 0;
+    const char *why = NULL;
+    enum mcp_kind k = mcp_rpc_classify(m, &id, &code, &why);
+    is_int(k, cases[i].kind, "classify %s", cases[i].text);
+    if (cases[i].kind == MCP_BAD)
+      ok(code == cases[i].code && why && *why, "  error %d: %s", code,
+         why ? why : "");
+    json_decref(m);
+  }
+}
+
+static void lifecycle(struct mcp_conn *c) {
+  json_t *m;
+
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+  is_int(err_code(m), MCP_INVALID_REQUEST, "tools/list before initialize");
+  json_decref(m);
+  ok(mcp_conn_version(c) == NULL, "no version before initialize");
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}");
+  ok(json_is_object(json_object_get(m, "result")), "ping before initialize");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"initialize\","
+             "\"params\":{\"protocolVersion\":\"2025-03-26\"}}");
+  is_str(json_string_value(json_object_get(json_object_get(m, "result"),
+                                           "protocolVersion")),
+         "2025-03-26", "a version we speak is echoed");
+  ok(json_is_object(json_object_get(json_object_get(json_object_get(m,
+     "result"), "capabilities"), "tools")), "tools capability");
+  json_decref(m);
+  is_str(mcp_conn_version(c), "2025-03-26", "negotiated version kept");
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/"
+             "initialized\"}");
+  ok(m == NULL, "no answer to notifications/initialized");
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"initialize\","
+             "\"params\":{\"protocolVersion\":\"2025-03-26\"}}");
+  is_int(err_code(m), MCP_INVALID_REQUEST, "a second initialize");
+  json_decref(m);
+}
+
+static void errors(struct mcp_conn *c) {
+  json_t *m;
+
+  m = say(c, "{\"jsonrpc\":");
+  is_int(err_code(m), MCP_PARSE_ERROR, "parse error");
+  ok(json_is_null(json_object_get(m, "id")), "  with a null id");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}");
+  is_int(err_code(m), MCP_METHOD_NOT_FOUND, "unknown method");
+  is_str(json_string_value(json_object_get(m, "id")), "x", "  its id");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"no_such_tool\"}}");
+  is_int(err_code(m), MCP_INVALID_PARAMS, "unknown tool");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/call\","
+             "\"params\":{\"name\":5}}");
+  is_int(err_code(m), MCP_INVALID_PARAMS, "tool name not a string");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+             "\"params\":{\"requestId\":12345}}");
+  ok(m == NULL, "cancelling an unknown request says nothing");
+}
+
+static void tool_args(struct mcp_conn *c) {
+  json_t *m, *r;
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"run_code\",\"arguments\":"
+             "{\"code\":\"1\"}}}");
+  r = json_object_get(m, "result");
+  ok(json_is_true(json_object_get(r, "isError")),
+     "a missing argument is a tool error (isError)");
+  ok(strstr(json_string_value(json_object_get(json_object_get(r,
+     "structuredContent"), "error")), "'language' is required") != NULL,
+     "  naming the argument");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"execute_command\",\"arguments\":"
+             "{\"command\":\"x\",\"timeout_seconds\":-1}}}");
+  r = json_object_get(m, "result");
+  ok(json_is_true(json_object_get(r, "isError")), "a negative timeout");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"stop_session\",\"arguments\":"
+             "{\"session_id\":\"a\",\"bogus\":1}}}");
+  r = json_object_get(m, "result");
+  ok(strstr(json_string_value(json_object_get(r, "content") ?
+     json_object_get(json_array_get(json_object_get(r, "content"), 0),
+                     "text") : NULL), "unknown argument 'bogus'") != NULL,
+     "an unknown argument is named");
+  json_decref(m);
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"upload_file\",\"arguments\":{}}}");
+  r = json_object_get(m, "result");
+  ok(strstr(json_string_value(json_object_get(json_object_get(r,
+     "structuredContent"), "error")), "--files-dir") != NULL,
+     "host files are off without --files-dir");
+  json_decref(m);
+}
+
+static void tools_list(void) {
+  json_t *with = mcp_tools_list(1), *without = mcp_tools_list(0), *t;
+  size_t i;
+  int schemas = 1;
+  json_array_foreach(with, i, t) {
+    json_t *s = json_object_get(t, "inputSchema");
+    schemas &= json_is_object(s) &&
+               !strcmp(json_string_value(json_object_get(s, "type")),
+                       "object") &&
+               json_is_object(json_object_get(s, "properties")) &&
+               strlen(json_string_value(json_object_get(t, "description")))
+                 > 30;
+    schemas &= mcp_tools_exists(json_string_value(json_object_get(t,
+                                                                  "name")));
+  }
+  ok(schemas, "every tool has a description and an object schema");
+  is_int(json_array_size(with), 19, "19 tools with --files-dir");
+  is_int(json_array_size(without), 17, "17 without");
+  ok(!mcp_tools_exists("nope"), "no tool 'nope'");
+  json_decref(with);
+  json_decref(without);
+}
+
+static void helpers(void) {
+  json_t *j = mcp_text("a\xff" "b\xc3", 4), *b;
+  unsigned char *raw;
+  size_t n;
+  is_str(json_string_value(j), "a\xef\xbf\xbd" "b\xef\xbf\xbd",
+         "invalid UTF-8 becomes U+FFFD");
+  json_decref(j);
+  j = mcp_text("caf\xc3\xa9", 5);
+  is_str(json_string_value(j), "caf\xc3\xa9", "valid UTF-8 is kept");
+  json_decref(j);
+  b = mcp_base64("\x00\x01\xfe\xff", 4);
+  is_str(json_string_value(b), "AAH+/w==", "base64");
+  ok(mcp_unbase64(json_string_value(b), &raw, &n) && n == 4 &&
+     !memcmp(raw, "\x00\x01\xfe\xff", 4), "base64 round trip");
+  free(raw);
+  json_decref(b);
+  ok(!mcp_unbase64("abc", &raw, &n), "malformed base64 refused");
+  ok(mcp_is_png("\x89PNG\r\n\x1a\nxxxx", 12), "PNG signature");
+  ok(!mcp_is_png("GIF89a", 6), "not a PNG");
+}
+
+int main(void) {
+  struct mcp_options o = { 0 };
+  struct mcp_backend *b;
+  struct mcp_conn *c;
+
+  o.template_name = AC_DEFAULT_NAME;
+  o.ns = AC_DEFAULT_NAMESPACE;
+  o.ttl = 60;
+  col.msgs = json_array();
+  mcp_backend_new(&o, &b, NULL);
+  c = mcp_conn_new(b, NULL);
+  classify();
+  lifecycle(c);
+  errors(c);
+  tool_args(c);
+  tools_list();
+  helpers();
+  mcp_conn_close(c);
+  mcp_backend_free(b);
+  json_decref(col.msgs);
+  return done_testing();
+}
