@@ -54,7 +54,7 @@ describe("sandbox images", function()
   end)
 
   describe("a Debian image (mmdebstrap)", function()
-    local srv, id, plain
+    local srv, id
 
     setup(function()
       images.ensure()
@@ -264,6 +264,7 @@ describe("sandbox images", function()
       srv:delete(id)
       srv:destroy()
       code, out = images.cli("prune", "", store)
+      assert.equal(0, code, out)
       assert.equal("removed " .. id1 .. "\n", out)
     end)
 

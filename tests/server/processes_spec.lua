@@ -58,8 +58,7 @@ describe("background processes", function()
     local _, again = call("GET", "/" .. p.id)
     assert.equal("running", again.state)
     -- SIGTERM ends it: killed, 128+15
-    status, again = call("POST", "/" .. p.id .. "/signal",
-                         { signal = "TERM" })
+    status = call("POST", "/" .. p.id .. "/signal", { signal = "TERM" })
     assert.equal(200, status)
     status, again = call("POST", "/" .. p.id .. "/wait", { timeout = "5s" })
     assert.equal(200, status)
