@@ -303,8 +303,8 @@ static void do_signal(const struct agp_hdr *h) {
     return;
   if (sig == SIGKILL)
     kill_tree(c);
-  else
-    kill(-c->pid, sig);
+  else if (kill(-c->pid, sig) < 0 && errno == ESRCH)
+    kill(c->pid, sig);           /* before its setsid: no group yet */
 }
 
 /* Writes stdin data; a full pipe drops the rest of this write (the

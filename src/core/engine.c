@@ -235,7 +235,10 @@ static void progress_cb(void *ud, curl_off_t dlnow, curl_off_t dltotal,
     j->prog_done = done;
     j->prog_total = total;
     j->prog_pending = 1;
-    if (j->s != NULL) {              /* for ac_session_transfer */
+    /* ac_session_transfer: downloads count here; an upload counts the
+    ** file's bytes in its read callback (these include the multipart
+    ** framing). */
+    if (j->s != NULL && ulnow == 0 && ultotal == 0) {
       atomic_store(&j->s->xfer_done, done);
       atomic_store(&j->s->xfer_total, total > 0 ? total : -1);
     }

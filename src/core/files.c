@@ -17,6 +17,7 @@
 /* Upload                                                                  */
 
 struct upload {
+  ac_session *s;                      /* its transfer counters */
   int fd;
   curl_off_t size;
   curl_off_t off;
@@ -39,6 +40,7 @@ static size_t upload_read(char *buf, size_t size, size_t nitems, void *ud) {
   if (n < 0)
     return CURL_READFUNC_ABORT;
   u->off += n;
+  atomic_store(&u->s->xfer_done, (long long)u->off);
   return (size_t)n;
 }
 
@@ -47,6 +49,7 @@ static int upload_seek(void *ud, curl_off_t offset, int origin) {
   if (origin != SEEK_SET || offset < 0)
     return CURL_SEEKFUNC_CANTSEEK;
   u->off = offset;
+  atomic_store(&u->s->xfer_done, (long long)offset);
   return CURL_SEEKFUNC_OK;
 }
 
@@ -176,6 +179,9 @@ enum ac_code ac_start_upload_file(ac_engine *e, ac_session *s,
                                           local_path));
   st->u.filename = st->filename;
   st->u.size = (curl_off_t)st_buf.st_size;
+  st->u.s = s;
+  atomic_store(&s->xfer_done, 0);
+  atomic_store(&s->xfer_total, (long long)st_buf.st_size);
   st->u.remote = st->remote;
 
   memset(&call, 0, sizeof call);

@@ -42,6 +42,23 @@ describe("background processes", function()
     return status, ev
   end
 
+  it("delivers a signal sent before the sandbox reported the start",
+     function()
+    -- The start answer comes back before the agent reports the pid (pid
+    -- 0): a signal sent at once must still reach the process.
+    for _ = 1, 5 do
+      local status, p = call("POST", "", { command = { "sleep", "502.5" } })
+      assert.equal(201, status)
+      status = call("POST", "/" .. p.id .. "/signal", { signal = "TERM" })
+      assert.equal(200, status)
+      local w
+      status, w = call("POST", "/" .. p.id .. "/wait", { timeout = "5s" })
+      assert.equal(200, status)
+      assert.equal("exited", w.state)
+      assert.equal(143, w.exit_code)
+    end
+  end)
+
   it("starts, lists and describes a process that outlives the request",
      function()
     local status, p = call("POST", "", { command = { "sleep", "500.25" } })

@@ -286,8 +286,12 @@ void sbx_live_signal(struct sbx_task *t, int sig) {
     task_kill_locked(t);
     return;
   }
-  if (t->started && !t->finished)
+  if (t->finished)
+    return;
+  if (t->started)
     send_locked_signal(t->box, t->id, sig);
+  else
+    t->pending_sig = sig;        /* not lost: sent once it has a pid */
 }
 
 static struct sbx_task *find_task(struct sbx_box *box, unsigned id) {
@@ -648,6 +652,9 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
     if (t->killed) {
       t->killed = 0;             /* killed before it started: now */
       task_kill_locked(t);
+    } else if (t->pending_sig) {
+      send_locked_signal(t->box, t->id, t->pending_sig);
+      t->pending_sig = 0;
     }
     return 0;
   case AGP_OUTPUT: {

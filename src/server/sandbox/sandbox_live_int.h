@@ -25,6 +25,8 @@ struct sbx_task {
   int started, exited, killed, timed_out, never, failed, oom;
   int keep;                      /* a background process's main task */
   int pid;                       /* inside the sandbox, once started */
+  int pending_sig;               /* signalled before it started: sent
+                                    when the agent reports the start */
   int interrupting;              /* a context run: SIGINT sent */
   int status;
   long long deadline, kill_at;   /* CLOCK_MONOTONIC ns; 0: none */
