@@ -68,6 +68,7 @@ enum ac_code ac_local_read_state(const char *home,
     goto out;
   }
   snprintf(out->url, sizeof out->url, "%s", json_string_value(url));
+  rc = AC_OK;
   if (json_is_false(json_object_get(j, "auth")))
     goto out;                         /* serve --no-auth: send no token */
 
