@@ -47,6 +47,7 @@ static void *get_tokens(void *arg) {
 }
 
 int main(void) {
+  plan(13);
   ac_auth *a;
   char *tok = NULL, buf[256];
   struct ac_error e;
@@ -66,6 +67,7 @@ int main(void) {
   is_int(ac_oauth_lifetime(0), 0, "lifetime 0 -> 0");
   is_int(ac_oauth_lifetime(-9), -5, "lifetime -9 -> -9 // 2 = -5");
 
+  tcase("the token request: grant, client id, secret, scope");
   /* The request. */
   a = mk_oauth("read write");
   rec_push(&rec, 200, "{\"access_token\":\"t1\",\"token_type\":\"Bearer\","
@@ -86,6 +88,7 @@ int main(void) {
          "client_secret=s%26cret&scope=read+write",
          "61: fields, order and encoding as python-requests");
 
+  tcase("a fetched token is cached");
   /* Cached. */
   is_int(ac_auth_get_token(a, &tok, &e), AC_OK, "61: second call");
   is_str(tok, "t1", "61: same token");
@@ -93,6 +96,7 @@ int main(void) {
   is_int(rec_count(&rec), 1, "61: no second fetch within the lifetime");
   ac_auth_unref(a);
 
+  tcase("no scope: not sent. expires_in 0: refreshed on every call");
   /* No scope: not sent. expires_in 0: refreshed on every call. */
   rec_reset(&rec);
   a = mk_oauth(NULL);
@@ -109,6 +113,7 @@ int main(void) {
   is_int(rec_count(&rec), 2, "61: two fetches");
   ac_auth_unref(a);
 
+  tcase("a lifetime of 1 s: refreshed once it has passed");
   /* A lifetime of 1 s: refreshed once it has passed. */
   rec_reset(&rec);
   a = mk_oauth("");
@@ -129,6 +134,7 @@ int main(void) {
   is_int(rec_count(&rec), 2, "61: two fetches in all");
   ac_auth_unref(a);
 
+  tcase("errors");
   /* Errors. */
   rec_reset(&rec);
   a = mk_oauth(NULL);
@@ -151,6 +157,7 @@ int main(void) {
   free(tok);
   ac_auth_unref(a);
 
+  tcase("used by a client: one token for both planes, fetched once");
   /* Used by a client: one token for both planes, fetched once. */
   {
     struct ac_client_config cfg;
@@ -200,6 +207,7 @@ int main(void) {
     ac_client_free(c);
   }
 
+  tcase("thread-safe: concurrent callers share one fetch");
   /* Thread-safe: concurrent callers share one fetch. */
   {
     pthread_t th[4];

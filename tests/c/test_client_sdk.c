@@ -109,6 +109,7 @@ static ac_session *attach(ac_client *c) {
 
 /* 48, 49: creation. */
 static void test_create(void) {
+  tcase("SDK 48, 49: creation");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = NULL;
   struct ac_error e;
@@ -213,6 +214,7 @@ static void test_create(void) {
 
 /* 50: auth headers on each plane. */
 static void test_auth_headers(void) {
+  tcase("SDK 50: auth headers on each plane");
   char sa[300];
   FILE *f;
   ac_client *c;
@@ -277,6 +279,7 @@ static void test_auth_headers(void) {
 
 /* 51, 52: commands. */
 static void test_exec(void) {
+  tcase("SDK 51, 52: commands");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -420,6 +423,7 @@ static void test_exec(void) {
 
 /* 53, 54, 55: run_code. */
 static void test_run_code(void) {
+  tcase("SDK 53, 54, 55: run_code");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -542,6 +546,7 @@ static void test_run_code(void) {
 
 /* 56: write_file; read_file. */
 static void test_write_read(void) {
+  tcase("SDK 56: write_file, read_file");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -619,6 +624,7 @@ static void test_write_read(void) {
 
 /* 57: upload_file. */
 static void test_upload(void) {
+  tcase("SDK 57: upload_file");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -691,6 +697,7 @@ static void test_upload(void) {
 
 /* 58: download_file. */
 static void test_download(void) {
+  tcase("SDK 58: download_file");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -760,6 +767,7 @@ static void test_download(void) {
 
 /* 59: list_files; gzip. */
 static void test_list(void) {
+  tcase("SDK 59: list_files, gzip");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -825,6 +833,7 @@ static void test_list(void) {
 
 /* 60: stop. */
 static void test_stop(void) {
+  tcase("SDK 60: stop");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -880,6 +889,7 @@ static void test_stop(void) {
 }
 
 int main(void) {
+  plan(9);
   if (ac_global_init(NULL) != AC_OK || mkdtemp(tmpdir) == NULL ||
       rec_start(&rec) != 0) {
     printf("Bail out! setup failed\n");

@@ -210,7 +210,9 @@ static int creds_same(void) {
 }
 
 static void skip(const char *what, const char *why) {
-  ok(1, "%s %s # SKIP %s", mode_tag, what, why);
+  char name[256];
+  snprintf(name, sizeof name, "%s %s", mode_tag, what);
+  skip_check(name, why);
 }
 
 static int rm_cb(const char *p, const struct stat *st, int flag,
@@ -234,6 +236,7 @@ static void rm_rf(const char *p) {
 /* {====================================================== pure tables */
 
 static void test_mode_strings(void) {
+  tcase("mode strings");
   static const struct { mode_t m; const char *s; } t[] = {
     { S_IFREG | 0644, "-rw-r--r--" },
     { S_IFREG | 0755, "-rwxr-xr-x" },
@@ -258,6 +261,7 @@ static void test_mode_strings(void) {
 }
 
 static void test_parse_mode(void) {
+  tcase("mode parsing");
   static const struct { const char *s; mode_t m; } t[] = {
     { "0644", 0644 }, { "644", 0644 }, { "0755", 0755 }, { "755", 0755 },
     { "0000", 0 }, { "0", 0 }, { "0777", 0777 }, { "777", 0777 },
@@ -273,6 +277,7 @@ static void test_parse_mode(void) {
 }
 
 static void test_rfc3339(void) {
+  tcase("RFC 3339 times");
   static const struct { time_t s; long ns; const char *want; } t[] = {
     { 0, 0, "1970-01-01T00:00:00Z" },
     { 1763461800, 0, "2025-11-18T10:30:00Z" },
@@ -294,6 +299,7 @@ static void test_rfc3339(void) {
 }
 
 static void test_map_path(void) {
+  tcase("path mapping into the box");
   static const struct {
     const char *in, *out;
     enum ac_code rc;
@@ -418,6 +424,7 @@ static void teardown_tree(void) {
 /* {====================================================== round trips */
 
 static void test_round_trips(void) {
+  tcase("%s write/read round trips", mode_tag);
   struct fapi_info fi;
   struct ac_error e;
   char buf[256], mode[24];
@@ -501,6 +508,7 @@ static void test_round_trips(void) {
 }
 
 static void test_nested_and_modes(void) {
+  tcase("%s nested directories and modes", mode_tag);
   struct fapi_info fi;
   struct ac_error e;
   struct stat st;
@@ -576,6 +584,7 @@ static void test_nested_and_modes(void) {
 }
 
 static void test_read_errors(void) {
+  tcase("%s read errors", mode_tag);
   struct ac_error e;
   char buf[64];
   int fd = 12345;
@@ -608,6 +617,7 @@ static int find(const struct fapi_entry *v, size_t n, const char *name) {
 }
 
 static void test_list(void) {
+  tcase("%s listing", mode_tag);
   static const char *want[] = {
     ".dot", "B", "_x", "a", "b", "d", "lnk", "\xc3\xa9"
   };
@@ -740,11 +750,14 @@ static void no_host(const char *path, enum ac_code want, const char *what) {
   char buf[4096];
   enum ac_code rc = get(path, buf, sizeof buf, NULL, &e);
   is_int(rc, want, "%s %s: %s", mode_tag, what, path);
-  ok(rc != AC_OK || strstr(buf, "root:") == NULL,
-     "%s %s: no host content", mode_tag, what);
+  /* a read that should have succeeded must not show host content */
+  if (want == AC_OK)
+    ok(strstr(buf, "root:") == NULL, "%s %s: no host content", mode_tag,
+       what);
 }
 
 static void test_traversal(void) {
+  tcase("%s A1-A3 traversal refused", mode_tag);
   /* A1, A2, A3: refused lexically, or literal names that do not exist. */
   no_host("../../etc/passwd", AC_EACCESS, "A1 traversal");
   no_host("a/../../../../etc/passwd", AC_EACCESS, "A1 traversal");
@@ -803,6 +816,7 @@ static void test_traversal(void) {
 }
 
 static void test_symlinks(void) {
+  tcase("%s symlinks stay inside", mode_tag);
   struct ac_error e;
   struct fapi_entry *v;
   struct fapi_info fi;
@@ -901,6 +915,7 @@ static void test_symlinks(void) {
 }
 
 static void test_magic_proc(void) {
+  tcase("%s A5 magic links through /proc", mode_tag);
   char p[256];
 
   if (!have_ns) {
@@ -934,6 +949,7 @@ static void test_magic_proc(void) {
 }
 
 static void test_special_files(void) {
+  tcase("%s A9 special files", mode_tag);
   struct ac_error e;
   struct fapi_entry *v;
   struct timespec t0, t1;
@@ -999,6 +1015,7 @@ static void test_special_files(void) {
 }
 
 static void test_permissions(void) {
+  tcase("%s permissions through the fsuid, A8 hard links", mode_tag);
   struct ac_error e;
   struct fapi_entry *v;
   struct fapi_info fi;
@@ -1063,6 +1080,7 @@ static void test_permissions(void) {
 }
 
 static void test_limits(void) {
+  tcase("%s limits: ENOSPC, sizes", mode_tag);
   struct ac_error e;
   struct fapi_writer *w;
   static char big[256 * 1024];
@@ -1126,6 +1144,7 @@ static void test_limits(void) {
 }
 
 static void test_mkdirs(void) {
+  tcase("%s mkdirs", mode_tag);
   struct ac_error e;
   struct stat st;
 
@@ -1166,6 +1185,7 @@ static void *writer_thread(void *p) {
 }
 
 static void test_threads(void) {
+  tcase("%s concurrent operations", mode_tag);
   pthread_t t1, t2;
   struct writer_arg a = { 'A', 0 }, b = { 'B', 0 };
   static char buf[70000];
@@ -1213,6 +1233,7 @@ static void fs_suite(void) {
   test_mkdirs();
   test_limits();
   test_threads();
+  tcase("%s the fake root is removed", mode_tag);
   teardown_tree();
   {
     struct stat st;
@@ -1223,6 +1244,7 @@ static void fs_suite(void) {
 int main(void) {
   int fds0, fds1;
 
+  plan(31);
   /* A hanging FIFO open must fail the test, not wedge the run. */
   alarm(300);
   umask(022);
@@ -1255,6 +1277,7 @@ int main(void) {
   fs_suite();
   fapi__force_walk(0);
 
+  tcase("no file descriptor leaked, credentials as at the start");
   fds1 = count_fds();
   is_int(fds1, fds0, "no file descriptor leaked");
   ok(creds_same(), "credentials as at the start");
