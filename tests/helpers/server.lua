@@ -128,6 +128,7 @@ function Server:json(method, path, body, extra)
   return status, decoded == nil and text or decoded, hdrs
 end
 
+M.monotonic = httpc.monotonic   -- seconds, CLOCK_MONOTONIC
 M.DP = "/v1/namespaces/default/code-interpreters/my-interpreter/invocations/"
 
 function Server:create(body)
