@@ -67,10 +67,39 @@ describe("execute", function()
     assert.equal(400, status)
   end)
 
-  it("29: an absent or empty timeout means the template's 60 s", function()
-    local status, j = srv:exec(id, { "true" }, { timeout = "" })
+  -- The default template's 60 s is checked where it is set
+  -- (c/test_server_config); here, that an absent or empty timeout really
+  -- applies the template's value, with a template of 2 s, and that a
+  -- template without commandTimeout does not kill a command at 2 s.
+  it("29: an absent or empty timeout applies the template's " ..
+     "commandTimeout (60 s unless configured)", function()
+    local short = server.start{ config = "templates:\n" ..
+      "  - name: quick\n    commandTimeout: 2s\n" ..
+      "  - name: plain\n" }
+    finally(function() short:destroy() end)
+    local q = short:create{ name = "quick", namespace = "default" }
+    for _, opts in ipairs{ { timeout = "" }, {} } do
+      local t0 = server.monotonic()
+      local status, j = short:json("POST", "/v1/namespaces/default/" ..
+        "code-interpreters/quick/invocations/api/execute",
+        { command = { "sleep", "30" }, timeout = opts.timeout },
+        { session = q })
+      local took = server.monotonic() - t0
+      assert.equal(200, status)
+      assert.equal(124, j.exit_code)
+      assert.matches("Command timed out after 2 seconds", j.stderr, 1, true)
+      assert.is_true(took >= 1.9 and took < 20, ("took %.1f s"):format(took))
+    end
+    -- control: the plain template (60 s) lets the same kind of command
+    -- outlive 2 s
+    local p = short:create{ name = "plain", namespace = "default" }
+    local status, j = short:json("POST", "/v1/namespaces/default/" ..
+      "code-interpreters/plain/invocations/api/execute",
+      { command = { "sh", "-c", "sleep 3; echo lived" }, timeout = "" },
+      { session = p })
     assert.equal(200, status)
     assert.equal(0, j.exit_code)
+    assert.equal("lived\n", j.stdout)
   end)
 
   it("30: an empty or missing command is 400", function()
