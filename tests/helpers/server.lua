@@ -211,6 +211,12 @@ function Server:box_of(id)
   return r
 end
 
+-- A command line no other process on the machine has: "sleep 200.<n>".
+function M.marker()
+  return ("sleep %d.%06d"):format(200 + math.random(0, 99),
+                                  math.random(0, 999999))
+end
+
 -- What of r (from box_of) is still there: a list of descriptions.
 function M.box_left(r)
   local left = {}
@@ -230,8 +236,10 @@ function M.box_left(r)
       left[#left + 1] = "cgroup " .. d
     end
   end
-  if r.uid and capture("pgrep -U " .. r.uid) ~= "" then
-    left[#left + 1] = "processes of uid " .. r.uid
+  -- uids are shared by every server on the machine: a command is found
+  -- by its own unique command line (r.marker), set by the caller
+  if r.marker and capture("pgrep -f " .. q("^" .. r.marker .. "$")) ~= "" then
+    left[#left + 1] = "the command " .. r.marker
   end
   return left
 end
