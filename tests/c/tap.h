@@ -158,11 +158,13 @@ static void skip_check(const char *what, const char *why) {
 ** function returns (the checks after it are not silently skipped: the
 ** failed assertion says which precondition broke). */
 #define REQUIRE(cond, ...) do {                                          \
-    if (!ok((cond) != 0, __VA_ARGS__)) {                                 \
+    if (!(cond)) {                                                       \
+      ok(0, __VA_ARGS__);                                                \
       printf("#   precondition failed (%s:%d): the rest of the case "    \
              "did not run\n", __FILE__, __LINE__);                       \
       return;                                                            \
     }                                                                    \
+    ok(1, __VA_ARGS__);                                                  \
   } while (0)
 
 __attribute__((unused))

@@ -123,6 +123,7 @@ static void test_create(void) {
   is_int(ac_session_create(c, NULL, &s, &e), AC_OK, "48: create");
   is_int(rec_count(&rec), 1, "48: exactly one request");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "48: POST");
   is_str(q->uri, "/v1/code-interpreter", "48: path");
   header_is(q, "Content-Type", "application/json", "48");
@@ -296,6 +297,7 @@ static void test_exec(void) {
   is_int(ac_session_exec_line(s, "ls -la 'a b'", NULL, &r, &e), AC_OK,
          "51: execute a command line");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "51: POST");
   is_str(q->uri, dp("api/execute"), "51: path");
   header_is(q, "Content-Type", "application/json", "51");
@@ -560,6 +562,7 @@ static void test_write_read(void) {
   is_int(ac_session_write_file(s, "/tmp/value.txt", "42", 2, &e), AC_OK,
          "56: write_file");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "56: POST");
   is_str(q->uri, dp("api/files"), "56: path");
   header_is(q, "Content-Type", "application/json", "56");
@@ -567,8 +570,9 @@ static void test_write_read(void) {
          "\"mode\": \"0644\"}", "56: body as the SDK sends it");
   rec_push(&rec, 200, "{}");
   ac_session_write_file(s, "caf\xc3\xa9.bin", bin, sizeof bin, &e);
-  enc = b64("a");
   q = rec_get(&rec, 1);
+  REQUIRE(q != NULL, "request 1 was recorded");
+  enc = b64("a");
   ok(strstr(q->body, "\"path\": \"caf\\u00e9.bin\"") != NULL ||
      strstr(q->body, "\"path\": \"caf\\u00E9.bin\"") != NULL,
      "56: non-ASCII path escaped like json.dumps");
@@ -643,6 +647,7 @@ static void test_upload(void) {
   is_int(ac_session_upload_file(s, local, "/workspace/data.csv", &e), AC_OK,
          "57: upload_file");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "57: POST");
   is_str(q->uri, dp("api/files"), "57: path");
   header_is(q, "x-agentcube-session-id", "sid-1", "57");
@@ -845,6 +850,7 @@ static void test_stop(void) {
   rec_push(&rec, 200, "{\"message\":\"Sandbox deleted successfully\"}");
   is_int(ac_session_stop(s, &e), AC_OK, "60: stop");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "DELETE", "60: DELETE");
   is_str(q->uri, "/v1/code-interpreter/sessions/sid-1", "60: path");
   header_is(q, "Content-Type", "application/json", "60");
