@@ -8,6 +8,8 @@
 **   is_str(got, want, "name");
 **   REQUIRE(cond, "name");      an assertion the rest of the case needs:
 **                               on failure the case fails and returns
+**   precondition(cond, "name"); the same without returning; neither counts
+**                               as a check: a case with no check fails
 **   skip_case("why");           the open case did not run, and why
 **   skip_check("what", "why");  one check of the case cannot run here
 **   return skip_all("why");     the remaining cases cannot run here
@@ -29,6 +31,7 @@
 
 static int tap_planned = -1, tap_cases, tap_failed;
 static int tap_in_case, tap_case_asserts, tap_case_failed, tap_case_skips;
+static int tap_case_pre;   /* passed preconditions: not checks */
 static char tap_case_name[512], tap_skip_why[1024], tap_last_skip[512];
 
 __attribute__((unused))
@@ -53,9 +56,10 @@ static void tap_close_case(void) {
            tap_cases, tap_case_name, tap_skip_why);
     tap_skip_why[0] = '\0';
   } else {
-    /* a case without a single assertion checked nothing: that fails */
-    if (tap_case_asserts == 0) {
-      printf("    # no assertion ran\n");
+    /* a case whose every assertion was a precondition (or that had
+    ** none) checked nothing: that fails */
+    if (tap_case_asserts - tap_case_pre - tap_case_skips <= 0) {
+      printf("    # no check ran\n");
       tap_case_failed = 1;
     }
     printf("    1..%d\n%sok %d - %s\n", tap_case_asserts,
@@ -78,6 +82,7 @@ static void tcase(const char *fmt, ...) {
   tap_case_asserts = 0;
   tap_case_failed = 0;
   tap_case_skips = 0;
+  tap_case_pre = 0;
 }
 
 /* Marks the open case as not run, with the reason; its assertions so far
@@ -138,6 +143,21 @@ static void skip_check(const char *what, const char *why) {
   fflush(stdout);
 }
 
+/* An assertion that something the case needs holds: it fails the case
+** like any other, but passing it checks nothing of the behaviour, so a
+** case made only of preconditions fails ("no check ran"). */
+__attribute__((format(printf, 2, 3), unused))
+static int precondition(int cond, const char *fmt, ...) {
+  va_list ap;
+  char name[512];
+  va_start(ap, fmt);
+  vsnprintf(name, sizeof name, fmt, ap);
+  va_end(ap);
+  if (cond && tap_in_case)
+    tap_case_pre++;
+  return ok(cond, "%s", name);
+}
+
 #define is_int(got, want, ...) do {                                      \
     long long got_ = (long long)(got), want_ = (long long)(want);        \
     if (!ok(got_ == want_, __VA_ARGS__))                                 \
@@ -164,7 +184,7 @@ static void skip_check(const char *what, const char *why) {
              "did not run\n", __FILE__, __LINE__);                       \
       return;                                                            \
     }                                                                    \
-    ok(1, __VA_ARGS__);                                                  \
+    precondition(1, __VA_ARGS__);                                        \
   } while (0)
 
 __attribute__((unused))

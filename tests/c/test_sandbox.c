@@ -73,7 +73,7 @@ static enum ac_code runv(struct sbx_box *b, const char *const *argv,
 /* Records that a command the case needs ran at all: an sbx_exec error is
 ** a failure of the case, never a reason to skip its checks. */
 static int ran_at(enum ac_code rc, int line) {
-  return ok(rc == AC_OK, "the command ran (line %d)", line);
+  return precondition(rc == AC_OK, "the command ran (line %d)", line);
 }
 #define ran(rc) ran_at((rc), __LINE__)
 
