@@ -134,6 +134,7 @@ coverage:
 	@find build-cov -name '*.gcda' -delete; rm -rf build-cov/lua-cov
 	@mkdir -p build-cov/lua-cov
 	-@AGENTCUBE_LUA_COVERAGE=$(CURDIR)/build-cov/lua-cov \
+	  AGENTCUBE_TEST_LDFLAGS=--coverage \
 	  LUA_INIT=@$(CURDIR)/tests/coverage/lua_lines.lua sh tests/run build-cov
 	@sh tests/coverage/report build-cov build-cov/lua-cov
 
