@@ -174,3 +174,58 @@ templates:
     for _, id in ipairs{ a, b, c } do srv:delete(id) end
   end)
 end)
+
+describe("serve's command line", function()
+  local function run(args, env)
+    local p = io.popen((env or "") .. " " .. server.q(server.bin) ..
+                       " serve " .. args .. " 2>&1; echo \"[exit $?]\"")
+    local out = p:read("a")
+    p:close()
+    return out:gsub("%[exit (%d+)%]\n$", ""), tonumber(out:match(
+      "%[exit (%d+)%]\n$"))
+  end
+
+  it("--help prints the usage and exits 0", function()
+    local out, code = run("--help")
+    assert.equal(0, code)
+    assert.matches("^usage: agentcube serve", out)
+    assert.matches("--quiet", out, 1, true)
+  end)
+
+  it("refuses an unknown option, a stray argument and a bad " ..
+     "--reap-interval-ms with exit 2 and the reason", function()
+    local out, code = run("--bogus")
+    assert.equal(2, code)
+    assert.matches("unrecognized option '--bogus'", out, 1, true)
+    assert.matches("usage: agentcube serve", out, 1, true)
+    out, code = run("extra")
+    assert.equal(2, code)
+    assert.matches("unexpected argument 'extra'", out, 1, true)
+    out, code = run("--reap-interval-ms x")
+    assert.equal(2, code)
+    assert.matches("--reap-interval-ms needs a positive number", out, 1,
+                   true)
+  end)
+
+  it("--check reports the protections of this machine, its state in " ..
+     "$AGENTCUBE_HOME by default", function()
+    local home = server.tmpdir("agentcube-home")
+    local out, code = run("--check", "AGENTCUBE_HOME=" .. server.q(home))
+    assert.equal(0, code)
+    assert.matches("seccomp filter%s+on", out)
+    if server.capture("id -u") == "0\n" then     -- root with bubblewrap
+      assert.matches("\n0 protections off\n$", out)
+    else
+      assert.matches("\n%d+ protections? off\n$", out)
+    end
+    assert.matches("state " .. home, out, 1, true)
+    os.execute("rm -rf " .. server.q(home))
+  end)
+
+  it("a state directory that cannot be made: exit 1 and where", function()
+    local out, code = run("--no-auth --listen 127.0.0.1:0 " ..
+                          "--state-dir /proc/agentcube-nope")
+    assert.equal(1, code)
+    assert.matches("cannot create /proc/agentcube-nope", out, 1, true)
+  end)
+end)
