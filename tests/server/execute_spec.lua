@@ -165,6 +165,22 @@ describe("execute", function()
     local status, j = srv:exec(id, { "printf", "a\\377b" })
     assert.equal(200, status)
     assert.equal("a\239\191\189b", j.stdout)
+    local R = "\239\191\189"            -- U+FFFD
+    -- valid sequences of 2, 3 and 4 bytes pass through; overlong forms,
+    -- surrogates, code points above U+10FFFF and cut sequences do not
+    for _, c in ipairs{
+        { "\\303\\251", "\195\169" },                     -- é
+        { "\\342\\202\\254", "\226\130\172" },           -- €
+        { "\\360\\237\\230\\200", "\240\159\152\128" },   -- U+1F600
+        { "\\300\\257", R .. R },                           -- overlong /
+        { "\\340\\200\\257", R .. R .. R },                 -- overlong /
+        { "\\355\\240\\200", R .. R .. R },                 -- surrogate
+        { "\\364\\220\\200\\200", R .. R .. R .. R },       -- > U+10FFFF
+        { "\\342\\202x", R .. R .. "x" } } do                 -- cut short
+      status, j = srv:exec(id, { "printf", "<" .. c[1] .. ">" })
+      assert.equal(200, status)
+      assert.equal("<" .. c[2] .. ">", j.stdout, c[1])
+    end
   end)
 
   it("caps output and says so", function()
