@@ -37,11 +37,20 @@ cat >"$W/direct200.lua" <<'LUA'
 local ci <close> = agentcube.CodeInterpreterClient()
 for _ = 1, 200 do ci:execute_command("true") end
 LUA
+if [ "${AGENTCUBE_BENCH_SHORT:-0}" = 1 ]; then ROUNDS="1 2" N=6; else ROUNDS="1 2 3 4" N=20; fi
 best_wf=999 best_lua=999
-for round in 1 2 3; do
-  t0=$(now); "$BIN" run "$W/steps200.yaml" >/dev/null || exit 1; t1=$(now)
-  "$BIN" "$W/direct200.lua" || exit 1; t2=$(now)
-  wf=$(elapsed "$t0" "$t1"); lua=$(elapsed "$t1" "$t2")
+# A and B alternate which goes first, so that neither always runs while
+# the other's background work (teardown, pool refill) is still going
+for round in $ROUNDS; do
+  if [ $((round % 2)) = 1 ]; then
+    t0=$(now); "$BIN" run "$W/steps200.yaml" >/dev/null || exit 1; t1=$(now)
+    "$BIN" "$W/direct200.lua" || exit 1; t2=$(now)
+    wf=$(elapsed "$t0" "$t1"); lua=$(elapsed "$t1" "$t2")
+  else
+    t0=$(now); "$BIN" "$W/direct200.lua" || exit 1; t1=$(now)
+    "$BIN" run "$W/steps200.yaml" >/dev/null || exit 1; t2=$(now)
+    lua=$(elapsed "$t0" "$t1"); wf=$(elapsed "$t1" "$t2")
+  fi
   best_wf=$(awk -v a="$wf" -v b="$best_wf" 'BEGIN { print (a < b) ? a : b }')
   best_lua=$(awk -v a="$lua" -v b="$best_lua" 'BEGIN { print (a < b) ? a : b }')
 done
@@ -55,7 +64,7 @@ name: one
 steps:
   - { id: only, exec: 'true' }
 YAML
-n=20 total=0 server=0 rss=0
+n=$N total=0 server=0 rss=0
 for i in $(seq 1 $n); do
   before=$(wc -l <"$AGENTCUBE_HOME/serve.log")
   t0=$(now)
@@ -78,7 +87,8 @@ for i in $(seq 1 $n); do
 done
 own=$(awk -v t="$total" -v s="$server" -v f="$floor" -v n="$n" \
       'BEGIN { printf "%.1f", (t - s - f) / n * 1000 }')
-echo "one-step workflow: $(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.1f", t / n * 1000 }') ms wall:" \
+# the wall time is what a user waits; the parts are only its breakdown
+echo "one-step workflow: $(awk -v t="$total" -v n="$n" 'BEGIN { printf "%.1f", t / n * 1000 }') ms wall (what a user waits), of which:" \
      "server $(awk -v s="$server" -v n="$n" 'BEGIN { printf "%.1f", s / n * 1000 }') ms," \
      "process start (agentcube --version) $(awk -v f="$floor" -v n="$n" 'BEGIN { printf "%.1f", f / n * 1000 }') ms," \
      "the host's own work $own ms (target < 10); peak RSS $((rss / 1024)) MiB (target < 10)"
@@ -99,11 +109,18 @@ gen_fan() {
 gen_fan 8 >"$W/fan8.yaml"
 gen_fan 1 >"$W/fan1.yaml"
 seq_t=999 par_t=999
-for round in 1 2 3; do
-  t0=$(now); "$BIN" run "$W/fan1.yaml" >/dev/null || exit 1; t1=$(now)
-  "$BIN" run "$W/fan8.yaml" >/dev/null || exit 1; t2=$(now)
-  seq_t=$(awk -v a="$(elapsed "$t0" "$t1")" -v b="$seq_t" 'BEGIN { print (a < b) ? a : b }')
-  par_t=$(awk -v a="$(elapsed "$t1" "$t2")" -v b="$par_t" 'BEGIN { print (a < b) ? a : b }')
+for round in $ROUNDS; do
+  if [ $((round % 2)) = 1 ]; then
+    t0=$(now); "$BIN" run "$W/fan1.yaml" >/dev/null || exit 1; t1=$(now)
+    "$BIN" run "$W/fan8.yaml" >/dev/null || exit 1; t2=$(now)
+    s=$(elapsed "$t0" "$t1"); p=$(elapsed "$t1" "$t2")
+  else
+    t0=$(now); "$BIN" run "$W/fan8.yaml" >/dev/null || exit 1; t1=$(now)
+    "$BIN" run "$W/fan1.yaml" >/dev/null || exit 1; t2=$(now)
+    p=$(elapsed "$t0" "$t1"); s=$(elapsed "$t1" "$t2")
+  fi
+  seq_t=$(awk -v a="$s" -v b="$seq_t" 'BEGIN { print (a < b) ? a : b }')
+  par_t=$(awk -v a="$p" -v b="$par_t" 'BEGIN { print (a < b) ? a : b }')
 done
 r=$(ratio "$par_t" "$seq_t")
 echo "fan-out 8 sessions x 20 steps: parallel ${par_t} s, sequential ${seq_t} s," \

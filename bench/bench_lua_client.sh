@@ -16,6 +16,9 @@ ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 BIN=${AGENTCUBE_BIN:-$ROOT/$BUILD/agentcube}
 N=${BENCH_N:-1000}
+if [ "${AGENTCUBE_BENCH_SHORT:-0}" = 1 ]; then   # CI: a quick look
+  N=${BENCH_N:-200} BENCH_MB=${BENCH_MB:-64} BENCH_ROUNDS=${BENCH_ROUNDS:-2}
+fi
 MB=${BENCH_MB:-1024}
 ROUNDS=${BENCH_ROUNDS:-3}
 CLIENT=$ROOT/$BUILD/bench/curl_exec_client
@@ -103,9 +106,12 @@ sid=$(curl -sf -X POST -H 'Content-Type: application/json' \
   "$URL/v1/code-interpreter" | sed 's/.*"sessionId": *"\([^"]*\)".*/\1/')
 "$CLIENT" "$URL$DP/api/execute" "$sid" 20 >/dev/null      # warm up
 : >"$tmp/lua_exec"; : >"$tmp/c_exec"
-for _ in $(seq "$ROUNDS"); do
-  lua5.4 "$tmp/bench.lua" exec | sed -n 's/^exec //p' >>"$tmp/lua_exec"
-  "$CLIENT" "$URL$DP/api/execute" "$sid" "$N" >>"$tmp/c_exec"
+# A and B alternate which goes first, so that neither always runs on the
+# other's leftovers (a server still settling, a warmer cache)
+lua_side() { lua5.4 "$tmp/bench.lua" exec | sed -n 's/^exec //p' >>"$tmp/lua_exec"; }
+c_side() { "$CLIENT" "$URL$DP/api/execute" "$sid" "$N" >>"$tmp/c_exec"; }
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then lua_side; c_side; else c_side; lua_side; fi
 done
 lua_exec=$(best <"$tmp/lua_exec")
 c_exec=$(best <"$tmp/c_exec")
@@ -122,7 +128,7 @@ sid=$(curl -sf -X POST -H 'Content-Type: application/json' \
   "$URL/v1/code-interpreter" | sed 's/.*"sessionId": *"\([^"]*\)".*/\1/')
 : >"$tmp/lua_up"; : >"$tmp/lua_down"; : >"$tmp/c_up"; : >"$tmp/c_down"
 : >"$tmp/rss"
-for _ in $(seq "$ROUNDS"); do
+lua_files() {
   lua5.4 "$tmp/bench.lua" files "$tmp/big.bin" "$tmp/lua.out" >"$tmp/lua.txt"
   sed -n 's/^upload //p' "$tmp/lua.txt" >>"$tmp/lua_up"
   sed -n 's/^download //p' "$tmp/lua.txt" >>"$tmp/lua_down"
@@ -130,6 +136,8 @@ for _ in $(seq "$ROUNDS"); do
   cmp -s "$tmp/big.bin" "$tmp/lua.out" || { echo "module download differs"; \
     exit 1; }
   rm -f "$tmp/lua.out"
+}
+curl_files() {
   curl -sf -o /dev/null -w '%{time_total}\n' \
     -H "x-agentcube-session-id: $sid" \
     -F path=/workspace/big.bin -F mode=0644 -F "file=@$tmp/big.bin" \
@@ -140,6 +148,9 @@ for _ in $(seq "$ROUNDS"); do
   cmp -s "$tmp/big.bin" "$tmp/curl.out" || { echo "curl download differs"; \
     exit 1; }
   rm -f "$tmp/curl.out"
+}
+for r in $(seq "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then lua_files; curl_files; else curl_files; lua_files; fi
 done
 curl -sf -X DELETE "$URL/v1/code-interpreter/sessions/$sid" >/dev/null
 mbps() {

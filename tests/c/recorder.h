@@ -451,7 +451,7 @@ static const char *rec_header(const struct rec_req *q, const char *name,
                               char *buf, size_t size) {
   size_t nl = strlen(name);
   const char *p = q->headers;
-  while (*p != '\0') {
+  while (p != NULL && *p != '\0') {
     const char *eol = strchr(p, '\n');
     size_t len = eol ? (size_t)(eol - p) : strlen(p);
     if (len > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {

@@ -51,6 +51,7 @@ static void write_file(const char *path, const char *text) {
 }
 
 int main(void) {
+  plan(9);
   struct ac_client_config cfg;
   struct ac_error e;
   ac_client *c = NULL;
@@ -63,6 +64,7 @@ int main(void) {
   if (mkdtemp(dir) == NULL)
     return 1;
 
+  tcase("Checklist 47: no URLs and no local runtime: a clear error");
   /* Checklist 47: no URLs and no local runtime: a clear error. */
   ac_client_config_init(&cfg);
   ok(cfg.local_default == ac_local_default, "the local runtime is the "
@@ -83,6 +85,7 @@ int main(void) {
   ok(strstr(e.msg, "Router URL") != NULL, "names the missing router URL: %s",
      e.msg);
 
+  tcase("environment");
   /* Environment. */
   setenv("ROUTER_URL", "http://router:8081/prefix", 1);
   cfg.sa_token_path = "";
@@ -101,6 +104,7 @@ int main(void) {
   }
   ac_client_free(c);
 
+  tcase("explicit beats environment; \"\" counts as unset; trailing '/' dropped");
   /* Explicit beats environment; "" counts as unset; trailing '/' dropped. */
   cfg.workload_manager_url = "http://explicit:1/base//";
   cfg.router_url = "";
@@ -119,6 +123,7 @@ int main(void) {
   unsetenv("WORKLOAD_MANAGER_URL");
   unsetenv("ROUTER_URL");
 
+  tcase("the local hook: only when neither URL is known");
   /* The local hook: only when neither URL is known. */
   ac_client_config_init(&cfg);
   cfg.local_default = local_hook;
@@ -144,6 +149,7 @@ int main(void) {
   is_int(ac_client_new(&cfg, &c, &e), AC_ECONNECT, "hook error returned");
   is_str(e.msg, "serve did not start", "hook message kept");
 
+  tcase("local state files");
   /* Local state files. */
   {
     struct ac_local_endpoint ep;
@@ -179,6 +185,7 @@ int main(void) {
     is_int(ac_local_home(home, 8, &e), AC_ETOOBIG, "small buffer");
   }
 
+  tcase("static tokens (TokenAuth)");
   /* Static tokens (TokenAuth). */
   is_int(ac_auth_new_token("", &a, &e), AC_EINVAL, "empty token refused");
   is_str(e.msg, "Token must not be empty", "SDK's message");
@@ -196,6 +203,7 @@ int main(void) {
   ac_auth_unref(a);
   ac_auth_unref(NULL);
 
+  tcase("token files");
   /* Token files. */
   snprintf(path, sizeof path, "%s/sa-token", dir);
   is_int(ac_auth_new_token_file(path, &a, &e), AC_ENOTFOUND,
@@ -212,6 +220,7 @@ int main(void) {
   is_int(ac_auth_new_token_file(dir, &a, &e), AC_EAUTH,
          "a directory is an error, not 'missing'");
 
+  tcase("a service-account path that cannot be read fails the client");
   /* A service-account path that cannot be read fails the client, like the
   ** SDK (only a missing file means "no auth"). */
   ac_client_config_init(&cfg);
@@ -227,6 +236,7 @@ int main(void) {
   is_int(ac_client_new(&cfg, &c, &e), AC_OK, "empty auth_token ignored");
   ac_client_free(c);
 
+  tcase("callback providers");
   /* Callback providers. */
   {
     is_int(ac_auth_new_callback(NULL, NULL, NULL, &a, &e), AC_EINVAL,

@@ -70,6 +70,7 @@ static int count_entries(const char *dir) {
 }
 
 static void test_no_server(void) {
+  tcase("no server: a connection error, not a hang");
   char base[64];
   ac_client *c;
   ac_session *s = NULL;
@@ -94,6 +95,7 @@ static void test_no_server(void) {
 }
 
 static void test_cut(void) {
+  tcase("a connection cut mid-response is an error");
   ac_client *c = mk(rec.base, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -126,6 +128,7 @@ static void test_cut(void) {
 }
 
 static void test_retries(void) {
+  tcase("retries: which failures are retried, and how often");
   ac_client *c = mk(rec.base, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -198,6 +201,7 @@ static void test_retries(void) {
 }
 
 static void test_timeouts(void) {
+  tcase("timeouts: connect and request deadlines");
   struct ac_client_config cfg;
   ac_client *c;
   ac_session *s;
@@ -242,6 +246,7 @@ static void test_timeouts(void) {
 }
 
 static void test_download_failures(void) {
+  tcase("download failures leave no half-written file");
   ac_client *c = mk(rec.base, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -291,6 +296,7 @@ static void test_download_failures(void) {
 }
 
 static void test_limits_and_logs(void) {
+  tcase("response size limits and request logs");
   struct ac_client_config cfg;
   struct logbuf lb;
   ac_client *c;
@@ -339,6 +345,7 @@ static void *raise_later(void *arg) {
 }
 
 static void test_interrupt(void) {
+  tcase("an interrupt cancels a request in flight");
   struct ac_client_config cfg;
   ac_client *c;
   ac_session *s;
@@ -369,6 +376,7 @@ static void test_interrupt(void) {
 }
 
 static void test_reuse(void) {
+  tcase("connections are reused across requests");
   ac_client *c = mk(rec.base, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -409,6 +417,7 @@ static void *work(void *arg) {
 }
 
 static void test_threads(void) {
+  tcase("4 threads x 20 commands on one session");
   ac_client *c = mk(rec.base, NULL);
   ac_session *s = attach(c);
   struct worker w[4];
@@ -435,6 +444,7 @@ static void test_threads(void) {
 }
 
 int main(void) {
+  plan(9);
   if (ac_global_init(NULL) != AC_OK || mkdtemp(tmpdir) == NULL ||
       rec_start(&rec) != 0) {
     printf("Bail out! setup failed\n");

@@ -109,6 +109,7 @@ static ac_session *attach(ac_client *c) {
 
 /* 48, 49: creation. */
 static void test_create(void) {
+  tcase("SDK 48, 49: creation");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = NULL;
   struct ac_error e;
@@ -122,6 +123,7 @@ static void test_create(void) {
   is_int(ac_session_create(c, NULL, &s, &e), AC_OK, "48: create");
   is_int(rec_count(&rec), 1, "48: exactly one request");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "48: POST");
   is_str(q->uri, "/v1/code-interpreter", "48: path");
   header_is(q, "Content-Type", "application/json", "48");
@@ -213,6 +215,7 @@ static void test_create(void) {
 
 /* 50: auth headers on each plane. */
 static void test_auth_headers(void) {
+  tcase("SDK 50: auth headers on each plane");
   char sa[300];
   FILE *f;
   ac_client *c;
@@ -277,6 +280,7 @@ static void test_auth_headers(void) {
 
 /* 51, 52: commands. */
 static void test_exec(void) {
+  tcase("SDK 51, 52: commands");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -293,6 +297,7 @@ static void test_exec(void) {
   is_int(ac_session_exec_line(s, "ls -la 'a b'", NULL, &r, &e), AC_OK,
          "51: execute a command line");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "51: POST");
   is_str(q->uri, dp("api/execute"), "51: path");
   header_is(q, "Content-Type", "application/json", "51");
@@ -420,6 +425,7 @@ static void test_exec(void) {
 
 /* 53, 54, 55: run_code. */
 static void test_run_code(void) {
+  tcase("SDK 53, 54, 55: run_code");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -542,6 +548,7 @@ static void test_run_code(void) {
 
 /* 56: write_file; read_file. */
 static void test_write_read(void) {
+  tcase("SDK 56: write_file, read_file");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -555,6 +562,7 @@ static void test_write_read(void) {
   is_int(ac_session_write_file(s, "/tmp/value.txt", "42", 2, &e), AC_OK,
          "56: write_file");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "56: POST");
   is_str(q->uri, dp("api/files"), "56: path");
   header_is(q, "Content-Type", "application/json", "56");
@@ -562,8 +570,9 @@ static void test_write_read(void) {
          "\"mode\": \"0644\"}", "56: body as the SDK sends it");
   rec_push(&rec, 200, "{}");
   ac_session_write_file(s, "caf\xc3\xa9.bin", bin, sizeof bin, &e);
-  enc = b64("a");
   q = rec_get(&rec, 1);
+  REQUIRE(q != NULL, "request 1 was recorded");
+  enc = b64("a");
   ok(strstr(q->body, "\"path\": \"caf\\u00e9.bin\"") != NULL ||
      strstr(q->body, "\"path\": \"caf\\u00E9.bin\"") != NULL,
      "56: non-ASCII path escaped like json.dumps");
@@ -619,6 +628,7 @@ static void test_write_read(void) {
 
 /* 57: upload_file. */
 static void test_upload(void) {
+  tcase("SDK 57: upload_file");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -637,6 +647,7 @@ static void test_upload(void) {
   is_int(ac_session_upload_file(s, local, "/workspace/data.csv", &e), AC_OK,
          "57: upload_file");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "POST", "57: POST");
   is_str(q->uri, dp("api/files"), "57: path");
   header_is(q, "x-agentcube-session-id", "sid-1", "57");
@@ -691,6 +702,7 @@ static void test_upload(void) {
 
 /* 58: download_file. */
 static void test_download(void) {
+  tcase("SDK 58: download_file");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -760,6 +772,7 @@ static void test_download(void) {
 
 /* 59: list_files; gzip. */
 static void test_list(void) {
+  tcase("SDK 59: list_files, gzip");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -825,6 +838,7 @@ static void test_list(void) {
 
 /* 60: stop. */
 static void test_stop(void) {
+  tcase("SDK 60: stop");
   ac_client *c = mk_client(NULL, NULL);
   ac_session *s = attach(c);
   struct ac_error e;
@@ -836,6 +850,7 @@ static void test_stop(void) {
   rec_push(&rec, 200, "{\"message\":\"Sandbox deleted successfully\"}");
   is_int(ac_session_stop(s, &e), AC_OK, "60: stop");
   q = rec_get(&rec, 0);
+  REQUIRE(q != NULL, "request 0 was recorded");
   is_str(q->method, "DELETE", "60: DELETE");
   is_str(q->uri, "/v1/code-interpreter/sessions/sid-1", "60: path");
   header_is(q, "Content-Type", "application/json", "60");
@@ -880,6 +895,7 @@ static void test_stop(void) {
 }
 
 int main(void) {
+  plan(9);
   if (ac_global_init(NULL) != AC_OK || mkdtemp(tmpdir) == NULL ||
       rec_start(&rec) != 0) {
     printf("Bail out! setup failed\n");

@@ -9,6 +9,7 @@
 /* Splits s and compares with the expected words (NULL-terminated). */
 static void split_is(const char *s, const char *const *want,
                      const char *name) {
+  tcase("shlex: %s", name);
   char **argv = NULL;
   size_t argc = 0, n = 0;
   struct ac_error e;
@@ -31,6 +32,7 @@ static void split_is(const char *s, const char *const *want,
 }
 
 static void split_fails(const char *s, const char *msg, const char *name) {
+  tcase("shlex: %s fails", name);
   char **argv = (char **)1;
   size_t argc = 7;
   struct ac_error e;
@@ -79,6 +81,7 @@ static void remote_is(const char *path, const char *want) {
 }
 
 int main(void) {
+  plan(23);
   /* Checklist 51: the string form is split like shlex.split. */
   split_is("ls -la 'a b'", (const char *[]){ "ls", "-la", "a b", NULL },
            "single quotes");
@@ -116,6 +119,7 @@ int main(void) {
   split_fails("echo \"open", "No closing quotation", "unbalanced double");
   split_fails("a\\", "No escaped character", "trailing backslash");
 
+  tcase("shlex join quotes like shlex.join");
   {
     const char *argv[] = { "ls", "a b", "it's", "", "x@y%z+=:,./-" };
     char *s = NULL;
@@ -126,6 +130,7 @@ int main(void) {
     free(s);
   }
 
+  tcase("Checklist 51: \"<t>s\" like Python's f\"{t}s\"");
   /* Checklist 51: "<t>s" like Python's f"{t}s". */
   timeout_is(0, 0, "120s");
   timeout_is(0, 1, "120s");
@@ -160,7 +165,8 @@ int main(void) {
            "small buffer reported");
   }
 
-  /* Checklist 55: literal \n in invalid code becomes a newline. */
+  tcase("Checklist 55: literal \\n in invalid code becomes a newline");
+  /* Checklist 55: literal \\n in invalid code becomes a newline. */
   pyfix_is("print(1)\\nprint(2)", "print(1)\nprint(2)", "literal \\n");
   pyfix_is("print(1)\nprint(2)\n", NULL, "valid code untouched");
   pyfix_is("print('a\\nb')", NULL, "\\n inside a string untouched");
@@ -175,6 +181,7 @@ int main(void) {
   ok(!ac_py_lexically_ok("print('a)", 9), "unterminated string");
   ok(!ac_py_lexically_ok("f(]", 3), "mismatched brackets");
 
+  tcase("Checklist 58: leading '/' stripped; components percent-encoded");
   /* Checklist 58: leading '/' stripped; components percent-encoded. */
   remote_is("/a/b.txt", "a/b.txt");
   remote_is("//a//b.txt", "a/b.txt");

@@ -5,6 +5,7 @@
 #include <errno.h>
 
 int main(void) {
+  plan(6);
   struct ac_error e;
   char longarg[600];
 
@@ -12,8 +13,16 @@ int main(void) {
   is_str(ac_codename(AC_ETIMEOUT), "ETIMEOUT", "codename of ETIMEOUT");
   is_str(ac_strerror(AC_ENOTFOUND), "not found", "strerror of ENOTFOUND");
   is_str(ac_codename(AC_CODE_LAST), "EUNKNOWN", "out-of-range code");
-  for (int c = AC_OK + 1; c < AC_CODE_LAST; c++)
-    ok(ac_codename((enum ac_code)c)[0] == 'E', "code %d has a name", c);
+  tcase("every code has its own name, distinct from the others");
+  for (int c = AC_OK + 1; c < AC_CODE_LAST; c++) {
+    const char *name = ac_codename((enum ac_code)c);
+    int unique = 1;
+    for (int d = AC_OK; d < c; d++)
+      unique &= strcmp(name, ac_codename((enum ac_code)d)) != 0;
+    ok(name[0] == 'E' && strcmp(name, "EUNKNOWN") != 0 && unique,
+       "code %d is named %s", c, name);
+  }
+  tcase("the carrier: set, errno, truncation, clear, NULL");
 
   is_int(ac_error_set(&e, AC_EINVAL, "bad %s", "thing"), AC_EINVAL,
          "set returns its code");

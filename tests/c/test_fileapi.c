@@ -117,7 +117,7 @@ static enum ac_code put(const char *path, const void *data, size_t len,
 
 static enum ac_code puts_(const char *path, const char *s, mode_t mode,
                           struct ac_error *e) {
-  struct fapi_info fi;
+  struct fapi_info fi = { 0 };
   return put(path, s, strlen(s), mode, &fi, e);
 }
 
@@ -210,7 +210,9 @@ static int creds_same(void) {
 }
 
 static void skip(const char *what, const char *why) {
-  ok(1, "%s %s # SKIP %s", mode_tag, what, why);
+  char name[256];
+  snprintf(name, sizeof name, "%s %s", mode_tag, what);
+  skip_check(name, why);
 }
 
 static int rm_cb(const char *p, const struct stat *st, int flag,
@@ -234,6 +236,7 @@ static void rm_rf(const char *p) {
 /* {====================================================== pure tables */
 
 static void test_mode_strings(void) {
+  tcase("mode strings");
   static const struct { mode_t m; const char *s; } t[] = {
     { S_IFREG | 0644, "-rw-r--r--" },
     { S_IFREG | 0755, "-rwxr-xr-x" },
@@ -258,6 +261,7 @@ static void test_mode_strings(void) {
 }
 
 static void test_parse_mode(void) {
+  tcase("mode parsing");
   static const struct { const char *s; mode_t m; } t[] = {
     { "0644", 0644 }, { "644", 0644 }, { "0755", 0755 }, { "755", 0755 },
     { "0000", 0 }, { "0", 0 }, { "0777", 0777 }, { "777", 0777 },
@@ -273,6 +277,7 @@ static void test_parse_mode(void) {
 }
 
 static void test_rfc3339(void) {
+  tcase("RFC 3339 times");
   static const struct { time_t s; long ns; const char *want; } t[] = {
     { 0, 0, "1970-01-01T00:00:00Z" },
     { 1763461800, 0, "2025-11-18T10:30:00Z" },
@@ -294,6 +299,7 @@ static void test_rfc3339(void) {
 }
 
 static void test_map_path(void) {
+  tcase("path mapping into the box");
   static const struct {
     const char *in, *out;
     enum ac_code rc;
@@ -418,7 +424,8 @@ static void teardown_tree(void) {
 /* {====================================================== round trips */
 
 static void test_round_trips(void) {
-  struct fapi_info fi;
+  tcase("%s write/read round trips", mode_tag);
+  struct fapi_info fi = { 0 };
   struct ac_error e;
   char buf[256], mode[24];
   struct stat st;
@@ -501,7 +508,8 @@ static void test_round_trips(void) {
 }
 
 static void test_nested_and_modes(void) {
-  struct fapi_info fi;
+  tcase("%s nested directories and modes", mode_tag);
+  struct fapi_info fi = { 0 };
   struct ac_error e;
   struct stat st;
   char mode[24], buf[64];
@@ -576,6 +584,7 @@ static void test_nested_and_modes(void) {
 }
 
 static void test_read_errors(void) {
+  tcase("%s read errors", mode_tag);
   struct ac_error e;
   char buf[64];
   int fd = 12345;
@@ -608,6 +617,7 @@ static int find(const struct fapi_entry *v, size_t n, const char *name) {
 }
 
 static void test_list(void) {
+  tcase("%s listing", mode_tag);
   static const char *want[] = {
     ".dot", "B", "_x", "a", "b", "d", "lnk", "\xc3\xa9"
   };
@@ -640,7 +650,7 @@ static void test_list(void) {
          "%s mode of B", mode_tag);
   i = find(v, n, "d");
   ok(i >= 0 && S_ISDIR(v[i].mode), "%s d is a dir", mode_tag);
-  i = find(v, n, "lnk");
+  i = v != NULL ? find(v, n, "lnk") : -1;
   is_str(i >= 0 ? fapi_mode_string(v[i].mode, mode) : "", "Lrwxrwxrwx",
          "%s symlink not followed", mode_tag);
   ok(i >= 0 && v[i].size == 1, "%s symlink size is its length", mode_tag);
@@ -740,11 +750,14 @@ static void no_host(const char *path, enum ac_code want, const char *what) {
   char buf[4096];
   enum ac_code rc = get(path, buf, sizeof buf, NULL, &e);
   is_int(rc, want, "%s %s: %s", mode_tag, what, path);
-  ok(rc != AC_OK || strstr(buf, "root:") == NULL,
-     "%s %s: no host content", mode_tag, what);
+  /* a read that should have succeeded must not show host content */
+  if (want == AC_OK)
+    ok(strstr(buf, "root:") == NULL, "%s %s: no host content", mode_tag,
+       what);
 }
 
 static void test_traversal(void) {
+  tcase("%s A1-A3 traversal refused", mode_tag);
   /* A1, A2, A3: refused lexically, or literal names that do not exist. */
   no_host("../../etc/passwd", AC_EACCESS, "A1 traversal");
   no_host("a/../../../../etc/passwd", AC_EACCESS, "A1 traversal");
@@ -770,7 +783,7 @@ static void test_traversal(void) {
   {
     char comp[300], deep[4200];
     struct ac_error e;
-    struct fapi_info fi;
+    struct fapi_info fi = { 0 };
     char buf[64];
     memset(comp, 'L', 256);
     comp[256] = '\0';
@@ -803,9 +816,10 @@ static void test_traversal(void) {
 }
 
 static void test_symlinks(void) {
+  tcase("%s symlinks stay inside", mode_tag);
   struct ac_error e;
   struct fapi_entry *v;
-  struct fapi_info fi;
+  struct fapi_info fi = { 0 };
   size_t n;
   int tr;
   char buf[256], canary[256], canpath[256];
@@ -901,6 +915,7 @@ static void test_symlinks(void) {
 }
 
 static void test_magic_proc(void) {
+  tcase("%s A5 magic links through /proc", mode_tag);
   char p[256];
 
   if (!have_ns) {
@@ -934,6 +949,7 @@ static void test_magic_proc(void) {
 }
 
 static void test_special_files(void) {
+  tcase("%s A9 special files", mode_tag);
   struct ac_error e;
   struct fapi_entry *v;
   struct timespec t0, t1;
@@ -999,9 +1015,10 @@ static void test_special_files(void) {
 }
 
 static void test_permissions(void) {
+  tcase("%s permissions through the fsuid, A8 hard links", mode_tag);
   struct ac_error e;
   struct fapi_entry *v;
-  struct fapi_info fi;
+  struct fapi_info fi = { 0 };
   struct stat st;
   char buf[64], secret[256], hl[256];
   size_t n;
@@ -1063,6 +1080,7 @@ static void test_permissions(void) {
 }
 
 static void test_limits(void) {
+  tcase("%s limits: ENOSPC, sizes", mode_tag);
   struct ac_error e;
   struct fapi_writer *w;
   static char big[256 * 1024];
@@ -1126,6 +1144,7 @@ static void test_limits(void) {
 }
 
 static void test_mkdirs(void) {
+  tcase("%s mkdirs", mode_tag);
   struct ac_error e;
   struct stat st;
 
@@ -1156,7 +1175,7 @@ static void *writer_thread(void *p) {
   struct writer_arg *a = p;
   static char data[2][65536];
   struct ac_error e;
-  struct fapi_info fi;
+  struct fapi_info fi = { 0 };
   char *d = data[a->c == 'A' ? 0 : 1];
   memset(d, a->c, sizeof data[0]);
   for (int i = 0; i < 25; i++)
@@ -1166,6 +1185,7 @@ static void *writer_thread(void *p) {
 }
 
 static void test_threads(void) {
+  tcase("%s concurrent operations", mode_tag);
   pthread_t t1, t2;
   struct writer_arg a = { 'A', 0 }, b = { 'B', 0 };
   static char buf[70000];
@@ -1175,7 +1195,7 @@ static void test_threads(void) {
   pthread_create(&t1, NULL, writer_thread, &a);
   pthread_create(&t2, NULL, writer_thread, &b);
   for (int i = 0; i < 50; i++) {
-    struct fapi_info fi;
+    struct fapi_info fi = { 0 };
     if (!creds_same())
       bad_creds++;
     if (get("race.bin", buf, sizeof buf, &fi, &e) == AC_OK) {
@@ -1213,6 +1233,7 @@ static void fs_suite(void) {
   test_mkdirs();
   test_limits();
   test_threads();
+  tcase("%s the fake root is removed", mode_tag);
   teardown_tree();
   {
     struct stat st;
@@ -1223,6 +1244,7 @@ static void fs_suite(void) {
 int main(void) {
   int fds0, fds1;
 
+  plan(31);
   /* A hanging FIFO open must fail the test, not wedge the run. */
   alarm(300);
   umask(022);
@@ -1255,6 +1277,7 @@ int main(void) {
   fs_suite();
   fapi__force_walk(0);
 
+  tcase("no file descriptor leaked, credentials as at the start");
   fds1 = count_fds();
   is_int(fds1, fds0, "no file descriptor leaked");
   ok(creds_same(), "credentials as at the start");

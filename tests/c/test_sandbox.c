@@ -70,6 +70,13 @@ static enum ac_code runv(struct sbx_box *b, const char *const *argv,
   return rc;
 }
 
+/* Records that a command the case needs ran at all: an sbx_exec error is
+** a failure of the case, never a reason to skip its checks. */
+static int ran_at(enum ac_code rc, int line) {
+  return precondition(rc == AC_OK, "the command ran (line %d)", line);
+}
+#define ran(rc) ran_at((rc), __LINE__)
+
 /* sh -c script with a 60 s timeout. */
 static enum ac_code sh(struct sbx_box *b, const char *script,
                        struct sbx_exec_result *r) {
@@ -330,13 +337,15 @@ static struct sbx_box *create_box(const char *name, uid_t uid,
 /* ---- individual groups of tests ---- */
 
 static void test_basics(struct sbx_box *a) {
+  tcase("commands: output, stderr, exit codes, stdin, argv");
+  REQUIRE(a != NULL, "the box exists");
   struct sbx_exec_result r;
   const char *argv_nf[] = { "no-such-program-xyz", NULL };
   const char *argv_e1[] = { "--bind", "/", "/x", NULL };
   const char *argv_cat[] = { "cat", NULL };
   int code;
 
-  if (sh(a, "echo hello", &r) == AC_OK) {
+  if (ran(sh(a, "echo hello", &r))) {
     is_str(r.out, "hello\n", "echo round trip");
     is_int(r.exit_code, 0, "exit code 0");
     is_int(r.err_len, 0, "no stderr");
@@ -346,30 +355,33 @@ static void test_basics(struct sbx_box *a) {
        r.end.tv_nsec >= r.start.tv_nsec), "start <= end");
     sbx_exec_result_free(&r);
   }
-  if (sh(a, "echo out; echo oops >&2; exit 3", &r) == AC_OK) {
+  if (ran(sh(a, "echo out; echo oops >&2; exit 3", &r))) {
     is_int(r.exit_code, 3, "exit code 3");
     is_str(r.out, "out\n", "stdout kept apart");
     is_str(r.err, "oops\n", "stderr captured");
     sbx_exec_result_free(&r);
   }
-  if (sh(a, "kill -9 $$", &r) == AC_OK) {
+  if (ran(sh(a, "kill -9 $$", &r))) {
     is_int(r.exit_code, 137, "killed by SIGKILL: 128+9");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, argv_nf, NULL, NULL, 30 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, argv_nf, NULL, NULL, 30 * SEC, 0, &r))) {
     is_int(r.exit_code, 1, "missing program: exit 1");
     ok(contains(r.err, "No such file"), "missing program: message");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, argv_e1, NULL, NULL, 30 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, argv_e1, NULL, NULL, 30 * SEC, 0, &r))) {
     ok(r.exit_code == 1 && contains(r.err, "--bind"),
        "an argv that looks like bwrap options is only a program name");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, argv_cat, NULL, NULL, 30 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, argv_cat, NULL, NULL, 30 * SEC, 0, &r))) {
     ok(r.exit_code == 0 && r.out_len == 0, "stdin is /dev/null");
     sbx_exec_result_free(&r);
   }
+  tcase("the sandbox's view: hostname, identity, read-only /usr, no host "
+        "home, tools run, own /proc only");
+  REQUIRE(a != NULL, "the box exists");
   is_str(sh_out(a, "hostname", &code), "sandbox\n", "hostname");
   is_str(sh_out(a, "id", &code),
          "uid=1000(sandbox) gid=1000(sandbox) groups=1000(sandbox)\n",
@@ -392,6 +404,8 @@ static void test_basics(struct sbx_box *a) {
 }
 
 static void test_env(struct sbx_box *a) {
+  tcase("environment: request env, defaults, no host env canary");
+  REQUIRE(a != NULL, "the box exists");
   const char *argv[] = { "sh", "-c",
     "env | sort; echo ---; tr '\\0' '\\n' < /proc/1/environ; echo ---; "
     "tr '\\0' ' ' < /proc/1/cmdline; echo; "
@@ -400,7 +414,7 @@ static void test_env(struct sbx_box *a) {
   const char *env[] = { "FOO=bar baz", "EMPTY=", "LD_PRELOAD=/nope.so",
                         NULL };
   struct sbx_exec_result r;
-  if (runv(a, argv, env, NULL, 30 * SEC, 0, &r) != AC_OK)
+  if (!ran(runv(a, argv, env, NULL, 30 * SEC, 0, &r)))
     return;
   ok(contains(r.out, "FOO=bar baz\n"), "request env passed");
   ok(contains(r.out, "EMPTY=\n"), "empty value passed");
@@ -415,6 +429,8 @@ static void test_env(struct sbx_box *a) {
 }
 
 static void test_persistence(struct sbx_box *a) {
+  tcase("files persist across commands; working_dir");
+  REQUIRE(a != NULL, "the box exists");
   int code;
   struct sbx_exec_result r;
   const char *argv_pwd[] = { "pwd", NULL };
@@ -423,12 +439,12 @@ static void test_persistence(struct sbx_box *a) {
   is_int(code, 0, "write to /workspace, /tmp, ~");
   is_str(sh_out(a, "cat /workspace/a /tmp/b /home/sandbox/c", &code),
          "a\nb\nc\n", "files persist across commands");
-  if (runv(a, argv_pwd, NULL, "/workspace/sub", 30 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, argv_pwd, NULL, "/workspace/sub", 30 * SEC, 0, &r))) {
     is_str(r.out, "/workspace/sub\n", "working_dir");
     sbx_exec_result_free(&r);
   }
   is_str(sh_out(a, "pwd", &code), "/workspace\n", "default cwd /workspace");
-  if (runv(a, argv_pwd, NULL, "/nonexistent", 30 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, argv_pwd, NULL, "/nonexistent", 30 * SEC, 0, &r))) {
     ok(r.exit_code == 1 && contains(r.err, "chdir"),
        "a missing working_dir fails to start (exit 1)");
     sbx_exec_result_free(&r);
@@ -436,11 +452,13 @@ static void test_persistence(struct sbx_box *a) {
 }
 
 static void test_output(struct sbx_box *a) {
+  tcase("output: max_output cap and 8 MiB in full");
+  REQUIRE(a != NULL, "the box exists");
   const char *big[] = { "head", "-c", "8388608", "/dev/zero", NULL };
   const char *capped[] = { "sh", "-c",
     "head -c 100000 /dev/zero | tr '\\0' a; echo done >&2", NULL };
   struct sbx_exec_result r;
-  if (runv(a, capped, NULL, NULL, 60 * SEC, 1000, &r) == AC_OK) {
+  if (ran(runv(a, capped, NULL, NULL, 60 * SEC, 1000, &r))) {
     size_t as = 0;
     for (size_t i = 0; i < r.out_len; i++)
       as += r.out[i] == 'a';
@@ -451,7 +469,7 @@ static void test_output(struct sbx_box *a) {
     is_str(r.err, "done\n", "stderr after stdout overflow");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, big, NULL, NULL, 60 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, big, NULL, NULL, 60 * SEC, 0, &r))) {
     size_t nz = 0;
     for (size_t i = 0; i < r.out_len; i++)
       nz += r.out[i] != 0;
@@ -462,6 +480,8 @@ static void test_output(struct sbx_box *a) {
 }
 
 static void test_timeout(struct sbx_box *a, uid_t uid) {
+  tcase("timeout kills the whole tree (setsid, nohup, double fork)");
+  REQUIRE(a != NULL, "the box exists");
   const char *daemons[] = { "sh", "-c",
     "(setsid sh -c 'sleep 1000 & exec sleep 1001' &); "
     "(nohup sleep 1002 >/dev/null 2>&1 &); "
@@ -471,7 +491,7 @@ static void test_timeout(struct sbx_box *a, uid_t uid) {
   struct sbx_exec_result r;
   int code;
 
-  if (runv(a, daemons, NULL, NULL, 1500000000LL, 0, &r) == AC_OK) {
+  if (ran(runv(a, daemons, NULL, NULL, 1500000000LL, 0, &r))) {
     ok(r.timed_out, "timeout fires");
     is_int(r.exit_code, 124, "timeout exit code 124");
     is_str(r.out, "started\n", "output before the timeout is kept");
@@ -483,7 +503,10 @@ static void test_timeout(struct sbx_box *a, uid_t uid) {
     is_int(cmd_cgroups(a->cgname), 0, "the command's cgroups are gone");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, touch, NULL, NULL, 0, 0, &r) == AC_OK) {
+  tcase("timeout 0 and negative timeouts never run the command; "
+        "rounding of the message");
+  REQUIRE(a != NULL, "the box exists");
+  if (ran(runv(a, touch, NULL, NULL, 0, 0, &r))) {
     ok(r.timed_out && r.exit_code == 124, "timeout 0: 124 at once");
     is_str(r.err, "\nCommand timed out after 0 seconds",
            "timeout 0 message");
@@ -491,12 +514,12 @@ static void test_timeout(struct sbx_box *a, uid_t uid) {
     is_str(sh_out(a, "ls /workspace/ran0 2>&1 >/dev/null | wc -l", &code),
            "1\n", "timeout 0: the command never ran");
   }
-  if (runv(a, sleep5, NULL, NULL, 500000000LL, 0, &r) == AC_OK) {
+  if (ran(runv(a, sleep5, NULL, NULL, 500000000LL, 0, &r))) {
     ok(r.timed_out && contains(r.err, "after 0 seconds"),
        "0.5 s rounds half to even: 0 seconds");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, sleep5, NULL, NULL, -1, 0, &r) == AC_OK) {
+  if (ran(runv(a, sleep5, NULL, NULL, -1, 0, &r))) {
     ok(r.timed_out && r.exit_code == 124, "negative timeout: never runs");
     sbx_exec_result_free(&r);
   }
@@ -518,6 +541,8 @@ static void *conc_run(void *arg) {
 }
 
 static void test_concurrent(struct sbx_box *a) {
+  tcase("two commands in one box: a timeout kills only its own");
+  REQUIRE(a != NULL, "the box exists");
   struct conc c1 = { a, "sleep 30", 1 * SEC, { 0 }, AC_OK };
   struct conc c2 = { a, "sleep 2; echo ok", 60 * SEC, { 0 }, AC_OK };
   pthread_t t1, t2;
@@ -534,6 +559,8 @@ static void test_concurrent(struct sbx_box *a) {
 }
 
 static void test_limits(struct sbx_box *a, uid_t uid) {
+  tcase("memory limit: OOM kill reported, rest killed");
+  REQUIRE(a != NULL, "the box exists");
   const char *oom[] = { "sh", "-c",
     "python3 -c 'l=[]\nwhile True: l.append(b\"x\"*(16<<20))'; "
     "echo after; sleep 100", NULL };
@@ -551,26 +578,31 @@ static void test_limits(struct sbx_box *a, uid_t uid) {
   struct sbx_exec_result r;
   int code;
 
-  if (runv(a, oom, NULL, NULL, 60 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, oom, NULL, NULL, 60 * SEC, 0, &r))) {
     ok(r.oom_killed, "memory limit: OOM kill reported");
     is_int(r.exit_code, 137, "memory limit: exit 137");
     ok(!r.timed_out, "memory limit: the rest of the command was killed "
        "(no wait for the timeout)");
     sbx_exec_result_free(&r);
   }
-  if (runv(a, forks, NULL, NULL, 60 * SEC, 0, &r) == AC_OK) {
+  tcase("pids limit: fork fails with EAGAIN; a fork bomb is contained and "
+        "killed");
+  REQUIRE(a != NULL, "the box exists");
+  if (ran(runv(a, forks, NULL, NULL, 60 * SEC, 0, &r))) {
     long n = strtol(r.out, NULL, 10);
     ok(n > 0 && n < 64 && contains(r.out, " 11\n"),
        "pids limit: fork fails with EAGAIN below pids.max (%ld forks)", n);
     sbx_exec_result_free(&r);
   }
   is_int(wait_cmd_procs(uid, 0, 0, 10000), 0, "pids test left no process");
-  if (runv(a, bomb, NULL, NULL, 2 * SEC, 0, &r) == AC_OK) {
+  if (ran(runv(a, bomb, NULL, NULL, 2 * SEC, 0, &r))) {
     ok(r.timed_out, "fork bomb contained until the timeout");
     sbx_exec_result_free(&r);
   }
   is_int(wait_cmd_procs(uid, 0, 0, 2000), 0, "fork bomb: every process "
          "killed");
+  tcase("disk quota: ENOSPC in /workspace and /tmp, space comes back");
+  REQUIRE(a != NULL, "the box exists");
   is_str(sh_out(a, "dd if=/dev/zero of=/workspace/big bs=1M count=100 "
                 "2>&1 | grep -c 'No space left'; rm -f /workspace/big",
                 &code), "1\n", "disk quota: ENOSPC in /workspace");
@@ -581,6 +613,8 @@ static void test_limits(struct sbx_box *a, uid_t uid) {
 }
 
 static void test_plain_limits(struct sbx_box *b) {
+  tcase("rlimits: nofile, core, fsize");
+  REQUIRE(b != NULL, "the box exists");
   int code;
   is_str(sh_out(b, "ulimit -n", &code), "64\n", "RLIMIT_NOFILE applied");
   is_str(sh_out(b, "ulimit -c", &code), "0\n", "RLIMIT_CORE 0");
@@ -591,6 +625,9 @@ static void test_plain_limits(struct sbx_box *b) {
 
 static void test_isolation(struct sbx_box *a, struct sbx_box *netbox,
                            uid_t uid) {
+  tcase("network: host listener unreachable, reachable with network=1");
+  REQUIRE(a != NULL, "the box exists");
+  REQUIRE(netbox != NULL, "the plain box with network exists");
   char script[256], secret[64];
   struct sockaddr_in sa;
   socklen_t len = sizeof sa;
@@ -618,6 +655,8 @@ static void test_isolation(struct sbx_box *a, struct sbx_box *netbox,
          "no /sys inside");
   close(ls);
 
+  tcase("identity and kernel surface: uid map, host file ownership, "
+        "0600 root file, seccomp, no userns, minimal /dev, no leaked fd");
   /* uid: unprivileged on the host (file ownership below), 1000 inside.
   ** --disable-userns nests one more user namespace, so /proc/self/uid_map
   ** shows the inner 1000 -> 1000 step only. */
@@ -657,6 +696,8 @@ static void test_isolation(struct sbx_box *a, struct sbx_box *netbox,
 }
 
 static void test_seccomp(struct sbx_box *a) {
+  tcase("seccomp: refused syscalls and socket families, fork works");
+  REQUIRE(a != NULL, "the box exists");
   const char *probe[] = { "python3", "-c",
     "import ctypes, socket, os\n"
     "libc = ctypes.CDLL(None, use_errno=True)\n"
@@ -690,7 +731,7 @@ static void test_seccomp(struct sbx_box *a) {
     "r.append(('fork', os.waitpid(pid, 0)[1] >> 8))\n"
     "print(' '.join('%s=%d' % x for x in r))\n", NULL };
   struct sbx_exec_result r;
-  if (runv(a, probe, NULL, NULL, 60 * SEC, 0, &r) != AC_OK)
+  if (!ran(runv(a, probe, NULL, NULL, 60 * SEC, 0, &r)))
     return;
   is_str(r.out, "unshare=1 setns=1 mount=1 ptrace=1 keyctl=1 bpf=1 perf=1 "
          "uffd=1 uring=1 clone3=38 clone_newuser=1 clone_newnet=1 "
@@ -707,6 +748,7 @@ static void test_seccomp(struct sbx_box *a) {
 ** (bwrap --die-with-parent), the image stays mounted, and a new runtime
 ** re-attaches to the box and cleans the stale command cgroup. */
 static void test_crash(uid_t uid) {
+  tcase("a server killed with -9: command dies, box re-opens with its data");
   char dir[256];
   struct sbx_box *b = NULL;
   struct ac_error e;
@@ -717,8 +759,7 @@ static void test_crash(uid_t uid) {
   char proot[512];
 
   snprintf(dir, sizeof dir, "%s/crash", state);
-  if (pipe(p) < 0)
-    return;
+  REQUIRE(pipe(p) == 0, "pipe: %s", strerror(errno));
   child = fork();
   if (child == 0) {
     struct sbx_runtime *crt;
@@ -765,12 +806,14 @@ static void test_crash(uid_t uid) {
 ** again), destroy (everything gone). */
 static void test_lifecycle(struct sbx_box **pa, const char *dir,
                            uid_t uid, const struct sbx_limits *l) {
+  tcase("image box lifecycle: close unmounts, open remounts, destroy frees mount, loop device, cgroups");
   struct sbx_box *a = *pa;
   struct ac_error e;
   char cgname[32], img[512], proot[512];
   int code, minor;
   struct stat st;
 
+  REQUIRE(a != NULL, "the image box exists");
   snprintf(cgname, sizeof cgname, "%s", a->cgname);
   snprintf(proot, sizeof proot, "%s", a->fs.root);
   sbx_box_close(a);
@@ -851,6 +894,8 @@ static void *bg_run(void *arg) {
 
 /* sbx_box_kill: the running command dies at once, the box stays usable. */
 static void test_kill_running(struct sbx_box *a, uid_t uid) {
+  tcase("sbx_box_kill kills the running command, the box stays usable");
+  REQUIRE(a != NULL, "the box exists");
   struct bg g;
   pthread_t t;
   int code;
@@ -870,6 +915,7 @@ static void test_kill_running(struct sbx_box *a, uid_t uid) {
 }
 
 static void test_destroy_running(uid_t uid) {
+  tcase("destroy kills a running command and removes the box");
   struct sbx_limits l = { 0 };
   struct bg g;
   pthread_t t;
@@ -897,6 +943,7 @@ static void test_destroy_running(uid_t uid) {
 ** SIGKILL every member, thaw -- on the v2 tree (cgroup.freeze) and on the
 ** v1 freezer. A process tree with setsid'd members must die completely. */
 static void test_fallback_kill(unsigned flags, const char *what, uid_t uid) {
+  tcase("kill without cgroup.kill (%s) kills a setsid'd tree", what);
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
@@ -954,6 +1001,7 @@ static void test_fallback_kill(unsigned flags, const char *what, uid_t uid) {
 /* The same runtime unprivileged, in a child that drops to another uid.
 ** Results come back as TAP-like lines through a pipe. */
 static void test_unprivileged(uid_t uid) {
+  tcase("unprivileged runtime: report, uid 1000 inside, timeout without cgroups");
   char dir[256] = "/tmp/agentcube-sbxu-XXXXXX", line[512];
   FILE *f;
   int p[2], status;
@@ -1027,6 +1075,8 @@ static void test_unprivileged(uid_t uid) {
       UOK(r.timed_out && r.exit_code == 124,
           "unprivileged: timeout without cgroups");
       sbx_exec_result_free(&r);
+    } else {
+      fprintf(o, "not ok|unprivileged exec with a timeout: %s\n", e.msg);
     }
     UOK(wait_procs(uid, 1, 0, 10000) == 1,
         "unprivileged: the timed-out tree is gone (only this process)");
@@ -1063,26 +1113,24 @@ int main(void) {
   struct sbx_limits lb = { .network = 1, .nofile = 64,
                            .fsize_bytes = 1 << 20 };
   struct sbx_box *a = NULL, *b = NULL;
-  char adir[256];
+  char adir[256] = "";
   FILE *mem;
   char rep[4096];
   int off, fds0;
 
-  if (geteuid() != 0) {
-    printf("1..0 # SKIP needs root (image boxes, cgroups, session uids)\n");
-    return 0;
-  }
+  plan(25);
+  if (geteuid() != 0)
+    return skip_all("needs root (image boxes, cgroups, session uids)");
   setenv("SBX_CANARY", CANARY, 1);
   base_uid = 230000 + (uid_t)(getpid() % 1000) * 8;
+  tcase("runtime: init, self-test, --check report, per-session uids");
   /* mkdtemp makes it 0700: sandboxes must not need to reach it by path. */
-  if (mkdtemp(state) == NULL) {
-    printf("1..0 # SKIP cannot create %s\n", state);
-    return 0;
-  }
+  if (!ok(mkdtemp(state) != NULL, "state directory %s created", state))
+    return done_testing();
   if (sbx_runtime_init(&rt, state, &e) != AC_OK) {
-    printf("not ok 1 - sbx_runtime_init: %s\n1..1\n", e.msg);
+    ok(0, "sbx_runtime_init: %s", e.msg);
     rmdir(state);
-    return 1;
+    return done_testing();
   }
   mem = fmemopen(rep, sizeof rep, "w");
   off = sbx_runtime_report(rt, mem);
@@ -1095,11 +1143,13 @@ int main(void) {
     printf("#   %.*s\n", (int)(nl - s), s);
   }
   if (!rt->selftest_ok) {
-    printf("1..0 # SKIP the sandbox cannot run here: %s\n",
-           rt->why_selftest);
+    char why[512];
+    snprintf(why, sizeof why, "the sandbox cannot run here: %s",
+             rt->why_selftest);
+    skip_case(why);
     sbx_runtime_free(rt);
     rmdir(state);
-    return 0;
+    return skip_all(why);
   }
   ok(off >= 0, "report returns the number of protections off (%d)", off);
   ok(sbx_runtime_switches_uid(rt), "root: per-session uids");
@@ -1107,6 +1157,8 @@ int main(void) {
      "report: seccomp on");
   fds0 = count_fds();
 
+  tcase("boxes: image box loop-mounted and published, plain box "
+        "bind-mounted, private state, cgroups, EEXIST");
   a = create_box("a", base_uid, &la);
   b = create_box("b", base_uid + 1, &lb);
   ok(a && b, "boxes created (image and plain)");
@@ -1135,19 +1187,19 @@ int main(void) {
         sbx_box_destroy(dup);
       is_int(e.code, AC_EEXIST, "create over an existing box: EEXIST");
     }
-    test_basics(a);
-    test_env(a);
-    test_persistence(a);
-    test_output(a);
-    test_timeout(a, base_uid);
-    test_concurrent(a);
-    test_limits(a, base_uid);
-    test_plain_limits(b);
-    test_isolation(a, b, base_uid);
-    test_seccomp(a);
-    test_kill_running(a, base_uid);
-    test_lifecycle(&a, adir, base_uid, &la);
   }
+  test_basics(a);
+  test_env(a);
+  test_persistence(a);
+  test_output(a);
+  test_timeout(a, base_uid);
+  test_concurrent(a);
+  test_limits(a, base_uid);
+  test_plain_limits(b);
+  test_isolation(a, b, base_uid);
+  test_seccomp(a);
+  test_kill_running(a, base_uid);
+  test_lifecycle(&a, adir, base_uid, &la);
   sbx_box_destroy(a);
   sbx_box_destroy(b);
   test_destroy_running(base_uid + 2);
@@ -1158,6 +1210,8 @@ int main(void) {
                      base_uid + 6);
 
   /* Nothing of ours may be left. */
+  tcase("nothing left: fds, children, processes, mounts, cgroups, "
+        "publication and state directories");
   is_int(count_fds(), fds0, "no file descriptor leaked");
   is_int(count_children(), 0, "no child process or zombie left");
   for (uid_t u = base_uid; u < base_uid + 7; u++)

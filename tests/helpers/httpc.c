@@ -16,6 +16,7 @@
 */
 #include <ctype.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -216,9 +217,20 @@ static int l_request(lua_State *L) {
   return 3;
 }
 
+/* httpc.monotonic() -> seconds of CLOCK_MONOTONIC, as a float: timing
+** checks must not move with the wall clock, nor round to whole seconds. */
+static int l_monotonic(lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
 int luaopen_httpc(lua_State *L);
 int luaopen_httpc(lua_State *L) {
-  static const luaL_Reg fns[] = { { "request", l_request }, { NULL, NULL } };
+  static const luaL_Reg fns[] = { { "request", l_request },
+                                  { "monotonic", l_monotonic },
+                                  { NULL, NULL } };
   if (luaL_newmetatable(L, "httpc.call")) {
     lua_pushcfunction(L, call_gc);
     lua_setfield(L, -2, "__gc");

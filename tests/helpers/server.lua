@@ -128,6 +128,7 @@ function Server:json(method, path, body, extra)
   return status, decoded == nil and text or decoded, hdrs
 end
 
+M.monotonic = httpc.monotonic   -- seconds, CLOCK_MONOTONIC
 M.DP = "/v1/namespaces/default/code-interpreters/my-interpreter/invocations/"
 
 function Server:create(body)
@@ -173,6 +174,85 @@ end
 function Server:list(id, path)
   return self:json("GET", M.DP .. "api/files?path=" .. (path or "."), nil,
                    { session = id })
+end
+
+local function capture(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
+M.capture = capture
+
+-- What a session holds on the host, seen from outside the server: its box
+-- directory, session uid, loop device, published mount point and cgroup
+-- directories. Read while the session exists (the record names its slot).
+function Server:box_of(id)
+  local rec = read_file(self.state_dir .. "/sessions/" .. id .. ".json")
+  local slot = rec and rec:match('"slot":%s*(%d+)')
+  assert(slot, "no session record with a slot for " .. id)
+  local r = { dir = self.state_dir .. "/boxes/" .. slot }
+  local info = read_file(r.dir .. "/box.info") or ""
+  r.uid = tonumber(info:match("uid (%d+)"))
+  r.loop = capture("losetup -n -O NAME -j " .. q(r.dir .. "/disk.img") ..
+                   " 2>/dev/null"):match("(/dev/loop%d+)")
+  for line in io.lines("/proc/self/mountinfo") do
+    local mnt, src = line:match("^%S+ %S+ %S+ %S+ (%S+) .* %- %S+ (%S+)")
+    if r.loop and src == r.loop then r.mount = mnt end
+  end
+  r.cgname = r.mount and r.mount:match("(box%-%x+)$")
+  r.cgroups = {}
+  if r.cgname then
+    for d in capture("find /sys/fs/cgroup -maxdepth 5 -type d -name " ..
+                     q(r.cgname) .. " 2>/dev/null"):gmatch("[^\n]+") do
+      r.cgroups[#r.cgroups + 1] = d
+    end
+  end
+  return r
+end
+
+-- A command line no other process on the machine has: "sleep 200.<n>".
+function M.marker()
+  return ("sleep %d.%06d"):format(200 + math.random(0, 99),
+                                  math.random(0, 999999))
+end
+
+-- What of r (from box_of) is still there: a list of descriptions.
+function M.box_left(r)
+  local left = {}
+  if capture("ls -d " .. q(r.dir) .. " 2>/dev/null") ~= "" then
+    left[#left + 1] = "box directory " .. r.dir
+  end
+  if r.mount and read_file("/proc/self/mountinfo"):find(" " .. r.mount .. " ",
+                                                        1, true) then
+    left[#left + 1] = "mount " .. r.mount
+  end
+  if r.loop and capture("losetup -n -O BACK-FILE " .. r.loop ..
+                        " 2>/dev/null"):find(r.dir, 1, true) then
+    left[#left + 1] = "loop device " .. r.loop
+  end
+  for _, d in ipairs(r.cgroups) do
+    if capture("ls -d " .. q(d) .. " 2>/dev/null") ~= "" then
+      left[#left + 1] = "cgroup " .. d
+    end
+  end
+  -- uids are shared by every server on the machine: a command is found
+  -- by its own unique command line (r.marker), set by the caller
+  if r.marker and capture("pgrep -f " .. q("^" .. r.marker .. "$")) ~= "" then
+    left[#left + 1] = "the command " .. r.marker
+  end
+  return left
+end
+
+-- Waits up to secs for everything of r to be gone; returns what is left.
+function M.wait_box_gone(r, secs)
+  local left
+  for _ = 1, math.floor((secs or 30) * 10) do
+    left = M.box_left(r)
+    if #left == 0 then return left end
+    os.execute("sleep 0.1")
+  end
+  return left
 end
 
 -- Stops with SIGTERM and waits; returns the exit status.

@@ -332,3 +332,137 @@ describe("the REPL", function()
     assert.equal("10\n", out)
   end)
 end)
+
+describe("lua5.4's options", function()
+  it("-l loads a module into a global (control: without -l it is nil)",
+     function()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/mymod.lua", "w")
+    f:write("return { x = 'from mymod' }\n")
+    f:close()
+    local env = "LUA_PATH=" .. q(dir .. "/?.lua;;") .. " "
+    local out, code = run(env .. q(BIN) .. " -l mymod -e 'print(mymod.x)'")
+    assert.equal(0, code)
+    assert.equal("from mymod\n", out)
+    out = run(env .. q(BIN) .. " -e 'print(mymod)'")
+    assert.equal("nil\n", out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("-W turns warnings on (control: off without it)", function()
+    local out, code = run(q(BIN) .. " -W -e 'warn(\"careful\")'")
+    assert.equal(0, code)
+    assert.matches("Lua warning: careful", out, 1, true)
+    out = run(q(BIN) .. " -e 'warn(\"careful\")'")
+    assert.is_nil(out:find("careful", 1, true))
+  end)
+
+  it("-i enters interactive mode after -e (control: without -i stdin " ..
+     "is not read)", function()
+    local out, code = run("printf 'print(x * 2)\\n' | " .. q(BIN) ..
+                          " -i -e 'x = 21'")
+    assert.equal(0, code)
+    assert.matches("42\n", out, 1, true)
+    out = run("printf 'print(x * 2)\\n' | " .. q(BIN) .. " -e 'x = 21'")
+    assert.is_nil(out:find("42", 1, true))
+  end)
+end)
+
+describe("agentcube run and check", function()
+  it("on SIGTERM: exit 130, running steps get the default 5 s grace, " ..
+     "finally steps run until the default 30 s, no session left",
+     function()
+    local home = new_home()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/long.yaml", "w")
+    f:write([[
+name: long
+sessions: { a: {}, b: {} }
+steps:
+  - { id: one, session: a, exec: sleep 120 }
+finally:
+  - { id: note, session: b, exec: sleep 100 }
+]])
+    f:close()
+    local t_launch = server.monotonic()
+    local p = io.popen("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                       " run --json " .. q(dir .. "/long.yaml") ..
+                       " >" .. q(dir .. "/out") .. " 2>" .. q(dir .. "/err") ..
+                       " & echo $!")
+    local pid = p:read("l")
+    p:close()
+    -- session b is made when finally needs it: one session while `one` runs
+    for _ = 1, 300 do
+      if select(1, sessions_in(home)) == 1 then break end
+      os.execute("sleep 0.1")
+    end
+    assert.equal(1, (sessions_in(home)))
+    os.execute("sleep 1")
+    local t0 = server.monotonic()
+    os.execute("kill -TERM " .. pid)
+    local rep
+    for _ = 1, 1200 do
+      rep = require("cjson.safe").decode(server.read_file(dir .. "/out") or "")
+      if rep then break end
+      os.execute("sleep 0.1")
+    end
+    local took = server.monotonic() - t0
+    assert.truthy(rep, server.read_file(dir .. "/err"))
+    local steps = {}
+    for _, s in ipairs(rep.steps) do steps[s.id] = s end
+    for _, s in ipairs(rep.finally) do steps[s.id] = s end
+    assert.equal("interrupted", rep.status)
+    assert.equal(130, rep.exit_code)
+    assert.equal("cancelled", steps.one.outcome)
+    assert.equal("cancelled", steps.note.outcome)
+    -- `one` ran from before the signal until its grace ended: the grace is
+    -- its duration less the time it ran before the signal (at most the
+    -- time since launch, at least 1 s)
+    local before = t0 - t_launch
+    local grace_lo, grace_hi = steps.one.duration - before,
+                               steps.one.duration - 1
+    assert.is_true(grace_lo > 3.5 and grace_hi < 15, ("grace between %.1f " ..
+      "and %.1f s"):format(grace_lo, grace_hi))
+    -- the finally steps end 30 s after the signal: neither at once nor
+    -- after their own 100 s
+    assert.is_true(took >= 28 and took < 60, ("took %.1f s"):format(took))
+    assert.equal(0, (sessions_in(home)))
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("check evaluates a table workflow without its side effects " ..
+     "(control: run has them)", function()
+    local home = new_home()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/wf.lua", "w")
+    f:write(([[
+pcall(function() io.open(%q, "w"):close() end)
+pcall(function() os.execute("touch %s") end)
+pcall(function() os.remove(%q) end)
+pcall(function() require("agentcube").CodeInterpreterClient() end)
+return { name = "side", steps = { { id = "s", exec = "true" } } }
+]]):format(dir .. "/by-io", dir .. "/by-os", dir .. "/keep"))
+    f:close()
+    os.execute("touch " .. q(dir .. "/keep"))
+    local out, code = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                          " check " .. q(dir .. "/wf.lua"))
+    assert.equal(0, code, out)
+    local ls = server.capture("ls " .. q(dir))
+    assert.is_nil(ls:find("by-io", 1, true))
+    assert.is_nil(ls:find("by-os", 1, true))
+    assert.matches("keep", ls, 1, true)
+    assert.is_nil(server.read_file(home .. "/serve.json"),
+                  "check started the local runtime")
+    -- control: running the same file does all three
+    out, code = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
+                    " run " .. q(dir .. "/wf.lua"))
+    assert.equal(0, code, out)
+    ls = server.capture("ls " .. q(dir))
+    assert.matches("by-io", ls, 1, true)
+    assert.matches("by-os", ls, 1, true)
+    assert.is_nil(ls:find("keep", 1, true))
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
+end)

@@ -108,20 +108,24 @@ describe("examples/embed", function()
 end)
 
 describe("sanitizers", function()
-  -- `make test` builds the SAN tree first; `make test-fast` does not
-  before_each(function()
-    if not san_embed() then pending("no SAN build (make SAN=1)") end
-  end)
+  -- `make test` builds the SAN tree first; `make test-fast` does not:
+  -- then each of these is reported skipped, with the reason
 
   it("runs the scenario in the ASan/UBSan host", function()
     local host = san_embed()
-    if not host then return end
+    if not host then
+      pending("no SAN build (make SAN=1)")
+      return
+    end
     clean(scenario(help.q(host), { ASAN_OPTIONS = "detect_leaks=1" }))
   end)
 
   it("runs the scenario with the ASan module in the stock lua5.4",
      function()
-    if not san_embed() then return end
+    if not san_embed() then
+      pending("no SAN build (make SAN=1)")
+      return
+    end
     local asan = help.run("gcc -print-file-name=libasan.so"):gsub("%s+$", "")
     local ubsan = help.run("gcc -print-file-name=libubsan.so"):gsub("%s+$",
                                                                    "")
@@ -136,7 +140,10 @@ describe("sanitizers", function()
 
   it("passes the module's specs inside the ASan/UBSan host", function()
     local host = san_embed()
-    if not host then return end
+    if not host then
+      pending("no SAN build (make SAN=1)")
+      return
+    end
     local specs = {}
     for _, f in ipairs{ "module", "fake", "faults" } do
       specs[#specs + 1] = help.q(help.here .. "/" .. f .. "_spec.lua")

@@ -106,7 +106,9 @@ int main(void) {
       help.q(prefix .. "/lib/libagentcube.a") ..
       -- libagentcube.a with the shared system libraries it requires
       " $(pkg-config --libs $(" .. pc .. " pkg-config " ..
-      "--print-requires-private agentcube)) -lpthread -lm -o ts 2>&1 && " ..
+      "--print-requires-private agentcube)) -lpthread -lm " ..
+      -- an instrumented build (make coverage) needs its runtime too
+      (os.getenv("AGENTCUBE_TEST_LDFLAGS") or "") .. " -o ts 2>&1 && " ..
       "./ts")
     assert.equal(0, code, out)
     assert.equal("2 a b ETIMEOUT\n", out)

@@ -107,7 +107,21 @@ def probe_sockets():
             print(name + ":", errname(e.errno))
 
 
-def probe_connect(host, port):
+def probe_tiocsti_pty():
+    # a terminal of our own, so the ioctl is really tried (no /dev/tty)
+    import fcntl
+    import termios
+    master, slave = os.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSTI, b"x")
+        print("tiocsti_pty:", "ALLOWED")
+    except OSError as e:
+        print("tiocsti_pty:", errname(e.errno))
+    os.close(master)
+    os.close(slave)
+
+
+def probe_connect(host, port, abstract="agentcube-spec-abstract"):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.settimeout(3)
     try:
@@ -117,7 +131,7 @@ def probe_connect(host, port):
         print("connect:", errname(e.errno) if e.errno else type(e).__name__)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.connect("\0agentcube-spec-abstract")
+        s.connect("\0" + abstract)
         print("abstract:", "ALLOWED")
     except OSError as e:
         print("abstract:", errname(e.errno))
@@ -144,8 +158,10 @@ if __name__ == "__main__":
         probe_tiocsti()
     elif what == "sockets":
         probe_sockets()
+    elif what == "tiocsti_pty":
+        probe_tiocsti_pty()
     elif what == "connect":
-        probe_connect(sys.argv[2], sys.argv[3])
+        probe_connect(*sys.argv[2:5])
     elif what == "fork":
         probe_fork()
     sys.stdout.flush()

@@ -45,6 +45,28 @@ describe("sandbox security corpus" .. flavour.label, function()
     return probe_lines(out)
   end
 
+  -- the same probe on the host, outside any sandbox: the positive control
+  local function host_py(args)
+    local p = io.popen("python3 tests/security/probe.py " .. args .. " 2>&1")
+    local out = p:read("a")
+    p:close()
+    return probe_lines(out)
+  end
+
+  local function host(cmd)
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  -- size, link count, mode and content hash of a host file, to re-read it
+  -- after every attempt to write it
+  local function fingerprint(path)
+    return host("stat -c '%s %h %a %i' " .. server.q(path) ..
+                " 2>&1; sha256sum " .. server.q(path) .. " 2>&1")
+  end
+
   describe("B: filesystem, processes, kernel", function()
     it("B1: host files and the server's state are not there", function()
       local out = srv:sh(id, "cat /root/agentcube-canary " .. canary_dir ..
@@ -94,14 +116,29 @@ describe("sandbox security corpus" .. flavour.label, function()
 
     it("B5: system files are read-only; /proc/self/exe cannot be written",
        function()
-      local out = srv:sh(id, "{ echo x > /usr/bin/python3; } 2>&1; " ..
-        "{ echo x > /usr/lib/python3/dist-packages/sitecustomize.py; } " ..
-        "2>&1; python3 -c 'open(\"/proc/self/exe\",\"r+b\")' 2>&1 | " ..
-        "tail -1; true")
+      local py3 = host("readlink -f /usr/bin/python3"):gsub("%s+$", "")
+      local site = "/usr/lib/python3/dist-packages/sitecustomize.py"
+      local before = fingerprint(py3)
+      assert.is_nil(before:find("No such", 1, true), before)
+      assert.is_nil(host("ls " .. site .. " 2>/dev/null"):find("site", 1,
+                                                              true))
+      -- control: the same shell can write where writing is allowed
+      assert.equal("w=0\n", (srv:sh(id, "echo x > /tmp/w; echo w=$?")))
+      local out = srv:sh(id, "{ echo x >> " .. py3 .. "; } 2>&1; echo rc=$?")
+      assert.is_truthy(out:find("Read-only file system", 1, true) or
+                       out:find("Permission denied", 1, true), out)
+      assert.matches("rc=1", out, 1, true)
+      assert.equal(before, fingerprint(py3))
+      out = srv:sh(id, "{ echo x > " .. site .. "; } 2>&1; echo rc=$?")
       assert.matches("Read%-only file system", out)
+      assert.matches("rc=1", out, 1, true)
+      assert.equal("", host("ls " .. site .. " 2>/dev/null"))
+      out = srv:sh(id, "python3 -c 'open(\"/proc/self/exe\",\"r+b\")." ..
+                       "write(b\"x\")' 2>&1 | tail -1; true")
       assert.is_truthy(out:find("Text file busy", 1, true) or
                        out:find("Permission denied: '/proc/self/exe'", 1,
-                                true))
+                                true), out)
+      assert.equal(before, fingerprint(py3))
     end)
 
     it("B7-B10, B14: dangerous syscalls are refused", function()
@@ -125,10 +162,23 @@ describe("sandbox security corpus" .. flavour.label, function()
     end)
 
     it("B8: no mounts; no /sys; no cgroupfs", function()
-      local out = srv:sh(id, "mount -t tmpfs none /tmp 2>&1; " ..
-        "ls /sys/fs/cgroup 2>&1; echo done")
+      -- the mounts on /tmp, counted before and after (only those: other
+      -- mounts may come and go meanwhile)
+      local try = "n=$(grep -c ' /tmp ' /proc/self/mountinfo); " ..
+        "mount -t tmpfs none /tmp 2>/dev/null; echo rc=$?; " ..
+        "[ \"$(grep -c ' /tmp ' /proc/self/mountinfo)\" = \"$n\" ] && " ..
+        "echo same"
+      -- control: where mounting is allowed the same lines mount a tmpfs
+      local ctl = host("unshare -m sh -c " .. server.q(try) .. " 2>&1")
+      assert.matches("rc=0\n", ctl)
+      assert.is_nil(ctl:find("same", 1, true))
+      local out = srv:sh(id, try)
+      assert.is_nil(out:find("rc=0\n", 1, true), out)
+      assert.matches("same", out, 1, true)
+      out = srv:sh(id, "ls /sys/fs/cgroup 2>&1; echo rc=$?")
       assert.is_nil(out:find("release_agent", 1, true))
       assert.matches("No such file or directory", out, 1, true)
+      assert.is_nil(out:find("rc=0", 1, true))
     end)
 
     it("B11: devices cannot be made and host disks are absent", function()
@@ -140,21 +190,46 @@ describe("sandbox security corpus" .. flavour.label, function()
     end)
 
     it("B12: setuid binaries give no privilege", function()
-      local out = srv:sh(id, "su -c id root 2>&1; ping -c1 127.0.0.1 2>&1; " ..
-                             "id -u")
-      assert.matches("1000\n$", out)
+      -- control: su is setuid root, on the host and inside
+      assert.matches("^%-rwsr", host("stat -c %A /usr/bin/su"))
+      assert.matches("^%-rwsr", (srv:sh(id, "stat -c %A /usr/bin/su")))
+      -- the attempt: a setuid program started inside must not run as root;
+      -- su would print 0 when it gets root, python reports the euid it got
+      local out = srv:sh(id, "su -c 'id -u' root </dev/null 2>&1; " ..
+        "echo rc=$?; cp /usr/bin/python3 /tmp/p 2>/dev/null; " ..
+        "python3 -c 'import os; print(\"euid\", os.geteuid())'")
+      assert.is_nil(out:find("^0\n") or out:find("\n0\n"), out)
+      assert.is_nil(out:find("rc=0", 1, true), out)
+      assert.matches("euid 1000\n", out, 1, true)
+      -- NoNewPrivs means the kernel ignores the setuid bit on execve
+      assert.matches("NoNewPrivs:%s+1", (srv:sh(id,
+        "su -c true root </dev/null >/dev/null 2>&1; " ..
+        "grep NoNewPrivs /proc/self/status")))
     end)
 
     it("B13: no controlling tty, TIOCSTI refused", function()
       local r = py("tiocsti")
-      assert.matches("^notty", r.tiocsti)
+      assert.matches("^notty", r.tiocsti)      -- no controlling terminal
+      -- control: on the host (root) TIOCSTI on a pty of one's own works
+      assert.equal("ALLOWED", host_py("tiocsti_pty").tiocsti_pty)
+      -- inside, the same ioctl on a pty of the sandbox's own is refused
+      assert.equal("EPERM", py("tiocsti_pty").tiocsti_pty)
     end)
 
     it("B14: hostname changes stay inside; kernel log is closed", function()
-      local out = srv:sh(id, "hostname; hostname evil 2>&1; dmesg 2>&1 | " ..
-                             "head -1; cat /proc/kallsyms 2>/dev/null | head -1")
+      local out = srv:sh(id, "hostname; hostname evil 2>/dev/null; " ..
+        "echo rc=$?; hostname")
       assert.matches("^sandbox\n", out)
-      assert.is_nil(out:find("ffffffff", 1, true))
+      -- control for the kernel log: the host's root reads it, and sees
+      -- kernel addresses in kallsyms
+      local kmsg = host("dmesg 2>/dev/null | head -3")
+      assert.is_true(#kmsg > 0, "the host's kernel log is empty")
+      assert.matches("ffffffff", host("head -1 /proc/kallsyms"))
+      local dm = srv:sh(id, "dmesg 2>&1; echo rc=$?")
+      assert.is_nil(dm:find(kmsg:match("^[^\n]+"), 1, true))
+      assert.is_nil(dm:find("rc=0", 1, true), dm)
+      local ks = srv:sh(id, "head -1 /proc/kallsyms 2>&1; true")
+      assert.is_nil(ks:find("ffffffff", 1, true), ks)
       local p = io.popen("hostname")
       local host = p:read("l")
       p:close()
@@ -171,6 +246,9 @@ describe("sandbox security corpus" .. flavour.label, function()
 
     it("B16/E3: one session cannot touch another", function()
       srv:sh(other, "echo private > secret.txt; echo x > /tmp/other")
+      -- control: the owner sees its own secret
+      assert.equal("private\nx\n",
+                   (srv:sh(other, "cat /workspace/secret.txt /tmp/other")))
       local out = srv:sh(id, "cat /workspace/secret.txt /tmp/other 2>&1; " ..
         "ls /proc/*/root/workspace 2>&1; find / -name secret.txt " ..
         "-not -path '/proc/*' 2>/dev/null; true")
@@ -178,8 +256,12 @@ describe("sandbox security corpus" .. flavour.label, function()
       -- poisoning this session's home does not affect the other one
       srv:sh(id, "echo 'echo POISON' > ~/.bashrc; echo 'print(\"POISON\")' " ..
                  "> sitecustomize.py")
+      -- control: the poison works in the session that planted it
+      local o1 = srv:sh(id, "bash -ic true 2>/dev/null; python3 -c pass")
+      assert.matches("POISON", o1, 1, true)
       local o2 = srv:sh(other, "bash -ic true 2>/dev/null; python3 -c pass")
       assert.is_nil(o2:find("POISON", 1, true))
+      srv:sh(id, "rm -f ~/.bashrc sitecustomize.py")
     end)
   end)
 
@@ -187,7 +269,23 @@ describe("sandbox security corpus" .. flavour.label, function()
     it("C1/C2: no route out, the server and host services unreachable",
        function()
       local port = srv.url:match(":(%d+)$")
-      local r = py("connect 127.0.0.1 " .. port)
+      -- a host listener on an abstract socket, for as long as the test runs
+      local name = "agentcube-spec-" .. tostring(os.time()) .. "-" ..
+                   tostring(math.random(1e6))
+      local lst = io.popen("exec python3 -c " .. server.q(
+        "import socket,sys,time\n" ..
+        "s=socket.socket(socket.AF_UNIX);s.bind('\\0'+sys.argv[1])\n" ..
+        "s.listen(8);print('ready',flush=True);time.sleep(120)") ..
+        " " .. name .. " & echo $!")
+      local lpid = lst:read("l")
+      os.execute("sleep 0.5")
+      -- control: from the host, the same probe reaches both listeners
+      local h = host_py("connect 127.0.0.1 " .. port .. " " .. name)
+      local r = py("connect 127.0.0.1 " .. port .. " " .. name)
+      os.execute("kill " .. lpid)
+      lst:close()
+      assert.equal("ALLOWED", h.connect)
+      assert.equal("ALLOWED", h.abstract)
       assert.equal("ECONNREFUSED", r.connect)
       assert.equal("ECONNREFUSED", r.abstract)
       assert.equal("EAI", r.dns)
@@ -207,8 +305,21 @@ describe("sandbox security corpus" .. flavour.label, function()
     end)
 
     it("C4/C6: no host sockets, no shared SysV IPC", function()
-      srv:sh(other, "python3 -c 'import sysv_ipc' 2>/dev/null; ipcmk -Q; true")
+      -- the other session holds a message queue while this one looks
+      local bg = io.popen("curl -s -X POST " ..
+        (srv.token and ("-H 'Authorization: Bearer " .. srv.token .. "' ")
+         or "") .. "-H 'x-agentcube-session-id: " .. other .. "' -d " ..
+        server.q('{"command":["sh","-c","ipcmk -Q >/dev/null && ' ..
+                 'ipcs -q; sleep 4"]}') .. " " ..
+        server.q(srv.url .. server.DP .. "api/execute"))
+      os.execute("sleep 1.5")
+      -- control: the host has sockets under /run
+      assert.is_true(#host("ls /run") > 0)
       local out = srv:sh(id, "ls /run /var/run 2>&1; ipcs -q; true")
+      local held = bg:read("a")
+      bg:close()
+      -- control: the queue existed, seen from the session that made it
+      assert.matches("0x", held, 1, true)
       assert.matches("No such file or directory", out, 1, true)
       assert.is_nil(out:find("0x", 1, true))
     end)
@@ -222,12 +333,14 @@ describe("sandbox security corpus" .. flavour.label, function()
     end)
 
     it("D8: daemons die with their command", function()
-      srv:sh(id, "(setsid sleep 1000 &); (nohup sleep 1001 &); " ..
-                 "(trap '' TERM HUP; sleep 1002 &); disown -a; true")
-      local p = io.popen("pgrep -f 'sleep 100[012]' | wc -l")
-      local n = tonumber(p:read("l"))
-      p:close()
-      assert.equal(0, n)
+      -- command lines no other process on this machine has
+      local m = { server.marker(), server.marker(), server.marker() }
+      srv:sh(id, "(setsid " .. m[1] .. " &); (nohup " .. m[2] .. " &); " ..
+                 "(trap '' TERM HUP; " .. m[3] .. " &); disown -a; true")
+      for _, mark in ipairs(m) do
+        assert.equal("", server.capture("pgrep -f " ..
+          server.q("^" .. mark .. "$")), mark)
+      end
     end)
 
     it("D3: /dev/shm is small and charged to the session", function()
@@ -249,12 +362,24 @@ describe("sandbox security corpus" .. flavour.label, function()
     end)
 
     it("E2: LD_PRELOAD and friends apply only inside", function()
-      local status, j = srv:exec(id, { "sh", "-c", "echo $LD_PRELOAD" },
+      local status, j = srv:exec(id, { "/bin/sh", "-c",
+                                       "echo $LD_PRELOAD,$BASH_ENV,$PATH" },
         { env = { LD_PRELOAD = "/workspace/evil.so", BASH_ENV = "/x",
                   PATH = "/workspace" } })
       assert.equal(200, status)
-      local health = srv:json("GET", "/health")
+      -- control: the variables applied inside
+      assert.equal("/workspace/evil.so,/x,/workspace\n", j.stdout)
+      -- they reached neither the server nor the other session
+      local env = host("tr '\\0' '\\n' < /proc/" .. srv.pid .. "/environ")
+      assert.matches("SBX_CANARY=", env, 1, true)   -- control: readable
+      assert.is_nil(env:find("evil.so", 1, true))
+      local status2, j2 = srv:exec(other, { "sh", "-c",
+        "echo [$LD_PRELOAD][$BASH_ENV]; command -v sh" })
+      assert.equal(200, status2)
+      assert.equal("[][]\n/usr/bin/sh\n", j2.stdout)
+      local health, hj = srv:json("GET", "/health")
       assert.equal(200, health)
+      assert.equal("healthy", hj.status)
     end)
   end)
 
@@ -279,9 +404,18 @@ describe("sandbox security corpus" .. flavour.label, function()
     end)
 
     it("A8: hardlinks to host files cannot be made", function()
-      local out = srv:sh(id, "ln /etc/passwd hl 2>&1; ln /usr/bin/su su2 " ..
-                             "2>&1; true")
-      assert.matches("Invalid cross%-device link", out)
+      local before = { fingerprint("/etc/passwd"), fingerprint("/usr/bin/su") }
+      -- control: hard links inside the workspace work
+      assert.equal("2\n", (srv:sh(id, "echo x > f; ln f f2; stat -c %h f; " ..
+                                      "rm -f f f2")))
+      for i, src in ipairs{ "/etc/passwd", "/usr/bin/su" } do
+        local out = srv:sh(id, "ln " .. src .. " hl 2>&1; echo rc=$?; " ..
+                               "ls hl 2>&1; true")
+        assert.matches("Invalid cross%-device link", out)
+        assert.matches("rc=1", out, 1, true)
+        assert.matches("No such file", out, 1, true)
+        assert.equal(before[i], fingerprint(src))
+      end
     end)
 
     it("A9: a FIFO, a socket or a device never hangs a download", function()

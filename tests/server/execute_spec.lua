@@ -39,14 +39,16 @@ describe("execute", function()
   end)
 
   it("27: the whole process tree dies on timeout", function()
+    -- command lines no other process on this machine has
+    local m = { server.marker(), server.marker(), server.marker() }
     local _, j = srv:exec(id, { "bash", "-c",
-      "(setsid sleep 300 &); (nohup sleep 301 &); sleep 302" },
+      "(setsid " .. m[1] .. " &); (nohup " .. m[2] .. " &); " .. m[3] },
       { timeout = "1s" })
     assert.equal(124, j.exit_code)
-    local p = io.popen("pgrep -f 'sleep 30[012]' | wc -l")
-    local n = tonumber(p:read("l"))
-    p:close()
-    assert.equal(0, n)
+    for _, mark in ipairs(m) do
+      assert.equal("", server.capture("pgrep -f " ..
+        server.q("^" .. mark .. "$")), mark)
+    end
   end)
 
   it("28: timeout strings follow Go's duration grammar", function()
@@ -67,10 +69,39 @@ describe("execute", function()
     assert.equal(400, status)
   end)
 
-  it("29: an absent or empty timeout means the template's 60 s", function()
-    local status, j = srv:exec(id, { "true" }, { timeout = "" })
+  -- The default template's 60 s is checked where it is set
+  -- (c/test_server_config); here, that an absent or empty timeout really
+  -- applies the template's value, with a template of 2 s, and that a
+  -- template without commandTimeout does not kill a command at 2 s.
+  it("29: an absent or empty timeout applies the template's " ..
+     "commandTimeout (60 s unless configured)", function()
+    local short = server.start{ config = "templates:\n" ..
+      "  - name: quick\n    commandTimeout: 2s\n" ..
+      "  - name: plain\n" }
+    finally(function() short:destroy() end)
+    local q = short:create{ name = "quick", namespace = "default" }
+    for _, opts in ipairs{ { timeout = "" }, {} } do
+      local t0 = server.monotonic()
+      local status, j = short:json("POST", "/v1/namespaces/default/" ..
+        "code-interpreters/quick/invocations/api/execute",
+        { command = { "sleep", "30" }, timeout = opts.timeout },
+        { session = q })
+      local took = server.monotonic() - t0
+      assert.equal(200, status)
+      assert.equal(124, j.exit_code)
+      assert.matches("Command timed out after 2 seconds", j.stderr, 1, true)
+      assert.is_true(took >= 1.9 and took < 20, ("took %.1f s"):format(took))
+    end
+    -- control: the plain template (60 s) lets the same kind of command
+    -- outlive 2 s
+    local p = short:create{ name = "plain", namespace = "default" }
+    local status, j = short:json("POST", "/v1/namespaces/default/" ..
+      "code-interpreters/plain/invocations/api/execute",
+      { command = { "sh", "-c", "sleep 3; echo lived" }, timeout = "" },
+      { session = p })
     assert.equal(200, status)
     assert.equal(0, j.exit_code)
+    assert.equal("lived\n", j.stdout)
   end)
 
   it("30: an empty or missing command is 400", function()
@@ -136,6 +167,22 @@ describe("execute", function()
     local status, j = srv:exec(id, { "printf", "a\\377b" })
     assert.equal(200, status)
     assert.equal("a\239\191\189b", j.stdout)
+    local R = "\239\191\189"            -- U+FFFD
+    -- valid sequences of 2, 3 and 4 bytes pass through; overlong forms,
+    -- surrogates, code points above U+10FFFF and cut sequences do not
+    for _, c in ipairs{
+        { "\\303\\251", "\195\169" },                     -- é
+        { "\\342\\202\\254", "\226\130\172" },           -- €
+        { "\\360\\237\\230\\200", "\240\159\152\128" },   -- U+1F600
+        { "\\300\\257", R .. R },                           -- overlong /
+        { "\\340\\200\\257", R .. R .. R },                 -- overlong /
+        { "\\355\\240\\200", R .. R .. R },                 -- surrogate
+        { "\\364\\220\\200\\200", R .. R .. R .. R },       -- > U+10FFFF
+        { "\\342\\202x", R .. R .. "x" } } do                 -- cut short
+      status, j = srv:exec(id, { "printf", "<" .. c[1] .. ">" })
+      assert.equal(200, status)
+      assert.equal("<" .. c[2] .. ">", j.stdout, c[1])
+    end
   end)
 
   it("caps output and says so", function()

@@ -143,15 +143,71 @@ templates:
     assert.is_true(gone(id))
   end)
 
-  it("frees the sandbox of a reaped session", function()
+  -- what the box holds on the host, proven present first (the control),
+  -- then gone: directory, mount, loop device, cgroups, processes
+  -- what the box holds on the host, proven present first (the control)
+  local function held(id)
+    assert.equal(0, select(3, srv:sh(id, "true")))
+    local r = srv:box_of(id)
+    assert.truthy(r.uid, "session uid")
+    assert.truthy(r.loop, "loop device")
+    assert.truthy(r.mount, "published mount")
+    assert.is_true(#r.cgroups > 0, "box cgroups")
+    return r
+  end
+
+  it("frees the sandbox of a reaped session: directory, mount, loop " ..
+     "device, cgroups", function()
     local id = create("brief")
-    local _, info = srv:json("GET", "/v1/code-interpreter/sessions/" .. id)
-    assert.truthy(info)
+    local r = held(id)
     os.execute("sleep 3")
     assert.is_true(gone(id))
     -- the reaper ran: no record on disk
     local f = io.open(srv.state_dir .. "/sessions/" .. id .. ".json")
     assert.is_nil(f)
+    assert.same({}, server.wait_box_gone(r, 30))
+  end)
+
+  it("frees the sandbox of a deleted session: mount, loop device, " ..
+     "cgroups, processes", function()
+    local id = create("brief")
+    local r = held(id)
+    -- a command in flight, running as the session's uid
+    r.marker = server.marker()
+    local bg = io.popen("curl -s -o /dev/null -X POST -H " ..
+      server.q("x-agentcube-session-id: " .. id) .. " -d " ..
+      server.q('{"command":["sh","-c","exec ' .. r.marker ..
+               '"],"timeout":"300s"}') .. " " ..
+      server.q(srv.url .. "/v1/namespaces/default/code-interpreters/" ..
+               "brief/invocations/api/execute"))
+    local running = false
+    for _ = 1, 100 do
+      running = server.capture("pgrep -f " .. server.q("^" .. r.marker ..
+                                                       "$")) ~= ""
+      if running then break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_true(running, "the command runs")
+    assert.equal(200, (srv:delete(id)))
+    assert.same({}, server.wait_box_gone(r, 30))
+    bg:close()
+  end)
+
+  it("gives two sessions distinct uids on the host", function()
+    local a, b = create("brief"), create("brief")
+    local ra, rb = srv:box_of(a), srv:box_of(b)
+    assert.truthy(ra.uid)
+    assert.truthy(rb.uid)
+    assert.are_not.equal(ra.uid, rb.uid)
+    -- and the files each writes are owned by its own uid
+    srv:sh(a, "echo a > mine")
+    srv:sh(b, "echo b > mine")
+    assert.equal(tostring(ra.uid) .. "\n", server.capture("stat -c %u " ..
+      server.q(ra.mount .. "/workspace/mine")))
+    assert.equal(tostring(rb.uid) .. "\n", server.capture("stat -c %u " ..
+      server.q(rb.mount .. "/workspace/mine")))
+    srv:delete(a)
+    srv:delete(b)
   end)
 end)
 

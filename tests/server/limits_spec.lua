@@ -2,7 +2,7 @@
 local server = require "server"
 
 describe("limits", function()
-  local srv, id
+  local srv, id, free   -- free: the control, without the tight limits
   setup(function()
     srv = server.start{ config = [[
 templates:
@@ -11,19 +11,30 @@ templates:
     disk: 64Mi
     maxFileSize: 32Mi
     resources: { limits: { memory: 128Mi, pids: 48, cpu: "500m" } }
+  - name: free
+    warmPoolSize: 0
+    resources: { limits: { memory: 1Gi } }
 ]] }
     local _, j = srv:json("POST", "/v1/code-interpreter",
                           { name = "tight", namespace = "default" })
     id = j.sessionId
+    _, j = srv:json("POST", "/v1/code-interpreter",
+                    { name = "free", namespace = "default" })
+    free = j.sessionId
   end)
   teardown(function() srv:destroy() end)
 
   it("kills a process that exceeds the memory limit", function()
-    local _, _, code, j = srv:sh(id, [[python3 -c '
+    local hog = [[python3 -c '
 l = []
-for i in range(64):
+for i in range(16):
     l.append(bytearray(16 << 20))
-print("survived")']])
+print("survived")']]
+    -- control: 256 MiB is fine where the limit is 1 GiB
+    local out, _, ccode = srv:sh(free, hog)
+    assert.equal(0, ccode)
+    assert.equal("survived\n", out)
+    local _, _, code, j = srv:sh(id, hog)
     assert.are_not.equal(0, code)
     assert.is_nil(j.stdout:find("survived", 1, true))
     assert.is_true(j.oom_killed)
@@ -74,13 +85,22 @@ print("started=%d" % n)']], "30s")
     assert.equal("rc=153\n33554432\n", out)   -- SIGXFSZ at 32 MiB
   end)
 
-  it("throttles CPU to the quota", function()
-    local out = srv:sh(id, [[python3 -c '
-import time, os
-t0 = time.time(); c0 = time.process_time()
-while time.time() - t0 < 2: pass
-print(round((time.process_time() - c0) / (time.time() - t0), 2))']], "30s")
-    local share = tonumber(out)
-    assert.is_true(share < 0.8, "cpu share " .. tostring(share))
+  it("throttles CPU to the quota (500m), against an unthrottled control",
+     function()
+    local spin = [[python3 -c '
+import time
+t0 = time.monotonic(); c0 = time.process_time()
+while time.monotonic() - t0 < 2: pass
+print(round((time.process_time() - c0) / (time.monotonic() - t0), 2))']]
+    local control = tonumber((srv:sh(free, spin, "30s")))
+    local share = tonumber((srv:sh(id, spin, "30s")))
+    print(("# cpu share: throttled %.2f, unthrottled %.2f"):format(share,
+                                                                 control))
+    if control < 0.8 then
+      -- the machine is too busy to tell a 0.5 quota from its own load
+      pending(("the unthrottled control got only %.2f CPU"):format(control))
+      return
+    end
+    assert.is_true(share <= 0.6, "cpu share " .. tostring(share))
   end)
 end)

@@ -477,8 +477,8 @@ steps:
 end)
 
 describe("interrupts", function()
-  it("stop the run, run finally, delete every session, exit 130",
-     function()
+  it("stop the run, cancel a finally step whose session is still busy, " ..
+     "delete every session, exit 130", function()
     local A = help.cmodule("agentcube.async")
     local t0 = A.now()
     local code, rep, events = run([[
