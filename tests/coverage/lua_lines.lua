@@ -38,5 +38,7 @@ local function dump()
 end
 
 -- written when the state closes (os.exit(code, true) and a normal end)
+-- luacheck: push ignore 111
 AGENTCUBE_LUA_COVERAGE_SENTINEL = setmetatable({}, { __gc = dump })
+-- luacheck: pop
 debug.sethook(hook, "l")
