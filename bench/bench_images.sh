@@ -10,6 +10,7 @@ B="$ROOT/$BUILD"
 STORE=${AGENTCUBE_TEST_IMAGES:-$B/test-images}
 STATE=$(mktemp -d /tmp/agentcube-bench-img.XXXXXX)
 N=${BENCH_IMAGE_N:-40}
+[ "${AGENTCUBE_BENCH_SHORT:-0}" = 1 ] && N=${BENCH_IMAGE_N:-10}
 cat >"$STATE.yaml" <<'YAML'
 templates:
   - name: host
@@ -87,8 +88,9 @@ ID=$("$AGENTCUBE_BIN" image ls --config "$DATA_CFG" --image-dir "$STORE" |
      awk '/pydata/ { print $1; exit }')
 if "$AGENTCUBE_BIN" image ls --config "$DATA_CFG" --image-dir "$STORE" |
    grep -q "not built"; then
-  if [ "${BENCH_SKIP_DATA_BUILD:-}" = 1 ]; then
-    echo "pandas image: not built (BENCH_SKIP_DATA_BUILD=1)"
+  if [ "${BENCH_SKIP_DATA_BUILD:-}" = 1 ] ||
+     [ "${AGENTCUBE_BENCH_SHORT:-0}" = 1 ]; then
+    echo "pandas image: not built (short mode or BENCH_SKIP_DATA_BUILD=1)"
     exit 0
   fi
   "$AGENTCUBE_BIN" image build --config "$DATA_CFG" --image-dir "$STORE" \

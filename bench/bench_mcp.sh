@@ -17,6 +17,7 @@ ROOT=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${BUILD:-build}
 BIN=${AGENTCUBE_BIN:-$ROOT/$BUILD/agentcube}
 N=${BENCH_MCP_N:-${BENCH_N:-500}}
+[ "${AGENTCUBE_BENCH_SHORT:-0}" = 1 ] && N=${BENCH_MCP_N:-100}
 ROUNDS=${BENCH_ROUNDS:-3}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/agentcube-bench-mcp.XXXXXX")
