@@ -169,6 +169,14 @@ static int resolve_session(struct req *r, enum MHD_Result *ret) {
 
   if (h && *h) {
     r->sess = ac_store_get(srv->store, h, 1);
+    /* A session answers only under the namespace and name it was created
+    ** for: another URL is as unknown as a wrong id, so it reveals
+    ** nothing. */
+    if (r->sess && (strcmp(r->sess->namespace_, r->ns) != 0 ||
+                    strcmp(r->sess->name, r->name) != 0)) {
+      ac_store_release(srv->store, r->sess);
+      r->sess = NULL;
+    }
     if (r->sess == NULL) {
       *ret = reply_error(r, FAM_ROUTER, 404,
                          "sessions.agentcube.volcano.sh \"%s\" not found", h);

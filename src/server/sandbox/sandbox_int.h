@@ -115,6 +115,21 @@ enum ac_code sbx_layout_build(struct sbx_runtime *rt, struct ac_error *err);
 ** Fills box->prefix. */
 enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err);
 
+/* ---- sandbox_mask.c ---- */
+
+/* Appends the bwrap operations that mask host information in /proc (after
+** --proc). */
+void sbx_mask_args(struct sbx_args *a);
+
+/* The masked entries, NULL-ended (for --check and tests). */
+const char *const *sbx_masked_files(void);
+const char *const *sbx_masked_dirs(void);
+
+/* Mounts a private tmpfs on dir when root: 1 done, 0 not root, -1 failed
+** (errno). sbx_private_unmount detaches whatever is mounted there. */
+int sbx_private_mount(const char *dir);
+void sbx_private_unmount(const char *dir);
+
 /* ---- sandbox_etc.c ---- */
 
 /* Synthesized /etc files. */
