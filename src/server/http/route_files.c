@@ -3,6 +3,7 @@
 ** downloads, directory listings. Uploads stream into fileapi writers;
 ** downloads stream from the file descriptor; neither buffers a whole file.
 */
+#include "download_body.h"
 #include "reply.h"
 #include "routes.h"
 
@@ -311,11 +312,9 @@ enum MHD_Result route_download(struct req *r) {
   if (fapi_open_read(&root, download_path(r->subpath, path, sizeof path),
                      &fd, &fi, &err) != AC_OK)
     return reply_fapi(r, &err, "File not found");
-  resp = MHD_create_response_from_fd64((uint64_t)fi.size, fd);
-  if (resp == NULL) {
-    close(fd);
+  resp = download_body_response(fd, (uint64_t)fi.size);
+  if (resp == NULL)
     return MHD_NO;
-  }
   snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", fi.name);
   gmtime_r(&fi.mtime.tv_sec, &tm);
   strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
