@@ -3,6 +3,7 @@
 ** request bodies, replies and the access log.
 */
 #include "http_server.h"
+#include "budget.h"
 #include "reply.h"
 #include "routes.h"
 #include "token.h"
@@ -212,6 +213,15 @@ static enum MHD_Result reply_too_big(struct req *r) {
                                       "detail", detail));
 }
 
+/* The server-wide request memory pool is spent: come back later. */
+static enum MHD_Result reply_busy_memory(struct req *r) {
+  r->op = OP_NONE;
+  return reply_json(r, 503, json_pack(
+    "{s:s, s:s}", "error", "server busy: the memory budget of requests in "
+    "flight (maxRequestMemory) is spent; try again later", "code",
+    "SERVER_MEMORY_BUDGET"));
+}
+
 /* First callback of a data-plane request: limits, session, operation. */
 static enum MHD_Result invoke_begin(struct req *r, const char *method,
                                     const char *url) {
@@ -238,8 +248,11 @@ static enum MHD_Result invoke_begin(struct req *r, const char *method,
   r->op = data_op(r, method);
   cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+  /* each route its own body limit */
   r->limit = r->op == OP_UPLOAD_MULTIPART ? srv->cfg->max_upload_bytes
-                                          : srv->cfg->max_json_bytes;
+           : r->op == OP_UPLOAD_JSON      ? srv->cfg->max_json_bytes
+           : r->op == OP_EXECUTE          ? srv->cfg->max_execute_bytes
+                                          : srv->cfg->max_control_bytes;
   if (cl && strtoull(cl, NULL, 10) > r->limit)
     return reply_too_big(r);
   if (!resolve_session(r, &ret))
@@ -257,7 +270,7 @@ static enum MHD_Result invoke_begin(struct req *r, const char *method,
 
 /* Appends a chunk of a buffered (JSON) body, up to the limit. */
 static void body_append(struct req *r, const char *data, size_t size) {
-  if (r->too_big || size == 0)
+  if (r->too_big || r->no_memory || size == 0)
     return;
   if (r->len + size > r->limit) {
     r->too_big = 1;
@@ -268,6 +281,11 @@ static void body_append(struct req *r, const char *data, size_t size) {
     char *grown;
     while (ncap < r->len + size + 1)
       ncap *= 2;
+    if (!budget_pool_take(ncap - r->cap)) {
+      r->no_memory = 1;
+      return;
+    }
+    r->reserved += ncap - r->cap;
     if ((grown = realloc(r->body, ncap)) == NULL) {
       r->too_big = 1;
       return;
@@ -281,6 +299,8 @@ static void body_append(struct req *r, const char *data, size_t size) {
 }
 
 static enum MHD_Result finish(struct req *r) {
+  if (r->no_memory)
+    return reply_busy_memory(r);
   if (r->route != R_INVOKE)
     return route_control(r);
   if (r->too_big)
@@ -315,7 +335,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->srv = srv;
     r->conn = conn;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
-    r->limit = srv->cfg->max_json_bytes;
+    r->limit = srv->cfg->max_control_bytes;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->url, sizeof r->url, "%s", url);
     route_request(r, method, url);
@@ -378,6 +398,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   }
   if (r->counted)
     atomic_fetch_sub(&srv->inflight, 1);
+  budget_pool_give(r->reserved);
   free(r->up_path);
   free(r->up_mode);
   free(r->body);
@@ -462,6 +483,7 @@ enum ac_code ac_server_start(const struct ac_server_options *opt,
     return ac_error_set(err, AC_ENOMEM, "out of memory");
   srv->cfg = cfg;
   srv->store = store;
+  budget_pool_init(cfg->max_request_memory);
   srv->access_log = opt->access_log;
   if (opt->token) {
     srv->auth = 1;

@@ -1,6 +1,7 @@
 /*
 ** route_execute.c -- POST .../invocations/api/execute (PicoD's execute).
 */
+#include "budget.h"
 #include "duration.h"
 #include "reply.h"
 #include "routes.h"
@@ -110,7 +111,10 @@ static int parse_request(json_t *body, const struct ac_template *tpl,
 
 enum MHD_Result route_execute(struct req *r) {
   const struct ac_template *tpl = r->sess->tpl;
-  json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  json_error_t jerr;
+  const char *why = NULL;
+  json_t *body = r->body ? budget_json_load(r->srv->cfg, r->body, r->len,
+                                            &jerr, &why) : NULL;
   const char **argv = NULL, **env = NULL, *workdir = NULL;
   char msg[512], mapped[4096], sbxdir[4200], t0[40], t1[40];
   long long timeout_ns = 0;
@@ -123,9 +127,7 @@ enum MHD_Result route_execute(struct req *r) {
   json_t *o;
 
   if (body == NULL && r->len > 0) {
-    json_error_t jerr;
-    json_decref(json_loadb(r->body, r->len, 0, &jerr));
-    ret = reply_error(r, FAM_PICOD, 400, "invalid JSON: %s", jerr.text);
+    ret = reply_error(r, FAM_PICOD, 400, "invalid JSON: %s", why);
     goto out;
   }
   if (!parse_request(body, tpl, &argv, &env, &workdir, &timeout_ns, msg,
@@ -159,9 +161,35 @@ enum MHD_Result route_execute(struct req *r) {
     goto out;
   }
   {
-    size_t olen, elen;
+    size_t olen, elen, need;
     char *out = utf8_sanitize(res.out, res.out_len, &olen);
     char *errs = utf8_sanitize(res.err, res.err_len, &elen);
+    /* The answer's size is bounded by the output limit in encoded
+    ** bytes, whatever the bytes are. */
+    if (out && errs) {
+      size_t ofit = budget_json_fit(out, olen, tpl->max_output);
+      size_t efit = budget_json_fit(errs, elen, tpl->max_output);
+      res.out_truncated |= ofit < olen;
+      res.err_truncated |= efit < elen;
+      olen = ofit;
+      elen = efit;
+      /* the strings once in the JSON tree, once encoded in the answer */
+      need = olen + elen + budget_json_size(out, olen) +
+             budget_json_size(errs, elen) + 1024;
+      if (!budget_pool_take(need)) {
+        if (out != res.out)
+          free(out);
+        if (errs != res.err)
+          free(errs);
+        sbx_exec_result_free(&res);
+        ret = reply_json(r, 503, json_pack(
+          "{s:s, s:i}", "error", "server busy: the memory budget of "
+          "requests in flight (maxRequestMemory) is spent; try again later",
+          "code", 503));
+        goto out;
+      }
+      r->reserved += need;
+    }
     o = out && errs ? json_pack(
       "{s:s%, s:s%, s:i, s:f, s:s, s:s}",
       "stdout", out, olen, "stderr", errs, elen,

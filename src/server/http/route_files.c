@@ -3,6 +3,7 @@
 ** downloads, directory listings. Uploads stream into fileapi writers;
 ** downloads stream from the file descriptor; neither buffers a whole file.
 */
+#include "budget.h"
 #include "download_body.h"
 #include "reply.h"
 #include "routes.h"
@@ -90,7 +91,9 @@ out:
 }
 
 enum MHD_Result route_upload_json(struct req *r) {
-  json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  json_error_t jerr;
+  const char *why;
+  json_t *body = budget_json_load(r->srv->cfg, r->body, r->len, &jerr, &why);
   json_t *path, *content, *mode;
   struct fapi_root root;
   struct fapi_writer *w = NULL;
@@ -103,7 +106,8 @@ enum MHD_Result route_upload_json(struct req *r) {
   mode = json_object_get(body, "mode");
   if (!json_is_object(body)) {
     ret = reply_error(r, FAM_PICOD, 400, "request body must be a JSON "
-                      "object with path and content");
+                      "object with path and content%s%s",
+                      why ? ": " : "", why ? why : "");
     goto out;
   }
   if (!json_is_string(path) || !*json_string_value(path)) {

@@ -2,6 +2,7 @@
 ** routes_control.c -- health routes and the WorkloadManager's control
 ** plane (create, delete), plus the local listing extensions.
 */
+#include "budget.h"
 #include "reply.h"
 #include "routes.h"
 
@@ -22,7 +23,11 @@ static enum MHD_Result create(struct req *r) {
 
   if (r->too_big)
     return reply_error(r, FAM_WM, 413, "request body too large");
-  body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  {
+    json_error_t jerr;
+    const char *why;
+    body = budget_json_load(srv->cfg, r->body, r->len, &jerr, &why);
+  }
   if (!json_is_object(body))
     goto invalid;
   /* Strings where the Go server decodes strings; anything else is an

@@ -332,6 +332,16 @@ static enum ac_code get_root(struct walk *w, yaml_node_t *n,
       rc = get_bytes(w, v, ks, &cfg->max_json_bytes);
     else if (!strcmp(ks, "maxInflight"))
       rc = get_uint(w, v, ks, &cfg->max_inflight);
+    else if (!strcmp(ks, "maxExecuteBytes"))
+      rc = get_bytes(w, v, ks, &cfg->max_execute_bytes);
+    else if (!strcmp(ks, "maxControlBytes"))
+      rc = get_bytes(w, v, ks, &cfg->max_control_bytes);
+    else if (!strcmp(ks, "maxJsonDepth"))
+      rc = get_uint(w, v, ks, &cfg->max_json_depth);
+    else if (!strcmp(ks, "maxJsonNodes"))
+      rc = get_uint(w, v, ks, &cfg->max_json_nodes);
+    else if (!strcmp(ks, "maxRequestMemory"))
+      rc = get_bytes(w, v, ks, &cfg->max_request_memory);
     else if (!strcmp(ks, "templates"))
       templates = v;
     else if (!strcmp(ks, "default"))
@@ -362,6 +372,11 @@ enum ac_code ac_config_defaults(struct ac_config *cfg, struct ac_error *err) {
   cfg->max_upload_bytes = 16 * GiB;
   cfg->max_json_bytes = 64 * MiB;
   cfg->max_inflight = 1000;
+  cfg->max_execute_bytes = 8 * MiB;
+  cfg->max_control_bytes = 64 * 1024;
+  cfg->max_json_depth = 64;
+  cfg->max_json_nodes = 100000;
+  cfg->max_request_memory = 1 * GiB;
   cfg->fallback.session_timeout_s = 15 * 60;
   cfg->fallback.max_duration_s = 8 * 3600;
   cfg->fallback.command_timeout_ns = 60 * 1000000000LL;

@@ -4,7 +4,12 @@
 **
 **   strict: false              # true: unknown templates get 404
 **   maxUploadBytes: 8Gi        # server-wide request limits
-**   maxJsonBytes: 64Mi
+**   maxJsonBytes: 64Mi         # JSON file uploads
+**   maxExecuteBytes: 8Mi       # execute bodies
+**   maxControlBytes: 64Ki      # control-plane bodies
+**   maxJsonDepth: 64           # nesting / values in any JSON body
+**   maxJsonNodes: 100000
+**   maxRequestMemory: 1Gi      # all requests' bodies and answers
 **   templates:
 **     - name: my-interpreter
 **       namespace: default
@@ -43,6 +48,13 @@ struct ac_config {
   unsigned long long max_upload_bytes;  /* streamed multipart bodies */
   unsigned long long max_json_bytes;    /* buffered JSON bodies */
   unsigned max_inflight;                /* 429 beyond this */
+  unsigned long long max_execute_bytes; /* execute request bodies */
+  unsigned long long max_control_bytes; /* control-plane bodies */
+  unsigned max_json_depth;              /* nesting of any JSON body */
+  unsigned max_json_nodes;              /* values in any JSON body */
+  unsigned long long max_request_memory;/* buffered bodies and answers of
+                                           all requests together; 503 past
+                                           it (0: no limit) */
   struct ac_template fallback;          /* answers any name unless strict */
   struct ac_template *templates;
   size_t ntemplates;
