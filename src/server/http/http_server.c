@@ -195,7 +195,10 @@ static int resolve_session(struct req *r, enum MHD_Result *ret) {
   }
   if (ac_store_create(srv->store, tpl, r->ns, r->name, 0, &r->sess, &err)) {
     fprintf(stderr, "agentcube: auto-create: %s\n", err.msg);
-    *ret = reply_error(r, FAM_ROUTER, 500, "internal server error");
+    *ret = err.code == AC_ELIMIT || err.code == AC_ETOOBIG
+      ? reply_error(r, FAM_ROUTER, err.code == AC_ELIMIT ? 503 : 507, "%s",
+                    err.msg)
+      : reply_error(r, FAM_ROUTER, 500, "internal server error");
     return 0;
   }
   snprintf(r->sid, sizeof r->sid, "%s", r->sess->id);

@@ -66,9 +66,11 @@ static enum MHD_Result create(struct req *r) {
   if (ac_store_create(srv->store, tpl, ns, name, ttl, &s, &err) != AC_OK) {
     json_decref(body);
     fprintf(stderr, "agentcube: create: %s\n", err.msg);
-    return reply_error(r, FAM_WM, err.code == AC_ELIMIT ? 503 : 500,
-                       "%s", err.code == AC_ELIMIT ? err.msg
-                                                   : "internal server error");
+    /* what the host cannot give: 503 (try later), 507 (disk) */
+    return reply_error(r, FAM_WM, err.code == AC_ELIMIT    ? 503
+                                : err.code == AC_ETOOBIG ? 507 : 500,
+                       "%s", err.code == AC_ELIMIT || err.code == AC_ETOOBIG
+                               ? err.msg : "internal server error");
   }
   snprintf(sandbox_name, sizeof sandbox_name, "%s-%.8s", name, s->id);
   json_decref(body);

@@ -10,6 +10,11 @@
 **   maxJsonDepth: 64           # nesting / values in any JSON body
 **   maxJsonNodes: 100000
 **   maxRequestMemory: 1Gi      # all requests' bodies and answers
+**   maxSessions: 256           # admission: 503 / 507 past these
+**   maxLoopDevices: 256
+**   memoryOvercommit: 4        # summed memory limits <= 4 x host memory
+**   diskOvercommit: false      # true: images may promise more than free
+**   minFreeDisk: 1Gi
 **   templates:
 **     - name: my-interpreter
 **       namespace: default
@@ -55,6 +60,11 @@ struct ac_config {
   unsigned long long max_request_memory;/* buffered bodies and answers of
                                            all requests together; 503 past
                                            it (0: no limit) */
+  unsigned max_sessions;                /* admission (admission.h) */
+  unsigned max_loop_devices;
+  double memory_overcommit;             /* 0: memory limits not summed */
+  int disk_overcommit;
+  unsigned long long min_free_disk;
   struct ac_template fallback;          /* answers any name unless strict */
   struct ac_template *templates;
   size_t ntemplates;

@@ -8,6 +8,7 @@
 ** and idle sessions, and writes activity times to disk.
 */
 #include "store.h"
+#include "admission.h"
 #include "session_record.h"
 
 #include <dirent.h>
@@ -46,6 +47,9 @@ struct ac_store {
   size_t ndoomed, capdoomed;
   struct pool_box *pool;
   unsigned char slot_used[SLOT_COUNT / 8];
+  const struct ac_template **slot_tpl;  /* what each used slot's box was
+                                           made for: admission sums them */
+  unsigned creating;            /* sessions being created */
   int stopping;
   time_t pool_retry_at;         /* after a failed warm box: wait until */
   pthread_t janitor;
@@ -59,6 +63,8 @@ static int slot_test(struct ac_store *st, unsigned s) {
 }
 
 static void slot_mark(struct ac_store *st, unsigned s, int used) {
+  if (!used && st->slot_tpl)
+    st->slot_tpl[s] = NULL;
   if (used)
     st->slot_used[s / 8] |= (unsigned char)(1u << (s % 8));
   else
@@ -75,6 +81,39 @@ static int slot_alloc(struct ac_store *st, unsigned *out) {
     }
   }
   return -1;
+}
+
+/* What every box holds now, for admission. Called with the lock held. */
+static void usage(struct ac_store *st, struct adm_usage *u) {
+  memset(u, 0, sizeof *u);
+  u->sessions = (unsigned)st->nlive + st->creating;
+  for (unsigned s = 1; s < SLOT_COUNT; s++) {
+    const struct ac_template *tpl;
+    char img[4300];
+    struct stat sb;
+    if (!slot_test(st, s))
+      continue;
+    u->boxes++;
+    if ((tpl = st->slot_tpl[s]) == NULL)
+      continue;
+    u->memory += tpl->limits.memory_bytes;
+    snprintf(img, sizeof img, "%s/%u/disk.img", st->boxes_dir, s);
+    if (tpl->limits.disk_bytes && lstat(img, &sb) == 0) {
+      unsigned long long used = (unsigned long long)sb.st_blocks * 512;
+      u->images++;
+      if (used < tpl->limits.disk_bytes)
+        u->disk_unused += tpl->limits.disk_bytes - used;
+    }
+  }
+}
+
+/* Admission of a new box for tpl. Called with the lock held. */
+static enum ac_code admit(struct ac_store *st, const struct ac_template *tpl,
+                          int is_session, struct ac_error *err) {
+  struct adm_usage u;
+  usage(st, &u);
+  return ac_admit(st->cfg, &u, tpl, is_session,
+                  sbx_runtime_switches_uid(st->rt), st->boxes_dir, err);
 }
 
 static uid_t slot_uid(struct ac_store *st, unsigned slot) {
@@ -232,6 +271,7 @@ static void load_records(struct ac_store *st) {
       continue;
     }
     slot_mark(st, rec.slot, 1);
+    st->slot_tpl[rec.slot] = s->tpl;
     ac_record_free(&rec);
   }
   closedir(d);
@@ -336,8 +376,16 @@ static int refill_one(struct ac_store *st) {
     struct ac_error err;
     unsigned slot;
 
-    if (pool_count(st, tpl) >= tpl->warm_pool || slot_alloc(st, &slot))
+    if (pool_count(st, tpl) >= tpl->warm_pool)
       continue;
+    if (admit(st, tpl, 0, &err) != AC_OK) {
+      /* the host is full: warm boxes wait, sessions go first */
+      st->pool_retry_at = time(NULL) + 10;
+      return 0;
+    }
+    if (slot_alloc(st, &slot))
+      continue;
+    st->slot_tpl[slot] = tpl;
     if ((b = calloc(1, sizeof *b)) == NULL) {
       slot_mark(st, slot, 0);
       return 0;
@@ -500,9 +548,10 @@ enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
     pthread_condattr_destroy(&ca);
   }
   st->dir = strdup(state_dir);
+  st->slot_tpl = calloc(SLOT_COUNT, sizeof *st->slot_tpl);
   st->sessions_dir = join(state_dir, "sessions");
   st->boxes_dir = join(state_dir, "boxes");
-  if (!st->dir || !st->sessions_dir || !st->boxes_dir) {
+  if (!st->dir || !st->sessions_dir || !st->boxes_dir || !st->slot_tpl) {
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
     goto out;
   }
@@ -570,6 +619,7 @@ void ac_store_close(struct ac_store *st) {
   }
   free(st->live);
   free(st->doomed);
+  free(st->slot_tpl);
   free(st->dir);
   free(st->sessions_dir);
   free(st->boxes_dir);
@@ -599,11 +649,27 @@ enum ac_code ac_store_create(struct ac_store *st,
   }
   pthread_mutex_lock(&st->mu);
   warm = pool_take(st, tpl);
+  /* a warm box is already counted: only the session cap applies then */
+  if ((rc = warm ? ac_admit(st->cfg, &(struct adm_usage){
+                              .sessions = (unsigned)st->nlive + st->creating },
+                            tpl, 1, 0, st->boxes_dir, err)
+                 : admit(st, tpl, 1, err)) != AC_OK) {
+    if (warm) {
+      warm->next = st->pool;
+      st->pool = warm;
+    }
+    pthread_mutex_unlock(&st->mu);
+    session_free(s);
+    return rc;
+  }
   if (warm == NULL && slot_alloc(st, &slot) != 0) {
     pthread_mutex_unlock(&st->mu);
     session_free(s);
     return ac_error_set(err, AC_ELIMIT, "too many sessions");
   }
+  if (warm == NULL)
+    st->slot_tpl[slot] = tpl;
+  st->creating++;
   pthread_cond_signal(&st->wake);          /* refill what we took */
   pthread_mutex_unlock(&st->mu);
   if (warm) {
@@ -631,13 +697,14 @@ enum ac_code ac_store_create(struct ac_store *st,
   pthread_mutex_lock(&st->mu);
   if (push(&st->live, &st->nlive, &st->caplive, s) != 0) {
     char path[4200];
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&st->mu);   /* creating-- happens under fail: */
     record_path(st, s->id, path, sizeof path);
     unlink(path);
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
     goto fail;
   }
   s->refs = 1;
+  st->creating--;
   pthread_mutex_unlock(&st->mu);
   *out = s;
   return AC_OK;
@@ -645,6 +712,7 @@ fail:
   sbx_box_destroy(box);
   pthread_mutex_lock(&st->mu);
   slot_mark(st, slot, 0);
+  st->creating--;
   pthread_mutex_unlock(&st->mu);
   session_free(s);
   return rc;
