@@ -9,6 +9,7 @@
 ** the server listens; it exists only while the server runs.
 */
 #include "serve.h"
+#include "check_report.h"
 #include "config.h"
 #include "statedir.h"
 #include "http_server.h"
@@ -255,6 +256,7 @@ int ac_serve_main(int argc, char **argv) {
       return 1;
     }
     off = sbx_runtime_report(rt, stdout);
+    off += ac_check_report(&cfg, o.state_dir, stdout);
     printf("%d protection%s off\n", off, off == 1 ? "" : "s");
     sbx_runtime_free(rt);
     ac_config_free(&cfg);
