@@ -102,6 +102,8 @@ demo: deps
 
 test: all
 	@$(MAKE) --no-print-directory SAN=1 all
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory fuzz-build; fi
 	@sh tests/run $(BUILD) build-san
 
 test-fast: all
@@ -199,3 +201,44 @@ install-lua: lua $(BUILD)/libagentcube.a
 
 -include $(LUAMOD_OBJ:.o=.d) $(BUILD)/examples/embed.d
 # --- end of Lua module ---
+
+# --- fuzzing ---
+# libFuzzer harnesses (fuzz/fuzz_*.c) for every parser of untrusted input,
+# built with clang in build-fuzz/. `make fuzz FUZZ_TIME=s` runs each one
+# for s seconds (nice 19, one at a time) from its seeds (fuzz/seeds/NAME)
+# and regression inputs (tests/fuzz/NAME); new crashes land in
+# build-fuzz/crashes/. `make test` runs each for a few seconds.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+  $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(SERVER_INC) -Isrc/lua \
+  -DFUZZ_LUA_DIR='"$(abspath lua)"' \
+  $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_NAMES := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
+FUZZ_LIBSRC := $(filter-out src/server/serve.c,$(SERVER_SRC)) $(CORE_SRC) \
+  src/lua/yaml_load.c
+FUZZ_OBJ   := $(FUZZ_LIBSRC:%.c=$(FUZZ_BUILD)/%.o)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@sh fuzz/run $(FUZZ_BUILD) $(FUZZ_TIME)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libfuzzlib.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_lua.h $(FUZZ_BUILD)/libfuzzlib.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  $(FUZZ_BUILD)/libfuzzlib.a $(LDLIBS)
+
+-include $(FUZZ_OBJ:.o=.d)
+# --- end of fuzzing ---
