@@ -12,6 +12,7 @@
 #include "check_report.h"
 #include "config.h"
 #include "statedir.h"
+#include "uid_range.h"
 #include "http_server.h"
 #include "sandbox.h"
 #include "store.h"
@@ -227,6 +228,7 @@ int ac_serve_main(int argc, char **argv) {
   struct ac_config cfg;
   struct sbx_runtime *rt = NULL;
   struct ac_store *store = NULL;
+  struct ac_uid_range uids = { 0, 0, -1 };
   struct ac_server *srv = NULL;
   struct ac_server_options so;
   struct ac_error err;
@@ -295,7 +297,13 @@ int ac_serve_main(int argc, char **argv) {
     status = fail("sandbox", &err, 1);
     goto out;
   }
-  if (ac_store_open(o.state_dir, &cfg, rt, o.reap_ms, &store, &err)) {
+  if (sbx_runtime_switches_uid(rt) &&
+      ac_uid_range_reserve(o.state_dir, AC_STORE_UIDS, &uids, &err)) {
+    status = fail("session uids", &err, 1);
+    goto out;
+  }
+  if (ac_store_open(o.state_dir, &cfg, rt, o.reap_ms, uids.base, &store,
+                    &err)) {
     status = fail("sessions", &err, 1);
     goto out;
   }
@@ -332,6 +340,7 @@ out:
   ac_store_close(store);
   sbx_runtime_free(rt);
   ac_config_free(&cfg);
+  ac_uid_range_release(&uids);
   if (lockfd >= 0)
     close(lockfd);
   return status;

@@ -22,7 +22,7 @@
 /* The entries the server itself creates at the top of the directory. */
 static const char *const known[] = {
   "token", "serve.json", "serve.lock", "serve.log", "sessions", "boxes",
-  NULL,
+  "uid-base", NULL,
 };
 
 /* "owned by uid 1001" / "writable by group" ...: what is wrong, or NULL. */

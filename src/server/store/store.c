@@ -23,8 +23,7 @@
 
 #include <uuid.h>
 
-#define SLOT_COUNT 65536U
-#define UID_BASE 200000U
+#define SLOT_COUNT AC_STORE_UIDS
 
 struct pool_box {
   struct pool_box *next;
@@ -38,6 +37,7 @@ struct ac_store {
   const struct ac_config *cfg;
   struct sbx_runtime *rt;
   unsigned reap_ms;
+  uid_t uid_base;               /* session uids: uid_base + slot */
 
   pthread_mutex_t mu;
   pthread_cond_t wake;          /* janitor: work queued or stopping */
@@ -117,7 +117,7 @@ static enum ac_code admit(struct ac_store *st, const struct ac_template *tpl,
 }
 
 static uid_t slot_uid(struct ac_store *st, unsigned slot) {
-  return sbx_runtime_switches_uid(st->rt) ? (uid_t)(UID_BASE + slot)
+  return sbx_runtime_switches_uid(st->rt) ? (uid_t)(st->uid_base + slot)
                                           : getuid();
 }
 
@@ -529,7 +529,8 @@ static char *join(const char *a, const char *b) {
 
 enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
                            struct sbx_runtime *rt, unsigned reap_interval_ms,
-                           struct ac_store **out, struct ac_error *err) {
+                           uid_t uid_base, struct ac_store **out,
+                           struct ac_error *err) {
   struct ac_store *st = calloc(1, sizeof *st);
   enum ac_code rc = AC_OK;
 
@@ -538,6 +539,7 @@ enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
   st->cfg = cfg;
   st->rt = rt;
   st->reap_ms = reap_interval_ms ? reap_interval_ms : 15000;
+  st->uid_base = uid_base;
   pthread_mutex_init(&st->mu, NULL);
   {
     /* the janitor's deadlines are on the monotonic clock */
