@@ -242,3 +242,15 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_lua.h $(FUZZ_BUILD)/libfuzzlib.a
 
 -include $(FUZZ_OBJ:.o=.d)
 # --- end of fuzzing ---
+
+# --- soak ---
+# `make soak SOAK_MINUTES=n` (default 30): mixed load on a real server,
+# two kill -9 restarts, then a leak check (soak/soak.lua).
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: $(BUILD)/agentcube $(TEST_HELPERS)
+	AGENTCUBE_BIN=$(abspath $(BUILD)/agentcube) SOAK_ROOT=$(CURDIR) \
+	LUA_CPATH="$(abspath $(BUILD))/tests/lua/?.so;;" \
+	LUA_PATH="$(CURDIR)/tests/helpers/?.lua;;" \
+	  lua5.4 soak/soak.lua $(SOAK_MINUTES)
+# --- end of soak ---

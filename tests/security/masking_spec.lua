@@ -52,7 +52,7 @@ describe("sandbox masking", function()
     f:close()
   end)
 
-  it("masked /proc directories are empty and read-only", function()
+  it("masked /proc directories are empty and refuse writes", function()
     local checked = 0
     for _, d in ipairs(MASKED_DIRS) do
       if host_has(d) then

@@ -130,6 +130,13 @@ const char *const *sbx_masked_dirs(void);
 int sbx_private_mount(const char *dir);
 void sbx_private_unmount(const char *dir);
 
+/* ---- sandbox_pts.c ---- */
+
+/* Mounts the box's own devpts instance (at most limits.ptys ptys; root
+** only) and appends the bind onto /dev/pts (after --dev). */
+enum ac_code sbx_pts_args(struct sbx_box *box, struct sbx_args *a,
+                          struct ac_error *err);
+
 /* ---- sandbox_etc.c ---- */
 
 /* Synthesized /etc files. */

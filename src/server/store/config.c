@@ -293,6 +293,8 @@ static enum ac_code get_template(struct walk *w, yaml_node_t *n,
       rc = get_bytes(w, v, ks, &t->limits.fsize_bytes);
     else if (!strcmp(ks, "openFiles"))
       rc = get_uint(w, v, ks, &t->limits.nofile);
+    else if (!strcmp(ks, "ptys"))
+      rc = get_uint(w, v, ks, &t->limits.ptys);
     else if (!strcmp(ks, "resources"))
       rc = get_limits(w, v, t);
     else if (!strcmp(ks, "environment"))
@@ -420,6 +422,7 @@ enum ac_code ac_config_defaults(struct ac_config *cfg, struct ac_error *err) {
   cfg->fallback.limits.pids = 256;
   cfg->fallback.limits.cpu_millis = 1000;
   cfg->fallback.limits.nofile = 1024;
+  cfg->fallback.limits.ptys = 64;
   cfg->fallback.limits.network = 0;
   return AC_OK;
 }

@@ -25,6 +25,7 @@
 **       maxOutputBytes: 16Mi
 **       network: false
 **       disk: 1Gi
+**       ptys: 64                   # its own devpts instance's maximum
 **       resources: { limits: { memory: 1Gi, cpu: "1", pids: 256 } }
 **       environment: [ { name: FOO, value: bar } ]   # or a map
 */
