@@ -172,7 +172,7 @@ static int lifecycle(const char *base, int n) {
 static struct sbx_runtime *rt;
 static struct sbx_box *direct_box(char *dir) {
   struct sbx_limits lim = { 1ULL << 30, 1ULL << 30, 1ULL << 30, 256, 1000,
-                            1024, 0 };
+                            1024, 0, 64 };
   struct sbx_box *box = NULL;
   struct ac_error err;
   char tmpl[] = "/tmp/agentcube-bench.XXXXXX";

@@ -52,10 +52,11 @@ struct sbx_limits {
                                        command count */
   unsigned cpu_millis;              /* CPU quota, 1000 = one full CPU */
   unsigned nofile;                  /* RLIMIT_NOFILE (soft = hard) */
-  unsigned ptys;                    /* pseudo-terminals of the box's own
-                                       devpts instance (root only) */
   int network;                      /* 1: share the host network (and its
                                        /etc/resolv.conf) */
+  unsigned ptys;                    /* pseudo-terminals of the box's own
+                                       devpts instance (root only; 0:
+                                       bwrap's own, no maximum) */
 };
 
 /* Detects the host's facilities and prepares shared state: cgroup parents
