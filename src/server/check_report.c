@@ -16,6 +16,18 @@ static int line(FILE *out, const char *name, int on, const char *detail) {
   return !on;
 }
 
+/* A number from /proc/sys, or -1. */
+static long sysctl_num(const char *path) {
+  FILE *f = fopen(path, "re");
+  long v = -1;
+  if (f) {
+    if (fscanf(f, "%ld", &v) != 1)
+      v = -1;
+    fclose(f);
+  }
+  return v;
+}
+
 /* Whether the state directory's filesystem supports unnamed files. */
 static int tmpfile_ok(const char *dir) {
   int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
@@ -45,6 +57,16 @@ int ac_check_report(const struct ac_config *cfg, const char *state_dir,
               "a session answers only under its own namespace/name");
   off += line(out, "unnamed upload files", tmpfile_ok(state_dir),
               "O_TMPFILE: invisible to the sandbox, gone after kill -9");
+  snprintf(d, sizeof d, "own uid block; per session: %ld inotify "
+           "instances, %ld keys (kernel per-uid limits)",
+           sysctl_num("/proc/sys/fs/inotify/max_user_instances"),
+           sysctl_num("/proc/sys/kernel/keys/maxkeys"));
+  off += line(out, "per-uid kernel resources", root, root ? d
+              : "not root: every session shares the server's uid");
+  snprintf(d, sizeof d, "a devpts instance per box, at most `ptys` of "
+           "the host's %ld", sysctl_num("/proc/sys/kernel/pty/max"));
+  off += line(out, "pseudo-terminals", root, root ? d
+              : "not root: bwrap's devpts, no maximum");
   off += line(out, "admission control", 1,
               "session cap, loop devices, memory overcommit, disk "
               "reservation (503/507)");

@@ -23,7 +23,9 @@ describe("serve --check", function()
     local out = check()
     for _, name in ipairs{ "state directory checks", "/proc masking",
                            "private /etc mount", "session URL binding",
-                           "unnamed upload files", "admission control" } do
+                           "unnamed upload files", "admission control",
+                           "per-uid kernel resources",
+                           "pseudo-terminals" } do
       assert.matches("\n  " .. name:gsub("%p", "%%%0") .. "%s+on ", out)
     end
     assert.matches("%d+ protections? off\n$", out)
