@@ -151,6 +151,8 @@ demo: deps
 test: all
 	@$(MAKE) --no-print-directory SAN=1 all
 	@$(MAKE) --no-print-directory O0=1 ctests
+	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory fuzz-build; fi
 	@sh tests/run $(BUILD) build-san build-o0
 
 ctests: $(CTEST_BIN)
@@ -330,3 +332,56 @@ rock-install: rock
 	install -m 0755 $(LUAMOD) $(INST_LIBDIR)/agentcube/core.so
 	cd lua && find agentcube -name '*.lua' -exec install -D -m 0644 {} \
 	  $(abspath $(INST_LUADIR))/{} \;
+
+# --- fuzzing ---
+# libFuzzer harnesses (fuzz/fuzz_*.c) for every parser of untrusted input,
+# built with clang in build-fuzz/. `make fuzz FUZZ_TIME=s` runs each one
+# for s seconds (nice 19, one at a time) from its seeds (fuzz/seeds/NAME)
+# and regression inputs (tests/fuzz/NAME); new crashes land in
+# build-fuzz/crashes/. `make test` runs each for a few seconds.
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+  $(FUZZ_SAN) -fsanitize=fuzzer-no-link $(PUBLIC_INC) -Isrc/core $(SERVER_INC) -Isrc/lua \
+  -DFUZZ_LUA_DIR='"$(abspath lua)"' \
+  $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_NAMES := $(basename $(notdir $(wildcard fuzz/fuzz_*.c)))
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%)
+FUZZ_LIBSRC := $(filter-out src/server/serve.c,$(SERVER_SRC)) $(CORE_SRC) \
+  src/lua/yaml_load.c
+FUZZ_OBJ   := $(FUZZ_LIBSRC:%.c=$(FUZZ_BUILD)/%.o)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@sh fuzz/run $(FUZZ_BUILD) $(FUZZ_TIME)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libfuzzlib.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_lua.h $(FUZZ_BUILD)/libfuzzlib.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	  $(FUZZ_BUILD)/libfuzzlib.a $(LDLIBS)
+
+-include $(FUZZ_OBJ:.o=.d)
+# --- end of fuzzing ---
+
+# --- soak ---
+# `make soak SOAK_MINUTES=n` (default 30): mixed load on a real server,
+# two kill -9 restarts, then a leak check (soak/soak.lua).
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: $(BUILD)/agentcube $(TEST_HELPERS)
+	AGENTCUBE_BIN=$(abspath $(BUILD)/agentcube) SOAK_ROOT=$(CURDIR) \
+	LUA_CPATH="$(abspath $(BUILD))/tests/lua/?.so;;" \
+	LUA_PATH="$(CURDIR)/tests/helpers/?.lua;;" \
+	  lua5.4 soak/soak.lua $(SOAK_MINUTES)
+# --- end of soak ---

@@ -197,8 +197,10 @@ static int lifecycle(const char *base, int n) {
 ** "same sandbox launched directly" baseline. */
 static struct sbx_runtime *rt;
 static struct sbx_box *direct_box(char *dir) {
-  struct sbx_limits lim = { 1ULL << 30, 1ULL << 30, 1ULL << 30, 256, 1000,
-                            1024, 0, 0 };
+  struct sbx_limits lim = {
+    .memory_bytes = 1ULL << 30, .disk_bytes = 1ULL << 30,
+    .fsize_bytes = 1ULL << 30, .pids = 256, .cpu_millis = 1000,
+    .nofile = 1024, .ptys = 64 };
   struct sbx_box *box = NULL;
   struct ac_error err;
   char tmpl[] = "/tmp/agentcube-bench.XXXXXX";

@@ -9,8 +9,11 @@
 ** the server listens; it exists only while the server runs.
 */
 #include "serve.h"
+#include "check_report.h"
 #include "config.h"
 #include "image.h"
+#include "statedir.h"
+#include "uid_range.h"
 #include "http_server.h"
 #include "sandbox.h"
 #include "store.h"
@@ -132,30 +135,19 @@ static int parse_opts(int argc, char **argv, struct serve_opts *o) {
   return 0;
 }
 
-static int mkdir_state(const char *dir) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", dir);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p == '/') {
-      *p = '\0';
-      mkdir(buf, 0755);
-      *p = '/';
-    }
-  }
-  if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-    return -1;
-  return 0;
-}
-
 static int write_serve_json(const char *dir, const char *url, int auth) {
   char path[4200], tmp[4300];
   json_t *o = json_pack("{s:s, s:i, s:b}", "url", url, "pid", (int)getpid(),
                         "auth", auth);
-  int ok;
+  int ok, fd;
   snprintf(path, sizeof path, "%s/serve.json", dir);
   snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  ok = o && json_dump_file(o, tmp, JSON_COMPACT) == 0 &&
-       rename(tmp, path) == 0;
+  fd = ac_statedir_open(dir, "serve.json.tmp",
+                       O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ok = o && fd >= 0 && json_dumpfd(o, fd, JSON_COMPACT) == 0;
+  if (fd >= 0 && close(fd) != 0)
+    ok = 0;
+  ok = ok && rename(tmp, path) == 0;
   json_decref(o);
   return ok ? 0 : -1;
 }
@@ -177,7 +169,7 @@ static void report_ready(const char *msg) {
 static int daemonize(const char *state_dir) {
   int fds[2];
   pid_t pid;
-  char buf[1024], logpath[4200];
+  char buf[1024];
   ssize_t n;
   int logfd;
 
@@ -206,8 +198,8 @@ static int daemonize(const char *state_dir) {
   close(fds[0]);
   ready_fd = fds[1];
   setsid();
-  snprintf(logpath, sizeof logpath, "%s/serve.log", state_dir);
-  logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  logfd = ac_statedir_open(state_dir, "serve.log",
+                           O_WRONLY | O_CREAT | O_APPEND, 0600);
   if (logfd >= 0) {
     dup2(logfd, STDOUT_FILENO);
     dup2(logfd, STDERR_FILENO);
@@ -243,10 +235,11 @@ static int fail(const char *what, const struct ac_error *err, int status) {
 int ac_serve_main(int argc, char **argv) {
   struct serve_opts o = { "127.0.0.1:8080", NULL, NULL, NULL, 0, 0, 0, 0, 0,
                           15000 };
-  char home[4096], token[AC_TOKEN_LEN + 1], url[400], lockpath[4200];
+  char home[4096], token[AC_TOKEN_LEN + 1], url[400];
   struct ac_config cfg;
   struct sbx_runtime *rt = NULL;
   struct ac_store *store = NULL;
+  struct ac_uid_range uids = { 0, 0, -1 };
   struct ac_server *srv = NULL;
   struct ac_server_options so;
   struct ac_error err;
@@ -263,9 +256,8 @@ int ac_serve_main(int argc, char **argv) {
     ac_config_free(&cfg);
     return 2;
   }
-  if (mkdir_state(o.state_dir) != 0) {
-    fprintf(stderr, "agentcube serve: cannot create %s: %s\n", o.state_dir,
-            strerror(errno));
+  if (ac_statedir_prepare(o.state_dir, &err) != AC_OK) {
+    fprintf(stderr, "agentcube serve: %s\n", err.msg);
     ac_config_free(&cfg);
     return 1;
   }
@@ -284,6 +276,7 @@ int ac_serve_main(int argc, char **argv) {
     }
     ac_server_report_budgets(&cfg, stdout);
     off = sbx_runtime_report(rt, stdout);
+    off += ac_check_report(&cfg, o.state_dir, stdout);
     printf("%d protection%s off\n", off, off == 1 ? "" : "s");
     sbx_runtime_free(rt);
     ac_config_free(&cfg);
@@ -306,8 +299,8 @@ int ac_serve_main(int argc, char **argv) {
   /* Orphans of sandboxed commands are reparented to us and reaped. */
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 
-  snprintf(lockpath, sizeof lockpath, "%s/serve.lock", o.state_dir);
-  lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  lockfd = ac_statedir_open(o.state_dir, "serve.lock", O_RDWR | O_CREAT,
+                            0600);
   if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
     ac_error_set(&err, AC_EBUSY, "another agentcube server uses %s",
                  o.state_dir);
@@ -322,7 +315,13 @@ int ac_serve_main(int argc, char **argv) {
     status = fail("sandbox", &err, 1);
     goto out;
   }
-  if (ac_store_open(o.state_dir, &cfg, rt, o.reap_ms, &store, &err)) {
+  if (sbx_runtime_switches_uid(rt) &&
+      ac_uid_range_reserve(o.state_dir, AC_STORE_UIDS, &uids, &err)) {
+    status = fail("session uids", &err, 1);
+    goto out;
+  }
+  if (ac_store_open(o.state_dir, &cfg, rt, o.reap_ms, uids.base, &store,
+                    &err)) {
     status = fail("sessions", &err, 1);
     goto out;
   }
@@ -359,6 +358,7 @@ out:
   ac_store_close(store);
   sbx_runtime_free(rt);
   ac_config_free(&cfg);
+  ac_uid_range_release(&uids);
   if (lockfd >= 0)
     close(lockfd);
   return status;

@@ -125,11 +125,25 @@ function Server:json(method, path, body, extra)
     timeout = extra.timeout }
   if not status then return nil, text end
   local decoded = cjson.decode(text)
+  -- remember each session's namespace and name: it answers only there
+  if method == "POST" and path == "/v1/code-interpreter" and status == 200
+     and type(decoded) == "table" and decoded.sessionId then
+    local req = type(body) == "table" and body or cjson.decode(body) or {}
+    self.dps = self.dps or {}
+    self.dps[decoded.sessionId] = "/v1/namespaces/" ..
+      tostring(req.namespace) .. "/code-interpreters/" .. tostring(req.name) ..
+      "/invocations/"
+  end
   return status, decoded == nil and text or decoded, hdrs
 end
 
 M.monotonic = httpc.monotonic   -- seconds, CLOCK_MONOTONIC
 M.DP = "/v1/namespaces/default/code-interpreters/my-interpreter/invocations/"
+
+-- The data-plane prefix of session id (M.DP for sessions made elsewhere).
+function Server:dp(id)
+  return self.dps and self.dps[id] or M.DP
+end
 
 function Server:create(body)
   local status, j = self:json("POST", "/v1/code-interpreter", body or
@@ -148,7 +162,8 @@ end
 function Server:exec(id, argv, opts)
   local body = { command = argv }
   for k, v in pairs(opts or {}) do body[k] = v end
-  return self:json("POST", M.DP .. "api/execute", body, { session = id })
+  return self:json("POST", self:dp(id) .. "api/execute", body,
+                   { session = id })
 end
 
 -- Runs a shell snippet; returns stdout, stderr, exit code.
@@ -162,17 +177,19 @@ end
 
 function Server:write(id, path, content, mode)
   local b64 = require "b64"
-  return self:json("POST", M.DP .. "api/files",
+  return self:json("POST", self:dp(id) .. "api/files",
                    { path = path, content = b64.encode(content),
                      mode = mode or "0644" }, { session = id })
 end
 
 function Server:download(id, path)
-  return self:request{ path = M.DP .. "api/files/" .. path, session = id }
+  return self:request{ path = self:dp(id) .. "api/files/" .. path,
+                       session = id }
 end
 
 function Server:list(id, path)
-  return self:json("GET", M.DP .. "api/files?path=" .. (path or "."), nil,
+  return self:json("GET", self:dp(id) .. "api/files?path=" .. (path or "."),
+                   nil,
                    { session = id })
 end
 

@@ -28,7 +28,8 @@ struct fapi_writer {
   int fd;                     /* the temporary file, O_RDWR */
   mode_t mode;                /* for a new file */
   int failed;                 /* a data call failed: never commit */
-  char tmpname[sizeof FAPI_TMP_PREFIX + 16];
+  int anon;                   /* fd is an O_TMPFILE: no name until commit */
+  char tmpname[sizeof FAPI_TMP_PREFIX + 16];  /* "" when no name exists */
   const char *name;           /* last component, points into path.abs */
   struct fapi_path path;
 };
@@ -347,6 +348,17 @@ enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
     rc = fapi__errno(err, errno, "Directory", path);
     goto out;
   }
+  /* An unnamed file first: sandboxed code can neither see nor forge it,
+  ** and a server killed mid-upload leaves nothing behind (the kernel
+  ** frees it). Named temporary files only where O_TMPFILE is missing. */
+  wr->fd = fapi__openat2(wr->dirfd, ".", O_RDWR | O_TMPFILE, 0600,
+                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+  if (wr->fd >= 0) {
+    wr->anon = 1;
+    *w = wr;
+    wr = NULL;
+    goto out;
+  }
   for (int tries = 0; tries < 16; tries++) {
     tmp_name(wr->tmpname, sizeof wr->tmpname);
     /* O_EXCL never follows a symlink; 0600 until commit sets the mode. */
@@ -410,9 +422,34 @@ out:
   return rc;
 }
 
+/* Gives the unnamed file w->fd a name in its directory: name itself when
+** it is free (*done = 1), else a fresh temporary name in w->tmpname that
+** the caller renames over the target (*done = 0). */
+static enum ac_code anon_link(struct fapi_writer *w, const char *name,
+                              int *done, struct ac_error *err) {
+  char proc[40];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
+  *done = 0;
+  if (linkat(AT_FDCWD, proc, w->dirfd, name, AT_SYMLINK_FOLLOW) == 0) {
+    *done = 1;
+    return AC_OK;
+  }
+  if (errno != EEXIST)
+    return fapi__errno(err, errno, "File", w->path.abs);
+  for (int tries = 0; tries < 16; tries++) {
+    tmp_name(w->tmpname, sizeof w->tmpname);
+    if (linkat(AT_FDCWD, proc, w->dirfd, w->tmpname, AT_SYMLINK_FOLLOW) == 0)
+      return AC_OK;
+    if (errno != EEXIST)
+      break;
+  }
+  w->tmpname[0] = '\0';
+  return fapi__errno(err, errno, "File", w->path.abs);
+}
+
 /* Closes and frees w; removes the temporary file unless keep. */
 static void writer_free(struct fapi_writer *w, int keep) {
-  if (!keep && w->dirfd >= 0)
+  if (!keep && w->dirfd >= 0 && w->tmpname[0])
     unlinkat(w->dirfd, w->tmpname, 0);
   if (w->fd >= 0)
     close(w->fd);
@@ -453,6 +490,13 @@ enum ac_code fapi_write_commit(struct fapi_writer *w, struct fapi_info *info,
     rc = fapi__errno(err, errno, "File", w->path.abs);
     goto out;
   }
+  if (w->anon) {
+    /* A new target gets the file's first name directly; an existing one
+    ** is replaced through a temporary name that lives for two calls. */
+    rc = anon_link(w, w->name, &renamed, err);
+    if (rc || renamed)
+      goto linked;
+  }
   /* Both names in the same directory fd: the target's last component is
   ** replaced, never followed (a symlink there is replaced itself). */
   if (renameat(w->dirfd, w->tmpname, w->dirfd, w->name) != 0) {
@@ -463,6 +507,9 @@ enum ac_code fapi_write_commit(struct fapi_writer *w, struct fapi_info *info,
     goto out;
   }
   renamed = 1;
+linked:
+  if (rc)
+    goto out;
   if (info) {
     if (fstat(w->fd, &st) != 0) {
       rc = ac_error_errno(err, AC_ESYSTEM, errno, "fstat");

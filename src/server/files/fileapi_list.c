@@ -96,8 +96,9 @@ static enum ac_code scan(DIR *dir, int dfd, struct heap *h, int *truncated,
     if (de == NULL)
       break;
     name = de->d_name;
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
-        strncmp(name, FAPI_TMP_PREFIX, sizeof FAPI_TMP_PREFIX - 1) == 0)
+    /* Every entry is listed, whatever its name: sandboxed code must not
+    ** be able to hide a file from the agent. */
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
       continue;
     len = strlen(name);
     if (len > FAPI_NAME_MAX)

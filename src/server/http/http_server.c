@@ -4,6 +4,7 @@
 ** connection budgets and the access log.
 */
 #include "http_server.h"
+#include "budget.h"
 #include "conns.h"
 #include "live.h"
 #include "reply.h"
@@ -228,7 +229,11 @@ static void job_autocreate(struct req *r) {
   }
   if (ac_store_create(srv->store, tpl, r->ns, r->name, 0, &r->sess, &err)) {
     fprintf(stderr, "agentcube: auto-create: %s\n", err.msg);
-    reply_error(r, FAM_ROUTER, 500, "internal server error");
+    if (err.code == AC_ELIMIT || err.code == AC_ETOOBIG)
+      reply_error(r, FAM_ROUTER, err.code == AC_ELIMIT ? 503 : 507, "%s",
+                  err.msg);
+    else
+      reply_error(r, FAM_ROUTER, 500, "internal server error");
     return;
   }
   snprintf(r->sid, sizeof r->sid, "%s", r->sess->id);
@@ -256,6 +261,15 @@ static enum MHD_Result reply_too_big(struct req *r) {
                                       "detail", detail));
 }
 
+/* The server-wide request memory pool is spent: come back later. */
+static enum MHD_Result reply_busy_memory(struct req *r) {
+  r->op = OP_NONE;
+  return reply_json(r, 503, json_pack(
+    "{s:s, s:s}", "error", "server busy: the memory budget of requests in "
+    "flight (maxRequestMemory) is spent; try again later", "code",
+    "SERVER_MEMORY_BUDGET"));
+}
+
 /* First callback of a data-plane request: limits, session, operation. */
 static enum MHD_Result invoke_begin(struct req *r, const char *method,
                                     const char *url) {
@@ -281,8 +295,13 @@ static enum MHD_Result invoke_begin(struct req *r, const char *method,
   r->op = data_op(r, method);
   cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+  /* each route its own body limit */
   r->limit = r->op == OP_UPLOAD_MULTIPART ? srv->cfg->max_upload_bytes
-                                          : srv->cfg->max_json_bytes;
+           : r->op == OP_UPLOAD_JSON      ? srv->cfg->max_json_bytes
+           : r->op == OP_EXECUTE || r->op == OP_PROC_START ||
+             r->op == OP_PROC_STDIN || r->op == OP_CTX_RUN
+                                          ? srv->cfg->max_execute_bytes
+                                          : srv->cfg->max_control_bytes;
   if (cl && strtoull(cl, NULL, 10) > r->limit)
     return reply_too_big(r);
   sid = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
@@ -292,6 +311,13 @@ static enum MHD_Result invoke_begin(struct req *r, const char *method,
     return req_defer(r, job_autocreate);
   }
   r->sess = ac_store_get(srv->store, sid, 1);
+  /* A session answers only under the namespace and name it was created
+  ** for: another URL is as unknown as a wrong id, so it reveals nothing. */
+  if (r->sess && (strcmp(r->sess->namespace_, r->ns) != 0 ||
+                  strcmp(r->sess->name, r->name) != 0)) {
+    ac_store_release(srv->store, r->sess);
+    r->sess = NULL;
+  }
   if (r->sess == NULL)
     return reply_error(r, FAM_ROUTER, 404,
                        "sessions.agentcube.volcano.sh \"%s\" not found", sid);
@@ -305,7 +331,7 @@ static enum MHD_Result invoke_begin(struct req *r, const char *method,
 
 /* Appends a chunk of a buffered (JSON) body, up to the limit. */
 static void body_append(struct req *r, const char *data, size_t size) {
-  if (r->too_big || size == 0)
+  if (r->too_big || r->no_memory || size == 0)
     return;
   if (r->len + size > r->limit) {
     r->too_big = 1;
@@ -316,6 +342,11 @@ static void body_append(struct req *r, const char *data, size_t size) {
     char *grown;
     while (ncap < r->len + size + 1)
       ncap *= 2;
+    if (!budget_pool_take(ncap - r->cap)) {
+      r->no_memory = 1;
+      return;
+    }
+    r->reserved += ncap - r->cap;
     if ((grown = realloc(r->body, ncap)) == NULL) {
       r->too_big = 1;
       return;
@@ -370,6 +401,8 @@ static void job_chunk(struct req *r) {
 }
 
 static enum MHD_Result finish(struct req *r) {
+  if (r->no_memory)
+    return reply_busy_memory(r);
   if (r->route != R_INVOKE) {
     /* Creating and deleting sessions mount and unmount images. */
     if (r->route == R_CREATE || r->route == R_DELETE)
@@ -540,7 +573,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     r->conn = conn;
     r->k = ci ? ci->socket_context : NULL;
     clock_gettime(CLOCK_MONOTONIC, &r->t0);
-    r->limit = srv->cfg->max_json_bytes;
+    r->limit = srv->cfg->max_control_bytes;
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->url, sizeof r->url, "%s", url);
     if (r->k) {
@@ -628,6 +661,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   if (r->pending)
     MHD_destroy_response(r->pending);
   free(r->chunk);
+  budget_pool_give(r->reserved);
   free(r->up_path);
   free(r->up_mode);
   free(r->body);
@@ -714,6 +748,7 @@ enum ac_code ac_server_start(const struct ac_server_options *opt,
     return ac_error_set(err, AC_ENOMEM, "out of memory");
   srv->cfg = cfg;
   srv->store = store;
+  budget_pool_init(cfg->max_request_memory);
   srv->access_log = opt->access_log;
   if (opt->token) {
     srv->auth = 1;

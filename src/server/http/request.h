@@ -72,6 +72,8 @@ struct req {
   char *body;
   size_t len, cap, limit;
   int too_big;
+  int no_memory;                 /* the server-wide pool refused */
+  size_t reserved;               /* bytes held from the pool */
 
   /* route arguments, pointing into args_buf */
   char args_buf[4096];

@@ -3,6 +3,7 @@
 */
 #include "exec_args.h"
 #include "live.h"
+#include "budget.h"
 #include "reply.h"
 #include "routes.h"
 #include "utf8.h"
@@ -21,6 +22,17 @@ json_t *exec_result_json(const struct sbx_exec_result *res,
     size_t olen, elen;
     char *out = utf8_sanitize(res->out, res->out_len, &olen);
     char *errs = utf8_sanitize(res->err, res->err_len, &elen);
+    int out_cut = res->out_truncated, err_cut = res->err_truncated;
+    /* The answer's size is bounded by the output limit in encoded bytes,
+    ** whatever the bytes are (a control byte takes six). */
+    if (out && errs && max_output > 0) {
+      size_t ofit = budget_json_fit(out, olen, max_output);
+      size_t efit = budget_json_fit(errs, elen, max_output);
+      out_cut |= ofit < olen;
+      err_cut |= efit < elen;
+      olen = ofit;
+      elen = efit;
+    }
     o = out && errs ? json_pack(
       "{s:s%, s:s%, s:i, s:f, s:s, s:s}",
       "stdout", out, olen, "stderr", errs, elen,
@@ -33,15 +45,13 @@ json_t *exec_result_json(const struct sbx_exec_result *res,
       free(out);
     if (errs != res->err)
       free(errs);
-  }
-  if (o && (res->out_truncated || res->err_truncated)) {
-    /* Say the cap in the response so that a client can tell. */
-    json_object_set_new(o, "stdout_truncated",
-                        json_boolean(res->out_truncated));
-    json_object_set_new(o, "stderr_truncated",
-                        json_boolean(res->err_truncated));
-    json_object_set_new(o, "output_limit_bytes",
-                        json_integer((json_int_t)(max_output)));
+    if (o && (out_cut || err_cut)) {
+      /* Say the cap in the response so that a client can tell. */
+      json_object_set_new(o, "stdout_truncated", json_boolean(out_cut));
+      json_object_set_new(o, "stderr_truncated", json_boolean(err_cut));
+      json_object_set_new(o, "output_limit_bytes",
+                          json_integer((json_int_t)(max_output)));
+    }
   }
   if (o && res->timed_out)
     json_object_set_new(o, "timed_out", json_true());
@@ -91,7 +101,10 @@ static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
 
 enum MHD_Result route_execute(struct req *r) {
   const struct ac_template *tpl = r->sess->tpl;
-  json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  json_error_t jerr;
+  const char *why = NULL;
+  json_t *body = r->body ? budget_json_load(r->srv->cfg, r->body, r->len,
+                                            &jerr, &why) : NULL;
   char msg[512];
   struct exec_args a;
   struct sbx_exec_request er;
@@ -104,9 +117,7 @@ enum MHD_Result route_execute(struct req *r) {
 
   memset(&a, 0, sizeof a);
   if (body == NULL && r->len > 0) {
-    json_error_t jerr;
-    json_decref(json_loadb(r->body, r->len, 0, &jerr));
-    ret = reply_error(r, FAM_PICOD, 400, "invalid JSON: %s", jerr.text);
+    ret = reply_error(r, FAM_PICOD, 400, "invalid JSON: %s", why);
     goto out;
   }
   if (!exec_args_parse(body, tpl, tpl->command_timeout_ns, &a, msg,

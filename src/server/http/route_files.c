@@ -3,9 +3,11 @@
 ** downloads, directory listings. Uploads stream into fileapi writers;
 ** downloads stream from the file descriptor; neither buffers a whole file.
 */
+#include "budget.h"
 #include "reply.h"
 #include "routes.h"
 #include "stream.h"
+#include "utf8.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -90,7 +92,9 @@ out:
 }
 
 enum MHD_Result route_upload_json(struct req *r) {
-  json_t *body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  json_error_t jerr;
+  const char *why;
+  json_t *body = budget_json_load(r->srv->cfg, r->body, r->len, &jerr, &why);
   json_t *path, *content, *mode;
   struct fapi_root root;
   struct fapi_writer *w = NULL;
@@ -103,7 +107,8 @@ enum MHD_Result route_upload_json(struct req *r) {
   mode = json_object_get(body, "mode");
   if (!json_is_object(body)) {
     ret = reply_error(r, FAM_PICOD, 400, "request body must be a JSON "
-                      "object with path and content");
+                      "object with path and content%s%s",
+                      why ? ": " : "", why ? why : "");
     goto out;
   }
   if (!json_is_string(path) || !*json_string_value(path)) {
@@ -404,14 +409,29 @@ enum MHD_Result route_list(struct req *r) {
   files = json_array();
   for (size_t i = 0; files && i < n; i++) {
     char mode[24], mod[40];
-    json_array_append_new(files, json_pack(
-      "{s:s, s:I, s:s, s:s, s:b}", "name", ents[i].name,
+    size_t len = strlen(ents[i].name);
+    /* A name that is not UTF-8 cannot be a JSON string: it is listed in
+    ** an escaped form with a flag, never dropped. */
+    int raw = utf8_valid(ents[i].name, len);
+    char *name = raw ? ents[i].name : utf8_escape_name(ents[i].name, len);
+    json_t *e = name ? json_pack(
+      "{s:s, s:I, s:s, s:s, s:b}", "name", name,
       "size", (json_int_t)ents[i].size, "modified",
       fapi_rfc3339(ents[i].mtime, mod), "mode",
       fapi_mode_string(ents[i].mode, mode), "is_dir",
-      S_ISDIR(ents[i].mode)));
+      S_ISDIR(ents[i].mode)) : NULL;
+    if (e && !raw)
+      json_object_set_new(e, "name_escaped", json_true());
+    if (!raw)
+      free(name);
+    if (e == NULL || json_array_append_new(files, e) != 0) {
+      json_decref(files);
+      files = NULL;
+    }
   }
   free(ents);
+  if (files == NULL)
+    return reply_error(r, FAM_PICOD, 500, "out of memory");
   o = json_pack("{s:o}", "files", files);
   if (o && truncated)
     json_object_set_new(o, "truncated", json_true());

@@ -3,6 +3,7 @@
 ** plane (create, delete), plus the local listing extensions.
 */
 #include "conns.h"
+#include "budget.h"
 #include "reply.h"
 #include "routes.h"
 
@@ -23,7 +24,11 @@ static enum MHD_Result create(struct req *r) {
 
   if (r->too_big)
     return reply_error(r, FAM_WM, 413, "request body too large");
-  body = r->body ? json_loadb(r->body, r->len, 0, NULL) : NULL;
+  {
+    json_error_t jerr;
+    const char *why;
+    body = budget_json_load(srv->cfg, r->body, r->len, &jerr, &why);
+  }
   if (!json_is_object(body))
     goto invalid;
   /* Strings where the Go server decodes strings; anything else is an
@@ -62,11 +67,14 @@ static enum MHD_Result create(struct req *r) {
   if (ac_store_create(srv->store, tpl, ns, name, ttl, &s, &err) != AC_OK) {
     json_decref(body);
     fprintf(stderr, "agentcube: create: %s\n", err.msg);
-    /* ELIMIT: too many sessions; ECONFIG: the template's image is not
-    ** built (the message names the command that builds it). */
-    int tell = err.code == AC_ELIMIT || err.code == AC_ECONFIG;
-    return reply_error(r, FAM_WM, tell ? 503 : 500, "%s",
-                       tell ? err.msg : "internal server error");
+    /* what the host cannot give: 503 (try later; ELIMIT) or 507 (disk;
+    ** ETOOBIG); ECONFIG: the template's image is not built (the message
+    ** names the command that builds it) */
+    int tell = err.code == AC_ELIMIT || err.code == AC_ECONFIG ||
+               err.code == AC_ETOOBIG;
+    return reply_error(r, FAM_WM, err.code == AC_ETOOBIG ? 507
+                                : tell ? 503 : 500,
+                       "%s", tell ? err.msg : "internal server error");
   }
   snprintf(sandbox_name, sizeof sandbox_name, "%s-%.8s", name, s->id);
   json_decref(body);

@@ -23,6 +23,13 @@ static enum ac_code read_token(const char *path, char *out,
   if (fd < 0)
     return ac_error_errno(err, errno == ENOENT ? AC_ENOTFOUND : AC_ESYSTEM,
                           errno, "cannot open %s", path);
+  if (fstat(fd, &st) == 0 && st.st_uid != geteuid()) {
+    close(fd);
+    return ac_error_set(err, AC_EACCESS,
+                        "%s belongs to uid %u, not to the server's uid %u; "
+                        "remove it", path, (unsigned)st.st_uid,
+                        (unsigned)geteuid());
+  }
   if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) {
     close(fd);
     return ac_error_set(err, AC_EACCESS,
@@ -62,7 +69,8 @@ enum ac_code ac_token_load(const char *state_dir, char *out,
   /* Written under a temporary name and linked into place, so that two
   ** servers starting at once agree on one token and none is half-written. */
   snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+            0600);
   if (fd < 0)
     return ac_error_errno(err, AC_ESYSTEM, errno, "cannot create %s", tmp);
   if (write(fd, out, AC_TOKEN_LEN + 1) != AC_TOKEN_LEN + 1) {

@@ -68,3 +68,42 @@ char *utf8_sanitize(const char *s, size_t len, size_t *outlen) {
   *outlen = o;
   return out;
 }
+
+int utf8_valid(const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  for (size_t i = 0; i < len;) {
+    size_t n = valid_seq(u + i, len - i);
+    if (n == 0)
+      return 0;
+    i += n;
+  }
+  return 1;
+}
+
+char *utf8_escape_name(const char *s, size_t len) {
+  static const char hex[] = "0123456789abcdef";
+  const unsigned char *u = (const unsigned char *)s;
+  char *out = malloc(len * 4 + 1), *o = out;
+  if (out == NULL)
+    return NULL;
+  for (size_t i = 0; i < len;) {
+    size_t n = valid_seq(u + i, len - i);
+    if (n == 0) {
+      *o++ = '\\';
+      *o++ = 'x';
+      *o++ = hex[u[i] >> 4];
+      *o++ = hex[u[i] & 15];
+      i++;
+    } else if (u[i] == '\\') {
+      *o++ = '\\';
+      *o++ = '\\';
+      i++;
+    } else {
+      memcpy(o, s + i, n);
+      o += n;
+      i += n;
+    }
+  }
+  *o = '\0';
+  return out;
+}

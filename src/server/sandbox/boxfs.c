@@ -291,7 +291,11 @@ static enum ac_code prepare_tree(const char *root, int chown_ids, uid_t uid,
   int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
     return ac_error_errno(err, AC_ESYSTEM, errno, "box: open %s", root);
-  if (fchmod(fd, 0711) < 0 ||
+  /* The tree root is reachable from the host (published under /run): only
+  ** root and the session's group may traverse it, so no other host user
+  ** reaches the session's tmp (1777 inside) or anything else in it. */
+  if ((chown_ids ? fchown(fd, 0, gid) : 0) < 0 ||
+      fchmod(fd, chown_ids ? 0710 : 0700) < 0 ||
       ensure_dir(fd, "workspace", 0700, chown_ids, uid, gid) < 0 ||
       ensure_dir(fd, "tmp", 01777, chown_ids, uid, gid) < 0 ||
       ensure_dir(fd, "home", 0711, 0, uid, gid) < 0 ||

@@ -8,7 +8,7 @@
 ** Root servers therefore *publish* each box under a world-searchable
 ** directory of the runtime (pub, e.g. /run/agentcube/<hash>, 0711):
 **
-**   <pub>/<name>/            0711 root  the image's mount point, or a bind
+**   <pub>/<name>/            0710 root:gid the image's mount point, or a bind
 **                                       mount of <dir>/root (plain boxes)
 **   <pub>/<name>/workspace   0700 uid
 **   <pub>/<name>/tmp         1777 uid
@@ -19,7 +19,7 @@
 **
 **   <dir>/            0700 root (0711 without pub)
 **   <dir>/disk.img    0600 root  sparse ext4 image (quota), image boxes
-**   <dir>/root/       0711 root  the trees of a plain box (no quota)
+**   <dir>/root/       0710 root:gid the trees of a plain box (no quota)
 **   <dir>/box.info    0644 root  written last: "the box is complete"
 **
 ** Without pub (an unprivileged server, whose uid is the sandbox's, or a

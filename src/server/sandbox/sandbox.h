@@ -61,6 +61,9 @@ struct sbx_limits {
                                        snapshot; else a root filesystem
                                        whose /usr, /etc, /opt are bound
                                        read-only (sandbox_image.c) */
+  unsigned ptys;                    /* pseudo-terminals of the box's own
+                                       devpts instance (root only; 0:
+                                       bwrap's own, no maximum) */
 };
 
 /* Detects the host's facilities and prepares shared state: cgroup parents

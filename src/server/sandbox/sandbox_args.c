@@ -136,7 +136,12 @@ enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err) {
   if (lim->network)
     add3(&a, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
   add3(&a, "--proc", "/proc", NULL);
+  sbx_mask_args(&a);
   add3(&a, "--dev", "/dev", NULL);
+  if (sbx_pts_args(box, &a, err) != AC_OK) {
+    sbx_args_free(&a);
+    return err->code;
+  }
   /* tmpfs pages are charged to the memory cgroup and cannot be swapped
   ** out, so /dev/shm stays well below the memory limit. */
   if (lim->memory_bytes && lim->memory_bytes / 4 < shm)

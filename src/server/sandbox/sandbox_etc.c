@@ -219,8 +219,10 @@ static void sweep_stale(const char *base) {
                                       errno != ESRCH))
       continue;
     path = sbxu_join(base, e->d_name);
-    if (path)
+    if (path) {
+      sbx_private_unmount(path);
       boxfs_rmtree(path, NULL);
+    }
     free(path);
   }
   closedir(d);
@@ -237,10 +239,12 @@ enum ac_code sbx_etc_build(struct sbx_runtime *rt, struct ac_error *err) {
   rt->etc = sbxu_fmt("%s/etc.%ld", base, (long)getpid());
   if (rt->etc == NULL)
     return ac_error_set(err, AC_ENOMEM, "sandbox: out of memory");
+  sbx_private_unmount(rt->etc);
   rc = boxfs_rmtree(rt->etc, err);     /* a reused pid's leftover */
   if (rc)
     return rc;
-  if (mkdir(rt->etc, 0755) < 0 || chmod(rt->etc, 0755) < 0)
+  if (mkdir(rt->etc, 0755) < 0 || sbx_private_mount(rt->etc) < 0 ||
+      chmod(rt->etc, 0755) < 0)
     return ac_error_errno(err, AC_ESYSTEM, errno, "sandbox: mkdir %s",
                           rt->etc);
   ddir = open(rt->etc, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -296,8 +300,10 @@ void sbx_etc_remove(struct sbx_runtime *rt) {
   if (rt->etcfd >= 0)
     close(rt->etcfd);
   rt->etcfd = -1;
-  if (rt->etc)
+  if (rt->etc) {
+    sbx_private_unmount(rt->etc);
     boxfs_rmtree(rt->etc, NULL);
+  }
   /* Also what killed servers left behind, so a clean shutdown leaves
   ** nothing. */
   sweep_stale(rt->pub ? rt->pub : rt->state_dir);

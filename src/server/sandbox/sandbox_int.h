@@ -158,6 +158,27 @@ enum ac_code sbx_image_layout(struct sbx_box *box, struct sbx_args *a,
 
 /* Unmounts the images published under rt->pub (runtime shutdown). */
 void sbx_image_unpublish_all(struct sbx_runtime *rt);
+/* ---- sandbox_mask.c ---- */
+
+/* Appends the bwrap operations that mask host information in /proc (after
+** --proc). */
+void sbx_mask_args(struct sbx_args *a);
+
+/* The masked entries, NULL-ended (for --check and tests). */
+const char *const *sbx_masked_files(void);
+const char *const *sbx_masked_dirs(void);
+
+/* Mounts a private tmpfs on dir when root: 1 done, 0 not root, -1 failed
+** (errno). sbx_private_unmount detaches whatever is mounted there. */
+int sbx_private_mount(const char *dir);
+void sbx_private_unmount(const char *dir);
+
+/* ---- sandbox_pts.c ---- */
+
+/* Mounts the box's own devpts instance (at most limits.ptys ptys; root
+** only) and appends the bind onto /dev/pts (after --dev). */
+enum ac_code sbx_pts_args(struct sbx_box *box, struct sbx_args *a,
+                          struct ac_error *err);
 
 /* ---- sandbox_etc.c ---- */
 

@@ -92,6 +92,23 @@ static enum ac_code get_uint(struct walk *w, yaml_node_t *n, const char *key,
   return AC_OK;
 }
 
+/* A non-negative ratio such as 1.5 (0 turns the check off). */
+static enum ac_code get_ratio(struct walk *w, yaml_node_t *n, const char *key,
+                              double *out) {
+  const char *s;
+  char *end;
+  double v;
+  enum ac_code rc = want_scalar(w, n, key, &s);
+  if (rc)
+    return rc;
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno || end == s || *end || !(v >= 0 && v <= 1000))
+    return at(w, n, "%s must be a number such as 1.5", key);
+  *out = v;
+  return AC_OK;
+}
+
 static enum ac_code get_seconds(struct walk *w, yaml_node_t *n,
                                 const char *key, long long *out_ns) {
   const char *s;
@@ -281,6 +298,8 @@ static enum ac_code get_template(struct walk *w, yaml_node_t *n,
       rc = get_bytes(w, v, ks, &t->limits.fsize_bytes);
     else if (!strcmp(ks, "openFiles"))
       rc = get_uint(w, v, ks, &t->limits.nofile);
+    else if (!strcmp(ks, "ptys"))
+      rc = get_uint(w, v, ks, &t->limits.ptys);
     else if (!strcmp(ks, "resources"))
       rc = get_limits(w, v, t);
     else if (!strcmp(ks, "environment"))
@@ -361,6 +380,26 @@ static enum ac_code get_root(struct walk *w, yaml_node_t *n,
         cfg->idle_timeout_s = ns < 1000000000LL ? 1
                                                 : (unsigned)(ns / 1000000000);
     }
+    else if (!strcmp(ks, "maxExecuteBytes"))
+      rc = get_bytes(w, v, ks, &cfg->max_execute_bytes);
+    else if (!strcmp(ks, "maxControlBytes"))
+      rc = get_bytes(w, v, ks, &cfg->max_control_bytes);
+    else if (!strcmp(ks, "maxJsonDepth"))
+      rc = get_uint(w, v, ks, &cfg->max_json_depth);
+    else if (!strcmp(ks, "maxJsonNodes"))
+      rc = get_uint(w, v, ks, &cfg->max_json_nodes);
+    else if (!strcmp(ks, "maxRequestMemory"))
+      rc = get_bytes(w, v, ks, &cfg->max_request_memory);
+    else if (!strcmp(ks, "maxSessions"))
+      rc = get_uint(w, v, ks, &cfg->max_sessions);
+    else if (!strcmp(ks, "maxLoopDevices"))
+      rc = get_uint(w, v, ks, &cfg->max_loop_devices);
+    else if (!strcmp(ks, "memoryOvercommit"))
+      rc = get_ratio(w, v, ks, &cfg->memory_overcommit);
+    else if (!strcmp(ks, "diskOvercommit"))
+      rc = get_bool(w, v, ks, &cfg->disk_overcommit);
+    else if (!strcmp(ks, "minFreeDisk"))
+      rc = get_bytes(w, v, ks, &cfg->min_free_disk);
     else if (!strcmp(ks, "templates"))
       templates = v;
     else if (!strcmp(ks, "default"))
@@ -396,6 +435,16 @@ enum ac_code ac_config_defaults(struct ac_config *cfg, struct ac_error *err) {
   cfg->header_timeout_ms = 30000;
   cfg->idle_timeout_s = 60;
   cfg->worker_threads = 4;
+  cfg->max_execute_bytes = 8 * MiB;
+  cfg->max_control_bytes = 64 * 1024;
+  cfg->max_json_depth = 64;
+  cfg->max_json_nodes = 100000;
+  cfg->max_request_memory = 1 * GiB;
+  cfg->max_sessions = 256;
+  cfg->max_loop_devices = 256;
+  cfg->memory_overcommit = 4.0;
+  cfg->disk_overcommit = 0;
+  cfg->min_free_disk = 1 * GiB;
   cfg->fallback.session_timeout_s = 15 * 60;
   cfg->fallback.max_duration_s = 8 * 3600;
   cfg->fallback.command_timeout_ns = 60 * 1000000000LL;
@@ -407,6 +456,7 @@ enum ac_code ac_config_defaults(struct ac_config *cfg, struct ac_error *err) {
   cfg->fallback.limits.pids = 256;
   cfg->fallback.limits.cpu_millis = 1000;
   cfg->fallback.limits.nofile = 1024;
+  cfg->fallback.limits.ptys = 64;
   cfg->fallback.limits.network = 0;
   return AC_OK;
 }

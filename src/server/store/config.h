@@ -10,6 +10,17 @@
 **   headerTimeout: 30s
 **   idleTimeout: 60s
 **   workerThreads: 4
+**   maxJsonBytes: 64Mi         # JSON file uploads
+**   maxExecuteBytes: 8Mi       # execute bodies
+**   maxControlBytes: 64Ki      # control-plane bodies
+**   maxJsonDepth: 64           # nesting / values in any JSON body
+**   maxJsonNodes: 100000
+**   maxRequestMemory: 1Gi      # all requests' bodies and answers
+**   maxSessions: 256           # admission: 503 / 507 past these
+**   maxLoopDevices: 256
+**   memoryOvercommit: 4        # summed memory limits <= 4 x host memory
+**   diskOvercommit: false      # true: images may promise more than free
+**   minFreeDisk: 1Gi
 **   templates:
 **     - name: my-interpreter
 **       namespace: default
@@ -20,6 +31,7 @@
 **       maxOutputBytes: 16Mi
 **       network: false
 **       disk: 1Gi
+**       ptys: 64                   # its own devpts instance's maximum
 **       resources: { limits: { memory: 1Gi, cpu: "1", pids: 256 } }
 **       environment: [ { name: FOO, value: bar } ]   # or a map
 **       image: { packages: [python3-numpy] }          # see image.h
@@ -62,6 +74,18 @@ struct ac_config {
                                            not reading an answer) closes */
   unsigned worker_threads;              /* kept for blocking work; more are
                                            started while all are busy */
+  unsigned long long max_execute_bytes; /* execute request bodies */
+  unsigned long long max_control_bytes; /* control-plane bodies */
+  unsigned max_json_depth;              /* nesting of any JSON body */
+  unsigned max_json_nodes;              /* values in any JSON body */
+  unsigned long long max_request_memory;/* buffered bodies and answers of
+                                           all requests together; 503 past
+                                           it (0: no limit) */
+  unsigned max_sessions;                /* admission (admission.h) */
+  unsigned max_loop_devices;
+  double memory_overcommit;             /* 0: memory limits not summed */
+  int disk_overcommit;
+  unsigned long long min_free_disk;
   struct ac_template fallback;          /* answers any name unless strict */
   struct ac_template *templates;
   size_t ntemplates;

@@ -29,7 +29,8 @@ enum ac_code ac_record_write(const char *path, const struct ac_record *rec,
   if (o == NULL)
     return ac_error_set(err, AC_ENOMEM, "out of memory");
   snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)gettid());
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+            0600);
   if (fd < 0) {
     json_decref(o);
     return ac_error_errno(err, AC_ESYSTEM, errno, "cannot write %s", tmp);
@@ -54,10 +55,15 @@ enum ac_code ac_record_read(const char *path, struct ac_record *rec,
   json_t *o;
   const char *id, *name, *ns;
   json_int_t created, expires, activity, idle;
-  int slot;
+  int slot, fd;
 
   memset(rec, 0, sizeof rec[0]);
-  o = json_load_file(path, 0, &jerr);
+  /* never through a symlink planted among the records */
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return ac_error_errno(err, AC_EIO, errno, "cannot open %s", path);
+  o = json_loadfd(fd, 0, &jerr);
+  close(fd);
   if (o == NULL)
     return ac_error_set(err, AC_EIO, "%s: %s", path, jerr.text);
   if (json_unpack_ex(o, &jerr, 0, "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:i}",

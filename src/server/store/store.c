@@ -9,6 +9,7 @@
 */
 #include "store.h"
 #include "image.h"
+#include "admission.h"
 #include "session_record.h"
 
 #include <dirent.h>
@@ -23,8 +24,7 @@
 
 #include <uuid.h>
 
-#define SLOT_COUNT 65536U
-#define UID_BASE 200000U
+#define SLOT_COUNT AC_STORE_UIDS
 
 struct pool_box {
   struct pool_box *next;
@@ -38,6 +38,7 @@ struct ac_store {
   const struct ac_config *cfg;
   struct sbx_runtime *rt;
   unsigned reap_ms;
+  uid_t uid_base;               /* session uids: uid_base + slot */
 
   pthread_mutex_t mu;
   pthread_cond_t wake;          /* janitor: work queued or stopping */
@@ -47,6 +48,9 @@ struct ac_store {
   size_t ndoomed, capdoomed;
   struct pool_box *pool;
   unsigned char slot_used[SLOT_COUNT / 8];
+  const struct ac_template **slot_tpl;  /* what each used slot's box was
+                                           made for: admission sums them */
+  unsigned creating;            /* sessions being created */
   int stopping;
   time_t pool_retry_at;         /* after a failed warm box: wait until */
   pthread_t janitor;
@@ -60,6 +64,8 @@ static int slot_test(struct ac_store *st, unsigned s) {
 }
 
 static void slot_mark(struct ac_store *st, unsigned s, int used) {
+  if (!used && st->slot_tpl)
+    st->slot_tpl[s] = NULL;
   if (used)
     st->slot_used[s / 8] |= (unsigned char)(1u << (s % 8));
   else
@@ -78,8 +84,41 @@ static int slot_alloc(struct ac_store *st, unsigned *out) {
   return -1;
 }
 
+/* What every box holds now, for admission. Called with the lock held. */
+static void usage(struct ac_store *st, struct adm_usage *u) {
+  memset(u, 0, sizeof *u);
+  u->sessions = (unsigned)st->nlive + st->creating;
+  for (unsigned s = 1; s < SLOT_COUNT; s++) {
+    const struct ac_template *tpl;
+    char img[4300];
+    struct stat sb;
+    if (!slot_test(st, s))
+      continue;
+    u->boxes++;
+    if ((tpl = st->slot_tpl[s]) == NULL)
+      continue;
+    u->memory += tpl->limits.memory_bytes;
+    snprintf(img, sizeof img, "%s/%u/disk.img", st->boxes_dir, s);
+    if (tpl->limits.disk_bytes && lstat(img, &sb) == 0) {
+      unsigned long long used = (unsigned long long)sb.st_blocks * 512;
+      u->images++;
+      if (used < tpl->limits.disk_bytes)
+        u->disk_unused += tpl->limits.disk_bytes - used;
+    }
+  }
+}
+
+/* Admission of a new box for tpl. Called with the lock held. */
+static enum ac_code admit(struct ac_store *st, const struct ac_template *tpl,
+                          int is_session, struct ac_error *err) {
+  struct adm_usage u;
+  usage(st, &u);
+  return ac_admit(st->cfg, &u, tpl, is_session,
+                  sbx_runtime_switches_uid(st->rt), st->boxes_dir, err);
+}
+
 static uid_t slot_uid(struct ac_store *st, unsigned slot) {
-  return sbx_runtime_switches_uid(st->rt) ? (uid_t)(UID_BASE + slot)
+  return sbx_runtime_switches_uid(st->rt) ? (uid_t)(st->uid_base + slot)
                                           : getuid();
 }
 
@@ -234,6 +273,7 @@ static void load_records(struct ac_store *st) {
       continue;
     }
     slot_mark(st, rec.slot, 1);
+    st->slot_tpl[rec.slot] = s->tpl;
     ac_record_free(&rec);
   }
   closedir(d);
@@ -340,8 +380,16 @@ static int refill_one(struct ac_store *st) {
     struct ac_error err;
     unsigned slot;
 
-    if (pool_count(st, tpl) >= tpl->warm_pool || slot_alloc(st, &slot))
+    if (pool_count(st, tpl) >= tpl->warm_pool)
       continue;
+    if (admit(st, tpl, 0, &err) != AC_OK) {
+      /* the host is full: warm boxes wait, sessions go first */
+      st->pool_retry_at = time(NULL) + 10;
+      return 0;
+    }
+    if (slot_alloc(st, &slot))
+      continue;
+    st->slot_tpl[slot] = tpl;
     if ((b = calloc(1, sizeof *b)) == NULL) {
       slot_mark(st, slot, 0);
       return 0;
@@ -485,7 +533,8 @@ static char *join(const char *a, const char *b) {
 
 enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
                            struct sbx_runtime *rt, unsigned reap_interval_ms,
-                           struct ac_store **out, struct ac_error *err) {
+                           uid_t uid_base, struct ac_store **out,
+                           struct ac_error *err) {
   struct ac_store *st = calloc(1, sizeof *st);
   enum ac_code rc = AC_OK;
 
@@ -494,6 +543,7 @@ enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
   st->cfg = cfg;
   st->rt = rt;
   st->reap_ms = reap_interval_ms ? reap_interval_ms : 15000;
+  st->uid_base = uid_base;
   pthread_mutex_init(&st->mu, NULL);
   {
     /* the janitor's deadlines are on the monotonic clock */
@@ -504,9 +554,10 @@ enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
     pthread_condattr_destroy(&ca);
   }
   st->dir = strdup(state_dir);
+  st->slot_tpl = calloc(SLOT_COUNT, sizeof *st->slot_tpl);
   st->sessions_dir = join(state_dir, "sessions");
   st->boxes_dir = join(state_dir, "boxes");
-  if (!st->dir || !st->sessions_dir || !st->boxes_dir) {
+  if (!st->dir || !st->sessions_dir || !st->boxes_dir || !st->slot_tpl) {
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
     goto out;
   }
@@ -574,6 +625,7 @@ void ac_store_close(struct ac_store *st) {
   }
   free(st->live);
   free(st->doomed);
+  free(st->slot_tpl);
   free(st->dir);
   free(st->sessions_dir);
   free(st->boxes_dir);
@@ -603,11 +655,27 @@ enum ac_code ac_store_create(struct ac_store *st,
   }
   pthread_mutex_lock(&st->mu);
   warm = pool_take(st, tpl);
+  /* a warm box is already counted: only the session cap applies then */
+  if ((rc = warm ? ac_admit(st->cfg, &(struct adm_usage){
+                              .sessions = (unsigned)st->nlive + st->creating },
+                            tpl, 1, 0, st->boxes_dir, err)
+                 : admit(st, tpl, 1, err)) != AC_OK) {
+    if (warm) {
+      warm->next = st->pool;
+      st->pool = warm;
+    }
+    pthread_mutex_unlock(&st->mu);
+    session_free(s);
+    return rc;
+  }
   if (warm == NULL && slot_alloc(st, &slot) != 0) {
     pthread_mutex_unlock(&st->mu);
     session_free(s);
     return ac_error_set(err, AC_ELIMIT, "too many sessions");
   }
+  if (warm == NULL)
+    st->slot_tpl[slot] = tpl;
+  st->creating++;
   pthread_cond_signal(&st->wake);          /* refill what we took */
   pthread_mutex_unlock(&st->mu);
   if (warm) {
@@ -635,13 +703,14 @@ enum ac_code ac_store_create(struct ac_store *st,
   pthread_mutex_lock(&st->mu);
   if (push(&st->live, &st->nlive, &st->caplive, s) != 0) {
     char path[4200];
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&st->mu);   /* creating-- happens under fail: */
     record_path(st, s->id, path, sizeof path);
     unlink(path);
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
     goto fail;
   }
   s->refs = 1;
+  st->creating--;
   pthread_mutex_unlock(&st->mu);
   *out = s;
   return AC_OK;
@@ -649,6 +718,7 @@ fail:
   sbx_box_destroy(box);
   pthread_mutex_lock(&st->mu);
   slot_mark(st, slot, 0);
+  st->creating--;
   pthread_mutex_unlock(&st->mu);
   session_free(s);
   return rc;

@@ -45,10 +45,16 @@ struct srv_session {
 
 /* Opens the state directory: loads every complete session record, re-attaches
 ** its box, removes leftovers, starts the reaper and the warm-pool filler.
-** reap_interval_ms is normally 15000. cfg and rt must outlive the store. */
+** reap_interval_ms is normally 15000. cfg and rt must outlive the store.
+** Session uids are uid_base + slot (uid_range.h) when the runtime switches
+** uids. */
 enum ac_code ac_store_open(const char *state_dir, const struct ac_config *cfg,
                            struct sbx_runtime *rt, unsigned reap_interval_ms,
-                           struct ac_store **out, struct ac_error *err);
+                           uid_t uid_base, struct ac_store **out,
+                           struct ac_error *err);
+
+/* The number of session uids a store uses (the size of its uid block). */
+#define AC_STORE_UIDS 65536U
 
 /* Stops the background threads, kills running commands, writes pending
 ** activity times and frees memory. Sessions stay on disk for the next start.

@@ -1,0 +1,78 @@
+/*
+** test_uid_range.c -- session uid blocks: never over a host user, group or
+** subordinate range; never shared by two state directories at once; the
+** same block again for the same state directory.
+*/
+#include "tap.h"
+#include "uid_range.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *mkstate(void) {
+  char tmpl[] = "/tmp/agentcube-uidtest.XXXXXX";
+  char *d = mkdtemp(tmpl);
+  return d ? strdup(d) : NULL;
+}
+
+static void rmstate(char *d) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+  if (system(cmd) != 0)
+    fprintf(stderr, "# could not remove %s\n", d);
+  free(d);
+}
+
+int main(void) {
+  char why[300] = "";
+  struct ac_uid_range a, b, a2, c;
+  struct ac_error err;
+  char *da, *db;
+
+  ok(ac_uid_range_conflicts(65530, 10, why, sizeof why) &&
+     strstr(why, "65534") != NULL, "a block over nobody conflicts: %s", why);
+  ok(ac_uid_range_conflicts(0, 1, why, sizeof why),
+     "a block over root conflicts: %s", why);
+  ok(!ac_uid_range_conflicts(3000000000U, 65536, why, sizeof why),
+     "a block far from every user does not (control)");
+  if (geteuid() != 0) {
+    printf("# not root: the lock directory is root's\n");
+    return done_testing();
+  }
+  da = mkstate();
+  db = mkstate();
+  is_int(ac_uid_range_reserve(da, 65536, &a, &err), AC_OK, "reserve A");
+  is_int(ac_uid_range_reserve(db, 65536, &b, &err), AC_OK, "reserve B");
+  ok(a.base >= 200000 && b.base >= 200000, "blocks above the system's");
+  ok(a.base + 65536 <= b.base || b.base + 65536 <= a.base,
+     "two servers get disjoint blocks (%u, %u)", (unsigned)a.base,
+     (unsigned)b.base);
+  ok(!ac_uid_range_conflicts(a.base, 65536, why, sizeof why),
+     "A's block has no host user in it");
+  /* A second server on A's state directory while A runs: refused. */
+  is_int(ac_uid_range_reserve(da, 65536, &c, &err), AC_EBUSY,
+         "A's block while A holds it");
+  ok(strstr(err.msg, "held by another agentcube server") != NULL, "says: %s",
+     err.msg);
+  /* A stopped, B still running: A's next start gets its block back, and
+  ** B's block was never offered to anyone. */
+  ac_uid_range_release(&a);
+  is_int(ac_uid_range_reserve(da, 65536, &a2, &err), AC_OK, "A again");
+  is_int(a2.base, a.base, "the same block for the same state directory");
+  ac_uid_range_release(&a2);
+  /* A stopped: a new state directory must not take A's block either. */
+  {
+    char *dc = mkstate();
+    is_int(ac_uid_range_reserve(dc, 65536, &c, &err), AC_OK, "reserve C");
+    ok(c.base != a.base && c.base != b.base,
+       "a stopped server's block stays its own (C %u)", (unsigned)c.base);
+    ac_uid_range_release(&c);
+    rmstate(dc);
+  }
+  ac_uid_range_release(&b);
+  rmstate(da);
+  rmstate(db);
+  return done_testing();
+}

@@ -1,0 +1,123 @@
+-- The memory a request costs the server is bounded whatever it sends or
+-- makes the sandbox print: JSON bodies by size per route, nesting depth
+-- and number of values; command output by its encoded size; and all
+-- requests together by one pool (maxRequestMemory), refused with 503.
+local server = require "server"
+
+local function rss_kb(pid)
+  local f = io.open("/proc/" .. pid .. "/status")
+  local s = f:read("a")
+  f:close()
+  return tonumber(s:match("VmRSS:%s+(%d+)"))
+end
+
+describe("request memory budgets", function()
+  local srv, id
+
+  setup(function()
+    srv = server.start{ config = "maxJsonDepth: 32\nmaxJsonNodes: 1000\n" ..
+                                 "maxExecuteBytes: 64Ki\n" ..
+                                 "default:\n  maxOutputBytes: 1Mi\n" }
+    id = srv:create()
+  end)
+  teardown(function()
+    srv:destroy()
+  end)
+
+  local function exec_raw(body)
+    return srv:json("POST", server.DP .. "api/execute", body,
+                    { session = id })
+  end
+
+  it("refuses a JSON body nested deeper than maxJsonDepth", function()
+    local deep = ('{"command":["true"],"x":' .. ("["):rep(40) ..
+                  ("]"):rep(40) .. "}")
+    local status, j = exec_raw(deep)
+    assert.are.equal(400, status)
+    assert.matches("nested too deeply", j.error)
+    -- positive control: within the depth it runs
+    local ok = ('{"command":["true"],"x":' .. ("["):rep(20) ..
+                ("]"):rep(20) .. "}")
+    status = exec_raw(ok)
+    assert.are.equal(200, status)
+  end)
+
+  it("refuses a JSON body with more values than maxJsonNodes", function()
+    local many = '{"command":["true"],"x":[' .. ("{},"):rep(2000) .. "{}]}"
+    local status, j = exec_raw(many)
+    assert.are.equal(400, status)
+    assert.matches("too many values", j.error)
+    -- commas and brackets inside strings are not values
+    local str = '{"command":["echo","' .. ("[{,:"):rep(2000) .. '"]}'
+    local st2, j2 = exec_raw(str)
+    assert.are.equal(200, st2)
+    assert.are.equal(("[{,:"):rep(2000) .. "\n", j2.stdout)
+  end)
+
+  it("applies each route's body limit", function()
+    local big = '{"command":["true"],"pad":"' .. ("x"):rep(70 * 1024) .. '"}'
+    assert.are.equal(413, (exec_raw(big)))
+    -- the file upload route keeps its own, larger limit (control)
+    local status = srv:write(id, "pad.txt", ("x"):rep(70 * 1024))
+    assert.are.equal(200, status)
+    -- the control plane takes small bodies only
+    status = srv:json("POST", "/v1/code-interpreter",
+                      '{"name":"my-interpreter","namespace":"default",' ..
+                      '"metadata":{"pad":"' .. ("x"):rep(70 * 1024) .. '"}}')
+    assert.are.equal(413, status)
+  end)
+
+  it("bounds an answer of control bytes by its encoded size", function()
+    local before = rss_kb(srv.pid)
+    local status, j = exec_raw{ command = { "sh", "-c",
+      "head -c 4000000 /dev/zero | tr '\\0' '\\1'" } }
+    assert.are.equal(200, status)
+    assert.is_true(j.stdout_truncated)
+    -- 1 MiB of encoded JSON holds at most 1 MiB / 6 such bytes
+    assert.is_true(#j.stdout <= math.floor(1048576 / 6), #j.stdout)
+    assert.is_true(#j.stdout > 100000)
+    assert.are.equal(("\1"):rep(#j.stdout), j.stdout)
+    local grown = rss_kb(srv.pid) - before
+    assert.is_true(grown < 64 * 1024, "server grew by " .. grown .. " KiB")
+    -- control: plain output of the same length is not cut at 1/6
+    status, j = exec_raw{ command = { "sh", "-c", "head -c 500000 " ..
+                                      "/dev/zero | tr '\\0' a" } }
+    assert.are.equal(200, status)
+    assert.are.equal(500000, #j.stdout)
+    assert.is_nil(j.stdout_truncated)
+  end)
+
+  it("never cuts a character in half", function()
+    -- 3 raw bytes, 8 encoded: the cut falls inside the output captured
+    for _, lead in ipairs{ "", "\\x01", "\\x01\\x01" } do
+      local status, j = exec_raw{ command = { "python3", "-c",
+        "import sys; sys.stdout.buffer.write(b'" .. lead ..
+        "' + '\\x01\u{e9}'.encode() * 300000)" } }
+      assert.are.equal(200, status)
+      assert.is_true(j.stdout_truncated)
+      assert.truthy(utf8.len(j.stdout), "invalid UTF-8 in the answer")
+      assert.is_nil(j.stdout:find("\u{fffd}", 1, true))
+    end
+  end)
+end)
+
+describe("the server-wide request memory pool", function()
+  it("refuses with 503 what it cannot hold, then recovers", function()
+    local srv = server.start{ config = "maxRequestMemory: 256Ki\n" ..
+                                       "default:\n  maxOutputBytes: 1Mi\n" }
+    local id = srv:create()
+    local status, j = srv:exec(id, { "sh", "-c", "head -c 300000 " ..
+                                     "/dev/zero | tr '\\0' a" })
+    assert.are.equal(503, status)
+    assert.matches("maxRequestMemory", j.error)
+    -- control: an answer within the pool passes, and the pool was given
+    -- back (the same small request works again and again)
+    for _ = 1, 3 do
+      status, j = srv:exec(id, { "sh", "-c", "head -c 50000 /dev/zero | " ..
+                                 "tr '\\0' a" })
+      assert.are.equal(200, status)
+      assert.are.equal(50000, #j.stdout)
+    end
+    srv:destroy()
+  end)
+end)
