@@ -130,7 +130,10 @@ describe("sandbox security corpus" .. flavour.label, function()
       assert.matches("rc=1", out, 1, true)
       assert.equal(before, fingerprint(py3))
       out = srv:sh(id, "{ echo x > " .. site .. "; } 2>&1; echo rc=$?")
-      assert.matches("Read%-only file system", out)
+      -- read-only where the directory exists (host /usr); an image may
+      -- not have the directory at all
+      assert.is_truthy(out:find("Read-only file system", 1, true) or
+                       out:find("No such file or directory", 1, true), out)
       assert.matches("rc=1", out, 1, true)
       assert.equal("", host("ls " .. site .. " 2>/dev/null"))
       out = srv:sh(id, "python3 -c 'open(\"/proc/self/exe\",\"r+b\")." ..
