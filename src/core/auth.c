@@ -6,6 +6,7 @@
 */
 #include "internal.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -26,35 +27,33 @@ struct ac_auth {
   struct ac_oauth *oauth;             /* AUTH_OAUTH */
 };
 
-static enum ac_code auth_alloc(enum auth_kind kind, ac_auth **out,
-                               struct ac_error *err) {
+/* A provider of one reference, or NULL when out of memory. */
+static ac_auth *auth_alloc(enum auth_kind kind) {
   ac_auth *a = calloc(1, sizeof *a);
-  *out = NULL;
   if (a == NULL)
-    return ac_error_set(err, AC_ENOMEM, "out of memory");
+    return NULL;
   atomic_init(&a->refs, 1);
   a->kind = kind;
-  *out = a;
-  return AC_OK;
+  return a;
 }
 
 enum ac_code ac_auth_new_token(const char *token, ac_auth **out,
                                struct ac_error *err) {
-  enum ac_code rc;
+  ac_auth *a;
   *out = NULL;
   if (token == NULL || token[0] == '\0')
     return ac_error_set(err, AC_EINVAL, "Token must not be empty");
   if (strpbrk(token, "\r\n") != NULL)
     return ac_error_set(err, AC_EINVAL, "token contains a line break");
-  rc = auth_alloc(AUTH_STATIC, out, err);
-  if (rc != AC_OK)
-    return rc;
-  (*out)->token = strdup(token);
-  if ((*out)->token == NULL) {
-    free(*out);
-    *out = NULL;
+  a = auth_alloc(AUTH_STATIC);
+  if (a == NULL)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  a->token = strdup(token);
+  if (a->token == NULL) {
+    free(a);
     return ac_error_set(err, AC_ENOMEM, "out of memory");
   }
+  *out = a;
   return AC_OK;
 }
 
@@ -116,6 +115,7 @@ enum ac_code ac_auth_new_token_file(const char *path, ac_auth **out,
   rc = ac_read_token_file(path, &tok, err);
   if (rc != AC_OK)
     return rc;
+  assert(tok != NULL);                /* AC_OK comes with the token */
   if (tok[0] == '\0') {
     free(tok);
     return ac_error_set(err, AC_ENOTFOUND, "token file %s is empty", path);
@@ -128,16 +128,17 @@ enum ac_code ac_auth_new_token_file(const char *path, ac_auth **out,
 enum ac_code ac_auth_new_callback(ac_token_fn fn, void *ud,
                                   void (*free_ud)(void *ud), ac_auth **out,
                                   struct ac_error *err) {
-  enum ac_code rc;
+  ac_auth *a;
   *out = NULL;
   if (fn == NULL)
     return ac_error_set(err, AC_EINVAL, "token callback is NULL");
-  rc = auth_alloc(AUTH_CALLBACK, out, err);
-  if (rc != AC_OK)
-    return rc;
-  (*out)->fn = fn;
-  (*out)->ud = ud;
-  (*out)->free_ud = free_ud;
+  a = auth_alloc(AUTH_CALLBACK);
+  if (a == NULL)
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  a->fn = fn;
+  a->ud = ud;
+  a->free_ud = free_ud;
+  *out = a;
   return AC_OK;
 }
 
@@ -145,16 +146,18 @@ enum ac_code ac_auth_new_oauth(const struct ac_oauth_config *cfg,
                                ac_auth **out, struct ac_error *err) {
   enum ac_code rc;
   struct ac_oauth *o = NULL;
+  ac_auth *a;
   *out = NULL;
   rc = ac_oauth_new(cfg, &o, err);
   if (rc != AC_OK)
     return rc;
-  rc = auth_alloc(AUTH_OAUTH, out, err);
-  if (rc != AC_OK) {
+  a = auth_alloc(AUTH_OAUTH);
+  if (a == NULL) {
     ac_oauth_free(o);
-    return rc;
+    return ac_error_set(err, AC_ENOMEM, "out of memory");
   }
-  (*out)->oauth = o;
+  a->oauth = o;
+  *out = a;
   return AC_OK;
 }
 

@@ -7,6 +7,7 @@
 */
 #include "job.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,6 +311,7 @@ enum ac_code ac_start_session_create(ac_engine *e, ac_client *c,
   rc = cp_headers(c, &headers, err);
   if (rc != AC_OK)
     goto fail;
+  assert(body != NULL);               /* create_body's AC_OK has a body */
   memset(&req, 0, sizeof req);
   req.op = "create session";
   req.method = "POST";

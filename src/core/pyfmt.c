@@ -7,14 +7,17 @@
 */
 #include "agentcube.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Shortest round-trip digits of v > 0: digits[] without the point, and the
-** decimal exponent decpt (value = 0.DIGITS * 10^decpt). */
-static void shortest_digits(double v, char *digits, size_t size, int *decpt) {
+/* Shortest round-trip digits of finite v > 0: digits[] without the point,
+** and the decimal exponent decpt (value = 0.DIGITS * 10^decpt). Returns
+** how many digits were written: at least one. */
+static size_t shortest_digits(double v, char *digits, size_t size,
+                              int *decpt) {
   char tmp[40], *p, *e;
   size_t n = 0;
   int prec;
@@ -24,6 +27,7 @@ static void shortest_digits(double v, char *digits, size_t size, int *decpt) {
       break;
   }
   e = strchr(tmp, 'e');
+  assert(e != NULL && size > 1);      /* "%e" of a finite v: D[.DDD]e±XX */
   for (p = tmp; p < e && n + 1 < size; p++)
     if (*p >= '0' && *p <= '9')
       digits[n++] = *p;
@@ -31,6 +35,8 @@ static void shortest_digits(double v, char *digits, size_t size, int *decpt) {
     n--;
   digits[n] = '\0';
   *decpt = (int)strtol(e + 1, NULL, 10) + 1;
+  assert(n >= 1);
+  return n;
 }
 
 static void py_float_repr(double v, char *out, size_t size) {
@@ -49,8 +55,7 @@ static void py_float_repr(double v, char *out, size_t size) {
     PUT('-');
     v = -v;
   }
-  shortest_digits(v, digits, sizeof digits, &decpt);
-  nd = (int)strlen(digits);
+  nd = (int)shortest_digits(v, digits, sizeof digits, &decpt);
   if (decpt <= -4 || decpt > 16) {          /* 1e-05, 1.5e+16 */
     int x = decpt - 1;
     PUT(digits[0]);

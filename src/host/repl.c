@@ -181,20 +181,22 @@ static char *read_line(lua_State *L, int first) {
 
 /* Compiles the next chunk: "return LINE" first, then LINE with as many
 ** continuation lines as the parser needs. Leaves the function (or an
-** error message) on the stack; *chunk receives the text for history. */
-static int load_chunk(lua_State *L, char **chunk) {
+** error message) on the stack and the load status in *status; *chunk
+** receives the text for history. Returns 0 at the end of input (nothing
+** read, nothing to free), 1 otherwise: the end is not a load status. */
+static int load_chunk(lua_State *L, char **chunk, int *status_out) {
   char *line = read_line(L, 1), *text;
   int status;
 
   if (line == NULL)
-    return -1;
+    return 0;
   text = line;
   if (line[0] == '=') {                /* lua 5.2-style "=expr" */
     const char *ret = lua_pushfstring(L, "return %s;", line + 1);
-    status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
+    *status_out = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
     lua_remove(L, -2);
     *chunk = text;                     /* history keeps what was typed */
-    return status;
+    return 1;
   }
   {
     const char *ret = lua_pushfstring(L, "return %s;", text);
@@ -202,7 +204,8 @@ static int load_chunk(lua_State *L, char **chunk) {
     lua_remove(L, -2);
     if (status == LUA_OK) {
       *chunk = text;
-      return LUA_OK;
+      *status_out = LUA_OK;
+      return 1;
     }
     lua_pop(L, 1);
   }
@@ -229,7 +232,8 @@ static int load_chunk(lua_State *L, char **chunk) {
     status = luaL_loadbuffer(L, text, strlen(text), "=stdin");
   }
   *chunk = text;
-  return status;
+  *status_out = status;
+  return 1;
 }
 
 static void print_results(lua_State *L) {
@@ -299,7 +303,7 @@ int ac_repl_loop(lua_State *L) {
   if (keep)
     read_history(hist);
   lua_settop(L, 0);
-  while ((status = load_chunk(L, &chunk)) != -1) {
+  while (load_chunk(L, &chunk, &status)) {
     if (chunk && *chunk) {
       add_history(chunk);
       if (keep) {

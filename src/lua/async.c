@@ -403,13 +403,18 @@ static char *opt_string(lua_State *L, int args, const char *k, int required,
     lua_pop(L, 1);
     return NULL;
   }
-  if (t != LUA_TSTRING && t != LUA_TNUMBER)
+  /* luaL_error does not return; the returns after it say so */
+  if (t != LUA_TSTRING && t != LUA_TNUMBER) {
     luaL_error(L, "bad argument '%s' (string expected, got %s)", k,
                luaL_typename(L, -1));
+    return NULL;
+  }
   s = lua_tolstring(L, -1, &l);
   c = malloc(l + 1);
-  if (c == NULL)
+  if (c == NULL) {
     luaL_error(L, "not enough memory");
+    return NULL;
+  }
   memcpy(c, s, l + 1);
   lua_pop(L, 1);
   if (len != NULL)
@@ -417,6 +422,7 @@ static char *opt_string(lua_State *L, int args, const char *k, int required,
   else if (strlen(c) != l) {
     free(c);
     luaL_error(L, "bad argument '%s' (string without NUL expected)", k);
+    return NULL;
   }
   return c;
 }
@@ -453,8 +459,10 @@ static void copy_block(lua_State *L, int idx, int pairs, void **out,
   if (!pairs && n != (size_t)lua_rawlen(L, idx))
     luaL_error(L, "bad argument 'command' (an array expected)");
   *out = malloc((n + 1) * slot + total);
-  if (*out == NULL)
+  if (*out == NULL) {
     luaL_error(L, "not enough memory");
+    return;                           /* not reached: luaL_error raises */
+  }
   bytes = (char *)*out + (n + 1) * slot;
   if (pairs) {
     struct ac_kv *kv = *out;

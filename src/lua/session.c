@@ -88,6 +88,22 @@ struct aclua_native *aclua_session_native(lua_State *L, int idx) {
   return ls->n;
 }
 
+/* Raises the refusal of a call on a closed (n NULL) or busy session. Never
+** returns, which the declaration says: call_begin goes on only with a
+** session that can take the call. */
+static _Noreturn void refuse_call(lua_State *L,
+                                  const struct aclua_native *n) {
+  if (n == NULL)
+    aclua_raisef(L, AC_ECLOSED, "the session was stopped; this client "
+                 "cannot be used any more");
+  else
+    aclua_raisef(L, AC_EBUSY, "session %s is busy: another call on it "
+                 "has not returned yet (an agentcube.async job, a streaming "
+                 "callback or an auth provider calling back into it)",
+                 ac_session_id(n->s));
+  abort();                            /* not reached: aclua_raisef raises */
+}
+
 /* The part of a method between its argument checks and the library call:
 ** runs the reaper, refuses closed and busy sessions, gives a Lua provider
 ** this thread and two stack slots, marks the session busy. May raise; it
@@ -98,14 +114,8 @@ static void call_begin(lua_State *L, struct aclua_session *ls,
   if (ls->r != NULL && ls->r->head != NULL && !ls->r->draining)
     aclua_reaper_drain(L, ls->r, ACLUA_DRAIN_DELETE_MS, NULL, NULL);
   n = ls->n;
-  if (n == NULL)
-    aclua_raisef(L, AC_ECLOSED, "the session was stopped; this client "
-                 "cannot be used any more");
-  if (n->busy)
-    aclua_raisef(L, AC_EBUSY, "session %s is busy: another call on it "
-                 "has not returned yet (an agentcube.async job, a streaming "
-                 "callback or an auth provider calling back into it)",
-                 ac_session_id(n->s));
+  if (n == NULL || n->busy)
+    refuse_call(L, n);
   luaL_checkstack(L, 3, NULL);
   cc->ls = ls;
   cc->n = n;
