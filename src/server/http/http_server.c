@@ -669,6 +669,7 @@ static enum ac_code listen_on(const char *spec, int *fd_out, char *endpoint,
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  memset(&ss, 0, sizeof ss);    /* getsockname fills it below */
   rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
   if (rc != 0)
     return ac_error_set(err, AC_EINVAL, "--listen %s: %s", spec,
