@@ -631,6 +631,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   free(r->up_path);
   free(r->up_mode);
   free(r->body);
+  /* A worker hands the request back (take_back) with r->mu held and
+  ** unlocks it after: the loop may see the client gone and end the
+  ** request in between, so wait for that unlock before the mutex and r
+  ** go (freeing them under the worker corrupted the heap). */
+  pthread_mutex_lock(&r->mu);
+  pthread_mutex_unlock(&r->mu);
   pthread_mutex_destroy(&r->mu);
   free(r);
   *con_cls = NULL;
