@@ -21,6 +21,7 @@
 #include "mcp.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -210,9 +211,11 @@ static void hs_unref(struct hserver *h, struct hsess *s) {
   }
 }
 
-/* Takes s out of the table; the last user closes it. */
-static void hs_remove(struct hserver *h, struct hsess *s) {
-  int drop = 0;
+/* Takes s out of the table and drops the caller's reference, both under
+** one lock: the table's reference and the caller's go together, so the
+** last user (here or a request still running) closes it exactly once. */
+static void hs_remove_unref(struct hserver *h, struct hsess *s) {
+  int last;
   pthread_mutex_lock(&h->mu);
   if (!s->gone) {
     for (struct hsess **p = &h->list; *p != NULL; p = &(*p)->next)
@@ -220,11 +223,16 @@ static void hs_remove(struct hserver *h, struct hsess *s) {
         *p = s->next;
         break;
       }
-    s->gone = drop = 1;
+    s->gone = 1;
+    s->refs--;                  /* the table's */
   }
+  assert(s->refs > 0);          /* the caller's is still held */
+  last = --s->refs == 0;
   pthread_mutex_unlock(&h->mu);
-  if (drop)
-    hs_unref(h, s);
+  if (last) {
+    mcp_conn_close(s->conn);
+    free(s);
+  }
 }
 
 static struct hsess *hs_new(struct hserver *h) {
@@ -392,8 +400,9 @@ static enum MHD_Result post(struct hserver *h, struct MHD_Connection *c,
                 is_init ? s->id : NULL);
   /* initialize that failed: no session to keep */
   if (is_init && sid == NULL && mcp_conn_version(s->conn) == NULL)
-    hs_remove(h, s);
-  hs_unref(h, s);
+    hs_remove_unref(h, s);
+  else
+    hs_unref(h, s);
   st_unref(&st->sink);
   return ret;
 }
@@ -451,8 +460,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                              MCP_INVALID_REQUEST, sid ? "Session not found"
                              : "Bad Request: Mcp-Session-Id header is "
                                "required");
-    hs_remove(h, s);
-    hs_unref(h, s);           /* the last one closes it, here or later */
+    hs_remove_unref(h, s);    /* the last one closes it, here or later */
     return reply(c, MHD_HTTP_OK, NULL, NULL, NULL);
   }
   return reply(c, MHD_HTTP_METHOD_NOT_ALLOWED, NULL, NULL, NULL);
@@ -513,8 +521,7 @@ static void reap(struct hserver *h, long idle) {
     pthread_mutex_unlock(&h->mu);
     if (victim == NULL)
       return;
-    hs_remove(h, victim);
-    hs_unref(h, victim);
+    hs_remove_unref(h, victim);
   }
 }
 
@@ -579,8 +586,7 @@ int mcp_http_run(const struct mcp_options *o, struct mcp_backend *b,
     pthread_mutex_unlock(&h.mu);
     if (s == NULL)
       break;
-    hs_remove(&h, s);
-    hs_unref(&h, s);
+    hs_remove_unref(&h, s);
   }
   MHD_stop_daemon(d);
   pthread_mutex_destroy(&h.mu);

@@ -45,6 +45,7 @@ int main(void) {
   char a[64], b[64];
   int fd;
 
+  plan(25);
   strcpy(path, "/tmp/agentcube-imgspec-XXXXXX");
   fd = mkstemp(path);
   close(fd);

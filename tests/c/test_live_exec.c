@@ -275,6 +275,7 @@ int main(void) {
 
   if (!live_setup())
     return 0;
+  plan(53);
   base_uid = 240000 + (uid_t)(getpid() % 1000) * 4;
   a = make_box("a", base_uid, &la);
   b = make_box("b", base_uid + 1, &lb);

@@ -342,6 +342,7 @@ int main(void) {
     free(probe);
     return 0;
   }
+  plan(60);
   base_uid = 250000 + (uid_t)(getpid() % 1000) * 4;
   a = make_box("a", base_uid, &la);
   ok(a != NULL, "box created");

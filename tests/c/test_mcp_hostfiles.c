@@ -25,6 +25,7 @@ int main(void) {
   char path[256], name[256];
   int fd;
 
+  plan(20);
   snprintf(root, sizeof root, "/tmp/agentcube-hostdir.XXXXXX");
   snprintf(outside, sizeof outside, "/tmp/agentcube-outside.XXXXXX");
   if (!mkdtemp(root) || !mkdtemp(outside))

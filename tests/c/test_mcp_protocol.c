@@ -234,6 +234,7 @@ int main(void) {
   struct mcp_backend *b;
   struct mcp_conn *c;
 
+  plan(48);
   o.template_name = AC_DEFAULT_NAME;
   o.ns = AC_DEFAULT_NAMESPACE;
   o.ttl = 60;

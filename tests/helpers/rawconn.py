@@ -25,6 +25,11 @@ event on stdout, flushed, so that a spec can follow it with io.popen.
                                  POST BODY asking for an event stream; say
                                  "status X type T", then "at S LINE" for
                                  every line as it arrives, then "end"
+  hangups N HOST PORT METHOD PATH HEADERS BODY
+                                 send the request N times, each on its
+                                 own connection reset right after it is
+                                 sent (the answer never read), then say
+                                 "sent N"
   cut HOST PORT PATH HEADERS BODY PATTERN
                                  POST BODY, wait until a process matching
                                  PATTERN (pgrep -f) runs, close the
@@ -145,6 +150,19 @@ def request(host, port, method, path, hdrs, body):
     say("closed after %.3f status %s" % (time.time() - t0, status))
 
 
+def hangups(n, host, port, method, path, hdrs, body):
+    data = body.encode()
+    req = ("%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n" %
+           (method, path, headers_of(hdrs), len(data))).encode() + data
+    for _ in range(n):
+        s = socket.create_connection((host, port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     b"\x01\x00\x00\x00\x00\x00\x00\x00")  # close: RST
+        s.sendall(req)
+        s.close()
+    say("sent %d" % n)
+
+
 def stream(host, port, path, hdrs, body):
     conn = http.client.HTTPConnection(host, port, timeout=120)
     headers = {"Accept": "application/x-ndjson"}
@@ -207,6 +225,8 @@ def main():
         request(a[0], int(a[1]), a[2], a[3], a[4], a[5])
     elif mode == "stream":
         stream(a[0], int(a[1]), a[2], a[3], a[4])
+    elif mode == "hangups":
+        hangups(int(a[0]), a[1], int(a[2]), a[3], a[4], a[5], a[6])
     elif mode == "cut":
         cut(a[0], int(a[1]), a[2], a[3], a[4], a[5])
     else:

@@ -86,6 +86,9 @@ enum ac_code fapi__path_parse(const char *client, struct fapi_path *p,
   size_t n;
   int longname;
 
+  /* a failed parse leaves an empty path, never stale bytes */
+  p->abs[0] = '\0';
+  p->len = p->treelen = 0;
   if (client == NULL)
     client = "";
   if (strlen(client) > FAPI_PATH_MAX) {

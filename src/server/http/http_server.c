@@ -665,6 +665,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn,
   free(r->up_path);
   free(r->up_mode);
   free(r->body);
+  /* A worker hands the request back (take_back) with r->mu held and
+  ** unlocks it after: the loop may see the client gone and end the
+  ** request in between, so wait for that unlock before the mutex and r
+  ** go (freeing them under the worker corrupted the heap). */
+  pthread_mutex_lock(&r->mu);
+  pthread_mutex_unlock(&r->mu);
   pthread_mutex_destroy(&r->mu);
   free(r);
   *con_cls = NULL;
@@ -703,6 +709,7 @@ static enum ac_code listen_on(const char *spec, int *fd_out, char *endpoint,
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  memset(&ss, 0, sizeof ss);    /* getsockname fills it below */
   rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
   if (rc != 0)
     return ac_error_set(err, AC_EINVAL, "--listen %s: %s", spec,

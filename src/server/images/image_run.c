@@ -34,7 +34,7 @@ struct progress {
   char phase[160];
   unsigned fetched;
   double bytes;
-  char *tail[TAIL];
+  char tail[TAIL][512];     /* the last lines, a ring; long ones cut */
   unsigned ntail;
   char err_line[200];      /* the first "E: " line */
 };
@@ -65,8 +65,7 @@ static double apt_size(const char *s) {
 
 static void on_line(struct progress *p, char *line) {
   char *lb;
-  free(p->tail[p->ntail % TAIL]);
-  p->tail[p->ntail++ % TAIL] = strdup(line);
+  snprintf(p->tail[p->ntail++ % TAIL], sizeof p->tail[0], "%s", line);
   if (strncmp(line, "E: ", 3) == 0 && p->err_line[0] == '\0')
     snprintf(p->err_line, sizeof p->err_line, "%s", line + 3);
   if (strncmp(line, "I: ", 3) == 0 && strncmp(line, "I: running", 10)) {
@@ -156,8 +155,7 @@ enum ac_code img_run_tool(char *const argv[], const char *phase, FILE *out,
     if (out) {                         /* the tool's own words */
       unsigned first = p.ntail > TAIL ? p.ntail - TAIL : 0;
       for (unsigned i = first; i < p.ntail; i++)
-        if (p.tail[i % TAIL])
-          fprintf(out, "  | %s\n", p.tail[i % TAIL]);
+        fprintf(out, "  | %s\n", p.tail[i % TAIL]);
     }
     if (why == NULL && p.ntail)
       why = p.tail[(p.ntail - 1) % TAIL];
@@ -166,8 +164,6 @@ enum ac_code img_run_tool(char *const argv[], const char *phase, FILE *out,
                                         : 128 + WTERMSIG(status),
                       why ? why : "no output");
   }
-  for (unsigned i = 0; i < TAIL; i++)
-    free(p.tail[i]);
   return rc;
 }
 

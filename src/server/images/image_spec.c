@@ -455,6 +455,7 @@ enum ac_code img_serve_setup(struct ac_config *cfg, const char *state_dir,
     cfgp = absolute(config_path);
   if (store == NULL || (config_path && cfgp == NULL)) {
     free(store);
+    free(cfgp);
     return ac_error_set(err, AC_ENOMEM, "out of memory");
   }
   rc = img_config_bind(cfg, store, cfgp, err);

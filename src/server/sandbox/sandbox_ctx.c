@@ -45,6 +45,8 @@ struct sbx_ctx {
   int seen[2];
   char *payload;
   size_t npayload;
+  int payload_over;              /* the line outgrew MAX_PAYLOAD: the rest
+                                    of it is dropped, the result malformed */
   int deleting;
 };
 
@@ -144,6 +146,7 @@ static void run_finish(struct sbx_live_rt *L, struct sbx_ctx *c,
   free(c->payload);
   c->payload = NULL;
   c->npayload = 0;
+  c->payload_over = 0;
   sbx_live_unref(t);
 }
 
@@ -188,6 +191,15 @@ static void run_output(struct sbx_live_rt *L, struct sbx_ctx *c,
     sbx_live_output(L, t, s, t->offset - kept, data, kept);
 }
 
+/* Drops the payload line read so far and the rest of it: the run's
+** result is then malformed, never a fragment of the line. */
+static void payload_drop(struct sbx_ctx *c) {
+  free(c->payload);
+  c->payload = NULL;
+  c->npayload = 0;
+  c->payload_over = 1;
+}
+
 /* Splits one chunk of a stream into run output and the result line. */
 static void feed(struct sbx_live_rt *L, struct sbx_ctx *c, enum sbx_stream s,
                  const char *data, size_t len) {
@@ -202,18 +214,17 @@ static void feed(struct sbx_live_rt *L, struct sbx_ctx *c, enum sbx_stream s,
       /* after the marker: the payload line (read from stdout only) */
       const char *nl = memchr(data, '\n', len);
       size_t take = nl ? (size_t)(nl - data) : len;
-      if (k == 0) {
+      if (k == 0 && !c->payload_over) {
         if (c->npayload + take >= MAX_PAYLOAD) {
-          take = 0;              /* too big: the result is malformed */
-          free(c->payload);
-          c->payload = NULL;
-          c->npayload = 0;
+          payload_drop(c);       /* too big: the result is malformed */
         } else {
           char *np = realloc(c->payload, c->npayload + take + 1);
           if (np) {
             memcpy(np + c->npayload, data, take);
             c->payload = np;
             c->npayload += take;
+          } else {
+            payload_drop(c);     /* a gap would corrupt it */
           }
         }
       }
@@ -578,6 +589,7 @@ enum ac_code sbx_ctx_run_start(struct sbx_box *box, const char *id,
   c->run = t;
   c->payload = NULL;
   c->npayload = 0;
+  c->payload_over = 0;
   pid_task = c->proc ? c->proc->id : 0;
   sbx_live_activate(box);
   pthread_mutex_unlock(&L->mu);

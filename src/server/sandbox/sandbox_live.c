@@ -29,6 +29,7 @@
 #include "sandbox_util.h"
 #include "agent_proto.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1072,8 +1073,13 @@ void sbx_live_box_stop(struct sbx_box *box) {
   if (box->live.state == SBX_LIVE_STARTING && !box->live.spawned) {
     box->live.state = SBX_LIVE_DOWN;
     box->live.down_epoch = L->epoch;
-    while (box->live.tasks)
-      task_finish_locked(L, box->live.tasks);
+    /* each task is unlinked here, before finishing it frees it */
+    for (struct sbx_task *t; (t = box->live.tasks) != NULL;) {
+      assert(!t->finished);      /* a finished task is no longer listed */
+      box->live.tasks = t->next;
+      t->next = NULL;
+      task_finish_locked(L, t);
+    }
   }
   if (box->live.state != SBX_LIVE_DOWN) {
     /* The event thread takes it down (it owns the fds); kill it now so
