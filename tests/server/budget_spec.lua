@@ -105,6 +105,7 @@ describe("the server-wide request memory pool", function()
   it("refuses with 503 what it cannot hold, then recovers", function()
     local srv = server.start{ config = "maxRequestMemory: 256Ki\n" ..
                                        "default:\n  maxOutputBytes: 1Mi\n" }
+    finally(function() srv:destroy() end)
     local id = srv:create()
     local status, j = srv:exec(id, { "sh", "-c", "head -c 300000 " ..
                                      "/dev/zero | tr '\\0' a" })
@@ -118,6 +119,5 @@ describe("the server-wide request memory pool", function()
       assert.are.equal(200, status)
       assert.are.equal(50000, #j.stdout)
     end
-    srv:destroy()
   end)
 end)

@@ -84,16 +84,40 @@ static void on_stream_done(void *ud, const struct sbx_exec_result *res,
   stream_end(ls->nd.s, 0);
 }
 
+/* Reserves what the buffered answer costs in the server-wide pool (its
+** strings once in the JSON tree, once encoded in the answer); the request
+** gives it back when it completes. 0 when the pool cannot hold it. */
+static int take_answer_memory(struct req *r, json_t *o) {
+  size_t need = 1024;
+  const char *const keys[] = { "stdout", "stderr" };
+  for (size_t i = 0; i < 2; i++) {
+    json_t *v = json_object_get(o, keys[i]);
+    size_t len = json_string_length(v);
+    need += len + budget_json_size(json_string_value(v), len);
+  }
+  if (!budget_pool_take(need))
+    return 0;
+  r->reserved += need;
+  return 1;
+}
+
 /* A buffered execute answers with PicoD's JSON when its command ends. */
 static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
                              const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
   json_t *o = exec_result_json(res, ls->max_output);
   (void)ctx;
-  if (o)
+  if (o && !take_answer_memory(ls->r, o)) {
+    json_decref(o);
+    reply_json(ls->r, 503, json_pack(
+      "{s:s, s:i}", "error", "server busy: the memory budget of requests "
+      "in flight (maxRequestMemory) is spent; try again later",
+      "code", 503));
+  } else if (o) {
     reply_json(ls->r, 200, o);
-  else
+  } else {
     reply_error(ls->r, FAM_PICOD, 500, "out of memory");
+  }
   req_async_done(ls->r);
 }
 
