@@ -17,6 +17,8 @@
 
 static struct recorder rec;
 static char tmpdir[] = "/tmp/ac-engine-XXXXXX";
+/* Whether the setup every case needs succeeded. */
+static int ready;
 
 static long long now_ms(void) {
   struct timespec ts;
@@ -123,8 +125,8 @@ static int fd_readable(int fd, int ms) {
 }
 
 static void test_event_fd(void) {
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   ac_engine *e = NULL;
   ac_job *j = NULL;
   struct ac_error err;
@@ -133,6 +135,12 @@ static void test_event_fd(void) {
   struct ac_exec_result r;
   long long t0, polls = 0;
 
+  tcase("one event descriptor drives jobs: callbacks on the polling "
+        "thread, concurrency without threads");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   is_int(ac_engine_new(&e, &err), AC_OK, "engine");
   rec_reset(&rec);
   push_ct(200, "{\"stdout\":\"hi\\n\",\"stderr\":\"\",\"exit_code\":0}",
@@ -187,8 +195,8 @@ static void test_event_fd(void) {
 }
 
 static void test_cancel(void) {
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   ac_engine *e = NULL;
   ac_job *j = NULL;
   struct ac_error err;
@@ -198,6 +206,11 @@ static void test_cancel(void) {
   char path[256];
   FILE *f;
 
+  tcase("cancel before send, while running, during upload and download");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   ac_engine_new(&e, &err);
 
   /* Before anything was sent. */
@@ -289,6 +302,9 @@ static void test_interrupt(void) {
   ac_job *j = NULL;
   long long t0;
 
+  tcase("the host's interrupt flag stops blocking calls and jobs");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_alarm;
   sa.sa_flags = SA_RESTART;
@@ -352,8 +368,8 @@ static void test_interrupt(void) {
 }
 
 static void test_streaming(void) {
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   ac_engine *e = NULL;
   ac_job *j = NULL;
   struct ac_error err;
@@ -363,6 +379,11 @@ static void test_streaming(void) {
   struct ac_exec_result r;
   char hv[256];
 
+  tcase("streamed execute in order, its buffered fallback, a cut stream");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   ac_engine_new(&e, &err);
   memset(&o, 0, sizeof o);
   o.stream = 1;
@@ -429,8 +450,8 @@ static void test_streaming(void) {
 /* run_code's execute step carries the caller's env: the job copies it,
 ** since the step runs after the start function returned. */
 static void test_run_code_env(void) {
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   ac_engine *e = NULL;
   ac_job *j = NULL;
   struct ac_error err;
@@ -438,6 +459,11 @@ static void test_run_code_env(void) {
   struct ac_kv env[1];
   char key[8], val[8];
 
+  tcase("run_code's execute step carries the caller's env");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   ac_engine_new(&e, &err);
   strcpy(key, "V");
   strcpy(val, "42");
@@ -467,12 +493,17 @@ static void test_run_code_env(void) {
 }
 
 static void test_extensions(void) {
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   struct ac_ext_call call;
   struct ac_error err;
   char *json = NULL;
 
+  tcase("extensions: requests on the wire, and not supported");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   memset(&call, 0, sizeof call);
   call.op = AC_EXT_PROCESS_SPAWN;
   call.json = "{\"command\": [\"sleep\", \"5\"]}";
@@ -511,14 +542,20 @@ static void test_extensions(void) {
 
 static void test_limits(void) {
   struct ac_client_config cfg;
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   struct ac_exec_result r;
   struct ac_file_list l;
   struct ac_error err;
   char dst[256];
   struct rec_reply rp;
 
+  tcase("client limits: redirects, JSON budget, numbers, download "
+        "deadline and size, file errors");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   /* Redirects are answers, never followed. */
   memset(&rp, 0, sizeof rp);
   rp.status = 307;
@@ -622,8 +659,8 @@ static void test_limits(void) {
 }
 
 static void test_progress(void) {
-  ac_client *c = mk(NULL);
-  ac_session *s = attach(c);
+  ac_client *c;
+  ac_session *s;
   ac_engine *e = NULL;
   ac_job *j = NULL;
   struct ac_error err;
@@ -632,6 +669,11 @@ static void test_progress(void) {
   char path[256];
   FILE *f;
 
+  tcase("upload progress reaches its total on the polling thread");
+  REQUIRE(ready, "the library, a temporary directory and the recording "
+          "server");
+  c = mk(NULL);
+  s = attach(c);
   snprintf(path, sizeof path, "%s/p.bin", tmpdir);
   f = fopen(path, "w");
   for (int i = 0; i < 3 * 1024 * 1024 && f != NULL; i++)
@@ -656,11 +698,11 @@ static void test_progress(void) {
 }
 
 int main(void) {
-  if (ac_global_init(NULL) != AC_OK || mkdtemp(tmpdir) == NULL ||
-      rec_start(&rec) != 0) {
-    printf("Bail out! setup failed\n");
-    return 1;
-  }
+  plan(8);
+  ready = ac_global_init(NULL) == AC_OK && mkdtemp(tmpdir) != NULL &&
+          rec_start(&rec) == 0;
+  if (!ready)
+    printf("# setup failed: every case fails its precondition\n");
   signal(SIGPIPE, SIG_IGN);
   unsetenv("WORKLOAD_MANAGER_URL");
   unsetenv("ROUTER_URL");
@@ -672,7 +714,8 @@ int main(void) {
   test_extensions();
   test_limits();
   test_progress();
-  rec_stop(&rec);
+  if (ready)
+    rec_stop(&rec);
   {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -45,12 +45,14 @@ int main(void) {
   char a[64], b[64];
   int fd;
 
-  plan(25);
+  plan(5);
+  tcase("content address of packages: order and duplicates do not count, "
+        "list, suite and mirror do");
   strcpy(path, "/tmp/agentcube-imgspec-XXXXXX");
   fd = mkstemp(path);
+  if (!precondition(fd >= 0, "a temporary configuration file %s", path))
+    return done_testing();
   close(fd);
-
-  /* content address */
   id_of(TPL("{ packages: [python3-minimal, python3-numpy] }"), a);
   ok(strncmp(a, "debian-", 7) == 0 && strlen(a) == 23, "debian id %s", a);
   is_str(id_of(TPL("{ packages: [python3-numpy, python3-minimal, "
@@ -66,6 +68,7 @@ int main(void) {
             "mirror: http://mirror.example/debian }"), b);
   ok(strncmp(b, "debian-", 7) == 0 && strcmp(b, a) != 0,
      "another mirror is another image");
+  tcase("content address of rootfs and oci images: tree and tag count");
   id_of(TPL("{ rootfs: /srv/tree }"), a);
   ok(strncmp(a, "rootfs-", 7) == 0, "rootfs id %s", a);
   ok(strcmp(id_of(TPL("{ rootfs: /srv/other }"), b), a) != 0,
@@ -75,11 +78,13 @@ int main(void) {
   ok(strcmp(id_of(TPL("{ oci: /srv/layout:v2 }"), b), a) != 0,
      "another tag is another image");
 
-  /* the parsed fields */
+  tcase("oci: the layout and the default tag are parsed");
   is_int(load(TPL("{ oci: /srv/layout }"), &cfg, &err), AC_OK, "oci: DIR");
   is_str(cfg.templates[0].image->tag, "latest", "the default tag");
   is_str(cfg.templates[0].image->dir, "/srv/layout", "the layout");
   ac_config_free(&cfg);
+  tcase("templates inherit the default image, image: null means none, "
+        "binding names the store's rootfs");
   is_int(load("default:\n  image: { rootfs: /srv/tree }\ntemplates:\n"
               "  - name: a\n  - name: b\n    image: null\n", &cfg, &err),
          AC_OK, "a default image, and image: null");
@@ -96,7 +101,7 @@ int main(void) {
   ok(cfg.templates[1].limits.image_root == NULL, "no image, no root");
   ac_config_free(&cfg);
 
-  /* errors name the place */
+  tcase("errors name the file, line and column");
   static const struct { const char *text, *want; } bad[] = {
     { TPL("{ packages: [\"python3; rm -rf /\"] }"),
       ":3:25: 'python3; rm -rf /' is not a Debian package name" },

@@ -58,8 +58,10 @@ static void test_outlives_request(struct sbx_box *a, uid_t uid) {
   size_t n;
   struct ac_error e;
   int code;
-  if (pstart(a, "echo serving; exec sleep 1000", 0, &p))
-    return;
+  tcase("a background process outlives the request, is listed, killed");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(pstart(a, "echo serving; exec sleep 1000", 0, &p) == AC_OK,
+          "a background process started");
   ok(p.id > 0 && p.state == SBX_PROC_RUNNING && p.argv &&
      strcmp(p.argv[0], "sh") == 0, "started: id %u, running", p.id);
   is_str(run_sh(a, "echo cmd", &code), "cmd\n", "commands run meanwhile");
@@ -68,7 +70,7 @@ static void test_outlives_request(struct sbx_box *a, uid_t uid) {
   {
     struct rec r;
     struct sbx_task *t;
-    if (watch(a, p.id, 0, 1, &r, &t) == AC_OK) {
+    if (precondition(watch(a, p.id, 0, 1, &r, &t) == AC_OK, "watched")) {
       ok(rec_wait(&r, "serving\n", 10000), "its output so far");
       sbx_task_release(t);
     }
@@ -95,15 +97,19 @@ static void test_ring(struct sbx_box *a) {
   struct sbx_proc_info p, q;
   struct rec r;
   struct sbx_task *t;
-  if (pstart(a, "i=0; while [ $i -lt 2000 ]; do echo line$i; i=$((i+1)); "
-             "done", 0, &p))
-    return;
+  tcase("the output ring keeps the newest bytes; a watch is told what "
+        "was dropped");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(pstart(a, "i=0; while [ $i -lt 2000 ]; do echo line$i; "
+                 "i=$((i+1)); done", 0, &p) == AC_OK, "ring: a writer "
+          "started");
   ok(wait_end(a, p.id, &q) == SBX_PROC_EXITED && q.exit_code == 0,
      "ring: the writer exited 0");
   ok(q.output_bytes > 10000, "ring: it wrote %llu bytes", q.output_bytes);
   ok(q.output_bytes - q.kept_from == 4096, "ring: kept %llu bytes (cap 4096)",
      q.output_bytes - q.kept_from);
-  if (watch(a, p.id, 0, 1, &r, &t) == AC_OK) {
+  if (precondition(watch(a, p.id, 0, 1, &r, &t) == AC_OK,
+                   "ring: watched from 0")) {
     ok(rec_wait(&r, NULL, 10000), "ring: a watch of an ended process ends");
     ok(r.dropped_at == 0 && r.dropped == q.kept_from,
        "ring: dropped reported first (%llu bytes from 0)", r.dropped);
@@ -114,7 +120,8 @@ static void test_ring(struct sbx_box *a) {
     ok(r.have_res && r.res.exit_code == 0, "ring: done carries the exit");
     sbx_task_release(t);
   }
-  if (watch(a, p.id, q.output_bytes - 9, 0, &r, &t) == AC_OK) {
+  if (precondition(watch(a, p.id, q.output_bytes - 9, 0, &r, &t) == AC_OK,
+                   "ring: watched from a kept offset")) {
     ok(rec_wait(&r, NULL, 10000) && r.dropped == 0, "ring: a watch from a "
        "kept offset drops nothing");
     is_str(r.out, "line1999\n", "ring: it starts at that offset");
@@ -129,11 +136,12 @@ static void test_stdin_follow(struct sbx_box *a) {
   struct ac_error e;
   struct rec r;
   struct sbx_task *t;
-  if (pstart(a, "while read l; do echo got:$l; done; echo eof", 1, &p))
-    return;
+  tcase("stdin reaches a process, follow streams its output live");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(pstart(a, "while read l; do echo got:$l; done; echo eof", 1,
+                 &p) == AC_OK, "stdin: a reader started");
   ok(p.has_stdin, "stdin: open");
-  if (watch(a, p.id, 0, 1, &r, &t) != AC_OK)
-    return;
+  REQUIRE(watch(a, p.id, 0, 1, &r, &t) == AC_OK, "stdin: watched");
   ok(sbx_proc_write(a, p.id, "one\n", 4, 0, &e) == AC_OK, "stdin: write");
   ok(rec_wait(&r, "got:one\n", 10000), "follow: output arrives live");
   ok(!r.done, "follow: the watch goes on while the process runs");
@@ -147,7 +155,8 @@ static void test_stdin_follow(struct sbx_box *a) {
   sbx_task_release(t);
   sbx_proc_info_free(&q);
   sbx_proc_info_free(&p);
-  if (pstart(a, "cat", 0, &p) == AC_OK) {
+  if (precondition(pstart(a, "cat", 0, &p) == AC_OK,
+                   "no stdin: cat started")) {
     ok(sbx_proc_write(a, p.id, "x", 1, 0, &e) == AC_EBUSY,
        "no stdin asked: EBUSY");
     ok(wait_end(a, p.id, &q) == SBX_PROC_EXITED, "no stdin: /dev/null, "
@@ -162,11 +171,12 @@ static void test_signals(struct sbx_box *a, uid_t uid) {
   struct ac_error e;
   struct rec r;
   struct sbx_task *t;
-  if (pstart(a, "trap 'echo term; exit 3' TERM; echo ready; "
-             "while :; do sleep 0.05; done", 0, &p))
-    return;
-  if (watch(a, p.id, 0, 1, &r, &t) != AC_OK)
-    return;
+  tcase("signals reach the process; SIGKILL takes the whole tree");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(pstart(a, "trap 'echo term; exit 3' TERM; echo ready; "
+                 "while :; do sleep 0.05; done", 0, &p) == AC_OK,
+          "signal: a trapping process started");
+  REQUIRE(watch(a, p.id, 0, 1, &r, &t) == AC_OK, "signal: watched");
   ok(rec_wait(&r, "ready", 10000), "signal: ready");
   ok(sbx_proc_signal(a, p.id, SIGTERM, &e) == AC_OK, "SIGTERM sent");
   ok(rec_wait(&r, NULL, 10000) && contains(r.out, "term"),
@@ -178,9 +188,9 @@ static void test_signals(struct sbx_box *a, uid_t uid) {
   sbx_proc_info_free(&p);
   ok(sbx_proc_signal(a, p.id, 0, &e) == AC_EINVAL, "signal 0: EINVAL");
   /* SIGKILL takes the whole tree, setsid'd members included */
-  if (pstart(a, "(setsid sh -c 'sleep 1000 & exec sleep 1001' &); "
-             "(sh -c 'sleep 1003 &'); exec sleep 1004", 0, &p))
-    return;
+  REQUIRE(pstart(a, "(setsid sh -c 'sleep 1000 & exec sleep 1001' &); "
+                 "(sh -c 'sleep 1003 &'); exec sleep 1004", 0, &p) == AC_OK,
+          "a tree started");
   ok(wait_uid_procs(uid, 1, 4, 1, 10000) >= 4, "tree started");
   sbx_proc_signal(a, p.id, SIGKILL, &e);
   is_int(wait_uid_procs(uid, 1, 0, 0, 2000), 0, "SIGKILL: the whole tree "
@@ -197,6 +207,8 @@ static void test_timeout_and_cancel_watch(struct sbx_box *a) {
   struct ac_error e;
   struct rec r;
   struct sbx_task *t;
+  tcase("a process's own timeout; a cancelled watch leaves it running");
+  REQUIRE(a != NULL, "a live box");
   memset(&rq, 0, sizeof rq);
   rq.argv = argv;
   rq.timeout_ns = SEC / 2;
@@ -204,7 +216,7 @@ static void test_timeout_and_cancel_watch(struct sbx_box *a) {
     ok(0, "proc with timeout: %s", e.msg);
     return;
   }
-  if (watch(a, p.id, 0, 1, &r, &t) == AC_OK) {
+  if (precondition(watch(a, p.id, 0, 1, &r, &t) == AC_OK, "watched")) {
     sbx_task_cancel(t);
     ok(rec_wait(&r, NULL, 5000) && !r.have_res,
        "a cancelled watch ends (res NULL: the process still runs)");
@@ -223,6 +235,9 @@ static void test_corpus(struct sbx_box *a, const char *probe) {
                                       "connect 127.0.0.1 1", "fork" };
   char path[256];
   int fd, wr;
+  tcase("the escape corpus from a background process: the same safe "
+        "outcomes");
+  REQUIRE(a != NULL, "a live box");
   if (probe == NULL) {
     ok(0, "corpus: tests/security/probe.py not found");
     return;
@@ -240,9 +255,11 @@ static void test_corpus(struct sbx_box *a, const char *probe) {
     struct rec r;
     struct sbx_task *t;
     snprintf(path, sizeof path, "python3 /workspace/probe.py %s", runs[i]);
-    if (pstart(a, path, 0, &p))
+    if (!precondition(pstart(a, path, 0, &p) == AC_OK, "corpus %s: started",
+                      runs[i]))
       continue;
-    if (watch(a, p.id, 0, 1, &r, &t) == AC_OK) {
+    if (precondition(watch(a, p.id, 0, 1, &r, &t) == AC_OK,
+                     "corpus %s: watched", runs[i])) {
       ok(rec_wait(&r, NULL, 30000) && r.res.exit_code == 0,
          "corpus %s: probe ran", runs[i]);
       if (i == 0)
@@ -273,10 +290,12 @@ static void test_corpus(struct sbx_box *a, const char *probe) {
     struct sbx_proc_info p, q;
     struct rec r;
     struct sbx_task *t;
-    if (pstart(a, "cat /root/x /etc/shadow 2>&1; ls /sys /home 2>&1; "
-               "kill -9 -1 2>/dev/null; echo B15-survived; id -u; "
-               "echo x > /usr/x 2>&1 || echo ro", 0, &p) == AC_OK &&
-        watch(a, p.id, 0, 1, &r, &t) == AC_OK) {
+    if (precondition(pstart(a, "cat /root/x /etc/shadow 2>&1; ls /sys "
+                            "/home 2>&1; kill -9 -1 2>/dev/null; echo "
+                            "B15-survived; id -u; echo x > /usr/x 2>&1 || "
+                            "echo ro", 0, &p) == AC_OK &&
+                     watch(a, p.id, 0, 1, &r, &t) == AC_OK,
+                     "host files, kill -9 -1, /usr: started and watched")) {
       rec_wait(&r, NULL, 30000);
       ok(contains(r.out, "No such file") && !contains(r.out, "root:"),
          "B1: host files absent");
@@ -295,15 +314,17 @@ static void test_corpus(struct sbx_box *a, const char *probe) {
 
 static void test_box_end(uid_t uid) {
   struct sbx_limits l = { 0 };
-  struct sbx_box *c = make_box("c", uid, &l);
+  struct sbx_box *c;
   struct sbx_proc_info p;
   struct rec r;
   struct sbx_task *t;
-  if (c == NULL)
-    return;
-  if (pstart(c, "(setsid sh -c 'sleep 1000 & exec sleep 1001' &); echo up; "
-             "exec sleep 1002", 0, &p) == AC_OK &&
-      watch(c, p.id, 0, 1, &r, &t) == AC_OK) {
+  tcase("background daemons die with their box");
+  c = make_box("c", uid, &l);
+  REQUIRE(c != NULL, "box c");
+  if (precondition(pstart(c, "(setsid sh -c 'sleep 1000 & exec sleep "
+                          "1001' &); echo up; exec sleep 1002", 0, &p) ==
+                   AC_OK && watch(c, p.id, 0, 1, &r, &t) == AC_OK,
+                   "box end: daemons started and watched")) {
     ok(rec_wait(&r, "up", 10000), "box end: daemons running");
     wait_uid_procs(uid, 1, 3, 1, 5000);
     sbx_task_release(t);
@@ -332,32 +353,65 @@ static char *read_probe(void) {
   return NULL;
 }
 
+/* Starts the runtime in a private state directory, inside the open case:
+** 1 when it runs; 0 when setup failed (the case failed); -1 when the
+** sandbox cannot run on this machine (the reason in why). */
+static int live_start(char *why, size_t whysz) {
+  struct ac_error e;
+  if (!precondition(mkdtemp(state) != NULL, "state directory %s", state))
+    return 0;
+  if (sbx_runtime_init(&rt, state, &e) != AC_OK) {
+    ok(0, "sbx_runtime_init: %s", e.msg);
+    rmdir(state);
+    return 0;
+  }
+  if (!rt->selftest_ok) {
+    snprintf(why, whysz, "the sandbox cannot run here: %s",
+             rt->why_selftest);
+    sbx_runtime_free(rt);
+    rmdir(state);
+    return -1;
+  }
+  return 1;
+}
+
 int main(void) {
   struct sbx_limits la = { .memory_bytes = 512 << 20, .pids = 128,
                            .proc_output_bytes = 4096 };
   struct sbx_box *a;
-  char *probe = read_probe();
+  char *probe;
+  char why[600];
 
-  if (!live_setup()) {
+  plan(10);
+  if (geteuid() != 0)
+    return skip_all("needs root (session uids, cgroups)");
+  probe = read_probe();
+  tcase("a live box is created");
+  switch (live_start(why, sizeof why)) {
+  case 0:
     free(probe);
-    return 0;
+    return done_testing();
+  case -1:
+    free(probe);
+    skip_case(why);
+    return skip_all(why);
   }
   plan(60);
   base_uid = 250000 + (uid_t)(getpid() % 1000) * 4;
   a = make_box("a", base_uid, &la);
   ok(a != NULL, "box created");
-  if (a) {
-    test_outlives_request(a, base_uid);
-    test_ring(a);
-    test_stdin_follow(a);
-    test_signals(a, base_uid);
-    test_timeout_and_cancel_watch(a);
-    test_corpus(a, probe);
-  }
+  test_outlives_request(a, base_uid);
+  test_ring(a);
+  test_stdin_follow(a);
+  test_signals(a, base_uid);
+  test_timeout_and_cancel_watch(a);
+  test_corpus(a, probe);
+  tcase("a closed box leaves no process");
   sbx_box_destroy(a);
   is_int(uid_procs(base_uid, 0), 0, "closed box leaves no process");
   test_box_end(base_uid + 1);
   free(probe);
+  tcase("the closed runtime leaves its state directory empty");
   live_teardown();
   return done_testing();
 }

@@ -38,11 +38,12 @@ int main(void) {
   struct recorder rec;
   char json[512], path[512];
 
-  if (ac_global_init(NULL) != AC_OK || mkdtemp(dir) == NULL ||
-      rec_start(&rec) != 0) {
-    printf("Bail out! setup failed\n");
-    return 1;
-  }
+  plan(7);
+  tcase("serve.json: only plain http to loopback is accepted");
+  if (!precondition(ac_global_init(NULL) == AC_OK, "library initialised") ||
+      !precondition(mkdtemp(dir) != NULL, "state directory %s", dir) ||
+      !precondition(rec_start(&rec) == 0, "recording server started"))
+    return done_testing();
   signal(SIGPIPE, SIG_IGN);
   put("token", "s3cret\n");
   chmod(dir, 0700);
@@ -61,13 +62,13 @@ int main(void) {
   put("serve.json", "{\"url\": \"http://[::1]:8123\", \"pid\": 1}");
   is_int(read_state(&e), AC_OK, "IPv6 loopback: accepted");
 
-  /* A directory others can write to. */
+  tcase("a state directory others can write to is refused");
   chmod(dir, 0777);
   is_int(read_state(&e), AC_EACCESS, "world-writable home: EACCESS");
   chmod(dir, 0700);
   is_int(read_state(&e), AC_OK, "mode 0700 again: accepted");
 
-  /* serve.json through a symlink. */
+  tcase("serve.json planted as a symlink is refused");
   {
     char real[600];
     snprintf(real, sizeof real, "%s/elsewhere.json", dir);
@@ -78,7 +79,7 @@ int main(void) {
     unlink(path);
     rename(real, path);
   }
-  /* A token file planted as a symlink. */
+  tcase("a token planted as a symlink is refused");
   {
     char tok[600];
     snprintf(tok, sizeof tok, "%s/token", dir);
@@ -91,12 +92,14 @@ int main(void) {
   }
 
   /* The listener must be the process serve.json names. */
+  tcase("the listener check tells the socket's holder from another pid");
   ok(ac_local_listener_is(rec.base, getpid()) == 1,
      "this process holds the recorder's socket");
   ok(ac_local_listener_is(rec.base, getppid()) == 0,
      "the parent does not");
 
   /* End to end: serve.json names the recorder's URL but another pid. */
+  tcase("a listener that is not the named server never gets the token");
   setenv("AGENTCUBE_HOME", dir, 1);
   rec_push(&rec, 200, "{\"status\":\"ok\"}");
   snprintf(json, sizeof json, "{\"url\": \"%s\", \"pid\": %ld}", rec.base,
@@ -115,6 +118,7 @@ int main(void) {
   }
   ok(ep.token[0] == '\0', "no token handed out");
   /* Positive control: the named pid is the listener. */
+  tcase("the named server's own listener gets the token");
   rec_reset(&rec);
   rec_push(&rec, 200, "{\"status\":\"ok\"}");
   snprintf(json, sizeof json, "{\"url\": \"%s\", \"pid\": %ld}", rec.base,

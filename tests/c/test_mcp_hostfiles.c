@@ -19,32 +19,42 @@ static void put(const char *path, const char *text) {
   fclose(f);
 }
 
-int main(void) {
-  struct mcp_hostdir *d;
+static struct mcp_hostdir *d;
+
+static void open_files_dir(void) {
   struct ac_error err;
   char path[256], name[256];
-  int fd;
 
-  plan(20);
+  tcase("a missing --files-dir is refused, an existing one opens");
   snprintf(root, sizeof root, "/tmp/agentcube-hostdir.XXXXXX");
   snprintf(outside, sizeof outside, "/tmp/agentcube-outside.XXXXXX");
-  if (!mkdtemp(root) || !mkdtemp(outside))
-    return 1;
+  REQUIRE(mkdtemp(root) != NULL, "the files dir %s created", root);
+  REQUIRE(mkdtemp(outside) != NULL, "a directory outside %s created",
+          outside);
   snprintf(path, sizeof path, "%s/in.txt", root);
   put(path, "in");
   snprintf(path, sizeof path, "%s/secret", outside);
   put(path, "secret");
   snprintf(name, sizeof name, "%s/link", root);
-  ok(symlink(path, name) == 0, "a symlink to a file outside");
+  REQUIRE(symlink(path, name) == 0, "a symlink to a file outside");
   snprintf(name, sizeof name, "%s/dirlink", root);
-  ok(symlink(outside, name) == 0, "a symlink to a directory outside");
+  REQUIRE(symlink(outside, name) == 0, "a symlink to a directory outside");
   snprintf(path, sizeof path, "%s/sub", root);
-  mkdir(path, 0755);
+  REQUIRE(mkdir(path, 0755) == 0, "a subdirectory");
 
   is_int(mcp_hostdir_open("/no/such/dir", &d, &err), AC_ENOTFOUND,
          "a missing --files-dir is refused");
+  d = NULL;
   is_int(mcp_hostdir_open(root, &d, &err), AC_OK, "open the files dir");
+}
 
+static void reads_inside(void) {
+  struct ac_error err;
+  char path[256];
+  int fd;
+
+  tcase("paths inside open: relative, absolute, '..' that stays inside");
+  REQUIRE(d != NULL, "the files dir is open");
   fd = mcp_hostdir_open_read(d, "in.txt", &err);
   ok(fd >= 0, "a relative path inside opens");
   close(fd);
@@ -55,7 +65,15 @@ int main(void) {
   fd = mcp_hostdir_open_read(d, "sub/../in.txt", &err);
   ok(fd >= 0, "'..' that stays inside opens");
   close(fd);
+}
 
+static void reads_refused(void) {
+  struct ac_error err;
+  char path[256];
+
+  tcase("reads refused: '..' out, absolute outside, symlinks, "
+        "directories, missing files");
+  REQUIRE(d != NULL, "the files dir is open");
   snprintf(path, sizeof path, "../%s/secret", outside + 5);
   ok(mcp_hostdir_open_read(d, path, &err) < 0 && err.code == AC_EACCESS,
      "'..' out is refused: %s", err.msg);
@@ -70,7 +88,16 @@ int main(void) {
      "a directory is not a file");
   ok(mcp_hostdir_open_read(d, "nope", &err) < 0 && err.code == AC_ENOTFOUND,
      "a missing file");
+}
 
+static void parents(void) {
+  struct ac_error err;
+  char path[256], name[256];
+  int fd;
+
+  tcase("new files: parents created inside, never through a symlink, "
+        "above or outside");
+  REQUIRE(d != NULL, "the files dir is open");
   fd = mcp_hostdir_open_parent(d, "new/deep/out.csv", name, sizeof name,
                                &err);
   ok(fd >= 0 && !strcmp(name, "out.csv"),
@@ -89,10 +116,24 @@ int main(void) {
      "no absolute parent outside");
   snprintf(path, sizeof path, "%s/x", outside);
   ok(access(path, F_OK) != 0, "nothing was created outside");
+}
 
-  mcp_hostdir_close(d);
-  snprintf(path, sizeof path, "rm -rf '%s' '%s'", root, outside);
-  if (system(path) != 0)
+int main(void) {
+  char cmd[256];
+  int rc;
+
+  plan(4);
+  open_files_dir();
+  reads_inside();
+  reads_refused();
+  parents();
+  rc = done_testing();
+  if (d != NULL)
+    mcp_hostdir_close(d);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", root, outside);
+  if (system(cmd) != 0) {
+    printf("# could not remove %s and %s\n", root, outside);
     return 1;
-  return done_testing();
+  }
+  return rc;
 }

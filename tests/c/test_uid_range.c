@@ -25,24 +25,29 @@ static void rmstate(char *d) {
   free(d);
 }
 
-int main(void) {
-  char why[300] = "";
-  struct ac_uid_range a, b, a2, c;
-  struct ac_error err;
-  char *da, *db;
+static struct ac_uid_range a = { .lockfd = -1 }, b = { .lockfd = -1 };
+static char *da, *db;
 
+static void conflicts(void) {
+  char why[300] = "";
+
+  tcase("blocks over nobody or root conflict, a far block does not");
   ok(ac_uid_range_conflicts(65530, 10, why, sizeof why) &&
      strstr(why, "65534") != NULL, "a block over nobody conflicts: %s", why);
   ok(ac_uid_range_conflicts(0, 1, why, sizeof why),
      "a block over root conflicts: %s", why);
   ok(!ac_uid_range_conflicts(3000000000U, 65536, why, sizeof why),
      "a block far from every user does not (control)");
-  if (geteuid() != 0) {
-    printf("# not root: the lock directory is root's\n");
-    return done_testing();
-  }
+}
+
+static void two_servers(void) {
+  char why[300] = "";
+  struct ac_error err;
+
+  tcase("two state directories get disjoint blocks free of host users");
   da = mkstate();
   db = mkstate();
+  REQUIRE(da != NULL && db != NULL, "two state directories created");
   is_int(ac_uid_range_reserve(da, 65536, &a, &err), AC_OK, "reserve A");
   is_int(ac_uid_range_reserve(db, 65536, &b, &err), AC_OK, "reserve B");
   ok(a.base >= 200000 && b.base >= 200000, "blocks above the system's");
@@ -51,28 +56,65 @@ int main(void) {
      (unsigned)b.base);
   ok(!ac_uid_range_conflicts(a.base, 65536, why, sizeof why),
      "A's block has no host user in it");
-  /* A second server on A's state directory while A runs: refused. */
+}
+
+/* A second server on A's state directory while A runs: refused. */
+static void held_block(void) {
+  struct ac_uid_range c;
+  struct ac_error err;
+
+  tcase("a block held by a running server is refused to a second one");
+  REQUIRE(da != NULL && db != NULL, "two state directories");
   is_int(ac_uid_range_reserve(da, 65536, &c, &err), AC_EBUSY,
          "A's block while A holds it");
   ok(strstr(err.msg, "held by another agentcube server") != NULL, "says: %s",
      err.msg);
-  /* A stopped, B still running: A's next start gets its block back, and
-  ** B's block was never offered to anyone. */
+}
+
+/* A stopped, B still running: A's next start gets its block back, and
+** B's block was never offered to anyone. */
+static void same_block_again(void) {
+  struct ac_uid_range a2;
+  struct ac_error err;
+
+  tcase("a restarted server gets the same block for its state directory");
+  REQUIRE(da != NULL && db != NULL, "two state directories");
   ac_uid_range_release(&a);
   is_int(ac_uid_range_reserve(da, 65536, &a2, &err), AC_OK, "A again");
   is_int(a2.base, a.base, "the same block for the same state directory");
   ac_uid_range_release(&a2);
-  /* A stopped: a new state directory must not take A's block either. */
-  {
-    char *dc = mkstate();
-    is_int(ac_uid_range_reserve(dc, 65536, &c, &err), AC_OK, "reserve C");
-    ok(c.base != a.base && c.base != b.base,
-       "a stopped server's block stays its own (C %u)", (unsigned)c.base);
-    ac_uid_range_release(&c);
-    rmstate(dc);
-  }
+}
+
+/* A stopped: a new state directory must not take A's block either. */
+static void stopped_block_kept(void) {
+  struct ac_uid_range c;
+  struct ac_error err;
+  char *dc;
+
+  tcase("a stopped server's block is not given to a new state directory");
+  REQUIRE(da != NULL && db != NULL, "two state directories");
+  dc = mkstate();
+  REQUIRE(dc != NULL, "a third state directory created");
+  is_int(ac_uid_range_reserve(dc, 65536, &c, &err), AC_OK, "reserve C");
+  ok(c.base != a.base && c.base != b.base,
+     "a stopped server's block stays its own (C %u)", (unsigned)c.base);
+  ac_uid_range_release(&c);
+  rmstate(dc);
+}
+
+int main(void) {
+  plan(5);
+  conflicts();
+  if (geteuid() != 0)
+    return skip_all("not root: the lock directory is root's");
+  two_servers();
+  held_block();
+  same_block_again();
+  stopped_block_kept();
   ac_uid_range_release(&b);
-  rmstate(da);
-  rmstate(db);
+  if (da != NULL)
+    rmstate(da);
+  if (db != NULL)
+    rmstate(db);
   return done_testing();
 }
