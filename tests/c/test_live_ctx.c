@@ -90,6 +90,17 @@ static void test_python(struct sbx_box *a) {
      "value (got '%s')", c.value);
   ok(run(a, info.id, "'a' + 'b'", 30 * SEC, &c) &&
      strcmp(c.value, "'ab'") == 0, "python: the value is the repr");
+  /* a result line over the 64 KiB limit is malformed as a whole, never
+  ** a fragment of it read as the value; just under it comes through */
+  ok(run(a, info.id, "'a' * 60000", 30 * SEC, &c) && c.has_value &&
+     !c.has_err && strncmp(c.value, "'aaaa", 5) == 0,
+     "python: a 60000-byte value comes back");
+  ok(run(a, info.id, "'{\"value\": 1}' * 40000", 30 * SEC, &c) &&
+     !c.has_value && strcmp(c.name, "ProtocolError") == 0,
+     "python: a value over the limit is a malformed result (got '%s' "
+     "'%.40s')", c.name, c.value);
+  ok(run(a, info.id, "x", 30 * SEC, &c) && strcmp(c.value, "2") == 0 &&
+     !c.has_err, "python: the next run's result is whole again");
   ok(run(a, info.id, "import sys\nprint('e', file=sys.stderr)\n1/0",
          30 * SEC, &c) && c.has_err, "python: an exception is an error");
   is_str(c.name, "ZeroDivisionError", "python: error name");
