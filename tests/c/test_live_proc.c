@@ -317,7 +317,7 @@ static void test_box_end(uid_t uid) {
   struct sbx_box *c;
   struct sbx_proc_info p;
   struct rec r;
-  struct sbx_task *t;
+  struct sbx_task *t = NULL;
   tcase("background daemons die with their box");
   c = make_box("c", uid, &l);
   REQUIRE(c != NULL, "box c");
