@@ -353,28 +353,6 @@ static char *read_probe(void) {
   return NULL;
 }
 
-/* Starts the runtime in a private state directory, inside the open case:
-** 1 when it runs; 0 when setup failed (the case failed); -1 when the
-** sandbox cannot run on this machine (the reason in why). */
-static int live_start(char *why, size_t whysz) {
-  struct ac_error e;
-  if (!precondition(mkdtemp(state) != NULL, "state directory %s", state))
-    return 0;
-  if (sbx_runtime_init(&rt, state, &e) != AC_OK) {
-    ok(0, "sbx_runtime_init: %s", e.msg);
-    rmdir(state);
-    return 0;
-  }
-  if (!rt->selftest_ok) {
-    snprintf(why, whysz, "the sandbox cannot run here: %s",
-             rt->why_selftest);
-    sbx_runtime_free(rt);
-    rmdir(state);
-    return -1;
-  }
-  return 1;
-}
-
 int main(void) {
   struct sbx_limits la = { .memory_bytes = 512 << 20, .pids = 128,
                            .proc_output_bytes = 4096 };
