@@ -87,3 +87,15 @@ json_t *live_exit_json(const struct sbx_exec_result *res) {
                    "stdout_truncated", res->out_truncated,
                    "stderr_truncated", res->err_truncated);
 }
+
+void live_on_output(void *ud, enum sbx_stream st, unsigned long long off,
+                    const char *data, size_t len) {
+  struct live_state *ls = ud;
+  ndjson_output(&ls->nd, st == SBX_STDERR, off, data, len);
+}
+
+void live_on_dropped(void *ud, unsigned long long off,
+                     unsigned long long bytes) {
+  struct live_state *ls = ud;
+  ndjson_dropped(&ls->nd, off, bytes);
+}

@@ -47,6 +47,13 @@ unsigned live_status(enum ac_code code);
 /* 1 when the client asked for an event stream (Accept). */
 int live_wants_stream(struct req *r);
 
+/* The output and dropped events of a streamed task (ud: its live_state):
+** each writes the NDJSON event to the request's stream. */
+void live_on_output(void *ud, enum sbx_stream st, unsigned long long off,
+                    const char *data, size_t len);
+void live_on_dropped(void *ud, unsigned long long off,
+                     unsigned long long bytes);
+
 /* The "exit" event (or its fields) of a command's result. */
 json_t *live_exit_json(const struct sbx_exec_result *res);
 

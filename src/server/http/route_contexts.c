@@ -179,12 +179,6 @@ static json_t *result_json(const struct sbx_exec_result *res,
   return o;
 }
 
-static void on_output(void *ud, enum sbx_stream st, unsigned long long off,
-                      const char *data, size_t len) {
-  struct live_state *ls = ud;
-  ndjson_output(&ls->nd, st == SBX_STDERR, off, data, len);
-}
-
 static void on_stream_done(void *ud, const struct sbx_exec_result *res,
                            const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
@@ -258,7 +252,7 @@ static enum MHD_Result run(struct req *r) {
     free(v);
     if (live_stream_open(r, ls) != 0)
       goto out;
-    ev.output = on_output;
+    ev.output = live_on_output;
     ev.done = on_stream_done;
   } else {
     r->async = 1;

@@ -62,18 +62,6 @@ json_t *exec_result_json(const struct sbx_exec_result *res,
 
 /* {====================================================== live events */
 
-static void on_output(void *ud, enum sbx_stream st, unsigned long long off,
-                      const char *data, size_t len) {
-  struct live_state *ls = ud;
-  ndjson_output(&ls->nd, st == SBX_STDERR, off, data, len);
-}
-
-static void on_dropped(void *ud, unsigned long long off,
-                       unsigned long long bytes) {
-  struct live_state *ls = ud;
-  ndjson_dropped(&ls->nd, off, bytes);
-}
-
 /* A streamed execute ends with its exit event. */
 static void on_stream_done(void *ud, const struct sbx_exec_result *res,
                            const struct sbx_ctx_result *ctx) {
@@ -158,8 +146,8 @@ enum MHD_Result route_execute(struct req *r) {
   if (streamed) {
     if (live_stream_open(r, ls) != 0)
       goto out;
-    ev.output = on_output;
-    ev.dropped = on_dropped;
+    ev.output = live_on_output;
+    ev.dropped = live_on_dropped;
     ev.done = on_stream_done;
   } else {
     r->async = 1;            /* the answer comes with the exit */

@@ -147,18 +147,6 @@ static enum MHD_Result list(struct req *r) {
 
 /* {====================================================== output */
 
-static void on_output(void *ud, enum sbx_stream st, unsigned long long off,
-                      const char *data, size_t len) {
-  struct live_state *ls = ud;
-  ndjson_output(&ls->nd, st == SBX_STDERR, off, data, len);
-}
-
-static void on_dropped(void *ud, unsigned long long off,
-                       unsigned long long bytes) {
-  struct live_state *ls = ud;
-  ndjson_dropped(&ls->nd, off, bytes);
-}
-
 static void on_output_done(void *ud, const struct sbx_exec_result *res,
                            const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
@@ -187,7 +175,8 @@ static enum MHD_Result output(struct req *r, unsigned id) {
   const char *fol = MHD_lookup_connection_value(r->conn,
                                                 MHD_GET_ARGUMENT_KIND,
                                                 "follow");
-  struct sbx_task_events ev = { on_output, on_dropped, on_output_done };
+  struct sbx_task_events ev = { live_on_output, live_on_dropped,
+                                 on_output_done };
   unsigned long long offset = 0;
   struct live_state *ls;
   struct sbx_task *task;
