@@ -4,11 +4,11 @@
 ** the local runtime's streamed execute (an NDJSON event stream), which
 ** falls back to the buffered answer when the server sends that instead.
 */
+#include "events.h"
 #include "job.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -207,67 +207,29 @@ static void exec_cleanup(ac_job *j) {
 static enum ac_code on_event(ac_job *j, struct exec_state *st,
                              const char *text, size_t len,
                              struct ac_error *err) {
-  json_t *ev = ac_json_parse(text, len, JSON_ALLOW_NUL, "execute", err);
-  const char *type;
-  enum ac_code rc = AC_OK;
-  if (ev == NULL)
-    return err->code;
-  type = json_string_value(json_object_get(ev, "type"));
-  if (type == NULL)
-    type = json_string_value(json_object_get(ev, "event"));
-  if (type == NULL) {
-    rc = ac_error_set(err, AC_EPROTO, "execute: event without a type");
-  } else if (!strcmp(type, "stdout") || !strcmp(type, "stderr")) {
-    enum ac_stream which = type[3] == 'o' ? AC_STREAM_STDOUT
-                                          : AC_STREAM_STDERR;
-    struct ac_buf *acc = which == AC_STREAM_STDOUT ? &st->out : &st->err;
-    json_t *d = json_object_get(ev, "data"), *b = json_object_get(ev, "b64");
-    const char *data = NULL;
-    unsigned char *raw = NULL;
-    size_t n = 0;
-    if (json_is_string(d)) {
-      data = json_string_value(d);
-      n = json_string_length(d);
-    } else if (json_is_string(b)) {
-      size_t bl = json_string_length(b);
-      int got;
-      raw = malloc(bl / 4 * 3 + 3);
-      if (raw == NULL) {
-        json_decref(ev);
-        return ac_error_set(err, AC_ENOMEM, "out of memory");
-      }
-      got = EVP_DecodeBlock(raw, (const unsigned char *)json_string_value(b),
-                            (int)bl);
-      if (got < 0) {
-        free(raw);
-        json_decref(ev);
-        return ac_error_set(err, AC_EPROTO, "execute: bad base64 chunk");
-      }
-      n = (size_t)got;
-      while (n > 0 && bl > 0 && json_string_value(b)[bl - 1] == '=') {
-        n--;                          /* EVP_DecodeBlock counts padding */
-        bl--;
-      }
-      data = (const char *)raw;
-    }
-    if (data != NULL && n > 0) {
-      if (ac_buf_add(acc, data, n) != AC_OK)
+  struct ac_event ev;
+  enum ac_code rc = ac_event_parse("execute", text, len, &ev, err);
+  if (rc != AC_OK)
+    return rc;
+  if (ev.stream != 0) {
+    struct ac_buf *acc = ev.stream == AC_STREAM_STDOUT ? &st->out : &st->err;
+    if (ev.len > 0) {
+      if (ac_buf_add(acc, ev.data, ev.len) != AC_OK)
         rc = ac_error_set(err, AC_ETOOBIG, "execute: output larger than "
                           "%zu bytes", acc->max);
-      else if (ac_job_queue_output(j, which, data, n) != AC_OK)
+      else if (ac_job_queue_output(j, ev.stream, ev.data, ev.len) != AC_OK)
         rc = ac_error_set(err, AC_ENOMEM, "out of memory");
     }
-    free(raw);
-  } else if (!strcmp(type, "exit")) {
+  } else if (!strcmp(ev.type, "exit")) {
     st->got_exit = 1;
-    rc = take_result(ev, &j->exec, 0, err);
-  } else if (!strcmp(type, "error")) {
-    json_t *m = json_object_get(ev, "error");
+    rc = take_result(ev.json, &j->exec, 0, err);
+  } else if (!strcmp(ev.type, "error")) {
+    json_t *m = json_object_get(ev.json, "error");
     snprintf(st->ev_msg, sizeof st->ev_msg, "%s",
              json_is_string(m) ? json_string_value(m) : "stream failed");
     st->ev_rc = AC_EHTTP;
   }
-  json_decref(ev);
+  ac_event_free(&ev);
   return rc;
 }
 

@@ -9,10 +9,10 @@
 ** AC_EUNSUPPORTED naming the feature and the server, and one with a JSON
 ** body is AC_ENOTFOUND.
 */
+#include "events.h"
 #include "job.h"
 
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,66 +84,34 @@ static void ext_cleanup(ac_job *j) {
 static enum ac_code on_event(ac_job *j, struct ext_state *st,
                              const char *text, size_t len,
                              struct ac_error *err) {
-  json_t *ev = ac_json_parse(text, len, JSON_ALLOW_NUL, j->op, err), *v;
-  const char *type;
-  enum ac_code rc = AC_OK;
-  if (ev == NULL)
-    return err->code;
-  type = json_string_value(json_object_get(ev, "type"));
-  if (type == NULL)
-    type = json_string_value(json_object_get(ev, "event"));
-  if (type == NULL) {
-    rc = ac_error_set(err, AC_EPROTO, "%s: event without a type", j->op);
-  } else if (!strcmp(type, "stdout") || !strcmp(type, "stderr")) {
-    enum ac_stream which = type[3] == 'o' ? AC_STREAM_STDOUT
-                                          : AC_STREAM_STDERR;
-    struct ac_buf *acc = which == AC_STREAM_STDOUT ? &st->out : &st->err;
-    json_t *d = json_object_get(ev, "data"), *b = json_object_get(ev, "b64");
-    unsigned char *raw = NULL;
-    const char *data = NULL;
-    size_t n = 0;
-    if (json_is_string(d)) {
-      data = json_string_value(d);
-      n = json_string_length(d);
-    } else if (json_is_string(b)) {
-      size_t bl = json_string_length(b);
-      int got;
-      raw = malloc(bl / 4 * 3 + 3);
-      got = raw ? EVP_DecodeBlock(raw, (const unsigned char *)
-                                  json_string_value(b), (int)bl) : -1;
-      if (got < 0) {
-        free(raw);
-        json_decref(ev);
-        return ac_error_set(err, AC_EPROTO, "%s: bad chunk", j->op);
-      }
-      n = (size_t)got;
-      while (n > 0 && bl > 0 && json_string_value(b)[bl - 1] == '=') {
-        n--;
-        bl--;
-      }
-      data = (const char *)raw;
-    }
-    v = json_object_get(ev, "offset");
+  struct ac_event ev;
+  enum ac_code rc = ac_event_parse(j->op, text, len, &ev, err);
+  json_t *v;
+  if (rc != AC_OK)
+    return rc;
+  if (ev.stream != 0) {
+    struct ac_buf *acc = ev.stream == AC_STREAM_STDOUT ? &st->out : &st->err;
+    v = json_object_get(ev.json, "offset");
     if (json_is_integer(v))
-      st->next_offset = json_integer_value(v) + (long long)n;
-    if (n > 0 && (ac_buf_add(acc, data, n) != AC_OK ||
-                  ac_job_queue_output(j, which, data, n) != AC_OK))
+      st->next_offset = json_integer_value(v) + (long long)ev.len;
+    if (ev.len > 0 && (ac_buf_add(acc, ev.data, ev.len) != AC_OK ||
+                       ac_job_queue_output(j, ev.stream, ev.data,
+                                           ev.len) != AC_OK))
       rc = ac_error_set(err, AC_ETOOBIG, "%s: output too large", j->op);
-    free(raw);
-  } else if (!strcmp(type, "exit") || !strcmp(type, "result")) {
+  } else if (!strcmp(ev.type, "exit") || !strcmp(ev.type, "result")) {
     json_decref(st->last);
-    st->last = json_incref(ev);
-  } else if (!strcmp(type, "error")) {
-    v = json_object_get(ev, "error");
+    st->last = json_incref(ev.json);
+  } else if (!strcmp(ev.type, "error")) {
+    v = json_object_get(ev.json, "error");
     snprintf(st->ev_msg, sizeof st->ev_msg, "%s",
              json_is_string(v) ? json_string_value(v) : "stream failed");
     st->ev_failed = 1;
-  } else if (!strcmp(type, "dropped")) {
-    v = json_object_get(ev, "offset");
+  } else if (!strcmp(ev.type, "dropped")) {
+    v = json_object_get(ev.json, "offset");
     if (json_is_integer(v))
       st->next_offset = json_integer_value(v);
   }
-  json_decref(ev);
+  ac_event_free(&ev);
   return rc;
 }
 
