@@ -435,6 +435,7 @@ static void take_back(struct req *r) {
   if (r->suspended) {
     r->suspended = 0;
     MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&r->srv->suspended, 1);
   }
 }
 
@@ -467,6 +468,7 @@ enum MHD_Result req_defer(struct req *r, void (*job)(struct req *)) {
   r->job = job;
   r->deferred = 1;
   pthread_mutex_lock(&r->mu);
+  atomic_fetch_add(&r->srv->suspended, 1);
   MHD_suspend_connection(r->conn);
   r->suspended = 1;
   pthread_mutex_unlock(&r->mu);
@@ -478,6 +480,7 @@ enum MHD_Result req_defer(struct req *r, void (*job)(struct req *)) {
     pthread_mutex_lock(&r->mu);
     r->suspended = 0;
     MHD_resume_connection(r->conn);
+    atomic_fetch_sub(&r->srv->suspended, 1);
     pthread_mutex_unlock(&r->mu);
     r->deferred = 0;
     return MHD_NO;
@@ -843,6 +846,18 @@ void ac_server_stop(struct ac_server *srv) {
   /* Jobs end first (the store has killed their commands): each resumes
   ** its connection, and the daemon must not stop with one suspended. */
   workers_stop(srv->workers);
+  /* Commands killed by the store end through the sandbox's event thread,
+  ** which resumes their connections: wait for that (libmicrohttpd aborts
+  ** when stopped with a connection suspended). */
+  for (int i = 0; i < 2000 && atomic_load(&srv->suspended) > 0; i++)
+    usleep(5000);
+  if (srv->daemon && atomic_load(&srv->suspended) > 0) {
+    /* The process is about to exit: leave the daemon (and what its
+    ** connections point to) to the exit rather than abort. */
+    fprintf(stderr, "agentcube serve: %d connection(s) still waiting; "
+            "exiting without closing them\n", atomic_load(&srv->suspended));
+    return;
+  }
   if (srv->daemon)
     MHD_stop_daemon(srv->daemon);
   conns_stop(srv->conns);

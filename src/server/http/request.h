@@ -40,6 +40,8 @@ struct ac_server {
   char token[72];
   char endpoint[300];            /* "127.0.0.1:8080", for entryPoints */
   atomic_int inflight;           /* data-plane requests being served */
+  atomic_int suspended;          /* connections suspended now: the daemon
+                                    may stop only when none is */
   FILE *access_log;              /* NULL: no access log */
   struct workers *workers;       /* blocking work */
   struct conns *conns;           /* connection records and budgets */

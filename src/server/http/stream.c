@@ -12,6 +12,7 @@ struct stream {
   pthread_mutex_t mu;
   struct MHD_Connection *conn;   /* NULL once the response is gone */
   struct workers *workers;
+  atomic_int *suspensions;       /* the server's count (request.h) */
   char *buf;
   size_t len, pos, cap;
   int ended, error;
@@ -44,6 +45,7 @@ struct stream *stream_new(struct req *r) {
   pthread_mutex_init(&s->mu, NULL);
   s->conn = r->conn;
   s->workers = r->srv->workers;
+  s->suspensions = &r->srv->suspended;
   s->holds = 1;                  /* the producer's */
   return s;
 }
@@ -61,6 +63,7 @@ static void wake(struct stream *s) {
   if (s->suspended && s->conn) {
     s->suspended = 0;
     MHD_resume_connection(s->conn);
+    atomic_fetch_sub(s->suspensions, 1);
   }
 }
 
@@ -106,6 +109,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *out, size_t max) {
     }
   }
   s->suspended = 1;
+  atomic_fetch_add(s->suspensions, 1);
   MHD_suspend_connection(s->conn);
   pthread_mutex_unlock(&s->mu);
   return 0;
