@@ -11,9 +11,10 @@ STATE=$(mktemp -d /tmp/agentcube-bench-live.XXXXXX)
 cat >"$STATE.yaml" <<'YAML'
 maxConnections: 4000
 maxConnectionsPerAddress: 3000
-# 100 sessions at once promise 100 GiB of quota: more than a test machine's
-# free disk, which admission control would refuse
+# 100 sessions at once promise 100 GiB of quota and of memory limits: more
+# than a test machine has, which admission control would refuse
 diskOvercommit: true
+memoryOvercommit: 8
 default:
   warmPoolSize: 2
 YAML
