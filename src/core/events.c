@@ -62,3 +62,29 @@ void ac_event_free(struct ac_event *ev) {
   free(ev->raw);
   memset(ev, 0, sizeof *ev);
 }
+
+enum ac_code ac_event_lines(struct ac_buf *line, const char *data,
+                            size_t len, ac_event_line_fn fn, void *ud,
+                            struct ac_error *err) {
+  while (len > 0) {
+    const char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) : len;
+    enum ac_code rc;
+    if (ac_buf_add(line, data, take) != AC_OK)
+      return ac_error_set(err, AC_ETOOBIG, "event larger than %zu bytes",
+                          line->max);
+    data += take;
+    len -= take;
+    if (nl == NULL)
+      break;
+    data++;
+    len--;
+    if (line->len > 0) {
+      rc = fn(ud, ac_buf_str(line), line->len, err);
+      ac_buf_reset(line);
+      if (rc != AC_OK)
+        return rc;
+    }
+  }
+  return AC_OK;
+}

@@ -28,4 +28,13 @@ AC_INTERNAL enum ac_code ac_event_parse(const char *op, const char *text,
                                         struct ac_error *err);
 AC_INTERNAL void ac_event_free(struct ac_event *ev);
 
+/* Splits a stream body into event lines: appends data to line (bounded by
+** line->max) and calls fn with each complete, non-empty line. Stops at
+** the first error, fn's or its own (AC_ETOOBIG for an over-long line). */
+typedef enum ac_code (*ac_event_line_fn)(void *ud, const char *text,
+                                         size_t len, struct ac_error *err);
+AC_INTERNAL enum ac_code ac_event_lines(struct ac_buf *line, const char *data,
+                                        size_t len, ac_event_line_fn fn,
+                                        void *ud, struct ac_error *err);
+
 #endif

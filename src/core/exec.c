@@ -204,9 +204,10 @@ static void exec_cleanup(ac_job *j) {
 }
 
 /* One NDJSON event of a streamed execute. */
-static enum ac_code on_event(ac_job *j, struct exec_state *st,
-                             const char *text, size_t len,
+static enum ac_code on_event(void *ud, const char *text, size_t len,
                              struct ac_error *err) {
+  ac_job *j = ud;
+  struct exec_state *st = j->st;
   struct ac_event ev;
   enum ac_code rc = ac_event_parse("execute", text, len, &ev, err);
   if (rc != AC_OK)
@@ -252,27 +253,7 @@ static enum ac_code exec_sink(void *ud, const char *data, size_t len,
                           j->resp.body.max);
     return AC_OK;
   }
-  while (len > 0) {
-    const char *nl = memchr(data, '\n', len);
-    size_t take = nl ? (size_t)(nl - data) : len;
-    enum ac_code rc;
-    if (ac_buf_add(&st->line, data, take) != AC_OK)
-      return ac_error_set(err, AC_ETOOBIG, "event larger than %zu bytes",
-                          st->line.max);
-    data += take;
-    len -= take;
-    if (nl == NULL)
-      break;
-    data++;
-    len--;
-    if (st->line.len > 0) {
-      rc = on_event(j, st, ac_buf_str(&st->line), st->line.len, err);
-      ac_buf_reset(&st->line);
-      if (rc != AC_OK)
-        return rc;
-    }
-  }
-  return AC_OK;
+  return ac_event_lines(&st->line, data, len, on_event, j, err);
 }
 
 static enum ac_code send_execute(ac_job *j, const char *const *argv,

@@ -81,9 +81,10 @@ static void ext_cleanup(ac_job *j) {
   j->st = NULL;
 }
 
-static enum ac_code on_event(ac_job *j, struct ext_state *st,
-                             const char *text, size_t len,
+static enum ac_code on_event(void *ud, const char *text, size_t len,
                              struct ac_error *err) {
+  ac_job *j = ud;
+  struct ext_state *st = j->st;
   struct ac_event ev;
   enum ac_code rc = ac_event_parse(j->op, text, len, &ev, err);
   json_t *v;
@@ -129,26 +130,7 @@ static enum ac_code ext_sink(void *ud, const char *data, size_t len,
       return ac_error_set(err, AC_ETOOBIG, "response too large");
     return AC_OK;
   }
-  while (len > 0) {
-    const char *nl = memchr(data, '\n', len);
-    size_t take = nl ? (size_t)(nl - data) : len;
-    if (ac_buf_add(&st->line, data, take) != AC_OK)
-      return ac_error_set(err, AC_ETOOBIG, "event too large");
-    data += take;
-    len -= take;
-    if (nl == NULL)
-      break;
-    data++;
-    len--;
-    if (st->line.len > 0) {
-      enum ac_code rc = on_event(j, st, ac_buf_str(&st->line), st->line.len,
-                                 err);
-      ac_buf_reset(&st->line);
-      if (rc != AC_OK)
-        return rc;
-    }
-  }
-  return AC_OK;
+  return ac_event_lines(&st->line, data, len, on_event, j, err);
 }
 
 /* The result of a streamed answer as one JSON object: a context run's

@@ -406,14 +406,12 @@ static int kill_listed(const char *dir) {
   return n;
 }
 
-/* Calls fn on dir and on each of its child cgroups (one level: boxes hold
-** commands, commands hold nothing we create). */
-static void each_cgroup(const char *dir, void (*fn)(const char *, void *),
-                        void *arg) {
-  DIR *d;
+/* Calls fn on each child cgroup of dir (one level: boxes hold commands,
+** commands hold nothing we create). */
+static void each_child(const char *dir, void (*fn)(const char *, void *),
+                       void *arg) {
+  DIR *d = opendir(dir);
   struct dirent *e;
-  fn(dir, arg);
-  d = opendir(dir);
   if (d == NULL)
     return;
   while ((e = readdir(d)) != NULL) {
@@ -427,6 +425,13 @@ static void each_cgroup(const char *dir, void (*fn)(const char *, void *),
     }
   }
   closedir(d);
+}
+
+/* Calls fn on dir and on each of its child cgroups. */
+static void each_cgroup(const char *dir, void (*fn)(const char *, void *),
+                        void *arg) {
+  fn(dir, arg);
+  each_child(dir, fn, arg);
 }
 
 static void kill_listed_cb(const char *dir, void *arg) {
@@ -527,22 +532,12 @@ static void remove_stale(const struct cg_hier *h, const char *dir) {
   rmdir_retry(dir, CG_RMDIR_WAIT_MS);
 }
 
+static void remove_stale_cb(const char *dir, void *h) {
+  remove_stale(h, dir);
+}
+
 static void remove_children(const struct cg_hier *h, const char *boxdir) {
-  DIR *d = opendir(boxdir);
-  struct dirent *e;
-  if (d == NULL)
-    return;
-  while ((e = readdir(d)) != NULL) {
-    char *sub;
-    if (e->d_type != DT_DIR || e->d_name[0] == '.')
-      continue;
-    sub = sbxu_join(boxdir, e->d_name);
-    if (sub) {
-      remove_stale(h, sub);
-      free(sub);
-    }
-  }
-  closedir(d);
+  each_child(boxdir, remove_stale_cb, (void *)h);
 }
 
 /* ---- limits ---- */
