@@ -186,10 +186,10 @@ test-fast: all
 bench: all $(BUILD)/bench/bench_server $(BUILD)/bench/bench_sandbox
 	@sh bench/run $(BUILD)
 
-$(BUILD)/bench/bench_sandbox: bench/bench_sandbox.c $(BUILD)/libacserver.a \
-                              $(BUILD)/libagentcube.a
+$(BUILD)/bench/bench_sandbox: bench/bench_sandbox.c tests/c/uid_procs.h \
+                              $(BUILD)/libacserver.a $(BUILD)/libagentcube.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libacserver.a \
+	$(CC) $(CFLAGS) -Itests/c $(LDFLAGS) -o $@ $< $(BUILD)/libacserver.a \
 	  $(BUILD)/libagentcube.a $(LDLIBS)
 
 $(BUILD)/bench/bench_server: bench/bench_server.c $(BUILD)/libacserver.a \

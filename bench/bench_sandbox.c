@@ -12,6 +12,7 @@
 */
 #include "sandbox.h"
 #include "sandbox_live.h"
+#include "uid_procs.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -99,56 +100,45 @@ static double sbx_true(struct sbx_box *b, int n) {
   return m;
 }
 
+/* What uid_procs_each hands on: the pids (up to npids) and the summed
+** proportional set size of the processes. */
+struct proc_tally {
+  pid_t *pids;
+  int npids, seen;
+  double *pss_kib;
+};
+
+static void tally(pid_t pid, const char *status, void *arg) {
+  struct proc_tally *t = arg;
+  (void)status;
+  if (t->pids && t->seen < t->npids)
+    t->pids[t->seen] = pid;
+  t->seen++;
+  if (t->pss_kib) {
+    char path[64], line[256];
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    f = fopen(path, "re");
+    if (f) {
+      while (fgets(line, sizeof line, f))
+        if (strncmp(line, "Pss:", 4) == 0)
+          *t->pss_kib += strtod(line + 4, NULL);
+      fclose(f);
+    }
+  }
+}
+
 /* Processes of uid (with cmds_only: not bwrap or the agent); their pids
 ** go to pids (up to npids) when it is not NULL. */
 static int uid_procs_pids(uid_t uid, int cmds_only, double *pss_kib,
                           pid_t *pids, int npids) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0;
+  struct proc_tally t = { pids, npids, 0, pss_kib };
   if (pss_kib)
     *pss_kib = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[2048], *u;
-    FILE *f;
-    size_t len;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    f = fopen(path, "re");
-    if (f == NULL)
-      continue;
-    len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    u = strstr(buf, "\nUid:");
-    if (u == NULL || strtoul(u + 5, NULL, 10) != uid)
-      continue;
-    if (cmds_only && (strncmp(buf, "Name:\tbwrap\n", 12) == 0 ||
-                      strncmp(buf, "Name:\tagent\n", 12) == 0))
-      continue;
-    if (pids && n < npids)
-      pids[n] = (pid_t)atol(e->d_name);
-    n++;
-    if (pss_kib) {
-      snprintf(path, sizeof path, "/proc/%s/smaps_rollup", e->d_name);
-      f = fopen(path, "re");
-      if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f))
-          if (strncmp(line, "Pss:", 4) == 0)
-            *pss_kib += strtod(line + 4, NULL);
-        fclose(f);
-      }
-    }
-  }
-  closedir(d);
-  return n;
+  return uid_procs_each(uid, cmds_only, tally, &t);
 }
 
-static int uid_procs(uid_t uid, int cmds_only, double *pss_kib) {
+static int uid_procs_pss(uid_t uid, int cmds_only, double *pss_kib) {
   return uid_procs_pids(uid, cmds_only, pss_kib, NULL, 0);
 }
 
@@ -359,7 +349,7 @@ static void bench_idle(int n) {
   sleep(1);
   rss1 = self_rss_kib();
   for (int i = 0; i < made; i++) {
-    procs += uid_procs(base + 100 + (uid_t)i, 0, &pss_one);
+    procs += uid_procs_pss(base + 100 + (uid_t)i, 0, &pss_one);
     pss += pss_one;
   }
   t0 = uid_ticks(base + 100, made);

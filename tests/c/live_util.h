@@ -11,6 +11,7 @@
 #include "sandbox_live.h"
 #include "sandbox_util.h"
 #include "tap.h"
+#include "uid_procs.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -32,85 +33,6 @@ static __attribute__((unused)) int contains(const char *hay,
 
 static __attribute__((unused)) long long now_ms(void) {
   return sbxu_now_ns() / 1000000;
-}
-
-/* Processes of uid; with cmds_only, not counting the box's own bwrap and
-** agent (which live as long as the box). */
-static __attribute__((unused)) int uid_procs(uid_t uid, int cmds_only) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[2048], *u, *c;
-    FILE *f;
-    size_t len;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    f = fopen(path, "re");
-    if (f == NULL)
-      continue;
-    len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    u = strstr(buf, "\nUid:");
-    c = buf + 5;
-    while (*c == ' ' || *c == '\t')
-      c++;
-    if (u == NULL || strtoul(u + 5, NULL, 10) != uid)
-      continue;
-    if (cmds_only && (strncmp(c, "bwrap\n", 6) == 0 ||
-                      strncmp(c, "agent\n", 6) == 0))
-      continue;
-    n++;
-  }
-  closedir(d);
-  return n;
-}
-
-/* Waits up to ms for uid_procs to be want (or >= want with at_least). */
-static __attribute__((unused)) int wait_uid_procs(uid_t uid, int cmds_only,
-                                                  int want, int at_least,
-                                                  long ms) {
-  int n = -1;
-  for (long t = 0; t <= ms; t += 5) {
-    n = uid_procs(uid, cmds_only);
-    if (at_least ? n >= want : n == want)
-      return n;
-    usleep(5000);
-  }
-  return n;
-}
-
-/* The host pid of the box's agent (a process of uid named "agent"). */
-static __attribute__((unused)) pid_t agent_pid(uid_t uid) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  pid_t found = -1;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[2048], *u;
-    FILE *f;
-    size_t len;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    f = fopen(path, "re");
-    if (f == NULL)
-      continue;
-    len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    u = strstr(buf, "\nUid:");
-    if (u && strtoul(u + 5, NULL, 10) == uid &&
-        strncmp(buf, "Name:\tagent\n", 12) == 0)
-      found = (pid_t)atol(e->d_name);
-  }
-  closedir(d);
-  return found;
 }
 
 /* Records what a task delivers. */

@@ -12,6 +12,7 @@
 #include "sandbox_int.h"
 #include "sandbox_util.h"
 #include "tap.h"
+#include "uid_procs.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -100,93 +101,6 @@ static const char *sh_out(struct sbx_box *b, const char *script, int *code) {
     printf("# stderr: %.300s\n", r.err);
   sbx_exec_result_free(&r);
   return buf;
-}
-
-/* Number of host processes (zombies included) whose real uid is uid. */
-static int procs_of_uid(uid_t uid) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[2048], *u;
-    FILE *f;
-    size_t len;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    f = fopen(path, "re");
-    if (f == NULL)
-      continue;
-    len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    u = strstr(buf, "\nUid:");
-    if (u && strtoul(u + 5, NULL, 10) == uid)
-      n++;
-  }
-  closedir(d);
-  return n;
-}
-
-/* Processes of uid other than the box's live sandbox itself (bwrap and
-** the agent, its init, which live as long as the box). */
-static int cmd_procs(uid_t uid) {
-  DIR *d = opendir("/proc");
-  struct dirent *e;
-  int n = 0;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    char path[300], buf[2048], *u, *c;
-    FILE *f;
-    size_t len;
-    if (e->d_name[0] < '0' || e->d_name[0] > '9')
-      continue;
-    snprintf(path, sizeof path, "/proc/%s/status", e->d_name);
-    f = fopen(path, "re");
-    if (f == NULL)
-      continue;
-    len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    u = strstr(buf, "\nUid:");
-    c = strncmp(buf, "Name:", 5) == 0 ? buf + 5 : NULL;
-    while (c && (*c == ' ' || *c == '\t'))
-      c++;
-    if (u && strtoul(u + 5, NULL, 10) == uid && c &&
-        strncmp(c, "bwrap\n", 6) != 0 && strncmp(c, "agent\n", 6) != 0)
-      n++;
-  }
-  closedir(d);
-  return n;
-}
-
-/* Waits up to ms for cmd_procs(uid) to reach want (or more when at_least);
-** returns the last count. */
-static int wait_cmd_procs(uid_t uid, int want, int at_least, long ms) {
-  int n = -1;
-  for (long t = 0; t <= ms; t += 20) {
-    n = cmd_procs(uid);
-    if (at_least ? n >= want : n == want)
-      return n;
-    usleep(20000);
-  }
-  return n;
-}
-
-/* Waits up to ms for procs_of_uid(uid) to reach want (or more when
-** at_least); returns the last count. */
-static int wait_procs(uid_t uid, int want, int at_least, long ms) {
-  int n = -1;
-  for (long t = 0; t <= ms; t += 20) {
-    n = procs_of_uid(uid);
-    if (at_least ? n >= want : n == want)
-      return n;
-    usleep(20000);
-  }
-  return n;
 }
 
 /* 1 when path is the root of a mount (bind mounts included). */
@@ -283,7 +197,7 @@ static int wait_gone_reaping(uid_t uid, long ms) {
   for (long t = 0; t <= ms; t += 20) {
     while (waitpid(-1, NULL, WNOHANG) > 0)
       ;
-    n = procs_of_uid(uid);
+    n = uid_procs(uid, 0);
     if (n == 0)
       return 0;
     usleep(20000);
@@ -518,7 +432,7 @@ static void test_timeout(struct sbx_box *a, uid_t uid) {
     ok(r.err_len >= 1 && contains(r.err,
        "\nCommand timed out after 2 seconds"),
        "timeout message (1.5 s rounds to 2)");
-    is_int(wait_cmd_procs(uid, 0, 0, 2000), 0, "setsid'd, nohup'd, "
+    is_int(wait_uid_procs(uid, 1, 0, 0, 2000), 0, "setsid'd, nohup'd, "
            "double-forked processes are all gone");
     is_int(cmd_cgroups(a->cgname), 0, "the command's cgroups are gone");
     sbx_exec_result_free(&r);
@@ -614,12 +528,13 @@ static void test_limits(struct sbx_box *a, uid_t uid) {
        "pids limit: fork fails with EAGAIN below pids.max (%ld forks)", n);
     sbx_exec_result_free(&r);
   }
-  is_int(wait_cmd_procs(uid, 0, 0, 10000), 0, "pids test left no process");
+  is_int(wait_uid_procs(uid, 1, 0, 0, 10000), 0,
+         "pids test left no process");
   if (ran(runv(a, bomb, NULL, NULL, 2 * SEC, 0, &r))) {
     ok(r.timed_out, "fork bomb contained until the timeout");
     sbx_exec_result_free(&r);
   }
-  is_int(wait_cmd_procs(uid, 0, 0, 2000), 0, "fork bomb: every process "
+  is_int(wait_uid_procs(uid, 1, 0, 0, 2000), 0, "fork bomb: every process "
          "killed");
   tcase("disk quota: ENOSPC in /workspace and /tmp, space comes back");
   REQUIRE(a != NULL, "the box exists");
@@ -801,7 +716,8 @@ static void test_crash(uid_t uid) {
     ok(read(p[0], &c, 1) == 1, "crash: child created its box");
     close(p[0]);
   }
-  ok(wait_procs(uid, 1, 1, 60000) >= 1, "crash: the command is running");
+  ok(wait_uid_procs(uid, 0, 1, 1, 60000) >= 1,
+     "crash: the command is running");
   usleep(200000);
   kill(child, SIGKILL);
   waitpid(child, &code, 0);
@@ -922,13 +838,13 @@ static void test_kill_running(struct sbx_box *a, uid_t uid) {
   memset(&g, 0, sizeof g);
   g.box = a;
   pthread_create(&t, NULL, bg_run, &g);
-  ok(wait_cmd_procs(uid, 1, 1, 60000) >= 1, "box_kill: command started");
+  ok(wait_uid_procs(uid, 1, 1, 1, 60000) >= 1, "box_kill: command started");
   sbx_box_kill(a);
   pthread_join(t, NULL);
   ok(g.rc == AC_OK && !g.r.timed_out && g.r.exit_code == 137,
      "box_kill: the running command is killed (exit %d)", g.r.exit_code);
   sbx_exec_result_free(&g.r);
-  is_int(wait_cmd_procs(uid, 0, 0, 2000), 0, "box_kill: nothing left");
+  is_int(wait_uid_procs(uid, 1, 0, 0, 2000), 0, "box_kill: nothing left");
   is_str(sh_out(a, "echo still", &code), "still\n",
          "box_kill: the box still runs commands");
   sbx_box_kill(NULL);
@@ -948,13 +864,13 @@ static void test_destroy_running(uid_t uid) {
   }
   snprintf(dir, sizeof dir, "%s", sbx_box_dir(g.box));
   pthread_create(&t, NULL, bg_run, &g);
-  ok(wait_cmd_procs(uid, 1, 1, 60000) >= 1,
+  ok(wait_uid_procs(uid, 1, 1, 1, 60000) >= 1,
      "destroy-running: command started");
   sbx_box_destroy(g.box);
   pthread_join(t, NULL);
   ok(g.rc == AC_OK && !g.r.timed_out && g.r.exit_code == 137,
      "destroy kills a running command, whose sbx_exec returns");
-  is_int(procs_of_uid(uid), 0, "destroy-running: nothing left");
+  is_int(uid_procs(uid, 0), 0, "destroy-running: nothing left");
   ok(access(dir, F_OK) < 0, "destroy-running: plain box removed");
   sbx_exec_result_free(&g.r);
 }
@@ -995,7 +911,7 @@ static void test_fallback_kill(unsigned flags, const char *what, uid_t uid) {
           "exec sleep 1002", (char *)NULL);
     _exit(4);
   }
-  ok(wait_procs(uid, 3, 1, 60000) >= 3, "%s: tree started", what);
+  ok(wait_uid_procs(uid, 0, 3, 1, 60000) >= 3, "%s: tree started", what);
   ok(cg_cmd_populated(&cg, &cmd), "%s: cgroup populated", what);
   cg_cmd_kill(&cg, &cmd);
   waitpid(pid, &st, 0);
@@ -1098,7 +1014,7 @@ static void test_unprivileged(uid_t uid) {
     } else {
       fprintf(o, "not ok|unprivileged exec with a timeout: %s\n", e.msg);
     }
-    UOK(wait_procs(uid, 1, 0, 10000) == 1,
+    UOK(wait_uid_procs(uid, 0, 1, 0, 10000) == 1,
         "unprivileged: the timed-out tree is gone (only this process)");
     sbx_box_destroy(b);
     UOK(access(path_in(dir, "box"), F_OK) < 0,
@@ -1122,7 +1038,8 @@ static void test_unprivileged(uid_t uid) {
   waitpid(child, &status, 0);
   ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
      "unprivileged child exited cleanly (status %d)", status);
-  is_int(wait_procs(uid, 0, 0, 10000), 0, "unprivileged: no process left");
+  is_int(wait_uid_procs(uid, 0, 0, 0, 10000), 0,
+         "unprivileged: no process left");
   rmdir(dir);
 }
 
@@ -1235,7 +1152,7 @@ int main(void) {
   is_int(count_fds(), fds0, "no file descriptor leaked");
   is_int(count_children(), 0, "no child process or zombie left");
   for (uid_t u = base_uid; u < base_uid + 7; u++)
-    is_int(procs_of_uid(u), 0, "no process of uid %u left", (unsigned)u);
+    is_int(uid_procs(u, 0), 0, "no process of uid %u left", (unsigned)u);
   {
     const char *names[] = { "a", "b", "running", "crash" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
