@@ -638,4 +638,114 @@ char *ac_job_take_data(ac_job *j, size_t *len);
 void ac_job_take_files(ac_job *j, struct ac_file_list *out);
 const char *ac_job_json(const ac_job *j);
 
+/* ---------------------------------------------------------------------- */
+/* Agent runtimes (the SDK's AgentRuntimeClient)                           */
+/*
+** An agent runtime is an agent served behind the Router, at
+** {router}/v1/namespaces/{ns}/agent-runtimes/{name}/invocations/<path>.
+** It has no control-plane call: the Router makes a session for a request
+** that carries no x-agentcube-session-id and names it in that header of
+** its answer; later requests send it back. Closing only drops connections
+** (the Router reaps idle sessions). The local runtime does not serve agent
+** runtimes: against it every call fails with AC_EUNSUPPORTED.
+**
+** An ac_agent_runtime does not change after it is made: several threads
+** may invoke it at once; only ac_agent_runtime_free must not race.
+*/
+typedef struct ac_agent_runtime ac_agent_runtime;
+
+/* Initialise with ac_agent_runtime_config_init. Pointers are borrowed:
+** strings are copied and auth gets a reference of its own. */
+struct ac_agent_runtime_config {
+  const char *agent_name;             /* required */
+  const char *ns;                     /* NULL: "default" */
+  const char *router_url;             /* NULL: $ROUTER_URL; neither:
+                                      ** AC_ECONFIG before any HTTP */
+  const char *session_id;             /* NULL or "": the Router makes one
+                                      ** (one GET); else reused, no HTTP */
+  ac_auth *auth;                      /* wins over auth_token */
+  const char *auth_token;             /* non-empty: static token; without
+                                      ** either no Authorization is sent */
+  double timeout;                     /* 120: seconds an answer may stay
+                                      ** silent (a read timeout) */
+  double connect_timeout;             /* 5 */
+  int verbose;                        /* log each request and status */
+  ac_log_fn log;
+  void *log_ud;
+  size_t max_response;                /* 0: 64 MiB */
+  int max_retries;                    /* 0: 3; -1: never (POSTs are
+                                      ** retried only when nothing was
+                                      ** sent; the GET never) */
+  const volatile sig_atomic_t *interrupt;   /* as in ac_client_config */
+};
+
+void ac_agent_runtime_config_init(struct ac_agent_runtime_config *cfg);
+
+/* Without a session id: GET the base URL (Authorization only), and take
+** the session from the answer's x-agentcube-session-id, whatever its
+** status. An answer without it: AC_EPROTO for a 2xx, else AC_EHTTP, or
+** for a 404 not from the agent AC_EUNSUPPORTED (a plain-text 404: the
+** server has no such route, e.g. the local runtime) or AC_ENOTFOUND (the
+** Router's JSON 404: no such agent runtime); both name the runtime and the
+** server, with http_status 404. The GET is never retried. *out is owned
+** by the caller: ac_agent_runtime_free. */
+enum ac_code ac_agent_runtime_new(const struct ac_agent_runtime_config *cfg,
+                                  ac_agent_runtime **out,
+                                  struct ac_error *err);
+
+/* The same as a job; on success ac_job_take_agent_runtime gives the
+** object (NULL otherwise, or when taken already). */
+enum ac_code ac_start_agent_runtime_new(
+    ac_engine *e, const struct ac_agent_runtime_config *cfg,
+    const struct ac_job_callbacks *cbs, ac_job **out, struct ac_error *err);
+ac_agent_runtime *ac_job_take_agent_runtime(ac_job *j);
+
+/* An answer. Strings malloc'd and owned by the struct (body also holds
+** len bytes, NUL-terminated): release with ac_agent_reply_free. */
+struct ac_agent_reply {
+  long status;
+  char *body;
+  size_t len;
+  char *content_type;                 /* "" when absent */
+  char *session_id;                   /* its x-agentcube-session-id, or "" */
+};
+
+void ac_agent_reply_free(struct ac_agent_reply *r);
+
+/* POST <base><path> with x-agentcube-session-id, Content-Type:
+** application/json, Authorization when there are credentials, and the
+** payload (JSON text, any value) written again exactly as Python's
+** json.dumps writes it (", " and ": ", ASCII only with \u escapes,
+** floats as repr(); key order kept); NULL payload: an empty body. path:
+** leading '/'s dropped, resolved and quoted as the SDK's urljoin and
+** requests do; one that leaves the base URL is AC_EINVAL. timeout:
+** seconds the answer may stay silent, 0: the runtime's. A non-2xx answer
+** is AC_EHTTP (the 404 cases as above for answers without the session
+** header); *reply then holds that answer too. reply may be NULL. */
+enum ac_code ac_agent_runtime_invoke(ac_agent_runtime *rt,
+                                     const char *payload_json,
+                                     const char *path, double timeout,
+                                     struct ac_agent_reply *reply,
+                                     struct ac_error *err);
+
+/* The same as a job; ac_job_take_agent_reply moves the answer out
+** (zeroed when there is none). rt must outlive the job. */
+enum ac_code ac_start_agent_invoke(ac_engine *e, ac_agent_runtime *rt,
+                                   const char *payload_json, const char *path,
+                                   double timeout,
+                                   const struct ac_job_callbacks *cbs,
+                                   ac_job **out, struct ac_error *err);
+void ac_job_take_agent_reply(ac_job *j, struct ac_agent_reply *out);
+
+/* Borrowed strings, valid until ac_agent_runtime_free. */
+const char *ac_agent_runtime_session_id(const ac_agent_runtime *rt);
+const char *ac_agent_runtime_name(const ac_agent_runtime *rt);
+const char *ac_agent_runtime_namespace(const ac_agent_runtime *rt);
+const char *ac_agent_runtime_base_url(const ac_agent_runtime *rt);
+const char *ac_agent_runtime_router_url(const ac_agent_runtime *rt);
+
+/* The SDK's close(): local memory and connections only, never HTTP.
+** NULL is a no-op. */
+void ac_agent_runtime_free(ac_agent_runtime *rt);
+
 #endif

@@ -5,7 +5,7 @@
 ** decimal point would sit more than 16 digits right or 4 or more zeros
 ** left; a ".0" added to integral values).
 */
-#include "agentcube.h"
+#include "pyjson.h"
 
 #include <assert.h>
 #include <math.h>
@@ -39,7 +39,7 @@ static size_t shortest_digits(double v, char *digits, size_t size,
   return n;
 }
 
-static void py_float_repr(double v, char *out, size_t size) {
+void ac_py_float_repr(double v, char *out, size_t size) {
   char digits[32], tmp[64];
   int decpt, nd, i;
   size_t o = 0;
@@ -105,7 +105,7 @@ enum ac_code ac_format_timeout(double t, int is_float, char *buf,
   if (!is_float && t == floor(t) && t < 9e18)
     snprintf(num, sizeof num, "%lld", (long long)t);
   else
-    py_float_repr(t, num, sizeof num);
+    ac_py_float_repr(t, num, sizeof num);
   if ((size_t)snprintf(buf, size, "%ss", num) >= size)
     return ac_error_set(err, AC_ETOOBIG, "timeout buffer too small");
   return AC_OK;
