@@ -271,6 +271,13 @@ M.CodeInterpreterClient = setmetatable({ new = new_client }, {
   __call = function(_, opts) return new_client(opts) end,
 })
 
+-- The SDK's other client, for agents served behind an AgentCube Router:
+-- agentcube.AgentRuntimeClient("name" [, opts]) or {agent_name = ...}, and
+-- .new(...). See README (AgentRuntimeClient).
+M.AgentRuntimeClient = setmetatable({ new = core.AgentRuntimeClient }, {
+  __call = function(_, ...) return core.AgentRuntimeClient(...) end,
+})
+
 --- Whether v is an agentcube.Error.
 function M.is_error(v)
   return core.Error.is(v)

@@ -216,4 +216,10 @@ ACLUA_API enum ac_code aclua_push_json(lua_State *L, struct aclua_box *box,
 ACLUA_API void aclua_check_keys(lua_State *L, int idx,
                                 const char *const *keys, const char *what);
 
+/* ---------------------------------------------------------------------- */
+/* Agent runtimes (agent_runtime.c)                                        */
+
+/* core.AgentRuntimeClient(agent_name [, opts]) */
+ACLUA_API int aclua_agent_runtime_new(lua_State *L);
+
 #endif

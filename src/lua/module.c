@@ -57,6 +57,7 @@ int luaopen_agentcube_core(lua_State *L) {
     { "new", aclua_session_new },
     { "TokenAuth", aclua_token_auth },
     { "ServiceAccountAuth", aclua_service_account_auth },
+    { "AgentRuntimeClient", aclua_agent_runtime_new },
     { "flush", mod_flush },
     { "pending", mod_pending },
     { NULL, NULL }

@@ -14,6 +14,15 @@ It prints its URL on stdout once listening, then serves:
   POST   .../invocations/api/files            JSON upload into memory
   GET    .../invocations/api/files/PATH       the stored bytes, or 404
   GET    .../invocations/api/files?path=P     {"files": [...]}
+  GET|POST /v1/namespaces/NS/agent-runtimes/NAME/invocations/PATH
+                                              an agent behind a Router:
+                                              without a session header a
+                                              new session is made; the
+                                              answer {"agent", "method",
+                                              "path", "payload"} names the
+                                              session in its header; an
+                                              unknown session is the
+                                              Router's JSON 404
   GET    /health                              {"status": "healthy"}
   POST   /oauth/token                         {"access_token": "tok-N",
                                               "expires_in": 3600}, N the
@@ -25,10 +34,14 @@ and two control routes:
                    "status": 500, "body": "...", "delay": seconds,
                    "close": true, "partial": n, "die": true}, ...]
   GET  /__log    every request seen: [{"method", "path", "session",
-                  "auth", "json" (the decoded body, if JSON)}]
+                  "auth", "json" (the decoded body, if JSON), "body" (the
+                  raw body as latin-1 text), "headers" ({lowercase name:
+                  value})}]
   POST /__reset  forgets the log
 
-"close" drops the connection without an answer, "partial" announces a
+A rule's "headers" ({name: value}) go into its answer; "session": true
+adds the request's x-agentcube-session-id (an agent's own answer, which a
+Router forwards with it). "close" drops the connection without an answer, "partial" announces a
 large body and sends only n bytes, "die" kills the whole server while the
 request is in flight.
 """
@@ -48,9 +61,12 @@ LOCK = threading.Lock()
 RULES = []
 LOG = []
 SESSIONS = {}          # id -> {path: bytes}
+AGENT_SESSIONS = set()  # agent-runtime sessions the "Router" made
 TOKENS = []            # the form bodies of token requests
 DP = re.compile(r"^/v1/namespaces/[^/]+/code-interpreters/[^/]+/"
                 r"invocations/(.*)$")
+AGENT = re.compile(r"^/v1/namespaces/([^/]+)/agent-runtimes/([^/]+)/"
+                   r"invocations/(.*)$")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -64,13 +80,15 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
-    def _send(self, status, body, ctype="application/json"):
+    def _send(self, status, body, ctype="application/json", headers=None):
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
         elif isinstance(body, str):
             body = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -109,8 +127,12 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return True
         if rule.get("status") is not None:
+            headers = dict(rule.get("headers") or {})
+            sid = self.headers.get("x-agentcube-session-id")
+            if rule.get("session") and sid:
+                headers["x-agentcube-session-id"] = sid
             self._send(rule["status"], rule.get("body", ""),
-                       rule.get("ctype", "application/json"))
+                       rule.get("ctype", "application/json"), headers)
             return True
         return False
 
@@ -136,7 +158,10 @@ class Handler(BaseHTTPRequestHandler):
             LOG.append({"method": method, "path": self.path,
                         "session": self.headers.get("x-agentcube-session-id"),
                         "auth": self.headers.get("Authorization"),
-                        "json": decoded})
+                        "json": decoded,
+                        "body": body.decode("latin-1"),
+                        "headers": {k.lower(): v
+                                    for k, v in self.headers.items()}})
         rule = self._rule(method, self.path)
         if rule is not None and self._apply(rule):
             return
@@ -170,6 +195,9 @@ class Handler(BaseHTTPRequestHandler):
                                         "Sandbox deleted successfully"})
             return self._send(404, {"message": "Session ID %s not found, "
                                     "maybe already deleted" % m.group(1)})
+        m = AGENT.match(path)
+        if m:
+            return self._agent(method, m, url, body)
         m = DP.match(path)
         sid = self.headers.get("x-agentcube-session-id")
         if m:
@@ -179,6 +207,25 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(404, {"error": "session not found"})
             return self._sandbox(method, m.group(1), url, body, files)
         return self._send(404, "404 page not found", "text/plain")
+
+    def _agent(self, method, m, url, body):
+        sid = self.headers.get("x-agentcube-session-id")
+        with LOCK:
+            if not sid:
+                sid = str(uuid.uuid4())
+                AGENT_SESSIONS.add(sid)
+            elif sid not in AGENT_SESSIONS:
+                return self._send(404, {"error": 'sessions.agentcube.'
+                                        'volcano.sh "%s" not found' % sid})
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = body.decode("latin-1")
+        path = m.group(3) + ("?" + url.query if url.query else "")
+        return self._send(200, {"agent": "%s/%s" % (m.group(1), m.group(2)),
+                                "method": method, "path": path,
+                                "payload": payload},
+                          headers={"x-agentcube-session-id": sid})
 
     def _sandbox(self, method, ep, url, body, files):
         if ep == "api/execute" and method == "POST":
