@@ -145,7 +145,7 @@ describe("sanitizers", function()
       return
     end
     local specs = {}
-    for _, f in ipairs{ "module", "fake", "faults" } do
+    for _, f in ipairs{ "module", "fake", "faults", "agent_runtime" } do
       specs[#specs + 1] = help.q(help.here .. "/" .. f .. "_spec.lua")
     end
     -- the host preloads its own (SAN) agentcube; child lua5.4 processes
