@@ -243,6 +243,28 @@ describe("AgentRuntimeClient failures", function()
   end)
 end)
 
+describe("AgentRuntimeClient and Ctrl-C", function()
+  it("ends a waiting invoke with EINTERRUPTED, which try does not swallow",
+     function()
+    fake:rules({ { method = "POST", delay = 20, status = 200, body = "{}",
+                   session = true } })
+    local t0 = os.time()
+    local out, status = help.lua(([[
+      local agentcube = require "agentcube"
+      local ar = agentcube.AgentRuntimeClient("my-agent",
+                                              { router_url = %q })
+      local r, e = agentcube.try(ar.invoke, ar, { wait = true })
+      print("swallowed", r, e)
+    ]]):format(fake.url), { LUA_PATH = package.path,
+                           LUA_CPATH = package.cpath },
+      { prefix = "timeout -s INT 2" })
+    assert.is_true(os.time() - t0 <= 2 + 3, "took " .. os.time() - t0)
+    assert.is_nil(out:match("swallowed"), out)
+    assert.matches("EINTERRUPTED", out)
+    assert.not_equal(0, status)
+  end)
+end)
+
 describe("AgentRuntimeClient against the local runtime", function()
   it("fails with EUNSUPPORTED naming the runtime and the server", function()
     local srv = server.start{ auth = true }
