@@ -26,6 +26,7 @@
 #include "job.h"
 #include "pyjson.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,8 +211,10 @@ static enum ac_code runtime_make(const struct ac_agent_runtime_config *cfg,
   if (cfg->session_id != NULL && bad_header_value(cfg->session_id))
     return ac_error_set(err, AC_EINVAL, "invalid session id");
   rt = calloc(1, sizeof *rt);
-  if (rt == NULL)
-    return ac_error_set(err, AC_ENOMEM, "out of memory");
+  if (rt == NULL) {
+    ac_error_set(err, AC_ENOMEM, "out of memory");
+    return AC_ENOMEM;
+  }
   rc = seconds_ms(cfg->timeout, DEFAULT_TIMEOUT_S, "timeout",
                   &rt->timeout_ms, err);
   if (rc == AC_OK)
@@ -292,14 +295,18 @@ enum ac_code ac_start_agent_runtime_new(
   rc = runtime_make(cfg, &rt, err);
   if (rc != AC_OK)
     return rc;
+  assert(rt != NULL);                 /* runtime_make's AC_OK has one */
   rc = ac_job_new(e, rt->c, NULL, rt->what, cbs, &j, err);
-  if (rc == AC_OK && (st = calloc(1, sizeof *st)) == NULL) {
-    ac_job_free(j);
-    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-  }
   if (rc != AC_OK) {
     ac_agent_runtime_free(rt);
     return rc;
+  }
+  st = calloc(1, sizeof *st);
+  if (st == NULL) {
+    ac_job_free(j);
+    ac_agent_runtime_free(rt);
+    ac_error_set(err, AC_ENOMEM, "out of memory");
+    return AC_ENOMEM;
   }
   st->rt = rt;                        /* the job owns rt from here */
   j->st = st;
@@ -459,11 +466,13 @@ enum ac_code ac_start_agent_invoke(ac_engine *e, ac_agent_runtime *rt,
     rc = ac_auth_add_header(rt->c->auth, &headers, err);
   if (rc == AC_OK)
     rc = ac_job_new(e, rt->c, NULL, rt->what, cbs, &j, err);
-  if (rc == AC_OK && (st = calloc(1, sizeof *st)) == NULL) {
-    ac_job_free(j);
-    rc = ac_error_set(err, AC_ENOMEM, "out of memory");
-  }
-  if (rc != AC_OK) {
+  st = rc == AC_OK ? calloc(1, sizeof *st) : NULL;
+  if (st == NULL) {
+    if (rc == AC_OK) {
+      ac_job_free(j);
+      rc = AC_ENOMEM;
+      ac_error_set(err, rc, "out of memory");
+    }
     free(url);
     free(text);
     curl_slist_free_all(headers);

@@ -564,6 +564,7 @@ int aclua_agent_runtime_new(lua_State *L) {
   push_seconds(L, cfg.connect_timeout);
   lua_setfield(L, -2, "connect_timeout");
   lua_setiuservalue(L, ud, UV_INFO);
+  luaL_checkstack(L, 4, NULL);        /* call_begin's slots: no raise */
   if (provider != 0) {
     lua_pushvalue(L, provider);
     lua_setiuservalue(L, ud, UV_PROVIDER);
