@@ -573,9 +573,8 @@ static void test_write_read(void) {
   q = rec_get(&rec, 1);
   REQUIRE(q != NULL, "request 1 was recorded");
   enc = b64("a");
-  ok(strstr(q->body, "\"path\": \"caf\\u00e9.bin\"") != NULL ||
-     strstr(q->body, "\"path\": \"caf\\u00E9.bin\"") != NULL,
-     "56: non-ASCII path escaped like json.dumps");
+  ok(strstr(q->body, "\"path\": \"caf\\u00e9.bin\"") != NULL,
+     "56: non-ASCII path escaped like json.dumps (lowercase hex)");
   ok(strstr(q->body, "\"content\": \"YQD/Cg==\"") != NULL,
      "56: binary content base64-encoded");
   free(enc);
