@@ -97,11 +97,23 @@ local function run_sync(ci, op, a)
   return ok, r
 end
 
+--- Whether agentcube.async streams a job's output to callbacks while
+-- it runs (on_stdout/on_stderr, delivered inside wait_any).
+function M.streams()
+  return async().poll ~= nil
+end
+
 --- Begins one attempt of a sandbox step (not lua). spec is expanded;
--- env the variables for the command (or nil). Returns a handle.
-function M.start(step, ci, spec, env)
+-- env the variables for the command (or nil); on_output(stream, chunk)
+-- gets exec and run output live where the engine streams it. Returns a
+-- handle.
+function M.start(step, ci, spec, env, on_output)
   local op, a = job_args(step, spec, env)
   local A = async()
+  if on_output and (op == "exec" or op == "run_code") and M.streams() then
+    a.on_stdout = function(c) on_output("stdout", c) end
+    a.on_stderr = function(c) on_output("stderr", c) end
+  end
   if A.supported(ci) then
     local ok, job = pcall(A.submit, ci, op, a)
     if not ok then return { done = true, ok = false, err = message(job) } end
@@ -114,8 +126,17 @@ end
 
 --- The outcome of a finished job handle: { ok =, result =, err = }.
 function M.collect(step, handle)
-  local ok, r = handle.job:result()
-  if not ok then return { ok = false, err = message(r) } end
+  local job = handle.job
+  local ok, r = job:result()
+  if not ok then
+    -- a job cancelled (queued, or aborted while it ran) by an interrupt
+    local code = type(r) == "table" and rawget(r, "code")
+    return { ok = false, err = message(r), cancelled =
+             job:state() == "cancelled" or code == "ECANCELED" }
+  end
+  if handle.context then
+    return require("agentcube.workflow.contexts").outcome(r, handle.timeout)
+  end
   return { ok = true, result = shape(step.kind, r) }
 end
 
