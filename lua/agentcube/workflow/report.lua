@@ -412,7 +412,8 @@ local function step_report(r)
     error = r.error, timed_out = r.timed_out, stdout = sanitize(r.stdout, 0),
     stderr = sanitize(r.stderr, 0),
     files = r.files and array(sanitize(r.files, 0)) or nil,
-    outputs = sanitize(r.outputs, 0),
+    outputs = sanitize(r.outputs, 0), value = sanitize(r.value, 0),
+    pid = r.pid, process_id = r.process_id,
     result = type(r.result) ~= "table" and sanitize(r.result, 0) or nil,
     truncated = truncated or nil,
   }

@@ -182,11 +182,12 @@ end
 function Run:output_done(s)
   if not self.opts.verbose then return end
   local r = self.results[s.id]
-  if not r.streamed then
-    if r.stdout then self:step_chunk(s, "stdout", r.stdout) end
-    if r.stderr then self:step_chunk(s, "stderr", r.stderr) end
+  local streamed = r.streamed
+  for _, name in ipairs{ "stdout", "stderr" } do
+    if not streamed and r[name] then self:step_chunk(s, name, r[name]) end
+    local l = self.streams[s.id] and self.streams[s.id][name]
+    if l then l:flush() end
   end
-  for _, l in pairs(self.streams[s.id] or {}) do l:flush() end
   self.streams[s.id] = nil
   r.streamed = nil
 end
