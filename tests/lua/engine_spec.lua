@@ -199,6 +199,27 @@ describe("background processes", function()
     assert.equal("abc\n", c:wait(10).stdout)
   end)
 
+  it("output with nothing new is empty and starts where it was asked",
+     function()
+    local ci <close> = client()
+    local p = ci:spawn("sleep 30")
+    local out, err, next_offset = p:output(0)
+    assert.equal("", out)
+    assert.equal("", err)
+    assert.equal(0, next_offset)
+    local w = ci:spawn("echo abc; sleep 30")
+    for _ = 1, 100 do
+      if select(3, w:output(0)) == 4 then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal("abc\n", (w:output(0)))   -- the control: output is read
+    out, _, next_offset = w:output(4)
+    assert.equal("", out)
+    assert.equal(4, next_offset)
+    p:kill("KILL")
+    w:kill("KILL")
+  end)
+
   it("contexts work, or say which feature and server lack them",
      function()
     local ci <close> = client()
