@@ -259,6 +259,7 @@ steps:
      function()
     local tag = "sleep " .. port()
     local id = srv:create()
+    finally(function() srv:delete(id) end)
     local code, rep = run(([[
 sessions:
   own: {}

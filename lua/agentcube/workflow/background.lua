@@ -133,7 +133,9 @@ function Monitor:poll()
   o = require("cjson").decode(o)
   self:take(o.stdout, o.stderr)
   self.offset = math.tointeger(o.next_offset) or self.offset
-  if self.seen and not self.ready.probe then return self:ready_now() end
+  if self.ready.output and self.seen and not self.ready.probe then
+    return self:ready_now()
+  end
   if type(o.exit) == "table" then
     local code = math.tointeger(o.exit.exit_code)
     local why = ("the background process %s before it was ready"):format(
@@ -145,6 +147,9 @@ function Monitor:poll()
     out.result.exit_code = nil
     out.exit_code = code
     return out
+  end
+  if not self.ready.output and not self.ready.probe and self:started() then
+    return self:ready_now()
   end
   local now = self.now()
   if now >= self.deadline then
@@ -182,14 +187,25 @@ function Monitor:probe()
   return nil
 end
 
-function Monitor:ready_now()
-  -- the spawn's answer may predate the sandbox's report of the pid
+-- Whether the sandbox has started the process (its pid is known: the
+-- spawn's answer may come before the sandbox reported it).
+function Monitor:started()
+  local p = math.tointeger(self.proc.pid)
+  if p and p > 0 then return true end
   local ok, rec = pcall(self.ci._ext, self.ci, "process_get",
                         { id = self.proc.id })
   if ok then
-    local pid = math.tointeger(require("cjson").decode(rec).pid)
-    if pid then self.proc.pid = pid end
+    p = math.tointeger(require("cjson").decode(rec).pid)
+    if p and p > 0 then
+      self.proc.pid = p
+      return true
+    end
   end
+  return false
+end
+
+function Monitor:ready_now()
+  self:started()
   return { ok = true, result = self:result(), ready = true }
 end
 

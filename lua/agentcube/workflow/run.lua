@@ -66,6 +66,10 @@ function M.execute(wf, opts)
     failed = false, output_errors = {}, outputs = {},
     contexts = contexts_mod.new(), procs = {}, streams = {},
   }, Run)
+  -- a blocking call that Ctrl-C interrupted (it caught the signal
+  -- itself) interrupts the run as well
+  local asked = self.interrupted
+  self.interrupted = function() return self.interrupt_seen or asked() end
   self.t0 = self.now()
   self.sessions = sessions_mod.new(wf, {
     client_options = opts.client_options, keep = opts.keep,
@@ -542,6 +546,7 @@ function Run:attempt_done(s, out)
   elseif out.timed_out then
     why = ("timed out after %gs"):format(timeout or 0)
   end
+  if out.interrupted then self.interrupt_seen = true end
   if out.interrupted or (out.cancelled and self.cancelled) then
     return self:finalize(s, "cancelled", out.cancelled and
                          "stopped by the interrupt" or why)
