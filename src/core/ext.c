@@ -152,6 +152,14 @@ static enum ac_code events_result(ac_job *j, struct ext_state *st,
                           "result", j->op);
     json_object_del(st->last, "type");
     json_object_del(st->last, "event");
+    /* the output came as events: the result carries it as the plain
+    ** answer does, so both shapes are the same */
+    if (json_object_get(st->last, "stdout") == NULL)
+      json_object_set_new(st->last, "stdout", json_stringn_nocheck(
+                            st->out.data ? st->out.data : "", st->out.len));
+    if (json_object_get(st->last, "stderr") == NULL)
+      json_object_set_new(st->last, "stderr", json_stringn_nocheck(
+                            st->err.data ? st->err.data : "", st->err.len));
     j->json = json_dumps(st->last, JSON_COMPACT | JSON_PRESERVE_ORDER);
   } else {
     o = json_object();
