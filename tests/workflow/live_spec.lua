@@ -1,7 +1,8 @@
 -- Live sessions in workflows, against a real `agentcube serve`: run
 -- steps sharing a context like notebook cells, background exec steps with
 -- readiness by output and by probe, stop steps, what the end of a run
--- does to background processes, and -v output line by line.
+-- does to background processes, -v output line by line, and Ctrl-C on
+-- `agentcube run` (exit 130, finally steps, no session left).
 package.path = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") ..
                "?.lua;" .. package.path
 local help = require "wfhelp"
@@ -11,6 +12,7 @@ local cjson = require "cjson"
 
 local srv, dir
 local q = help.q
+local A = help.cmodule("agentcube.async")
 
 setup(function()
   srv = server.start{}
@@ -61,8 +63,15 @@ local function host_procs(text)
   p:close()
   return pids
 end
--- what a lua step of a workflow below calls
-_G.count_host_procs = function(text) return #host_procs(text) end
+-- what a lua step of a workflow below calls: how many run (waiting a
+-- little for n: a process the sandbox reported may not have exec'd yet)
+_G.count_host_procs = function(text, n)
+  for _ = 1, 50 do
+    if #host_procs(text) >= n then break end
+    os.execute("sleep 0.1")
+  end
+  return #host_procs(text)
+end
 
 -- Waits (boundedly) until no such process is left; returns how many are.
 local function gone(text)
@@ -268,7 +277,7 @@ steps:
   - { id: a, session: own, exec: "%s", background: true }
   - { id: b, session: theirs, exec: "%s", background: true }
   - id: seen
-    lua: "return { n = count_host_procs('%s') }"
+    lua: "return { n = count_host_procs('%s', 2) }"
     needs: [a, b]
 ]]):format(id, tag, tag, tag))
     assert.equal(0, code, help.step(rep, "seen").error)
@@ -365,5 +374,57 @@ steps:
     p:close()
     assert.matches("%] talk | hi\\x1b]0;title\\x07\n", out)
     assert.matches("%] talk ! err\n", out)
+  end)
+end)
+
+-- Ctrl-C on the host binary.
+describe("Ctrl-C", function()
+  it("cancels a running sleep 60, runs finally steps on its session, "
+     .. "deletes the sessions and exits 130", function()
+    local marker = dir .. "/finally-ran"
+    local path = help.file(dir, ([[
+sessions: { a: {}, b: {} }
+steps:
+  - { id: long, session: a, exec: "sleep 60" }
+  - { id: other, session: b, exec: "sleep 60" }
+finally:
+  - { id: note, session: a, exec: "echo finally on a" }
+  - id: mark
+    needs: note
+    lua: |
+      local f = assert(io.open("%s", "w"))
+      f:write(steps.note.stdout)
+      f:close()
+]]):format(marker), "long.yaml")
+    local out = dir .. "/long.out"
+    local rc = dir .. "/long.rc"
+    local pidf = dir .. "/long.pid"
+    os.execute("(WORKLOAD_MANAGER_URL=" .. q(srv.url) .. " ROUTER_URL=" ..
+               q(srv.url) .. " sh -c 'echo $$ > " .. q(pidf) .. "; exec " ..
+               q(os.getenv("AGENTCUBE_BIN") or "build/agentcube") ..
+               " run " .. q(path) .. "' >" .. q(out) .. " 2>&1; echo $? >" ..
+               q(rc) .. ") &")
+    -- wait until both steps run
+    for _ = 1, 300 do
+      local text = help.read(out) or ""
+      if select(2, text:gsub("start  ", "")) >= 2 then break end
+      os.execute("sleep 0.1")
+    end
+    os.execute("sleep 0.5")
+    assert.equal(2, #help.sessions(srv))
+    local t0 = A.now()
+    os.execute("kill -INT " .. help.read(pidf):match("%d+"))
+    local code
+    for _ = 1, 600 do
+      code = tonumber(help.read(rc) or "")
+      if code then break end
+      os.execute("sleep 0.05")
+    end
+    local took = A.now() - t0
+    assert.equal(130, code, help.read(out))
+    assert.equal("finally on a\n", help.read(marker), help.read(out))
+    assert.same({}, help.sessions(srv))
+    -- generous: the strict number is `make bench`'s
+    assert.is_true(took < 15, ("took %.2fs"):format(took))
   end)
 end)

@@ -154,7 +154,10 @@ function Run:end_live(ok)
     local survives = fate == "keep" or (fate == "leave" and entry.keep)
     -- a session deleted now takes its processes with it
     if not p.stopped and not survives and fate ~= "delete" then
-      pcall(p.proc.kill, p.proc, "KILL")
+      -- ended before the run reports it ended
+      if pcall(p.proc.kill, p.proc, "KILL") then
+        pcall(p.proc.wait, p.proc, background.STOP_WAIT)
+      end
     end
   end
 end

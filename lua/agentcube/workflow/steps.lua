@@ -132,7 +132,9 @@ function M.collect(step, handle)
     -- a job cancelled (queued, or aborted while it ran) by an interrupt
     local code = type(r) == "table" and rawget(r, "code")
     return { ok = false, err = message(r), cancelled =
-             job:state() == "cancelled" or code == "ECANCELED" }
+             job:state() == "cancelled" or code == "ECANCELED",
+             -- Ctrl-C during a wait ends the jobs: the run is interrupted
+             interrupted = code == "EINTERRUPTED" }
   end
   if handle.context then
     return require("agentcube.workflow.contexts").outcome(r, handle.timeout)
