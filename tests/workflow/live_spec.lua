@@ -202,6 +202,30 @@ steps:
                    "the first line came at the end")
   end)
 
+  it("are killed by a stop step when they ignore TERM, while other "
+     .. "sessions' steps go on", function()
+    local code, rep = run([[
+sessions: { a: {}, b: {} }
+steps:
+  - id: stubborn
+    session: a
+    exec: [sh, -c, "trap '' TERM; echo up; while :; do sleep 0.1; done"]
+    background: true
+    ready: { output: up }
+  - { id: halt, session: a, stop: stubborn }
+  - { id: ticks, session: b, needs: stubborn, exec: [sh, -c, "sleep 2; echo tick"] }
+]])
+    assert.equal(0, code)
+    local halt = help.step(rep, "halt")
+    assert.equal("success", halt.outcome)
+    assert.equal(137, halt.exit_code)          -- KILL after the wait
+    assert.is_true(halt.duration >= 4.5, "took " .. halt.duration)
+    -- the scheduler was not held up meanwhile
+    local ticks = help.step(rep, "ticks")
+    assert.equal("tick\n", ticks.stdout)
+    assert.is_true(ticks.started < halt.started + halt.duration - 2)
+  end)
+
   it("are ready when a probe passes: an HTTP server queried by later "
      .. "steps", function()
     local p = port()
@@ -328,11 +352,6 @@ steps:
     -- the last line, without its newline, is shown at the step's end
     assert.same({ stdout = { "first", "second", "no newline" },
                   stderr = { "oops" } }, got)
-    if not require("agentcube.workflow.steps").streams() then
-      pending("agentcube.async does not stream output yet: lines come at "
-              .. "the step's end")
-      return
-    end
     local done = events_of(events, "step_end", "slow")[1]
     assert.is_true(lines[1].time < done.time - 1.5,
                    ("first line at %.2f, step end at %.2f"):format(

@@ -167,23 +167,13 @@ function Monitor:poll()
   return nil
 end
 
--- Starts one probe: a job when the session can run one, else at once.
+-- Starts one probe, a job the next looks collect.
 function Monitor:probe()
-  local A = async()
-  local args = { command = self.ready.probe_argv, env = self.env,
-                 timeout = math.min(M.PROBE_TIMEOUT, self.ready.timeout) }
-  if A.supported(self.ci) then
-    local ok, j = pcall(A.submit, self.ci, "exec", args)
-    if ok then
-      self.probe_job = j
-      return nil
-    end
-    return self:fail("probe: " .. message(j), true)
-  end
-  local ok, r = pcall(self.ci.execute_command_result, self.ci,
-                      args.command, { timeout = args.timeout, env = args.env })
-  if probe_passed(ok, r) then return self:ready_now() end
-  self:probe_failed(ok, r)
+  local ok, j = pcall(async().submit, self.ci, "exec", {
+    command = self.ready.probe_argv, env = self.env,
+    timeout = math.min(M.PROBE_TIMEOUT, self.ready.timeout) })
+  if not ok then return self:fail("probe: " .. message(j), true) end
+  self.probe_job = j
   return nil
 end
 
@@ -245,19 +235,61 @@ function M.expand_ready(s, env)
   return out
 end
 
---- Stops proc: TERM, then KILL after STOP_WAIT seconds. Returns the
--- result fields { exit_code, stdout, stderr, state }, or nil, message.
+-- ---------------------------------------------------------------------
+-- stop steps
+
+local Stopper = {}
+Stopper.__index = Stopper
+
+-- Sends sig and waits (a job) up to STOP_WAIT seconds for the end. A
+-- process that already ended refuses the signal: its wait says so.
+function Stopper:signal(sig)
+  pcall(self.proc.kill, self.proc, sig)
+  local ok, j = pcall(async().submit, self.proc, "wait",
+                      { timeout = M.STOP_WAIT })
+  if not ok then return { ok = false, err = message(j) } end
+  self.wait_job = j
+  return nil
+end
+
+--- Ends proc: TERM, then KILL when it still runs after STOP_WAIT
+-- seconds. Returns a stopper the scheduler polls like a monitor, or the
+-- outcome at once.
 function M.stop(proc)
-  -- a process that already ended refuses the signal: its wait says so
-  pcall(proc.kill, proc, "TERM")
-  local ok, r = pcall(proc.wait, proc, M.STOP_WAIT)
-  if ok and r.state == "running" then
-    pcall(proc.kill, proc, "KILL")
-    ok, r = pcall(proc.wait, proc, M.STOP_WAIT)
+  local st = setmetatable({ proc = proc }, Stopper)
+  local out = st:signal("TERM")
+  if out then return nil, out end
+  return st
+end
+
+function Stopper:job()
+  return self.wait_job
+end
+
+function Stopper.wait_hint()
+  return 0.1
+end
+
+function Stopper:poll()
+  local j = self.wait_job
+  local state = j and j:state()
+  if state ~= "done" and state ~= "cancelled" then return nil end
+  self.wait_job = nil
+  local ok, r = j:result()
+  if not ok then return { ok = false, err = message(r) } end
+  if r.state == "running" and not self.killed then
+    self.killed = true
+    return self:signal("KILL")
   end
-  if not ok then return nil, message(r) end
-  return { exit_code = r.exit_code, stdout = r.stdout or "",
-           stderr = r.stderr or "", state = r.state }
+  return { ok = true, result = { exit_code = r.exit_code,
+           stdout = r.stdout or "", stderr = r.stderr or "" } }
+end
+
+function Stopper:abandon()
+  local j = self.wait_job
+  self.wait_job = nil
+  if j then j:cancel() end
+  return nil
 end
 
 return M

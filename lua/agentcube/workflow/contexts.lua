@@ -19,12 +19,6 @@ end
 
 local function async() return load_mod.cmodule("agentcube.async") end
 
---- Whether agentcube.async runs context cells as jobs (with live output).
-function M.async_runs()
-  local A = async()
-  return A.poll ~= nil
-end
-
 function M.new()
   return setmetatable({ bykey = {}, list = {} }, M)
 end
@@ -70,27 +64,15 @@ function M.outcome(r, timeout)
   return { ok = true, result = result }
 end
 
---- Starts one cell: a handle like steps.start's. on_output(stream,
--- chunk) gets live output when the runs are jobs.
+--- Starts one cell as an agentcube.async job: a handle like
+-- steps.start's. on_output(stream, chunk) gets its output as it comes.
 function M.start(ctx, code, timeout, on_output)
-  if M.async_runs() then
-    local A = async()
-    local ok, job = pcall(A.submit, ctx, "run", {
-      code = code, timeout = timeout,
-      on_stdout = function(c) on_output("stdout", c) end,
-      on_stderr = function(c) on_output("stderr", c) end })
-    if not ok then return { done = true, ok = false, err = message(job) } end
-    return { job = job, context = true }
-  end
-  local ok, r = pcall(ctx.run, ctx, code, { timeout = timeout })
-  if not ok then
-    return { done = true, ok = false, err = message(r),
-             interrupted = type(r) == "table" and
-                           rawget(r, "code") == "EINTERRUPTED" }
-  end
-  local out = M.outcome(r, timeout)
-  out.done = true
-  return out
+  local ok, job = pcall(async().submit, ctx, "run", {
+    code = code, timeout = timeout,
+    on_stdout = function(c) on_output("stdout", c) end,
+    on_stderr = function(c) on_output("stderr", c) end })
+  if not ok then return { done = true, ok = false, err = message(job) } end
+  return { job = job, context = true, timeout = timeout }
 end
 
 --- Closes every context this run created (never raises).

@@ -2,10 +2,11 @@
 --
 -- Steps start as soon as what they need has finished: at most
 -- max_parallel at a time, one at a time per session (in dependency order,
--- then file order), each on a worker thread through agentcube.async so
+-- then file order), each as a job of agentcube.async so
 -- that steps on different sessions overlap. Between events the scheduler
 -- asks opts.interrupted(); once it says yes, nothing new starts, running
--- steps get `grace` seconds to end, the finally steps get
+-- jobs are cancelled at once (the server ends their commands; a job that
+-- cannot be cancelled gets `grace` seconds), the finally steps get
 -- `finally_timeout` seconds, and every session this run created is
 -- deleted.
 --
@@ -439,7 +440,7 @@ function Run:launch(s)
     end
     spec.working_dir = expr.text(wd)
   end
-  if s.kind == "stop" then return self:attempt_done(s, self:stop(s)) end
+  if s.kind == "stop" then return self:stop(s) end
   if s.background then
     return self:start_background(s, ci, spec, vars, env)
   end
@@ -496,16 +497,18 @@ function Run:start_background(s, ci, spec, vars, env)
   self.running[#self.running + 1] = { step = s, monitor = mon }
 end
 
--- A stop step: the process of its target ended (TERM, then KILL).
+-- A stop step: the process of its target ended (TERM, then KILL), by a
+-- stopper the scheduler polls.
 function Run:stop(s)
   local p = self.procs[s.spec.target]
-  if not p then
-    return { ok = true, result = { stdout = "", stderr = "" } }
+  if not p then       -- its step never started one
+    return self:attempt_done(s, { ok = true,
+                                  result = { stdout = "", stderr = "" } })
   end
-  local r, err = background.stop(p.proc)
-  if not r then return { ok = false, err = err } end
+  local st, out = background.stop(p.proc)
+  if not st then return self:attempt_done(s, out) end
   p.stopped = true
-  return { ok = true, result = r }
+  self.running[#self.running + 1] = { step = s, monitor = st }
 end
 
 -- The context of a lua step: what expressions see, plus env.
@@ -756,7 +759,7 @@ end
 function Run:poll_monitors()
   for i = #self.running, 1, -1 do
     local h = self.running[i]
-    if h.monitor and not self.cancelled then
+    if h.monitor then
       local out = h.monitor:poll()
       if out then
         self:remove_running(h)
