@@ -154,17 +154,23 @@ steps:
   end)
 
   it("fail with a clear error naming the feature on a server without "
-     .. "contexts", function()
+     .. "contexts (and so do background steps)", function()
     local fake = require("luahelp").fake()
     local path = help.file(dir, [[
 steps:
-  - { id: a, context: nb, run: { code: "x = 1" } }
+  - { id: a, context: nb, run: { code: "x = 1" }, continue_on_error: true }
+  - { id: b, exec: "sleep 10", background: true, continue_on_error: true }
+  - { id: c, exec: "echo control" }
 ]])
     local code, rep = help.run({ url = fake.url }, path)
     fake:stop()
-    assert.equal(1, code)
+    assert.equal(0, code)
     assert.matches("context 'nb': .*code contexts are not supported by "
                    .. "this server", help.step(rep, "a").error)
+    assert.matches("background processes are not supported by this "
+                   .. "server", help.step(rep, "b").error)
+    -- the control: the same server runs an ordinary step
+    assert.equal("success", help.step(rep, "c").outcome)
   end)
 end)
 
