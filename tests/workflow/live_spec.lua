@@ -407,20 +407,40 @@ describe("Ctrl-C", function()
   it("cancels a running sleep 60, runs finally steps on its session, "
      .. "deletes the sessions and exits 130", function()
     local marker = dir .. "/finally-ran"
+    -- sleep 60 and a bit, a command line no other test runs
+    local long = ("60.%04d"):format(port() % 10000)
     local path = help.file(dir, ([[
 sessions: { a: {}, b: {} }
 steps:
-  - { id: long, session: a, exec: "sleep 60" }
+  - { id: long, session: a, exec: "sleep %s" }
   - { id: other, session: b, exec: "sleep 60" }
 finally:
-  - { id: note, session: a, exec: "echo finally on a" }
+  - id: note
+    session: a
+    exec:
+      - sh
+      - -c
+      - |
+        # the server ended the cancelled command: no `sleep 60.N` is left
+        # (the control: one started here is seen)
+        sleeps() {
+          n=0
+          for p in /proc/[0-9]*; do
+            [ "$(tr '\0' ' ' < $p/cmdline 2>/dev/null)" = "sleep %s " ] && n=$((n + 1))
+          done
+          echo $n
+        }
+        sleep 0.5
+        n=$(sleeps)
+        sleep %s & c=$(sleeps); kill $!
+        echo "finally on a, $n sleep left (control $c)"
   - id: mark
     needs: note
     lua: |
       local f = assert(io.open("%s", "w"))
       f:write(steps.note.stdout)
       f:close()
-]]):format(marker), "long.yaml")
+]]):format(long, long, long, marker), "long.yaml")
     local out = dir .. "/long.out"
     local rc = dir .. "/long.rc"
     local pidf = dir .. "/long.pid"
@@ -447,7 +467,9 @@ finally:
     end
     local took = A.now() - t0
     assert.equal(130, code, help.read(out))
-    assert.equal("finally on a\n", help.read(marker), help.read(out))
+    assert.equal("finally on a, 0 sleep left (control 1)\n",
+                 help.read(marker),
+                 help.read(out))
     assert.same({}, help.sessions(srv))
     -- generous: the strict number is `make bench`'s
     assert.is_true(took < 15, ("took %.2fs"):format(took))
