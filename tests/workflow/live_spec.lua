@@ -275,6 +275,7 @@ steps:
     assert.equal("the background process exited with code 3 before it was "
                  .. "ready: port already in use", s.error)
     assert.equal("starting\n", s.stdout)
+    assert.equal(3, s.exit_code)
     assert.is_true(s.duration < 30, "took " .. s.duration)
     assert.equal("skipped", help.step(rep, "never").outcome)
   end)

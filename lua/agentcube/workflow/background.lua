@@ -144,8 +144,7 @@ function Monitor:poll()
       "([^\n]*%S[^\n]*)\n?%s*$")
     if line then why = why .. ": " .. line end
     local out = self:fail(why)
-    out.result.exit_code = nil
-    out.exit_code = code
+    out.result.exit_code = code
     return out
   end
   if not self.ready.output and not self.ready.probe and self:started() then
