@@ -139,6 +139,53 @@ end
 --- ci:close(): the Lua name of stop().
 S.close = S.stop
 
+-- Each operation below is a plan: plans.NAME(target, args) checks its
+-- arguments and returns { session = ci, ext = "process_spawn", call = {...},
+-- finish = fn(json) -> value [, next plan], catch = fn(err) -> value }.
+-- The methods run plans through ci:_ext (blocking); agentcube.async runs
+-- the same plans on its engine (async.submit(target, NAME, args)): one
+-- implementation, one set of argument checks, one result shape.
+local plans = {}
+M._plans = plans
+
+local function run_plan(plan)
+  while true do
+    local ok, json = pcall(plan.session._ext, plan.session, plan.ext,
+                           plan.call)
+    local value, nxt
+    if ok then
+      value, nxt = plan.finish(json)
+    elseif plan.catch then
+      value, nxt = plan.catch(json)
+    else
+      error(json, 0)
+    end
+    if nxt == nil then return value end
+    plan = nxt
+  end
+end
+
+local function einval(msg)
+  error(core.Error.new{ code = "EINVAL", kind = "ValueError",
+                        message = msg }, 0)
+end
+
+local function need_string(v, what)
+  if type(v) ~= "string" then
+    einval(("%s must be a string (got %s)"):format(what, type(v)))
+  end
+  return v
+end
+
+local function need_session(t, op)
+  if type(t) ~= "userdata" or
+     not tostring(t):match("^agentcube%.Session") then
+    error(("%s: a CodeInterpreterClient expected, got %s"):format(op,
+          type(t)), 0)
+  end
+  return t
+end
+
 local Process = {}
 Process.__index = Process
 
@@ -148,15 +195,27 @@ local function process_of(ci, rec)
 end
 
 --- ci:spawn(cmd [, {env=, working_dir=, timeout=, stdin=}]) -> proc
-function S.spawn(ci, cmd, opts)
-  opts = opts or {}
-  local body = { command = argv_of(cmd), env = opts.env,
-                 working_dir = opts.working_dir,
-                 timeout = go_duration(opts.timeout),
-                 stdin = opts.stdin and true or nil }
+function plans.spawn(ci, a)
+  need_session(ci, "spawn")
+  local body = { command = argv_of(a.command), env = a.env,
+                 working_dir = a.working_dir,
+                 timeout = go_duration(a.timeout),
+                 stdin = a.stdin and true or nil }
   if body.env and next(body.env) == nil then body.env = nil end
-  return process_of(ci, decode(ci:_ext("process_spawn",
-                                       { json = cjson.encode(body) })))
+  return { session = ci, ext = "process_spawn",
+           call = { json = cjson.encode(body) },
+           finish = function(json) return process_of(ci, decode(json)) end }
+end
+
+local function with(first_key, first, opts)
+  local a = {}
+  for k, v in pairs(opts or {}) do a[k] = v end
+  a[first_key] = first
+  return a
+end
+
+function S.spawn(ci, cmd, opts)
+  return run_plan(plans.spawn(ci, with("command", cmd, opts)))
 end
 
 --- ci:processes() -> { proc, ... } oldest first
@@ -171,20 +230,50 @@ local function refresh(p, rec)
   return p
 end
 
---- proc:wait([timeout]) -> {exit_code, state, stdout, stderr}
-function Process:wait(timeout)
+local function need_process(p, op)
+  if getmetatable(p) ~= Process then
+    error(("%s: a process (from ci:spawn) expected, got %s"):format(op,
+          type(p)), 0)
+  end
+  return p
+end
+
+--- proc:wait([timeout]) -> {exit_code, state, stdout, stderr}: two
+-- requests, the wait and then the output.
+function plans.wait(p, a)
+  need_process(p, "wait")
+  local timeout = a.timeout
   local body = timeout and { timeout = go_duration(timeout) } or {}
-  refresh(self, decode(self.ci:_ext("process_wait", {
-    id = self.id, json = cjson.encode(body), timeout = timeout })))
-  local out = decode(self.ci:_ext("process_output", { id = self.id }))
-  return { exit_code = self.exit_code ~= null and self.exit_code or nil,
-           state = self.state, stdout = out.stdout, stderr = out.stderr }
+  local output = { session = p.ci, ext = "process_output",
+                   call = { id = p.id },
+                   finish = function(json)
+    local out = decode(json)
+    return { exit_code = p.exit_code ~= null and p.exit_code or nil,
+             state = p.state, stdout = out.stdout, stderr = out.stderr }
+  end }
+  return { session = p.ci, ext = "process_wait",
+           call = { id = p.id, json = cjson.encode(body), timeout = timeout },
+           finish = function(json)
+             refresh(p, decode(json))
+             return nil, output
+           end }
+end
+
+function Process:wait(timeout)
+  return run_plan(plans.wait(self, { timeout = timeout }))
 end
 
 --- proc:kill([signal]) (default "TERM")
+function plans.kill(p, a)
+  need_process(p, "kill")
+  return { session = p.ci, ext = "process_signal",
+           call = { id = p.id, json = cjson.encode{
+             signal = tostring(a.signal or "TERM") } },
+           finish = function(json) return refresh(p, decode(json)) end }
+end
+
 function Process:kill(sig)
-  return refresh(self, decode(self.ci:_ext("process_signal", {
-    id = self.id, json = cjson.encode{ signal = tostring(sig or "TERM") } })))
+  return run_plan(plans.kill(self, { signal = sig }))
 end
 
 --- proc:output([offset]) -> stdout, stderr, next_offset
@@ -204,23 +293,44 @@ local Context = {}
 Context.__index = Context
 
 --- ci:create_context(language [, {env=, working_dir=}]) -> ctx
+function plans.create_context(ci, a)
+  need_session(ci, "create_context")
+  need_string(a.language, "language")
+  return { session = ci, ext = "context_create", call = {
+             json = cjson.encode{ language = a.language, env = a.env,
+                                  working_dir = a.working_dir } },
+           finish = function(json)
+             local rec = decode(json)
+             rec.ci = ci
+             return setmetatable(rec, Context)
+           end }
+end
+
 function S.create_context(ci, language, opts)
-  opts = opts or {}
-  local rec = decode(ci:_ext("context_create", { json = cjson.encode{
-    language = language, env = opts.env, working_dir = opts.working_dir } }))
-  rec.ci = ci
-  return setmetatable(rec, Context)
+  return run_plan(plans.create_context(ci, with("language", language, opts)))
 end
 
 --- ctx:run(code [, {timeout=}]) -> {stdout, stderr, value, error}
+function plans.run(ctx, a)
+  if getmetatable(ctx) ~= Context then
+    error(("run: a context (from ci:create_context) expected, got %s")
+          :format(type(ctx)), 0)
+  end
+  need_string(a.code, "code")
+  return { session = ctx.ci, ext = "context_run", call = {
+             id = ctx.id, timeout = a.timeout,
+             json = cjson.encode{ code = a.code,
+                                  timeout = go_duration(a.timeout) } },
+           finish = function(json)
+             local r = decode(json)
+             if r.value == null then r.value = nil end
+             if r.error == null then r.error = nil end
+             return r
+           end }
+end
+
 function Context:run(code, opts)
-  opts = opts or {}
-  local r = decode(self.ci:_ext("context_run", {
-    id = self.id, timeout = opts.timeout,
-    json = cjson.encode{ code = code, timeout = go_duration(opts.timeout) } }))
-  if r.value == null then r.value = nil end
-  if r.error == null then r.error = nil end
-  return r
+  return run_plan(plans.run(self, with("code", code, opts)))
 end
 
 --- ctx:close()
@@ -231,38 +341,74 @@ function Context:close()
 end
 Context.__close = Context.close
 
+local function fs_plan(ci, op, ext, call, finish, catch)
+  need_session(ci, op)
+  return { session = ci, ext = ext, call = call, finish = finish,
+           catch = catch }
+end
+
 --- ci:remove(path [, {recursive=}]) -> entries removed
+function plans.remove(ci, a)
+  return fs_plan(ci, "remove", "fs_remove", { json = cjson.encode{
+    path = need_string(a.path, "path"), recursive = a.recursive or false } },
+    function(json) return decode(json).removed end)
+end
+
 function S.remove(ci, path, opts)
-  return decode(ci:_ext("fs_remove", { json = cjson.encode{
-    path = path, recursive = opts and opts.recursive or false } })).removed
+  return run_plan(plans.remove(ci, with("path", path, opts)))
 end
 
 --- ci:mkdir(path [, {parents=, mode=}]) -> FileInfo
-function S.mkdir(ci, path, opts)
-  opts = opts or {}
-  local parents = opts.parents
+function plans.mkdir(ci, a)
+  local parents = a.parents
   if parents == nil then parents = true end
-  return decode(ci:_ext("fs_mkdir", { json = cjson.encode{
-    path = path, parents = parents, mode = opts.mode } }))
+  return fs_plan(ci, "mkdir", "fs_mkdir", { json = cjson.encode{
+    path = need_string(a.path, "path"), parents = parents, mode = a.mode } },
+    decode)
+end
+
+function S.mkdir(ci, path, opts)
+  return run_plan(plans.mkdir(ci, with("path", path, opts)))
 end
 
 --- ci:stat(path) -> {path, name, size, mode, modified, type, is_dir}
+function plans.stat(ci, a)
+  return fs_plan(ci, "stat", "fs_stat",
+                 { path = need_string(a.path, "path") }, decode)
+end
+
 function S.stat(ci, path)
-  return decode(ci:_ext("fs_stat", { path = path }))
+  return run_plan(plans.stat(ci, { path = path }))
 end
 
 --- ci:exists(path) -> boolean
+function plans.exists(ci, a)
+  return fs_plan(ci, "exists", "fs_stat",
+                 { path = need_string(a.path, "path") },
+                 function() return true end,
+                 function(err)
+                   if core.Error.is(err) and err.code == "ENOTFOUND" then
+                     return false
+                   end
+                   error(err, 0)
+                 end)
+end
+
 function S.exists(ci, path)
-  local ok, err = pcall(S.stat, ci, path)
-  if ok then return true end
-  if core.Error.is(err) and err.code == "ENOTFOUND" then return false end
-  error(err, 0)
+  return run_plan(plans.exists(ci, { path = path }))
 end
 
 --- ci:rename(from, to [, {overwrite=}]) -> FileInfo
+function plans.rename(ci, a)
+  return fs_plan(ci, "rename", "fs_rename", { json = cjson.encode{
+    from = need_string(a.from, "from"), to = need_string(a.to, "to"),
+    overwrite = a.overwrite or false } }, decode)
+end
+
 function S.rename(ci, from, to, opts)
-  return decode(ci:_ext("fs_rename", { json = cjson.encode{
-    from = from, to = to, overwrite = opts and opts.overwrite or false } }))
+  local a = with("from", from, opts)
+  a.to = to
+  return run_plan(plans.rename(ci, a))
 end
 
 -- Callable as agentcube.CodeInterpreterClient{...} or (...), and as

@@ -5,7 +5,8 @@
 --     set = { csv = "data.csv" },    -- inputs (strings are converted)
 --     json = false,                  -- print the JSON report on output
 --     keep = false,                  -- keep every session at the end
---     verbose = false,               -- show every step's stdout/stderr
+--     verbose = false,               -- stream each step's output, line
+--                                    -- by line (step_output events)
 --     reporter = nil,                -- an object with :event(ev)
 --     client_options = {},           -- CodeInterpreterClient options
 --     interrupted = function() return false end,  -- asked between events
@@ -208,7 +209,7 @@ function M.run(path, opts)
     inputs = inputs, reporter = choose_reporter(opts, out),
     client_options = opts.client_options, keep = opts.keep,
     interrupted = opts.interrupted, grace = opts.grace,
-    finally_timeout = opts.finally_timeout,
+    finally_timeout = opts.finally_timeout, verbose = opts.verbose,
   })
   local rep = report.build(r)
   if opts.json then out:write(report.encode(rep), "\n") end

@@ -116,15 +116,20 @@ static enum ac_code on_event(void *ud, const char *text, size_t len,
   return rc;
 }
 
+/* Whether the answer is an event stream, from its content type. */
+static void decide_events(ac_job *j, struct ext_state *st) {
+  char *ct = NULL;
+  if (st->events >= 0)
+    return;
+  curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ct);
+  st->events = ct != NULL && strstr(ct, "ndjson") != NULL;
+}
+
 static enum ac_code ext_sink(void *ud, const char *data, size_t len,
                              struct ac_error *err) {
   ac_job *j = ud;
   struct ext_state *st = j->st;
-  if (st->events < 0) {
-    char *ct = NULL;
-    curl_easy_getinfo(j->easy, CURLINFO_CONTENT_TYPE, &ct);
-    st->events = ct != NULL && strstr(ct, "ndjson") != NULL;
-  }
+  decide_events(j, st);
   if (!st->events) {
     if (ac_buf_add(&j->resp.body, data, len) != AC_OK)
       return ac_error_set(err, AC_ETOOBIG, "response too large");
@@ -147,6 +152,14 @@ static enum ac_code events_result(ac_job *j, struct ext_state *st,
                           "result", j->op);
     json_object_del(st->last, "type");
     json_object_del(st->last, "event");
+    /* the output came as events: the result carries it as the plain
+    ** answer does, so both shapes are the same */
+    if (json_object_get(st->last, "stdout") == NULL)
+      json_object_set_new(st->last, "stdout", json_stringn_nocheck(
+                            st->out.data ? st->out.data : "", st->out.len));
+    if (json_object_get(st->last, "stderr") == NULL)
+      json_object_set_new(st->last, "stderr", json_stringn_nocheck(
+                            st->err.data ? st->err.data : "", st->err.len));
     j->json = json_dumps(st->last, JSON_COMPACT | JSON_PRESERVE_ORDER);
   } else {
     o = json_object();
@@ -186,6 +199,9 @@ static enum ac_code ext_step(ac_job *j, enum ac_code rc,
   }
   if (rc != AC_OK)
     return rc;
+  /* an empty stream (no output yet from a process) never reached the
+  ** sink: it is still a stream */
+  decide_events(j, st);
   if (st->events > 0)
     return events_result(j, st, err);
   js = ac_json_parse(ac_buf_str(&j->resp.body), j->resp.body.len,
@@ -246,6 +262,8 @@ enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
   j->step = ext_step;
   st->d = d;
   st->events = -1;
+  /* no new output: the next read starts where this one did */
+  st->next_offset = call->offset > 0 ? call->offset : 0;
   ac_buf_init(&st->line, s->c->max_response);
   ac_buf_init(&st->out, s->c->max_response);
   ac_buf_init(&st->err, s->c->max_response);

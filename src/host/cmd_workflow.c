@@ -18,8 +18,11 @@ static const char run_usage[] =
   "  --set NAME=VALUE  set a workflow input (repeatable)\n"
   "  --json            print a machine-readable report on stdout\n"
   "  --keep            keep every session the workflow created\n"
-  "  -v, --verbose     show each step's stdout and stderr, and the Lua\n"
-  "                    frames of a failed lua step\n";
+  "  -v, --verbose     show each step's stdout and stderr while it runs,\n"
+  "                    line by line: 'ID | line' (stdout), 'ID ! line'\n"
+  "                    (stderr); and the Lua frames of a failed lua step\n"
+  "Ctrl-C or SIGTERM cancels the running commands, runs the finally steps\n"
+  "and deletes the sessions the run created (exit 130).\n";
 
 /* opts.interrupted: whether ^C or SIGTERM arrived. */
 static int l_interrupted(lua_State *L) {

@@ -101,8 +101,11 @@ struct aclua_native {
   ac_session *s;                      /* owned */
   struct aclua_authcb *cb;            /* borrowed from s's client, or NULL */
   int provider_ref;                   /* registry ref of a Lua provider */
-  int busy;                           /* a library call is running */
-  int close_pending;                  /* stop()/__close during that call */
+  int busy;                           /* a blocking call is running */
+  const char *busy_op;                /* its method name, for messages */
+  int jobs;                           /* agentcube.async jobs running on it */
+  const char *job_op;                 /* the latest one's op name */
+  int close_pending;                  /* stop()/__close during those */
   struct aclua_native *next;          /* reaper queue link */
 };
 
@@ -149,9 +152,81 @@ ACLUA_API void aclua_native_free(lua_State *L, struct aclua_native *n);
 ** while the userdata lives and is not stopped. */
 ACLUA_API struct aclua_native *aclua_session_native(lua_State *L, int idx);
 
+/* Refuses a call on the session at idx: raises ECLOSED when it was
+** stopped, EBUSY (naming what runs) when a blocking call is in progress
+** on it, or when jobs > 0 and jobs_too. Returns its native half. */
+ACLUA_API struct aclua_native *aclua_session_usable(lua_State *L, int idx,
+                                                    int jobs_too);
+
+/* Runs a stop() or scope close deferred while jobs ran on the session at
+** idx, once n->jobs and busy are 0. Never raises. */
+ACLUA_API void aclua_session_settle(lua_State *L, int idx);
+
+/* Reads CodeInterpreterClient options (the table at idx) and pushes a new
+** session userdata whose native half has no ac_session yet, its shared
+** client resolved (which may start the local runtime). *so gets the
+** create options, *attach_id the session_id option (or NULL); their
+** strings live as long as the stack slots above idx. Raises for bad
+** options. [-0, +k] with the userdata at the returned index. */
+ACLUA_API int aclua_session_prepare(lua_State *L, int idx,
+                                    struct ac_session_opts *so,
+                                    const char **attach_id, ac_client **c);
+
+/* Gives the prepared session at idx its ac_session (owned from then). */
+ACLUA_API void aclua_session_adopt(lua_State *L, int idx, ac_session *s);
+
 ACLUA_API void aclua_reaper_open(lua_State *L);  /* [-0, +0] */
 ACLUA_API void aclua_session_open(lua_State *L); /* [-0, +1] methods */
 ACLUA_API int aclua_session_new(lua_State *L);
+
+/* ---------------------------------------------------------------------- */
+/* Arguments and results shared by the blocking methods and async jobs     */
+
+/* Where on_stdout / on_stderr sit on the stack (0: not given). */
+struct aclua_stream_fns {
+  int out, err;
+};
+
+/* Reads the options table at idx ({timeout=, env=, working_dir=,
+** on_stdout=, on_stderr=}; working_dir only when allow_wd) into o and
+** fns. extra: more keys the caller reads itself (NULL-terminated, or
+** NULL). Scratch stays on the stack; raises a string for misuse. */
+ACLUA_API void aclua_exec_options(lua_State *L, int idx,
+                                  struct ac_exec_opts *o, int allow_wd,
+                                  const char *const *extra,
+                                  struct aclua_stream_fns *fns);
+
+/* Copies the argv array at idx into one Lua-owned block. [-0, +1, m] */
+ACLUA_API const char *const *aclua_argv_copy(lua_State *L, int idx,
+                                             size_t *argc);
+
+/* {on_progress = fn} at idx (nil allowed): the stack index of fn, or 0. */
+ACLUA_API int aclua_progress_option(lua_State *L, int idx);
+
+/* The result table of a command: {stdout, stderr, exit_code, duration}.
+** [-0, +1, m] */
+ACLUA_API void aclua_push_exec_result(lua_State *L,
+                                      const struct ac_exec_result *r);
+
+/* The CommandExecutionError of a failed command (cmd_idx: the command as
+** the caller gave it). [-0, +1, m] */
+ACLUA_API void aclua_push_command_error(lua_State *L,
+                                        const struct ac_exec_result *r,
+                                        int cmd_idx);
+
+/* Reads an extension call: the op name at op_idx ("process_spawn", ...)
+** and the table at idx {id=, path=, json=, data=, offset=, eof=,
+** timeout=}; the strings stay valid while that table holds them. */
+ACLUA_API void aclua_ext_call_read(lua_State *L, int op_idx, int idx,
+                                   struct ac_ext_call *call);
+
+/* Ctrl-C during a wait: while caught, SIGINT sets the flag that
+** aclua_sigint_flag points to (clients and engines poll it). Nested
+** catches share one handler. */
+ACLUA_API void aclua_sigint_catch(void);
+ACLUA_API void aclua_sigint_release(void);
+ACLUA_API const volatile sig_atomic_t *aclua_sigint_flag(void);
+ACLUA_API void aclua_sigint_clear(void);
 
 /* The local runtime is libagentcube's (ac_local_default, ac_local_live). */
 

@@ -1,19 +1,17 @@
 /*
-** async.h -- agentcube.async: libagentcube calls run by a pool of worker
-** threads, so that one Lua state can drive several sessions at once (the
-** workflow engine's parallel steps). See async.c for the Lua API.
-**
-** Workers never touch a lua_State: arguments are converted to C before a
-** job is queued, and results are converted to Lua values by the thread
-** that asks for them.
+** async.h -- agentcube.async: every operation as a job on the libagentcube
+** engine, so that one Lua state drives several sessions at once without
+** blocking (the workflow engine's parallel steps, a host's frame loop).
+** See async.c for the Lua API. No thread is involved: jobs move and
+** callbacks run only inside async.poll, async.wait_any and job:result.
 */
 #ifndef AGENTCUBE_ASYNC_H
 #define AGENTCUBE_ASYNC_H
 
 #include <lua.h>
 
-/* Worker threads per Lua state: the default and the most
-** async.configure{threads = n} accepts. */
+/* Jobs running at once per Lua state (more wait in a queue): the default
+** and the most async.configure{threads = n} accepts. */
 #define ACASYNC_THREADS      8
 #define ACASYNC_MAX_THREADS  64
 

@@ -64,6 +64,14 @@ static void on_sigint(int sig) {
 }
 
 static void sigint_catch(void) {
+  aclua_sigint_catch();
+}
+
+static void sigint_release(void) {
+  aclua_sigint_release();
+}
+
+void aclua_sigint_catch(void) {
   struct sigaction sa;
   if (sigint_depth++ > 0)
     return;
@@ -74,9 +82,17 @@ static void sigint_catch(void) {
   sigaction(SIGINT, &sa, &saved_sigint);
 }
 
-static void sigint_release(void) {
+void aclua_sigint_release(void) {
   if (sigint_depth > 0 && --sigint_depth == 0)
     sigaction(SIGINT, &saved_sigint, NULL);
+}
+
+const volatile sig_atomic_t *aclua_sigint_flag(void) {
+  return &sigint_flag;
+}
+
+void aclua_sigint_clear(void) {
+  sigint_flag = 0;
 }
 
 static struct aclua_session *check_session(lua_State *L) {
@@ -88,20 +104,36 @@ struct aclua_native *aclua_session_native(lua_State *L, int idx) {
   return ls->n;
 }
 
-/* Raises the refusal of a call on a closed (n NULL) or busy session. Never
-** returns, which the declaration says: call_begin goes on only with a
-** session that can take the call. */
+/* Raises the refusal of a call on a closed (n NULL) or busy session,
+** naming what keeps it busy. Never returns, which the declaration says:
+** call_begin goes on only with a session that can take the call. */
 static _Noreturn void refuse_call(lua_State *L,
                                   const struct aclua_native *n) {
   if (n == NULL)
     aclua_raisef(L, AC_ECLOSED, "the session was stopped; this client "
                  "cannot be used any more");
+  else if (n->busy)
+    aclua_raisef(L, AC_EBUSY, "session %s is busy: its %s() call has not "
+                 "returned yet (this call came from inside it: a streaming "
+                 "or progress callback, or an auth provider)",
+                 ac_session_id(n->s), n->busy_op ? n->busy_op : "method");
   else
-    aclua_raisef(L, AC_EBUSY, "session %s is busy: another call on it "
-                 "has not returned yet (an agentcube.async job, a streaming "
-                 "callback or an auth provider calling back into it)",
-                 ac_session_id(n->s));
+    aclua_raisef(L, AC_EBUSY, "session %s is busy: %d agentcube.async "
+                 "job%s running on it (the latest: \"%s\"); wait for %s "
+                 "(job:result(), async.wait_any, async.poll) or cancel "
+                 "%s (job:cancel()) first", ac_session_id(n->s), n->jobs,
+                 n->jobs == 1 ? " is" : "s are",
+                 n->job_op ? n->job_op : "?", n->jobs == 1 ? "it" : "them",
+                 n->jobs == 1 ? "it" : "them");
   abort();                            /* not reached: aclua_raisef raises */
+}
+
+struct aclua_native *aclua_session_usable(lua_State *L, int idx,
+                                          int jobs_too) {
+  struct aclua_native *n = aclua_session_native(L, idx);
+  if (n == NULL || n->s == NULL || n->busy || (jobs_too && n->jobs > 0))
+    refuse_call(L, n != NULL && n->s != NULL ? n : NULL);
+  return n;
 }
 
 /* The part of a method between its argument checks and the library call:
@@ -109,12 +141,12 @@ static _Noreturn void refuse_call(lua_State *L,
 ** this thread and two stack slots, marks the session busy. May raise; it
 ** holds nothing native when it does. */
 static void call_begin(lua_State *L, struct aclua_session *ls,
-                       struct call *cc) {
+                       struct call *cc, const char *what) {
   struct aclua_native *n;
   if (ls->r != NULL && ls->r->head != NULL && !ls->r->draining)
     aclua_reaper_drain(L, ls->r, ACLUA_DRAIN_DELETE_MS, NULL, NULL);
   n = ls->n;
-  if (n == NULL || n->busy)
+  if (n == NULL || n->busy || n->jobs > 0)
     refuse_call(L, n);
   luaL_checkstack(L, 3, NULL);
   cc->ls = ls;
@@ -130,6 +162,7 @@ static void call_begin(lua_State *L, struct aclua_session *ls,
     n->cb->err_idx = cc->err_idx;
   }
   n->busy = 1;
+  n->busy_op = what;
   sigint_catch();
 }
 
@@ -160,7 +193,7 @@ static void call_end(lua_State *L, struct call *cc) {
   n->busy = 0;
   if (n->cb != NULL)
     *n->cb = cc->saved;
-  if (n->close_pending != CLOSE_NONE && cc->ls->n == n) {
+  if (n->close_pending != CLOSE_NONE && cc->ls->n == n && n->jobs == 0) {
     enum close_kind how = (enum close_kind)n->close_pending;
     n->close_pending = CLOSE_NONE;
     close_now(L, cc->ls, how);
@@ -185,7 +218,7 @@ static int call_fail(lua_State *L, struct call *cc,
 /* Copies the array at idx into one Lua-owned block (pointers, then the
 ** bytes), so that the strings stay put even if an auth provider changes
 ** the table during the call. [-0, +1, m] */
-static const char *const *argv_copy(lua_State *L, int idx, size_t *argc) {
+const char *const *aclua_argv_copy(lua_State *L, int idx, size_t *argc) {
   size_t n = (size_t)lua_rawlen(L, idx), total = 0, len, i;
   const char **ptrs;
   char *bytes;
@@ -266,15 +299,20 @@ static void set_timeout(lua_State *L, int idx, struct ac_exec_opts *o) {
   o->timeout_is_float = !lua_isinteger(L, idx);
 }
 
-/* Reads {timeout=, env=, working_dir=} at idx into o; allowed names the
-** keys this method accepts. Leaves its scratch on the stack. */
-/* Where on_stdout / on_stderr sit on the stack (0: not given). */
-struct stream_fns {
-  int out, err;
-};
+#define stream_fns aclua_stream_fns
 
-static void exec_options(lua_State *L, int idx, struct ac_exec_opts *o,
-                         int allow_wd, struct stream_fns *fns) {
+static int listed(const char *k, const char *const *keys) {
+  for (; keys != NULL && *keys != NULL; keys++)
+    if (strcmp(k, *keys) == 0)
+      return 1;
+  return 0;
+}
+
+/* The async jobs read their options from the same table as the command's
+** own arguments, so extra names the keys the caller reads itself. */
+void aclua_exec_options(lua_State *L, int idx, struct ac_exec_opts *o,
+                        int allow_wd, const char *const *extra,
+                        struct stream_fns *fns) {
   int t;
   lua_pushnil(L);
   while (lua_next(L, idx) != 0) {
@@ -282,7 +320,7 @@ static void exec_options(lua_State *L, int idx, struct ac_exec_opts *o,
                                                    : NULL;
     if (k == NULL || (strcmp(k, "timeout") != 0 && strcmp(k, "env") != 0 &&
                       strcmp(k, "on_stdout") != 0 &&
-                      strcmp(k, "on_stderr") != 0 &&
+                      strcmp(k, "on_stderr") != 0 && !listed(k, extra) &&
                       (!allow_wd || strcmp(k, "working_dir") != 0)))
       luaL_error(L, "unknown option '%s'", k ? k : luaL_typename(L, -2));
     lua_pop(L, 1);
@@ -325,7 +363,7 @@ static void exec_args(lua_State *L, int idx, struct ac_exec_opts *o,
   int ty = lua_type(L, idx);
   memset(fns, 0, sizeof *fns);
   if (ty == LUA_TTABLE) {
-    exec_options(L, idx, o, allow_wd, fns);
+    aclua_exec_options(L, idx, o, allow_wd, NULL, fns);
     return;
   }
   if (ty == LUA_TNUMBER)
@@ -333,7 +371,7 @@ static void exec_args(lua_State *L, int idx, struct ac_exec_opts *o,
   else if (ty != LUA_TNIL && ty != LUA_TNONE)
     luaL_typeerror(L, idx, "number or table");
   if (lua_type(L, idx + 1) == LUA_TTABLE)
-    exec_options(L, idx + 1, o, allow_wd, fns);
+    aclua_exec_options(L, idx + 1, o, allow_wd, NULL, fns);
   else if (!lua_isnoneornil(L, idx + 1))
     luaL_typeerror(L, idx + 1, "table");
 }
@@ -341,10 +379,8 @@ static void exec_args(lua_State *L, int idx, struct ac_exec_opts *o,
 /* ---------------------------------------------------------------------- */
 /* Commands                                                                */
 
-/* Raises CommandExecutionError with the result's fields; cmd_idx holds
-** the caller's command (string or table, as the SDK keeps it). */
-static int raise_command_error(lua_State *L, const struct ac_exec_result *r,
-                               int cmd_idx) {
+void aclua_push_command_error(lua_State *L, const struct ac_exec_result *r,
+                              int cmd_idx) {
   struct ac_error err;
   ac_error_set(&err, AC_ECOMMAND, "Command failed (exit %d)", r->exit_code);
   aclua_push_error(L, &err);
@@ -360,18 +396,31 @@ static int raise_command_error(lua_State *L, const struct ac_exec_result *r,
   lua_setfield(L, -2, "stdout");
   lua_pushvalue(L, cmd_idx);
   lua_setfield(L, -2, "command");
+}
+
+/* Raises CommandExecutionError with the result's fields; cmd_idx holds
+** the caller's command (string or table, as the SDK keeps it). */
+static int raise_command_error(lua_State *L, const struct ac_exec_result *r,
+                               int cmd_idx) {
+  aclua_push_command_error(L, r, cmd_idx);
   return lua_error(L);
 }
 
-static void push_result_table(lua_State *L, const struct ac_exec_result *r) {
-  lua_createtable(L, 0, 3);
+void aclua_push_exec_result(lua_State *L, const struct ac_exec_result *r) {
+  lua_createtable(L, 0, 4);
   lua_pushlstring(L, r->out ? r->out : "", r->out_len);
   lua_setfield(L, -2, "stdout");
   lua_pushlstring(L, r->err ? r->err : "", r->err_len);
   lua_setfield(L, -2, "stderr");
   lua_pushinteger(L, r->exit_code);
   lua_setfield(L, -2, "exit_code");
+  if (r->duration >= 0) {
+    lua_pushnumber(L, r->duration);
+    lua_setfield(L, -2, "duration");
+  }
 }
+
+#define push_result_table aclua_push_exec_result
 
 /* ---------------------------------------------------------------------- */
 /* Streaming: the call runs as a job on an engine of its own; output       */
@@ -494,13 +543,13 @@ static int execute(lua_State *L, int check) {
   if (lua_type(L, 2) == LUA_TSTRING)
     line = lua_tostring(L, 2);
   else if (lua_type(L, 2) == LUA_TTABLE)
-    argv = argv_copy(L, 2, &argc);
+    argv = aclua_argv_copy(L, 2, &argc);
   else
     return luaL_typeerror(L, 2, "string or table");
   exec_args(L, 3, &o, 1, &fns);
   o.check = check;
   box = aclua_box_new(L, ACLUA_BOX_EXEC);
-  call_begin(L, ls, &cc);
+  call_begin(L, ls, &cc, check ? "execute_command" : "execute_command_result");
   if (o.stream) {
     struct exec_start x = { cc.n->s, line, argv, argc, &o, NULL, NULL, 0 };
     rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, &err);
@@ -561,7 +610,7 @@ static int run_code(lua_State *L, int check) {
   lua_settop(L, 5);
   exec_args(L, 4, &o, 0, &fns);
   box = aclua_box_new(L, ACLUA_BOX_EXEC);
-  call_begin(L, ls, &cc);
+  call_begin(L, ls, &cc, check ? "run_code" : "run_code_result");
   if (o.stream) {
     struct exec_start x = { cc.n->s, NULL, NULL, 0, &o, lang, code, len };
     rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, &err);
@@ -612,40 +661,47 @@ static int session_run_code_result(lua_State *L) {
 ** -> the answer's JSON text. The local runtime's extensions (processes,
 ** contexts, file operations); the friendly methods are in init.lua.
 */
-static int session_ext(lua_State *L) {
+void aclua_ext_call_read(lua_State *L, int op_idx, int idx,
+                         struct ac_ext_call *call) {
   static const char *const ops[] = {
     "process_spawn", "process_list", "process_get", "process_signal",
     "process_wait", "process_output", "process_stdin", "context_create",
     "context_list", "context_run", "context_delete", "fs_remove",
     "fs_mkdir", "fs_stat", "fs_rename", NULL
   };
+  int op = luaL_checkoption(L, op_idx, NULL, ops);
+  idx = lua_absindex(L, idx);
+  luaL_checktype(L, idx, LUA_TTABLE);
+  memset(call, 0, sizeof *call);
+  call->op = (enum ac_ext_op)(op + 1);
+  lua_getfield(L, idx, "id");
+  call->id = lua_tostring(L, -1);              /* numbers become strings */
+  lua_getfield(L, idx, "path");
+  call->path = lua_tostring(L, -1);
+  lua_getfield(L, idx, "json");
+  call->json = lua_tostring(L, -1);
+  lua_getfield(L, idx, "data");
+  call->data = lua_tolstring(L, -1, &call->len);
+  lua_getfield(L, idx, "offset");
+  call->offset = (long long)lua_tointeger(L, -1);
+  lua_getfield(L, idx, "eof");
+  call->eof = lua_toboolean(L, -1);
+  lua_getfield(L, idx, "timeout");
+  call->timeout = (double)lua_tonumber(L, -1);
+  lua_pop(L, 2);
+}
+
+static int session_ext(lua_State *L) {
   struct aclua_session *ls = check_session(L);
-  int op = luaL_checkoption(L, 2, NULL, ops);
   struct ac_ext_call call;
   struct ac_error err;
   struct call cc;
   enum ac_code rc;
   char *json = NULL;
 
-  luaL_checktype(L, 3, LUA_TTABLE);
   lua_settop(L, 3);
-  memset(&call, 0, sizeof call);
-  call.op = (enum ac_ext_op)(op + 1);
-  lua_getfield(L, 3, "id");
-  call.id = lua_tostring(L, -1);               /* numbers become strings */
-  lua_getfield(L, 3, "path");
-  call.path = lua_tostring(L, -1);
-  lua_getfield(L, 3, "json");
-  call.json = lua_tostring(L, -1);
-  lua_getfield(L, 3, "data");
-  call.data = lua_tolstring(L, -1, &call.len);
-  lua_getfield(L, 3, "offset");
-  call.offset = (long long)lua_tointeger(L, -1);
-  lua_getfield(L, 3, "eof");
-  call.eof = lua_toboolean(L, -1);
-  lua_getfield(L, 3, "timeout");
-  call.timeout = (double)lua_tonumber(L, -1);
-  call_begin(L, ls, &cc);
+  aclua_ext_call_read(L, 2, 3, &call);
+  call_begin(L, ls, &cc, lua_tostring(L, 2));
   rc = ac_session_ext(cc.n->s, &call, &json, &err);
   call_end(L, &cc);
   if (rc != AC_OK) {
@@ -671,7 +727,7 @@ static int session_write_file(lua_State *L) {
   struct ac_error err;
   struct call cc;
   enum ac_code rc;
-  call_begin(L, ls, &cc);
+  call_begin(L, ls, &cc, "write_file");
   rc = ac_session_write_file(cc.n->s, path, data, len, &err);
   call_end(L, &cc);
   if (rc != AC_OK)
@@ -702,6 +758,22 @@ static void stream_progress(void *ud, ac_job *j, long long done,
   }
 }
 
+int aclua_progress_option(lua_State *L, int idx) {
+  if (lua_isnoneornil(L, idx))
+    return 0;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  aclua_check_keys(L, idx, (const char *const[]){ "on_progress", NULL },
+                   "unknown option");
+  if (lua_getfield(L, idx, "on_progress") == LUA_TNIL) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  if (lua_type(L, -1) != LUA_TFUNCTION)
+    luaL_error(L, "bad option 'on_progress' (function expected, got %s)",
+               luaL_typename(L, -1));
+  return lua_gettop(L);
+}
+
 /* upload_file / download_file; with {on_progress = fn} the transfer runs
 ** as a job whose progress reaches fn(done, total) on this thread. */
 static int transfer(lua_State *L, int upload) {
@@ -715,24 +787,8 @@ static int transfer(lua_State *L, int upload) {
   int fn = 0;
 
   lua_settop(L, 4);
-  if (!lua_isnil(L, 4)) {
-    luaL_checktype(L, 4, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 4) != 0) {
-      const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2)
-                                                     : NULL;
-      if (k == NULL || strcmp(k, "on_progress") != 0)
-        luaL_error(L, "unknown option '%s'", k ? k : luaL_typename(L, -2));
-      lua_pop(L, 1);
-    }
-    if (lua_getfield(L, 4, "on_progress") != LUA_TNIL) {
-      if (lua_type(L, -1) != LUA_TFUNCTION)
-        luaL_error(L, "bad option 'on_progress' (function expected, got "
-                   "%s)", luaL_typename(L, -1));
-      fn = lua_gettop(L);
-    }
-  }
-  call_begin(L, ls, &cc);
+  fn = aclua_progress_option(L, 4);
+  call_begin(L, ls, &cc, upload ? "upload_file" : "download_file");
   if (fn == 0) {
     rc = upload ? ac_session_upload_file(cc.n->s, a, b, &err)
                 : ac_session_download_file(cc.n->s, a, b, &err);
@@ -800,7 +856,7 @@ static int session_read_file(lua_State *L) {
   struct ac_error err;
   struct call cc;
   enum ac_code rc;
-  call_begin(L, ls, &cc);
+  call_begin(L, ls, &cc, "read_file");
   rc = ac_session_read_file(cc.n->s, remote, 0, &box->bytes, &box->nbytes,
                             &err);
   call_end(L, &cc);
@@ -823,7 +879,7 @@ static int session_list_files(lua_State *L) {
   struct ac_error err;
   struct call cc;
   enum ac_code rc;
-  call_begin(L, ls, &cc);
+  call_begin(L, ls, &cc, "list_files");
   rc = ac_session_list_files(cc.n->s, path, &box->list, &err);
   call_end(L, &cc);
   if (rc != AC_OK)
@@ -858,12 +914,12 @@ static int session_stop(lua_State *L) {
     lua_pushboolean(L, 1);
     return 1;
   }
-  if (n->busy) {
+  if (n->busy || n->jobs > 0) {
     n->close_pending = CLOSE_STOP;
     lua_pushboolean(L, 1);
     return 1;
   }
-  call_begin(L, ls, &cc);
+  call_begin(L, ls, &cc, "stop");
   rc = ac_session_stop(n->s, &err);
   /* this stop covers any stop() or __close asked for meanwhile */
   n->close_pending = CLOSE_NONE;
@@ -950,7 +1006,7 @@ static int session_close(lua_State *L) {
   struct aclua_session *ls = luaL_testudata(L, 1, AC_SESSION_MT);
   if (ls == NULL || ls->n == NULL)
     return 0;
-  if (ls->n->busy) {
+  if (ls->n->busy || ls->n->jobs > 0) {
     if (ls->n->close_pending == CLOSE_NONE)
       ls->n->close_pending = CLOSE_SCOPE;
     return 0;
@@ -1117,26 +1173,18 @@ static void push_info(lua_State *L, const struct new_opts *o) {
 ** Without URLs (argument or environment) the local runtime is used,
 ** started if needed. Raises agentcube.Error; misuse raises a string.
 */
-int aclua_session_new(lua_State *L) {
+int aclua_session_prepare(lua_State *L, int idx, struct ac_session_opts *so,
+                          const char **attach_id, ac_client **c) {
   struct new_opts o;
   struct ac_client_config cfg;
-  struct ac_session_opts so;
   struct aclua_session *ls;
   struct aclua_native *n;
   struct aclua_client *h;
-  struct aclua_authcb *cb, saved;
-  struct ac_error err;
-  ac_session *s = NULL;
-  enum ac_code rc;
-  int verbose, ud_idx, err_idx = 0;
+  int verbose, ud_idx;
 
-  if (lua_isnoneornil(L, 1)) {
-    lua_settop(L, 0);
-    lua_newtable(L);
-  }
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1);
-  read_options(L, 1, &o);
+  idx = lua_absindex(L, idx);
+  luaL_checktype(L, idx, LUA_TTABLE);
+  read_options(L, idx, &o);
   aclua_safe_point(L);
   luaL_checkstack(L, 6, NULL);
 
@@ -1175,36 +1223,91 @@ int aclua_session_new(lua_State *L) {
     cfg.max_retries = o.max_retries;
   h = aclua_client_get(L, &cfg, o.auth_idx);
   lua_setiuservalue(L, ud_idx, UV_CLIENT);
-  cb = aclua_client_cb(h);
-  if (cb != NULL) {
+  if (aclua_client_cb(h) != NULL) {
     /* a Lua provider: kept for every later call, and for a deferred
     ** DELETE after this object is gone */
     lua_pushvalue(L, o.auth_idx);
     n->provider_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    n->cb = aclua_client_cb(h);
+  }
+  memset(so, 0, sizeof *so);
+  so->name = o.name;
+  so->ns = o.ns;
+  so->ttl = o.ttl;
+  *attach_id = o.session_id;
+  *c = aclua_client_ptr(h);
+  return ud_idx;
+}
+
+void aclua_session_adopt(lua_State *L, int idx, ac_session *s) {
+  struct aclua_session *ls = luaL_checkudata(L, idx, AC_SESSION_MT);
+  if (ls->n != NULL && ls->n->s == NULL)
+    ls->n->s = s;
+  else
+    ac_session_free(s);               /* not reached: prepared sessions */
+}
+
+void aclua_session_settle(lua_State *L, int idx) {
+  struct aclua_session *ls = luaL_testudata(L, idx, AC_SESSION_MT);
+  enum close_kind how;
+  if (ls == NULL || ls->n == NULL || ls->n->busy || ls->n->jobs > 0 ||
+      ls->n->close_pending == CLOSE_NONE)
+    return;
+  how = (enum close_kind)ls->n->close_pending;
+  ls->n->close_pending = CLOSE_NONE;
+  close_now(L, ls, how);
+}
+
+/***
+** core.new([opts]) -> agentcube.Session
+** opts: the SDK's options by name (name, namespace, ttl,
+** workload_manager_url, router_url, auth_token, verbose, session_id,
+** auth) plus connect_timeout, request_timeout (seconds) and max_retries.
+** Creates a session (one POST), or attaches to session_id (no HTTP).
+** Without URLs (argument or environment) the local runtime is used,
+** started if needed. Raises agentcube.Error; misuse raises a string.
+*/
+int aclua_session_new(lua_State *L) {
+  struct ac_session_opts so;
+  struct aclua_session *ls;
+  struct aclua_native *n;
+  struct aclua_authcb saved;
+  struct ac_error err;
+  const char *attach_id;
+  ac_client *c;
+  ac_session *s = NULL;
+  enum ac_code rc;
+  int ud_idx, err_idx = 0;
+
+  if (lua_isnoneornil(L, 1)) {
+    lua_settop(L, 0);
+    lua_newtable(L);
+  }
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  ud_idx = aclua_session_prepare(L, 1, &so, &attach_id, &c);
+  ls = lua_touserdata(L, ud_idx);
+  n = ls->n;
+  luaL_checkstack(L, 4, NULL);
+  if (n->cb != NULL) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->provider_ref);
     lua_pushnil(L);
     err_idx = lua_gettop(L);
-    n->cb = cb;
-    saved = *cb;
-    cb->L = L;
-    cb->fn_idx = err_idx - 1;
-    cb->err_idx = err_idx;
+    saved = *n->cb;
+    n->cb->L = L;
+    n->cb->fn_idx = err_idx - 1;
+    n->cb->err_idx = err_idx;
   }
 
   n->busy = 1;
-  if (o.session_id != NULL) {
-    rc = ac_session_attach(aclua_client_ptr(h), o.session_id, o.name, o.ns,
-                           &s, &err);
-  } else {
-    memset(&so, 0, sizeof so);
-    so.name = o.name;
-    so.ns = o.ns;
-    so.ttl = o.ttl;
-    rc = ac_session_create(aclua_client_ptr(h), &so, &s, &err);
-  }
+  n->busy_op = "CodeInterpreterClient";
+  if (attach_id != NULL)
+    rc = ac_session_attach(c, attach_id, so.name, so.ns, &s, &err);
+  else
+    rc = ac_session_create(c, &so, &s, &err);
   n->busy = 0;
-  if (cb != NULL)
-    *cb = saved;
+  if (n->cb != NULL)
+    *n->cb = saved;
   if (rc != AC_OK) {
     if (err_idx != 0 && !lua_isnil(L, err_idx)) {
       lua_pushvalue(L, err_idx);

@@ -48,6 +48,10 @@ describe("streaming callbacks", function()
     local r1 = ci:execute_command_result({ "sh", "-c", "echo x; exit 3" },
                                          { on_stdout = function() end })
     local r2 = ci:execute_command_result({ "sh", "-c", "echo x; exit 3" })
+    -- the same fields; the durations are each run's own
+    assert.is_number(r1.duration)
+    assert.is_number(r2.duration)
+    r1.duration, r2.duration = nil, nil
     assert.same(r2, r1)
     assert.equal(3, r1.exit_code)
   end)
@@ -197,6 +201,27 @@ describe("background processes", function()
     local c = ci:spawn({ "cat" }, { stdin = true })
     assert.equal(4, c:write("abc\n", true))
     assert.equal("abc\n", c:wait(10).stdout)
+  end)
+
+  it("output with nothing new is empty and starts where it was asked",
+     function()
+    local ci <close> = client()
+    local p = ci:spawn("sleep 30")
+    local out, err, next_offset = p:output(0)
+    assert.equal("", out)
+    assert.equal("", err)
+    assert.equal(0, next_offset)
+    local w = ci:spawn("echo abc; sleep 30")
+    for _ = 1, 100 do
+      if select(3, w:output(0)) == 4 then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal("abc\n", (w:output(0)))   -- the control: output is read
+    out, _, next_offset = w:output(4)
+    assert.equal("", out)
+    assert.equal(4, next_offset)
+    p:kill("KILL")
+    w:kill("KILL")
   end)
 
   it("contexts work, or say which feature and server lack them",

@@ -37,6 +37,12 @@ local function feed(r)
            delay = 1, error = "exit code 1: boom", time = 0.8 }
   r:event{ type = "step_start", step = b, session = "py", attempt = 2,
            time = 1.8 }
+  if r.verbose then              -- what a verbose run sends as it comes
+    r:event{ type = "step_output", step = b, stream = "stdout",
+             line = "partial", time = 1.9 }
+    r:event{ type = "step_output", step = b, stream = "stderr",
+             line = "boom", time = 1.95 }
+  end
   r:event{ type = "step_end", step = b, outcome = "failure",
            conclusion = "failure", session = "py", elapsed = 1.5,
            exit_code = 1, error = "exit code 1: boom", time = 2.02 }
@@ -73,10 +79,20 @@ outputs:
 ]], text)
   end)
 
-  it("shows stdout too when verbose", function()
+  it("shows each line of output as it comes when verbose, stdout and "
+     .. "stderr apart, and never twice", function()
     local out = sink()
     feed(report.plain(out, { verbose = true }))
-    assert.matches("    | partial\n", out:text())
+    local text = out:text()
+    assert.matches("%[    1%.90%] summarize | partial\n", text)
+    assert.matches("%[    1%.95%] summarize ! boom\n", text)
+    -- the step's end does not repeat what was shown
+    assert.is_nil(text:find("    ! Traceback", 1, true))
+    -- positive control: without -v, a failure shows its stderr at the end
+    local quiet = sink()
+    feed(report.plain(quiet))
+    assert.matches("    ! Traceback\n", quiet:text())
+    assert.is_nil(quiet:text():find("| partial", 1, true))
   end)
 end)
 
@@ -147,6 +163,12 @@ describe("text from sandboxes and servers", function()
              steps = 1, time = 0 }
     r:event{ type = "step_start", step = b, session = "py", attempt = 1,
              time = 0 }
+    for line in evil:gmatch("[^\n]+") do
+      r:event{ type = "step_output", step = b, stream = "stdout",
+               line = line, time = 0 }
+      r:event{ type = "step_output", step = b, stream = "stderr",
+               line = line, time = 0 }
+    end
     r:event{ type = "step_end", step = b, outcome = "failure",
              conclusion = "failure", session = "py", elapsed = 0.1,
              error = "HTTP 500: " .. evil, time = 0.1 }

@@ -470,6 +470,7 @@ M.STEP_FIELDS = {
   "id", "name", "kind", "session", "status", "phase", "outcome",
   "conclusion", "exit_code", "stdout", "stderr", "duration", "files",
   "result", "outputs", "error", "traceback", "timed_out", "attempts",
+  "value", "pid", "process_id",
   "session_id", "started", "elapsed", "bytes", "transfer",
 }
 M.SESSION_FIELDS = { "id", "name", "template", "attached", "kept",

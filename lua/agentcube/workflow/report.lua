@@ -10,6 +10,8 @@
 --   step_retry { step, session, attempt, delay, error }
 --   step_end { step, outcome, conclusion, session, session_id, elapsed,
 --              exit_code, error }
+--   step_output { step, stream ("stdout" | "stderr"), line }   (verbose
+--              runs: one whole line of a step's output, as it comes)
 --   output_error { output, error }      interrupt {}
 --   workflow_end { workflow, exit_code, elapsed, outputs, errors }
 -- where `step` is the step's live result table (id, name, kind, stdout,
@@ -91,7 +93,8 @@ local Plain = {}
 Plain.__index = Plain
 
 --- One line per event on out (default io.stdout). opts.verbose adds
--- each step's stdout and stderr.
+-- each step's output, line by line as it comes: "ID | line" for stdout,
+-- "ID ! line" for stderr.
 function M.plain(out, opts)
   opts = opts or {}
   return setmetatable({ out = out or io.stdout, verbose = opts.verbose },
@@ -140,18 +143,19 @@ function Plain:event(ev)
     self:line(ev, "%-6s %-16s %s %s%s", WORD[ev.outcome] or ev.outcome,
               r.id, ev.session or "", ev.outcome == "skipped" and "" or
               fmt_time(ev.elapsed), extra)
+    -- verbose runs showed the output line by line already
     if self.verbose or (ev.outcome == "failure" and
                         ev.conclusion == "failure") then
-      if r.stdout and r.stdout ~= "" and self.verbose then
-        self.out:write(shown(indent(r.stdout, "    | ")), "\n")
-      end
-      if r.stderr and r.stderr ~= "" then
+      if r.stderr and r.stderr ~= "" and not self.verbose then
         self.out:write(shown(indent(r.stderr, "    ! ")), "\n")
       end
       if r.traceback and self.verbose then
         self.out:write(shown(indent(r.traceback, "    at ")), "\n")
       end
     end
+  elseif t == "step_output" then
+    self:line(ev, "%s %s %s", ev.step.id, ev.stream == "stderr" and "!" or
+              "|", ev.line)
   elseif t == "output_error" then
     self:line(ev, "error  %s", ev.error)
   elseif t == "interrupt" then
@@ -291,6 +295,9 @@ function Live:event(ev)
     row.state, row.outcome, row.conclusion = "done", ev.outcome,
                                             ev.conclusion
     row.elapsed, row.error = ev.elapsed, ev.error
+  elseif t == "step_output" then
+    self:note(shown(("%s %s %s"):format(ev.step.id, ev.stream == "stderr"
+                                        and "!" or "|", ev.line)))
   elseif t == "interrupt" then
     self:note("interrupted: stopping")
   elseif t == "output_error" then
@@ -303,10 +310,7 @@ function Live:event(ev)
       local r = row.r
       if (row.outcome == "failure" and row.conclusion == "failure") or
          self.verbose then
-        if self.verbose and r.stdout and r.stdout ~= "" then
-          out[#out + 1] = r.id .. " stdout:\n" .. indent(r.stdout, "  | ")
-        end
-        if r.stderr and r.stderr ~= "" then
+        if r.stderr and r.stderr ~= "" and not self.verbose then
           out[#out + 1] = r.id .. " stderr:\n" .. indent(r.stderr, "  ! ")
         end
         if self.verbose and r.traceback then
@@ -408,7 +412,8 @@ local function step_report(r)
     error = r.error, timed_out = r.timed_out, stdout = sanitize(r.stdout, 0),
     stderr = sanitize(r.stderr, 0),
     files = r.files and array(sanitize(r.files, 0)) or nil,
-    outputs = sanitize(r.outputs, 0),
+    outputs = sanitize(r.outputs, 0), value = sanitize(r.value, 0),
+    pid = r.pid, process_id = r.process_id,
     result = type(r.result) ~= "table" and sanitize(r.result, 0) or nil,
     truncated = truncated or nil,
   }

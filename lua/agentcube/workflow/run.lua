@@ -2,10 +2,11 @@
 --
 -- Steps start as soon as what they need has finished: at most
 -- max_parallel at a time, one at a time per session (in dependency order,
--- then file order), each on a worker thread through agentcube.async so
+-- then file order), each as a job of agentcube.async so
 -- that steps on different sessions overlap. Between events the scheduler
 -- asks opts.interrupted(); once it says yes, nothing new starts, running
--- steps get `grace` seconds to end, the finally steps get
+-- jobs are cancelled at once (the server ends their commands; a job that
+-- cannot be cancelled gets `grace` seconds), the finally steps get
 -- `finally_timeout` seconds, and every session this run created is
 -- deleted.
 --
@@ -22,6 +23,9 @@ local words = require "agentcube.workflow.words"
 local steps_mod = require "agentcube.workflow.steps"
 local sessions_mod = require "agentcube.workflow.sessions"
 local load_mod = require "agentcube.workflow.load"
+local contexts_mod = require "agentcube.workflow.contexts"
+local background = require "agentcube.workflow.background"
+local lines_mod = require "agentcube.workflow.lines"
 
 local M = {}
 
@@ -61,7 +65,12 @@ function M.execute(wf, opts)
     reporter = opts.reporter, results = {}, state = {}, attempts = {},
     owner = {}, zombies = {}, running = {}, cancelled = false,
     failed = false, output_errors = {}, outputs = {},
+    contexts = contexts_mod.new(), procs = {}, streams = {},
   }, Run)
+  -- a blocking call that Ctrl-C interrupted (it caught the signal
+  -- itself) interrupts the run as well
+  local asked = self.interrupted
+  self.interrupted = function() return self.interrupt_seen or asked() end
   self.t0 = self.now()
   self.sessions = sessions_mod.new(wf, {
     client_options = opts.client_options, keep = opts.keep,
@@ -106,6 +115,7 @@ function M.execute(wf, opts)
     for _, h in ipairs(self.running) do self:abandon(h) end
     self.running = {}
   end
+  self:end_live(ok)
   local busy = {}
   for _, z in ipairs(self.zombies) do
     if z.session then
@@ -124,6 +134,70 @@ function M.execute(wf, opts)
              exit_code = self.code, elapsed = self.elapsed,
              outputs = self.outputs, errors = self.output_errors }
   return self.code, self
+end
+
+-- The run ends: its contexts are closed, and its background processes
+-- stopped unless their session outlives the run (kept). Never raises.
+function Run:end_live(ok)
+  for _, h in ipairs(self.running) do
+    if h.monitor then
+      local j = h.monitor:abandon()
+      if j then self.zombies[#self.zombies + 1] = { job = j,
+                                                   session = h.step.session }
+      end
+    end
+  end
+  if not ok then return end
+  self.contexts:close_all()
+  for _, p in pairs(self.procs) do
+    local entry = self.sessions.byname[p.session]
+    local fate = entry and self.sessions:fate(entry, self.cancelled)
+    local survives = fate == "keep" or (fate == "leave" and entry.keep)
+    -- a session deleted now takes its processes with it
+    if not p.stopped and not survives and fate ~= "delete" then
+      -- ended before the run reports it ended
+      if pcall(p.proc.kill, p.proc, "KILL") then
+        pcall(p.proc.wait, p.proc, background.STOP_WAIT)
+      end
+    end
+  end
+end
+
+--- Live output of step s (-v): each line as a step_output event, never
+-- a partial one until the step ends.
+function Run:step_chunk(s, stream, chunk)
+  if not self.opts.verbose then return end
+  local r = self.results[s.id]
+  r.streamed = true
+  local per = self.streams[s.id]
+  if not per then
+    per = {}
+    self.streams[s.id] = per
+  end
+  local l = per[stream]
+  if not l then
+    l = lines_mod.new(function(line)
+      self:emit{ type = "step_output", step = r, stream = stream,
+                 line = line }
+    end)
+    per[stream] = l
+  end
+  l:feed(chunk)
+end
+
+-- The end of an attempt's output: partial lines flushed; output that was
+-- not streamed (a step kind or a server without live output) shown now.
+function Run:output_done(s)
+  if not self.opts.verbose then return end
+  local r = self.results[s.id]
+  local streamed = r.streamed
+  for _, name in ipairs{ "stdout", "stderr" } do
+    if not streamed and r[name] then self:step_chunk(s, name, r[name]) end
+    local l = self.streams[s.id] and self.streams[s.id][name]
+    if l then l:flush() end
+  end
+  self.streams[s.id] = nil
+  r.streamed = nil
 end
 
 function Run:emit(ev)
@@ -366,6 +440,25 @@ function Run:launch(s)
     end
     spec.working_dir = expr.text(wd)
   end
+  if s.kind == "stop" then return self:stop(s) end
+  if s.background then
+    return self:start_background(s, ci, spec, vars, env)
+  end
+  if s.context then
+    local ctx, xerr = self.contexts:get(s, ci, vars)
+    if not ctx then return self:attempt_done(s, { ok = false, err = xerr }) end
+    local h = contexts_mod.start(ctx, spec.code, timeout, function(st, c)
+      self:step_chunk(s, st, c)
+    end)
+    if h.done then return self:attempt_done(s, h) end
+    h.step = s
+    h.deadline = timeout and math.min(deadline or math.huge,
+                                      self.now() + timeout + M.EXEC_MARGIN)
+                 or deadline
+    h.timeout = timeout
+    self.running[#self.running + 1] = h
+    return
+  end
   if s.kind == "exec" or s.kind == "run" then
     spec.timeout = timeout
     if timeout then
@@ -380,12 +473,42 @@ function Run:launch(s)
   end
   local h = steps_mod.start(s, ci,
                             spec, (s.kind == "exec" or s.kind == "run")
-                            and vars or nil)
+                            and vars or nil, function(st, c)
+                              self:step_chunk(s, st, c)
+                            end)
   if h.done then return self:attempt_done(s, h) end
   h.step = s
   h.deadline = deadline
   h.timeout = timeout
   self.running[#self.running + 1] = h
+end
+
+-- Starts background step s: its process spawned, its readiness watched
+-- by a monitor the scheduler polls.
+function Run:start_background(s, ci, spec, vars, env)
+  local ready, rerr = background.expand_ready(s, env)
+  if not ready then
+    return self:attempt_done(s, { ok = false, err = self:at(s, rerr) })
+  end
+  local mon, err = background.start(s, ci, spec, vars, ready,
+    function(st, c) self:step_chunk(s, st, c) end, self.now)
+  if not mon then return self:attempt_done(s, { ok = false, err = err }) end
+  self.procs[s.id] = { proc = mon.proc, session = s.session }
+  self.running[#self.running + 1] = { step = s, monitor = mon }
+end
+
+-- A stop step: the process of its target ended (TERM, then KILL), by a
+-- stopper the scheduler polls.
+function Run:stop(s)
+  local p = self.procs[s.spec.target]
+  if not p then       -- its step never started one
+    return self:attempt_done(s, { ok = true,
+                                  result = { stdout = "", stderr = "" } })
+  end
+  local st, out = background.stop(p.proc)
+  if not st then return self:attempt_done(s, out) end
+  p.stopped = true
+  self.running[#self.running + 1] = { step = s, monitor = st }
 end
 
 -- The context of a lua step: what expressions see, plus env.
@@ -402,7 +525,8 @@ end
 function Run:attempt_done(s, out)
   local r = self.results[s.id]
   for _, k in ipairs{ "stdout", "stderr", "exit_code", "duration",
-                      "files", "result", "outputs", "traceback" } do
+                      "files", "result", "outputs", "traceback", "value",
+                      "pid", "process_id" } do
     r[k] = nil
   end
   for k, v in pairs(out.result or {}) do r[k] = v end
@@ -412,9 +536,10 @@ function Run:attempt_done(s, out)
     local ci = self:client_of(s)
     if ci and ci.transfer then r.bytes = (ci:transfer()) end
   end
+  self:output_done(s)
   local timeout = self.timeouts[s]
   local why = not out.ok and out.err or nil
-  if out.ok and r.exit_code ~= nil then
+  if out.ok and r.exit_code ~= nil and s.kind ~= "stop" then
     local allowed = s.allowed or { [0] = true }
     if r.exit_code == 124 and timeout and not allowed[124] then
       r.timed_out = true
@@ -427,8 +552,10 @@ function Run:attempt_done(s, out)
   elseif out.timed_out then
     why = ("timed out after %gs"):format(timeout or 0)
   end
-  if out.interrupted then
-    return self:finalize(s, "cancelled", why)
+  if out.interrupted then self.interrupt_seen = true end
+  if out.interrupted or (out.cancelled and self.cancelled) then
+    return self:finalize(s, "cancelled", out.cancelled and
+                         "stopped by the interrupt" or why)
   end
   if not why then return self:finalize(s, "success", nil) end
   local retry = s.retry
@@ -450,6 +577,13 @@ end
 -- Gives up on a running handle: the job is cancelled if queued, else
 -- left to finish as a zombie that keeps its session busy.
 function Run:abandon(h)
+  if h.monitor then
+    local j = h.monitor:abandon()
+    if j then self.zombies[#self.zombies + 1] = { job = j,
+                                                 session = h.step.session }
+    end
+    return
+  end
   if not h.job:cancel() then
     self.zombies[#self.zombies + 1] = { job = h.job,
                                         session = h.step.session }
@@ -505,6 +639,7 @@ function Run:phase(nodes, phase)
       self.cancelled = true
       self.cancel_time = self.now()
       self:emit{ type = "interrupt" }
+      self:cancel_running()
       if phase == "finally" then
         self.phase_deadline = self.cancel_time +
           (self.opts.finally_timeout or M.FINALLY_TIMEOUT)
@@ -550,10 +685,17 @@ function Run:phase(nodes, phase)
         end
       end
     end
-    -- deadlines of running steps
+    -- background steps waiting to be ready, deadlines of running steps
+    self:poll_monitors()
     now = self.now()
     for i = #self.running, 1, -1 do
       local h = self.running[i]
+      if h.monitor and not stop_all then
+        h = nil                     -- the monitor keeps its own deadline
+      end
+      if h == nil then
+        goto next_handle
+      end
       if stop_all or (h.deadline and now >= h.deadline) then
         self:remove_running(h)
         self:abandon(h)
@@ -564,6 +706,7 @@ function Run:phase(nodes, phase)
             err = ("timed out after %gs"):format(h.timeout or 0) })
         end
       end
+      ::next_handle::
     end
     -- a step still to finish is running, waiting for a retry, or a
     -- candidate (a step whose predecessors are not done has one of those
@@ -582,10 +725,17 @@ function Run:phase(nodes, phase)
       end
     end
     -- wait for a job, a retry time or a deadline
-    local jobs = {}
-    for _, h in ipairs(self.running) do jobs[#jobs + 1] = h.job end
-    for _, z in ipairs(self.zombies) do jobs[#jobs + 1] = z.job end
     local ms = M.POLL_MS
+    local jobs = {}
+    for _, h in ipairs(self.running) do
+      if h.monitor then
+        jobs[#jobs + 1] = h.monitor:job()
+        ms = math.min(ms, h.monitor:wait_hint() * 1000)
+      else
+        jobs[#jobs + 1] = h.job
+      end
+    end
+    for _, z in ipairs(self.zombies) do jobs[#jobs + 1] = z.job end
     for s in pairs(self.cand) do
       if self.state[s] == "wait" then
         ms = math.min(ms, math.max(0, (self.retry_at[s] - now) * 1000))
@@ -601,6 +751,36 @@ function Run:phase(nodes, phase)
     if self.reporter and self.reporter.tick then
       self:measure_transfers()
       pcall(self.reporter.tick, self.reporter, self.now() - self.t0)
+    end
+  end
+end
+
+-- One look at each background step waiting to be ready.
+function Run:poll_monitors()
+  for i = #self.running, 1, -1 do
+    local h = self.running[i]
+    if h.monitor then
+      local out = h.monitor:poll()
+      if out then
+        self:remove_running(h)
+        self:attempt_done(h.step, out)
+      end
+    end
+  end
+end
+
+-- An interrupt: every running command is cancelled at once (the server
+-- ends it when its request is aborted), so that the finally steps find
+-- their sessions free; background steps stop waiting to be ready.
+function Run:cancel_running()
+  for i = #self.running, 1, -1 do
+    local h = self.running[i]
+    if h.monitor then
+      self:remove_running(h)
+      self:abandon(h)
+      self:finalize(h.step, "cancelled", "stopped by the interrupt")
+    elseif h.job then
+      h.job:cancel()
     end
   end
 end

@@ -1,13 +1,12 @@
 -- agentcube.workflow.steps -- what each step kind does.
 --
 -- start(...) begins one attempt and returns a handle: either finished at
--- once ({ done = true, ok =, result = | err = }) or running on a worker
--- thread ({ job = agentcube.async job }); collect(handle) turns a
--- finished job into { ok =, result = | err = }. Sandbox operations go
--- through agentcube.async so that steps on different sessions overlap;
--- a session whose client cannot run jobs (a Lua auth provider) is driven
--- synchronously through its methods instead. `lua` steps run here, on
--- the calling thread, with the workflow context.
+-- once ({ done = true, ok =, result = | err = }) or running as a job
+-- ({ job = agentcube.async job }); collect(handle) turns a finished job
+-- into { ok =, result = | err = }. Sandbox operations go through
+-- agentcube.async so that steps on different sessions overlap, their
+-- output streamed to callbacks while they run. `lua` steps run here,
+-- on the calling thread, with the workflow context.
 local expr = require "agentcube.workflow.expr"
 local load_mod = require "agentcube.workflow.load"
 
@@ -66,56 +65,37 @@ local function shape(kind, r)
   return {}
 end
 
--- The same operations through the session's methods (no worker).
-local function run_sync(ci, op, a)
-  local ok, r = pcall(function()
-    if op == "exec" then
-      return ci:execute_command_result(a.command, { env = a.env,
-        working_dir = a.working_dir, timeout = a.timeout })
-    elseif op == "run_code" then
-      local ok2, out = pcall(ci.run_code, ci, a.language, a.code,
-                             { env = a.env, timeout = a.timeout })
-      if ok2 then return { stdout = out, stderr = "", exit_code = 0 } end
-      if type(out) == "table" and rawget(out, "exit_code") then
-        return { stdout = out.stdout or "", stderr = out.stderr or "",
-                 exit_code = out.exit_code }
-      end
-      error(out, 0)
-    elseif op == "write" then
-      ci:write_file(a.content, a.path)
-      return {}
-    elseif op == "upload" then
-      ci:upload_file(a.from, a.to)
-      return {}
-    elseif op == "download" then
-      ci:download_file(a.from, a.to)
-      return {}
-    elseif op == "list" then
-      return ci:list_files(a.path)
-    end
-  end)
-  return ok, r
-end
-
 --- Begins one attempt of a sandbox step (not lua). spec is expanded;
--- env the variables for the command (or nil). Returns a handle.
-function M.start(step, ci, spec, env)
+-- env the variables for the command (or nil); on_output(stream, chunk)
+-- gets exec and run output while it runs (the callbacks are called
+-- inside agentcube.async.wait_any, on this thread). Returns a handle.
+function M.start(step, ci, spec, env, on_output)
   local op, a = job_args(step, spec, env)
   local A = async()
-  if A.supported(ci) then
-    local ok, job = pcall(A.submit, ci, op, a)
-    if not ok then return { done = true, ok = false, err = message(job) } end
-    return { job = job }
+  if on_output and (op == "exec" or op == "run_code") then
+    a.on_stdout = function(c) on_output("stdout", c) end
+    a.on_stderr = function(c) on_output("stderr", c) end
   end
-  local ok, r = run_sync(ci, op, a)
-  if not ok then return { done = true, ok = false, err = message(r) } end
-  return { done = true, ok = true, result = shape(step.kind, r) }
+  local ok, job = pcall(A.submit, ci, op, a)
+  if not ok then return { done = true, ok = false, err = message(job) } end
+  return { job = job }
 end
 
 --- The outcome of a finished job handle: { ok =, result =, err = }.
 function M.collect(step, handle)
-  local ok, r = handle.job:result()
-  if not ok then return { ok = false, err = message(r) } end
+  local job = handle.job
+  local ok, r = job:result()
+  if not ok then
+    -- a job cancelled (queued, or aborted while it ran) by an interrupt
+    local code = type(r) == "table" and rawget(r, "code")
+    return { ok = false, err = message(r), cancelled =
+             job:state() == "cancelled" or code == "ECANCELED",
+             -- Ctrl-C during a wait ends the jobs: the run is interrupted
+             interrupted = code == "EINTERRUPTED" }
+  end
+  if handle.context then
+    return require("agentcube.workflow.contexts").outcome(r, handle.timeout)
+  end
   return { ok = true, result = shape(step.kind, r) }
 end
 

@@ -10,7 +10,8 @@ local words = require "agentcube.workflow.words"
 
 local M = {}
 
-M.KINDS = { "exec", "run", "write", "upload", "download", "list", "lua" }
+M.KINDS = { "exec", "run", "write", "upload", "download", "list", "lua",
+            "stop" }
 M.DEFAULT_MAX_PARALLEL = 4
 M.DEFAULT_SESSION = "default"
 M.LANGUAGES = { python = true, python3 = true, py = true, bash = true,
@@ -20,10 +21,12 @@ local TOP_KEYS = { "name", "description", "inputs", "sessions", "env",
                    "max_parallel", "steps", "finally", "outputs" }
 local STEP_KEYS = { "id", "name", "session", "needs", "if", "timeout",
                     "retry", "continue_on_error", "env", "working_dir",
-                    "allowed_exit_codes" }
+                    "allowed_exit_codes", "context", "background",
+                    "ready" }
 local SESSION_KEYS = { "template", "namespace", "ttl", "id", "keep" }
 local INPUT_KEYS = { "default", "description", "required", "type" }
 local RETRY_KEYS = { "limit", "backoff", "factor" }
+local READY_KEYS = { "output", "probe", "interval", "timeout" }
 local NAME_PAT = "^[%a_][%w_%-]*$"
 local NULL = expr.null
 
@@ -32,9 +35,14 @@ local function set(list)
   for _, k in ipairs(list) do s[k] = true end
   return s
 end
-local TOP, STEP, SESSION, INPUT, RETRY, KIND =
+local TOP, STEP, SESSION, INPUT, RETRY, KIND, READY =
   set(TOP_KEYS), set(STEP_KEYS), set(SESSION_KEYS), set(INPUT_KEYS),
-  set(RETRY_KEYS), set(M.KINDS)
+  set(RETRY_KEYS), set(M.KINDS), set(READY_KEYS)
+-- the one name of each language a context step may use
+M.CONTEXT_LANGUAGE = { python = "python", python3 = "python", py = "python",
+                       bash = "bash", sh = "bash" }
+M.READY_TIMEOUT = 30      -- seconds a background step waits to be ready
+M.READY_INTERVAL = 0.2    -- seconds between two looks at readiness
 
 -- Levenshtein distance, for "did you mean".
 local function distance(a, b)
@@ -479,6 +487,13 @@ function V:spec(step, raw)
       return { path = self:string_field(x, "path", ctx) or "." }
     end
     self:err(p, "%s must be a path, not %s", ctx, self:what(x))
+  elseif kind == "stop" then
+    if type(x) == "string" and x:match(NAME_PAT) then
+      return { target = x }
+    end
+    self:err(p, "%s must be the id of a background exec step, not %s",
+             ctx, type(x) == "string" and "'" .. x .. "'" or self:what(x))
+    return {}
   elseif kind == "lua" then
     if type(x) == "function" then return { fn = x } end
     if type(x) == "string" then
@@ -674,11 +689,113 @@ function V:step(raw, parent, index, phase)
     end
   end
   step.spec = self:spec(step, raw)
+  self:context_field(step, raw, ctx)
+  self:background_fields(step, raw, ctx)
   for _, k in ipairs{ step.kind, "env", "working_dir", "timeout",
-                      "continue_on_error" } do
+                      "continue_on_error", "ready" } do
     if k ~= "lua" then self:exprs(raw[k], raw, k, step) end
   end
   return step
+end
+
+-- `context: NAME` (run steps): the step runs in the stateful
+-- interpreter NAME of its session, created on first use.
+function V:context_field(step, raw, ctx)
+  local x = raw.context
+  if not present(x) then return end
+  local p = self:pos(raw, "context")
+  if step.kind ~= "run" then
+    self:err(p, "'context' applies to run steps only (%s is %s %s step)",
+             ctx, step.kind == "exec" and "an" or "a", step.kind)
+    return
+  end
+  if type(x) ~= "string" or not x:match(NAME_PAT) then
+    self:err(p, "'context' of %s must be a name (letters, digits, '_' and "
+             .. "'-'), not %s", ctx, type(x) == "string" and
+             "'" .. x .. "'" or self:what(x))
+    return
+  end
+  local lang = step.spec.language
+  if type(lang) == "string" and is_expr(lang) then
+    self:err(self:pos(raw.run, "language"), "the language of context step "
+             .. "'%s' must be written out (steps sharing a context share "
+             .. "one interpreter)", step.id)
+    return
+  end
+  step.context = x
+  step.context_pos = p
+  step.context_language = M.CONTEXT_LANGUAGE[(lang or ""):lower()]
+  if present(raw.allowed_exit_codes) then
+    self:err(self:pos(raw, "allowed_exit_codes"), "'allowed_exit_codes' "
+             .. "does not apply to %s: a context run has no exit code "
+             .. "(it fails with the error it raises)", ctx)
+  end
+end
+
+-- `background: true` (exec steps) with `ready: { output:, probe:,
+-- interval:, timeout: }`.
+function V:background_fields(step, raw, ctx)
+  local bg = self:bool_field(raw, "background", ctx)
+  local r = raw.ready
+  if bg ~= nil and step.kind ~= "exec" then
+    self:err(self:pos(raw, "background"), "'background' applies to exec "
+             .. "steps only (%s is a %s step)", ctx, step.kind)
+    return
+  end
+  if is_expr(bg) then
+    self:err(self:pos(raw, "background"), "'background' of %s must be "
+             .. "true or false (expressions are not allowed here)", ctx)
+    return
+  end
+  if present(r) and bg ~= true then
+    self:err(self:pos(raw, "ready"), "'ready' of %s needs 'background: "
+             .. "true'", ctx)
+    return
+  end
+  if bg ~= true then return end
+  step.background = true
+  for _, k in ipairs{ "timeout", "allowed_exit_codes" } do
+    if present(raw[k]) then
+      self:err(self:pos(raw, k), "'%s' does not apply to background %s%s",
+               k, ctx, k == "timeout" and
+               " (use 'ready: { timeout: }' to bound the wait)" or "")
+    end
+  end
+  local ready = { interval = M.READY_INTERVAL, timeout = M.READY_TIMEOUT }
+  step.ready = ready
+  if not present(r) then return end
+  if not self:is_map(r) then
+    self:err(self:pos(raw, "ready"), "'ready' of %s must be a mapping "
+             .. "(output, probe, interval, timeout), not %s", ctx,
+             self:what(r))
+    return
+  end
+  local rctx = "'ready' of " .. ctx
+  self:keys(r, READY, rctx, READY_KEYS)
+  ready.output = self:string_field(r, "output", rctx)
+  ready.probe = self:string_field(r, "probe", rctx)
+  if ready.output == "" then
+    self:err(self:pos(r, "output"), "'output' in %s is empty", rctx)
+  end
+  if ready.probe and ready.probe:match("^%s*$") then
+    self:err(self:pos(r, "probe"), "'probe' in %s is an empty command",
+             rctx)
+  elseif ready.probe and expr.parse(ready.probe) then
+    local ok, werr = words.split(ready.probe)
+    if not ok then self:err(self:pos(r, "probe"), "%s: %s", rctx, werr) end
+  end
+  for _, k in ipairs{ "interval", "timeout" } do
+    local v = self:number_field(r, k, rctx, 0)
+    if is_expr(v) then
+      self:err(self:pos(r, k), "'%s' in %s must be a number (expressions "
+               .. "are not allowed here)", k, rctx)
+    elseif v == 0 then
+      self:err(self:pos(r, k), "'%s' in %s must be more than 0 seconds",
+               k, rctx)
+    elseif v then
+      ready[k] = v
+    end
+  end
 end
 
 function V:steps(root, key, phase)
@@ -745,9 +862,13 @@ function V:link(wf)
     end
     s.needs = kept
   end
+  self:stop_targets(all, byid)
   -- sessions
   local declared = wf.sessions.list
   for _, s in ipairs(all) do
+    if s.kind == "stop" then     -- on its target's session, below
+      goto next_step
+    end
     if s.session then
       if not wf.sessions.byname[s.session] then
         if #declared == 0 and s.session == M.DEFAULT_SESSION then
@@ -779,7 +900,10 @@ function V:link(wf)
                .. "declares several (%s): say which", s.id,
                table.concat(names, ", "))
     end
+    ::next_step::
   end
+  self:stop_sessions(all)
+  self:contexts(all)
   if #declared == 0 then
     local d = { name = M.DEFAULT_SESSION, implicit = true, pos = ORIGIN }
     wf.sessions.list[1] = d
@@ -800,6 +924,75 @@ function V:link(wf)
     wf.order[phase] = ordered
     local prev = graph.chains(ordered, function(n) return n.session end)
     for n, p in pairs(prev) do wf.prev[n] = p end
+  end
+end
+
+-- A stop step names a background exec step; it waits for it (an
+-- implicit need when both are in one phase).
+function V:stop_targets(all, byid)
+  for _, s in ipairs(all) do
+    local id = s.kind == "stop" and s.spec.target
+    if id then
+      local t = byid[id]
+      local p = self:pos(s.raw, "stop")
+      if not t then
+        local ids = {}
+        for k, x in pairs(byid) do
+          if x.background then ids[#ids + 1] = k end
+        end
+        table.sort(ids)
+        self:err(p, "step '%s' stops unknown step '%s'%s", s.id, id,
+                 suggest(id, ids))
+      elseif not t.background then
+        self:err(p, "step '%s' stops step '%s', which is not a background "
+                 .. "exec step (add 'background: true' to it)", s.id, id)
+      elseif t.phase == "finally" and s.phase == "main" then
+        self:err(p, "step '%s' stops '%s', a finally step that runs after "
+                 .. "it", s.id, id)
+      else
+        s.stop_target = t
+        if t.phase == s.phase then
+          local has = false
+          for _, d in ipairs(s.needs) do has = has or d == id end
+          if not has then s.needs[#s.needs + 1] = id end
+        end
+      end
+    end
+  end
+end
+
+-- A stop step runs on the session of the step it stops.
+function V:stop_sessions(all)
+  for _, s in ipairs(all) do
+    local t = s.stop_target
+    if t then
+      if s.session and t.session and s.session ~= t.session then
+        self:err(self:pos(s.raw, "session"), "step '%s' stops '%s', which "
+                 .. "runs on session '%s', not '%s'", s.id, t.id,
+                 t.session, s.session)
+      end
+      s.session = t.session
+    end
+  end
+end
+
+-- Steps naming one context on one session share one interpreter: they
+-- must agree on its language.
+function V:contexts(all)
+  local first = {}
+  for _, s in ipairs(all) do
+    if s.context and s.session and s.context_language then
+      local key = s.session .. "\0" .. s.context
+      local f = first[key]
+      if not f then
+        first[key] = s
+      elseif f.context_language ~= s.context_language then
+        self:err(s.context_pos, "step '%s' runs %s in context '%s', which "
+                 .. "step '%s' (%d:%d) runs %s in: one context has one "
+                 .. "language", s.id, s.context_language, s.context, f.id,
+                 f.context_pos.line, f.context_pos.col, f.context_language)
+      end
+    end
   end
 end
 
