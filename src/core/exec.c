@@ -462,9 +462,10 @@ enum ac_code ac_session_exec_line(ac_session *s, const char *command,
 }
 
 /* ---------------------------------------------------------------------- */
-/* run_code: write the script, execute it, and (local runtime only) remove */
-/* it, so the workspace keeps no script_<ms> files. Against a cluster the  */
-/* requests are exactly the SDK's two.                                     */
+/* run_code: write the script, execute it, and (local runtime only: found */
+/* by the client or naming itself in its answers) remove it, so the       */
+/* workspace keeps no script_<ms> files. Against a cluster the requests   */
+/* are exactly the SDK's two.                                             */
 
 static enum ac_code send_remove_script(ac_job *j, struct ac_error *err) {
   struct exec_state *st = j->st;
@@ -518,7 +519,7 @@ static enum ac_code run_code_step(ac_job *j, enum ac_code rc,
     st->exec_rc = finish_execute(j, rc, err);
     if (err != NULL)
       st->exec_err = *err;
-    if (!j->c->local || rc != AC_OK || st->exec_rc == AC_EINTERRUPTED)
+    if (!ac_client_is_local(j->c) || rc != AC_OK || st->exec_rc == AC_EINTERRUPTED)
       return st->exec_rc;
     st->phase = 2;
     if (send_remove_script(j, &ignored) != AC_OK)
