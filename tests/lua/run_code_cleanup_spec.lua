@@ -1,8 +1,7 @@
--- run_code writes its script into /workspace (the SDK's request shape);
--- against the local runtime the client removes it afterwards, also when
--- it was given explicit URLs and learnt from the server's answers
--- (X-AgentCube-Runtime) that the runtime is local. The requests against a
--- cluster stay the SDK's two: tests/c/test_client_paths.c.
+-- run_code writes its script into /workspace and runs it (the SDK's two
+-- requests, also with explicit URLs); the local runtime removes it once
+-- it has run (tests/server/sdk_script_spec.lua), so a client's run_code
+-- calls leave /workspace as they found it.
 package.path = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") ..
                "?.lua;" .. package.path
 local help = require "luahelp"
