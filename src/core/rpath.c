@@ -132,8 +132,8 @@ enum ac_code ac_url_file_endpoint(struct ac_buf *b, const char *path,
                                   int local, struct ac_error *err) {
   char *abs = NULL;
   enum ac_code rc = ac_rpath_resolve(path, &abs, err);
-  if (rc != AC_OK)
-    return rc;
+  if (rc != AC_OK || abs == NULL)     /* AC_OK always gives abs */
+    return rc != AC_OK ? rc : ac_error_set(err, AC_ENOMEM, "out of memory");
   if (ac_buf_addstr(b, "api/files/") != AC_OK) {
     free(abs);
     return ac_error_set(err, AC_ENOMEM, "out of memory");
