@@ -299,3 +299,7 @@ const char *ac_client_workload_manager_url(const ac_client *c) {
 const char *ac_client_router_url(const ac_client *c) {
   return c->router_url;
 }
+
+int ac_client_is_local(const ac_client *c) {
+  return c->local || atomic_load(&((ac_client *)c)->runtime_local);
+}

@@ -342,6 +342,23 @@ enum ac_code ac_job_queue_output(ac_job *j, enum ac_stream st,
   return AC_OK;
 }
 
+/* The local runtime names itself in every answer (docs/extensions.md,
+** "Runtime identification"); an answer from the Router's address saying
+** so lets the client use what only the local runtime understands (run_code
+** removing its script, unambiguous file URLs). A cluster never sends it,
+** so against one the requests stay the SDK's. */
+static void note_runtime(ac_job *j) {
+  struct curl_header *h = NULL;
+  const char *router = j->c->router_url;
+  if (atomic_load(&j->c->runtime_local) || j->req.url == NULL ||
+      strncmp(j->req.url, router, strlen(router)) != 0)
+    return;
+  if (curl_easy_header(j->easy, "X-AgentCube-Runtime", 0, CURLH_HEADER, -1,
+                       &h) == CURLHE_OK &&
+      strncmp(h->value, "local/", 6) == 0)
+    atomic_store(&j->c->runtime_local, 1);
+}
+
 /* A transfer ended (cc from libcurl): retry, or hand the outcome to the
 ** operation's step. */
 static void transfer_done(ac_job *j, CURLcode cc) {
@@ -355,6 +372,8 @@ static void transfer_done(ac_job *j, CURLcode cc) {
   curl_multi_remove_handle(e->multi, j->easy);
   j->in_multi = 0;
   j->resp.status = status;
+  if (cc == CURLE_OK)
+    note_runtime(j);
   if (cc == CURLE_OK)
     ac_http_log(j->c->http, "< %ld %s %s (%lld ms)", status, j->req.method,
                 j->req.url, ac_mono_ms() - j->started_ms);

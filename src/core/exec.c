@@ -176,15 +176,13 @@ struct exec_state {
   enum ac_code ev_rc;                 /* an "error" event */
   char ev_msg[200];
   /* run_code */
-  int phase;                          /* 0 write, 1 execute, 2 remove */
+  int phase;                          /* 0 write, 1 execute */
   char script[64];
   const char *interp;
   double timeout;
   int timeout_is_float;
   struct ac_kv *env;                  /* copies: the job outlives the call */
   size_t nenv;
-  enum ac_code exec_rc;
-  struct ac_error exec_err;
 };
 
 static void exec_cleanup(ac_job *j) {
@@ -462,35 +460,9 @@ enum ac_code ac_session_exec_line(ac_session *s, const char *command,
 }
 
 /* ---------------------------------------------------------------------- */
-/* run_code: write the script, execute it, and (local runtime only) remove */
-/* it, so the workspace keeps no script_<ms> files. Against a cluster the  */
-/* requests are exactly the SDK's two.                                     */
-
-static enum ac_code send_remove_script(ac_job *j, struct ac_error *err) {
-  struct exec_state *st = j->st;
-  struct ac_dp_call call;
-  struct ac_buf body;
-  enum ac_code rc;
-  ac_buf_init(&body, 0);
-  if (ac_buf_addstr(&body, "{\"path\": ") != AC_OK ||
-      ac_json_add_string(&body, st->script, strlen(st->script), err)
-        != AC_OK ||
-      ac_buf_addstr(&body, "}") != AC_OK) {
-    ac_buf_free(&body);
-    return ac_error_set(err, AC_ENOMEM, "out of memory");
-  }
-  memset(&call, 0, sizeof call);
-  call.op = "remove script";
-  call.method = "POST";
-  call.endpoint = "api/fs/remove";
-  call.json = ac_buf_str(&body);
-  call.json_len = body.len;
-  call.timeout_ms = j->c->request_timeout_ms;
-  call.max_body = 65536;
-  rc = ac_job_send_dp(j, &call, err);
-  ac_buf_free(&body);
-  return rc;
-}
+/* run_code: the SDK's two requests, write the script and execute it,     */
+/* everywhere. The local runtime removes the script once it has run       */
+/* (src/server/http/sdk_script.c), for the SDK and this client alike.     */
 
 static enum ac_code run_code_step(ac_job *j, enum ac_code rc,
                                   struct ac_error *err) {
@@ -513,23 +485,7 @@ static enum ac_code run_code_step(ac_job *j, enum ac_code rc,
     j->op = "execute";
     return send_execute(j, argv, 2, &o, err);
   }
-  if (st->phase == 1) {               /* the command ended */
-    struct ac_error ignored;
-    st->exec_rc = finish_execute(j, rc, err);
-    if (err != NULL)
-      st->exec_err = *err;
-    if (!j->c->local || rc != AC_OK || st->exec_rc == AC_EINTERRUPTED)
-      return st->exec_rc;
-    st->phase = 2;
-    if (send_remove_script(j, &ignored) != AC_OK)
-      return st->exec_rc;
-    return AC_OK;
-  }
-  /* The removal's own outcome does not matter (an older local server
-  ** answers 404 for the route). */
-  if (err != NULL)
-    *err = st->exec_err;
-  return st->exec_rc;
+  return finish_execute(j, rc, err);  /* the command ended */
 }
 
 enum ac_code ac_start_run_code(ac_engine *e, ac_session *s,

@@ -231,6 +231,33 @@ static enum ac_code add_id(struct ac_buf *ep, const char *fmt,
   return AC_OK;
 }
 
+/* The file operations' paths follow the rule of every file operation
+** (rpath.c): one outside the session's files is refused before anything
+** is sent, named in the message like other file errors. A body that is
+** not a JSON object is left for the server to refuse. */
+static enum ac_code check_fs_paths(ac_job *j, const struct ac_ext_call *call,
+                                   struct ac_error *err) {
+  static const char *const keys[] = { "path", "from", "to" };
+  enum ac_code rc = AC_OK;
+  json_t *body;
+  if (call->op == AC_EXT_FS_STAT)
+    return call->path == NULL ? AC_OK
+         : ac_job_file_error(j, call->path,
+                             ac_rpath_resolve(call->path, NULL, err), err);
+  if (call->op < AC_EXT_FS_REMOVE || call->json == NULL)
+    return AC_OK;
+  body = json_loads(call->json, 0, NULL);
+  for (size_t i = 0; rc == AC_OK && json_is_object(body) &&
+                     i < sizeof keys / sizeof keys[0]; i++) {
+    json_t *v = json_object_get(body, keys[i]);
+    if (json_is_string(v))
+      rc = ac_job_file_error(j, json_string_value(v), ac_rpath_resolve(
+                               json_string_value(v), NULL, err), err);
+  }
+  json_decref(body);
+  return rc;
+}
+
 enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
                           const struct ac_ext_call *call,
                           const struct ac_job_callbacks *cbs, ac_job **out,
@@ -268,7 +295,9 @@ enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
   ac_buf_init(&st->out, s->c->max_response);
   ac_buf_init(&st->err, s->c->max_response);
   ac_buf_init(&ep, 0);
-  rc = add_id(&ep, d->path, call->id, err);
+  rc = check_fs_paths(j, call, err);
+  if (rc == AC_OK)
+    rc = add_id(&ep, d->path, call->id, err);
   if (rc == AC_OK && call->op == AC_EXT_FS_STAT) {
     if (call->path == NULL)
       rc = ac_error_set(err, AC_EINVAL, "stat: path is required");

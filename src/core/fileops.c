@@ -145,7 +145,9 @@ enum ac_code ac_start_write_file(ac_engine *e, ac_session *s,
   if (rc != AC_OK)
     return rc;
   j->step = write_step;
-  rc = ac_job_send_write_file(j, remote_path, data, len, err);
+  rc = ac_rpath_resolve(remote_path, NULL, err);
+  if (rc == AC_OK)
+    rc = ac_job_send_write_file(j, remote_path, data, len, err);
   if (rc != AC_OK)
     return ac_job_abandon(j, ac_job_file_error(j, remote_path, rc, err));
   *out = j;
@@ -178,7 +180,7 @@ enum ac_code ac_start_read_file(ac_engine *e, ac_session *s,
     return rc;
   j->step = read_step;
   ac_buf_init(&ep, 0);
-  rc = ac_url_file_endpoint(&ep, remote_path, err);
+  rc = ac_url_file_endpoint(&ep, remote_path, ac_client_is_local(s->c), err);
   if (rc == AC_OK) {
     memset(&call, 0, sizeof call);
     call.op = "read file";
@@ -300,8 +302,11 @@ enum ac_code ac_start_list_files(ac_engine *e, ac_session *s,
     return rc;
   j->step = list_step;
   ac_buf_init(&ep, 0);
-  if (ac_buf_addstr(&ep, "api/files?path=") != AC_OK ||
-      ac_url_encode(&ep, path ? path : ".", 1) != AC_OK) {
+  rc = ac_rpath_resolve(path ? path : ".", NULL, err);
+  if (rc != AC_OK) {
+    /* err says why */
+  } else if (ac_buf_addstr(&ep, "api/files?path=") != AC_OK ||
+             ac_url_encode(&ep, path ? path : ".", 1) != AC_OK) {
     rc = ac_error_set(err, AC_ENOMEM, "out of memory");
   } else {
     memset(&call, 0, sizeof call);
@@ -314,7 +319,7 @@ enum ac_code ac_start_list_files(ac_engine *e, ac_session *s,
   }
   ac_buf_free(&ep);
   if (rc != AC_OK)
-    return ac_job_abandon(j, rc);
+    return ac_job_abandon(j, ac_job_file_error(j, job_path(j), rc, err));
   *out = j;
   return AC_OK;
 }

@@ -149,6 +149,9 @@ enum ac_code ac_start_upload_file(ac_engine *e, ac_session *s,
   rc = ac_job_new(e, s->c, s, "upload file", cbs, &j, err);
   if (rc != AC_OK)
     return rc;
+  rc = ac_rpath_resolve(remote_path, NULL, err);
+  if (rc != AC_OK)
+    return ac_job_abandon(j, ac_job_file_error(j, remote_path, rc, err));
   st = calloc(1, sizeof *st);
   if (st == NULL)
     return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
@@ -380,7 +383,7 @@ enum ac_code ac_start_download_file(ac_engine *e, ac_session *s,
   if (d->dir == NULL)
     return ac_job_abandon(j, ac_error_set(err, AC_ENOMEM, "out of memory"));
   ac_buf_init(&ep, 0);
-  rc = ac_url_file_endpoint(&ep, remote_path, err);
+  rc = ac_url_file_endpoint(&ep, remote_path, ac_client_is_local(s->c), err);
   if (rc == AC_OK) {
     memset(&call, 0, sizeof call);
     call.op = "download file";

@@ -32,6 +32,8 @@ struct ac_client {
   long download_timeout_ms;           /* overall deadline of a download */
   unsigned long long max_download;    /* 0: no limit */
   int local;                          /* endpoints came from the local hook */
+  atomic_int runtime_local;           /* an answer said it is the local
+                                      ** runtime (X-AgentCube-Runtime) */
   const volatile sig_atomic_t *interrupt;   /* the host's flag, or NULL */
   /* Connections and DNS answers shared by every engine of the client. */
   CURLSH *share;
@@ -99,11 +101,29 @@ AC_INTERNAL enum ac_code ac_url_remote_path(struct ac_buf *b,
                                             const char *path,
                                             struct ac_error *err);
 
-/* Appends the data-plane endpoint of a remote file, "api/files/<path>",
-** with the path as ac_url_remote_path makes it (read and download). */
+/* Remote paths (rpath.c). */
+
+/* Checks what path names under the one rule of every file operation
+** (relative: under /workspace; absolute: inside /workspace, /tmp or
+** /home/sandbox; nothing else). AC_OK with *abs (malloc'd, may be NULL
+** when not wanted) the cleaned absolute path; AC_EACCESS for a path
+** outside; AC_EINVAL for an empty one. The message names neither the
+** operation nor the session: ac_job_file_error adds them. */
+AC_INTERNAL enum ac_code ac_rpath_resolve(const char *path, char **abs,
+                                          struct ac_error *err);
+
+/* Appends the data-plane endpoint of a remote file, "api/files/<path>"
+** (read and download), after checking path with ac_rpath_resolve: the
+** SDK's form (as ac_url_remote_path makes it), except that with local set
+** (the local runtime answers) a relative path that runtime would take for
+** a tree ("tmp/x") is sent as "api/files//workspace/tmp/x". */
 AC_INTERNAL enum ac_code ac_url_file_endpoint(struct ac_buf *b,
-                                              const char *path,
+                                              const char *path, int local,
                                               struct ac_error *err);
+
+/* Whether the client talks to the local runtime: it found it itself, or
+** a data-plane answer carried X-AgentCube-Runtime: local/... */
+AC_INTERNAL int ac_client_is_local(const ac_client *c);
 
 /* Checks that url is an absolute http(s) URL with a host (AC_ECONFIG).
 ** what names the setting in the message. */

@@ -35,13 +35,6 @@ enum ac_code ac_url_encode(struct ac_buf *b, const char *s, int form) {
   return encode_n(b, s, strlen(s), form);
 }
 
-enum ac_code ac_url_file_endpoint(struct ac_buf *b, const char *path,
-                                  struct ac_error *err) {
-  if (ac_buf_addstr(b, "api/files/") != AC_OK)
-    return ac_error_set(err, AC_ENOMEM, "out of memory");
-  return ac_url_remote_path(b, path, err);
-}
-
 enum ac_code ac_url_remote_path(struct ac_buf *b, const char *path,
                                 struct ac_error *err) {
   enum ac_code rc = AC_OK;

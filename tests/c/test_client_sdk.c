@@ -586,7 +586,7 @@ static void test_write_read(void) {
   is_int(ac_session_write_file(s, "bad\xff", "x", 1, &e), AC_EINVAL,
          "56: a path that is not UTF-8 is refused");
   rec_push(&rec, 400, "{\"error\":\"access denied: escapes\",\"code\":400}");
-  is_int(ac_session_write_file(s, "../x", "x", 1, &e), AC_EHTTP,
+  is_int(ac_session_write_file(s, "x", "x", 1, &e), AC_EHTTP,
          "56: server refusal is EHTTP");
   is_int(e.http_status, 400, "56: status 400");
   ok(strstr(e.msg, "access denied") != NULL, "56: %s", e.msg);
@@ -600,10 +600,10 @@ static void test_write_read(void) {
     rp.body_len = 10;
     rec_push_reply(&rec, &rp);
   }
-  is_int(ac_session_read_file(s, "/dir/a b.txt", 0, &data, &len, &e), AC_OK,
-         "read_file");
+  is_int(ac_session_read_file(s, "/workspace/dir/a b.txt", 0, &data, &len,
+                              &e), AC_OK, "read_file");
   is_str(rec_get(&rec, 0)->method, "GET", "read_file: GET");
-  is_str(rec_get(&rec, 0)->uri, dp("api/files/dir/a%20b.txt"),
+  is_str(rec_get(&rec, 0)->uri, dp("api/files/workspace/dir/a%20b.txt"),
          "read_file: path stripped and encoded");
   header_is(rec_get(&rec, 0), "Content-Type", NULL, "read_file: GET");
   is_int(len, 10, "read_file: length");
@@ -714,16 +714,16 @@ static void test_download(void) {
   snprintf(dst, sizeof dst, "%s/summary.csv", dir);
   rec_reset(&rec);
   rec_push(&rec, 404, "{\"error\":\"File not found\",\"code\":404}");
-  is_int(ac_session_download_file(s, "/a/b.txt", dst, &e), AC_EHTTP,
-         "58: HTTP error");
+  is_int(ac_session_download_file(s, "/workspace/a/b.txt", dst, &e),
+         AC_EHTTP, "58: HTTP error");
   is_int(e.http_status, 404, "58: status");
   ok(stat(dir, &st) != 0, "58: no directory created on an HTTP error");
   is_str(rec_get(&rec, 0)->method, "GET", "58: GET");
-  is_str(rec_get(&rec, 0)->uri, dp("api/files/a/b.txt"),
+  is_str(rec_get(&rec, 0)->uri, dp("api/files/workspace/a/b.txt"),
          "58: leading '/' stripped");
 
   rec_push(&rec, 200, "x,y\n3,4\n");
-  is_int(ac_session_download_file(s, "/a/b.txt", dst, &e), AC_OK,
+  is_int(ac_session_download_file(s, "/workspace/a/b.txt", dst, &e), AC_OK,
          "58: download");
   f = fopen(dst, "r");
   if (f != NULL) {
@@ -759,7 +759,7 @@ static void test_download(void) {
   }
   is_str(buf, "new", "58: an existing file is replaced");
   rec_reset(&rec);
-  is_int(ac_session_download_file(s, "../etc/passwd", dst, &e), AC_EINVAL,
+  is_int(ac_session_download_file(s, "../etc/passwd", dst, &e), AC_EACCESS,
          "58: a path above the root is refused");
   is_int(rec_count(&rec), 0, "58: ... without HTTP");
   snprintf(dst, sizeof dst, "%s/", dir);

@@ -32,4 +32,30 @@ describe("the official Python SDK", function()
     assert.equal(0, #j.sessions)
     srv:destroy()
   end)
+
+  it("leaves no run_code script in /workspace", function()
+    local srv = server.start{}
+    local path = server.tmpdir() .. "/litter.py"
+    local f = io.open(path, "w")
+    f:write([[
+import os
+from agentcube import CodeInterpreterClient
+url = os.environ["URL"]
+with CodeInterpreterClient(workload_manager_url=url, router_url=url) as c:
+    c.write_file("mine", "mine.txt")
+    for i in range(3):
+        c.run_code("python", "print(%d)" % i)
+        c.run_code("bash", "echo %d" % i)
+    print("files=" + ",".join(sorted(e["name"] for e in c.list_files("."))))
+]])
+    f:close()
+    local p = io.popen(("URL=%s PYTHONPATH=%s /usr/bin/python3 %s 2>&1")
+                       :format(srv.url, server.q(sdk), server.q(path)))
+    local out = p:read("a")
+    local ok = p:close()
+    srv:destroy()
+    assert.is_true(ok, out)
+    -- mine.txt is the control: the listing sees the workspace's files
+    assert.matches("files=mine.txt\n", out, 1, true)
+  end)
 end)

@@ -3,6 +3,8 @@
 */
 #include "reply.h"
 
+#include "agentcube.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 
 #define JSON_CT "application/json; charset=utf-8"
 #define SESSION_HEADER "x-agentcube-session-id"
+#define RUNTIME_HEADER "X-AgentCube-Runtime"
+#define RUNTIME_VALUE "local/" AC_VERSION
 
 /* {====================================================== replies */
 
@@ -22,6 +26,10 @@ enum MHD_Result reply_response(struct req *r, unsigned status,
   ** id, like the Router's proxied responses. */
   if (r->sid[0] && r->route == R_INVOKE && r->op != OP_NONE)
     MHD_add_response_header(resp, SESSION_HEADER, r->sid);
+  /* Every answer says it comes from the local runtime (a cluster never
+  ** does), so that a client given explicit URLs may use what only this
+  ** runtime understands (docs/extensions.md, "Runtime identification"). */
+  MHD_add_response_header(resp, RUNTIME_HEADER, RUNTIME_VALUE);
   if (r->close_conn)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (r->deferred) {

@@ -6,6 +6,7 @@
 #include "budget.h"
 #include "reply.h"
 #include "routes.h"
+#include "sdk_script.h"
 #include "utf8.h"
 
 #include <stdio.h>
@@ -67,6 +68,7 @@ static void on_stream_done(void *ud, const struct sbx_exec_result *res,
                            const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
   (void)ctx;
+  sdk_script_exec_done(ls->r);
   ndjson_flush(&ls->nd);
   ndjson_event(ls->nd.s, live_exit_json(res));
   stream_end(ls->nd.s, 0);
@@ -95,6 +97,7 @@ static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
   struct live_state *ls = ud;
   json_t *o = exec_result_json(res, ls->max_output);
   (void)ctx;
+  sdk_script_exec_done(ls->r);        /* gone before the answer is */
   if (o && !take_answer_memory(ls->r, o)) {
     json_decref(o);
     reply_json(ls->r, 503, json_pack(
@@ -152,7 +155,9 @@ enum MHD_Result route_execute(struct req *r) {
   } else {
     r->async = 1;            /* the answer comes with the exit */
   }
+  sdk_script_exec_start(r, a.argv);
   if (sbx_exec_start(r->sess->box, &er, &ev, ls, &task, &err) != AC_OK) {
+    sdk_script_exec_done(r);
     r->async = 0;
     if (streamed) {
       /* The stream is open: the failure is its last event. */

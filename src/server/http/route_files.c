@@ -6,6 +6,7 @@
 #include "budget.h"
 #include "reply.h"
 #include "routes.h"
+#include "sdk_script.h"
 #include "stream.h"
 #include "utf8.h"
 
@@ -143,6 +144,7 @@ enum MHD_Result route_upload_json(struct req *r) {
     ret = reply_fapi(r, &err, "File not found");
     goto out;
   }
+  sdk_script_written(r, json_string_value(path), &fi);
   ret = reply_json(r, 200, info_json(&fi));
 out:
   json_decref(body);
