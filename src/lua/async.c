@@ -480,6 +480,10 @@ static void settle(lua_State *L, struct job *j, int ud_idx) {
       ac_job_take_files(j->aj, &j->files);
     else if (j->op == OP_READ)
       j->bytes = ac_job_take_data(j->aj, &j->nbytes);
+    /* everything is taken: the transfer's leftovers (a download's
+    ** temporary file) go now, not when the collector gets to the job */
+    ac_job_free(j->aj);
+    j->aj = NULL;
   }
   if (j->slot) {
     j->slot = 0;
@@ -489,6 +493,8 @@ static void settle(lua_State *L, struct job *j, int ud_idx) {
     j->rc = j->cancel_code;
     ac_error_set(&j->err, j->cancel_code, "%s: cancelled", j->name);
   }
+  if (j->rc == AC_EINTERRUPTED)
+    j->cancelled = 1;                 /* ended by an interrupt */
   j->state = j->cancelled ? J_CANCELLED : J_DONE;
   j->t_finished = now();
   st->settled++;
@@ -968,7 +974,7 @@ static int mod_wait_any(lua_State *L) {
         found = i;
       lua_pop(L, 1);
     }
-    if (found || (intr = take_interrupt(L, st)) != 0)
+    if ((intr = take_interrupt(L, st)) != 0 || found)
       break;
     {
       double left = (end - now()) * 1000.0;
@@ -1113,7 +1119,7 @@ static int job_result(lua_State *L) {
   if (!finished(j)) {
     check_not_polling(L, st);
     aclua_sigint_catch();
-    while (!finished(j) && (intr = take_interrupt(L, st)) == 0)
+    while ((intr = take_interrupt(L, st)) == 0 && !finished(j))
       drive(L, st, SLICE_MS);
     aclua_sigint_release();
     if (intr)
