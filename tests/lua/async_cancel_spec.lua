@@ -277,6 +277,13 @@ describe("streaming", function()
     assert.equal("a\n", table.concat(got))
     assert.same(ctx:run("print('a')\n6*7").stdout, r.stdout)
     assert.equal("42", r.value)
+    -- the blocking method takes the same callbacks
+    local seen = {}
+    local rb = ctx:run("print('a')\n6*7", {
+      on_stdout = function(c) seen[#seen + 1] = c end })
+    assert.equal("a\n", table.concat(seen))
+    assert.equal(r.stdout, rb.stdout)
+    assert.equal(r.value, rb.value)
   end)
 end)
 
