@@ -320,6 +320,30 @@ describe("create and stop", function()
   end)
 end)
 
+describe("a host loop", function()
+  it("waits on async.fd() and polls when it is readable", function()
+    local httpc = require "httpc"
+    local ci <close> = client()
+    local fd = async.fd()
+    assert.is_true(math.type(fd) == "integer" and fd >= 0)
+    local job = async.submit(ci, "exec", {
+      command = { "sh", "-c", "sleep 0.5; echo done" } })
+    local wakeups, t0 = 0, async.now()
+    while job:state() == "running" do
+      assert(async.now() - t0 < 30, "the job did not finish")
+      if httpc.readable(fd, 1000) then wakeups = wakeups + 1 end
+      async.poll(0)                      -- never waits
+    end
+    local ok, r = job:result()
+    assert.is_true(ok)
+    assert.equal("done\n", r.stdout)
+    assert.is_true(wakeups >= 1)
+    -- nothing running: the descriptor stays quiet
+    async.poll(0)
+    assert.is_false(httpc.readable(fd, 100))
+  end)
+end)
+
 describe("nothing leaks", function()
   it("leaves no session on the server", function()
     collectgarbage()
