@@ -85,6 +85,11 @@ local function new_client(opts)
   return ci
 end
 
+-- agentcube.async's "create" counts the same way: pressure before it is
+-- submitted, its session tracked once made.
+M._pressure = pressure
+function M._track(ci) live[ci] = true end
+
 -- os.exit(code) without `true` would skip every finalizer, leaving the
 -- sessions of the script alive: closing the state runs them (each deletes
 -- its session within a bounded time).

@@ -392,6 +392,23 @@ static int read_plan(lua_State *L) {
   return 0;
 }
 
+/* Calls agentcube.<hook>(value at idx, or nothing when idx is 0),
+** protected: the module's bookkeeping of live clients (init.lua's GC
+** pressure) must not fail a job. */
+static void module_hook(lua_State *L, const char *hook, int idx) {
+  int top = lua_gettop(L);
+  if (!lua_checkstack(L, 4))
+    return;
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "agentcube") == LUA_TTABLE &&
+      lua_getfield(L, -1, hook) == LUA_TFUNCTION) {
+    if (idx != 0)
+      lua_pushvalue(L, idx);
+    lua_pcall(L, idx != 0, 0, 0);     /* an error is dropped */
+  }
+  lua_settop(L, top);
+}
+
 static void settle(lua_State *L, struct job *j, int ud_idx);
 
 /* An extension job ended: its plan's finish (or catch) makes the value,
@@ -471,6 +488,7 @@ static void settle(lua_State *L, struct job *j, int ud_idx) {
         lua_getiuservalue(L, ud_idx, UV_ANCHOR);
         lua_getfield(L, -1, "session");
         aclua_session_adopt(L, lua_gettop(L), s);
+        module_hook(L, "_track", lua_gettop(L));
         lua_pop(L, 2);
       }
     }
@@ -864,8 +882,9 @@ static int mod_submit(lua_State *L) {
   base = lua_gettop(L);
   if (op == OP_CREATE) {
     const char *attach_id;
-    int s_idx = aclua_session_prepare(L, args, &j->so, &attach_id,
-                                      &j->client);
+    int s_idx;
+    module_hook(L, "_pressure", 0);
+    s_idx = aclua_session_prepare(L, args, &j->so, &attach_id, &j->client);
     lua_pushvalue(L, s_idx);
     lua_setfield(L, anchor, "session");
     j->n = aclua_session_native(L, s_idx);    /* its provider, if any */

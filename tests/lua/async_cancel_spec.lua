@@ -320,6 +320,39 @@ describe("create and stop", function()
   end)
 end)
 
+describe("dropped sessions made by create", function()
+  it("are collected under the same pressure as the clients'", function()
+    collectgarbage()
+    agentcube.flush()
+    local before = #help.session_ids(srv)
+    -- positive control: without the pressure, every one stays
+    local every = agentcube.collect_every
+    agentcube.collect_every = 0
+    for _ = 1, 10 do
+      assert.is_true((finish(async.submit(agentcube.CodeInterpreterClient,
+                                          "create", opts))))
+    end
+    agentcube.collect_every = every
+    assert.equal(before + 10, #help.session_ids(srv))
+    collectgarbage()
+    collectgarbage()
+    agentcube.flush()
+    for _ = 1, 20 do
+      local ok = finish(async.submit(agentcube.CodeInterpreterClient,
+                                     "create", opts))
+      assert.is_true(ok)                     -- the session is dropped
+    end
+    local alive = #help.session_ids(srv) - before
+    assert.is_true(alive > 0, "nothing left to collect: no control")
+    assert.is_true(alive <= agentcube.collect_every + 2,
+                   alive .. " sessions still alive")
+    collectgarbage()
+    collectgarbage()
+    agentcube.flush()
+    assert.equal(before, #help.session_ids(srv))
+  end)
+end)
+
 describe("a host loop", function()
   it("waits on async.fd() and polls when it is readable", function()
     local httpc = require "httpc"
