@@ -349,7 +349,7 @@ static void unlink_job(struct job *j) {
 /* Gives the session back: jobs count down; once the last is over, a
 ** stop() or <close> deferred meanwhile runs (session.c). */
 static void release_session(lua_State *L, struct job *j, int ud_idx) {
-  if (!j->counted)
+  if (!j->counted || j->n == NULL)
     return;
   j->counted = 0;
   j->n->jobs--;

@@ -1222,6 +1222,9 @@ int aclua_session_prepare(lua_State *L, int idx, struct ac_session_opts *so,
   struct aclua_client *h;
   int verbose, ud_idx;
 
+  memset(so, 0, sizeof *so);
+  *attach_id = NULL;
+  *c = NULL;
   idx = lua_absindex(L, idx);
   luaL_checktype(L, idx, LUA_TTABLE);
   read_options(L, idx, &o);
@@ -1311,7 +1314,7 @@ int aclua_session_new(lua_State *L) {
   struct ac_session_opts so;
   struct aclua_session *ls;
   struct aclua_native *n;
-  struct aclua_authcb saved;
+  struct aclua_authcb *cb, saved;
   struct ac_error err;
   const char *attach_id;
   ac_client *c;
@@ -1329,14 +1332,15 @@ int aclua_session_new(lua_State *L) {
   ls = lua_touserdata(L, ud_idx);
   n = ls->n;
   luaL_checkstack(L, 4, NULL);
-  if (n->cb != NULL) {
+  cb = n->cb;
+  if (cb != NULL) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->provider_ref);
     lua_pushnil(L);
     err_idx = lua_gettop(L);
-    saved = *n->cb;
-    n->cb->L = L;
-    n->cb->fn_idx = err_idx - 1;
-    n->cb->err_idx = err_idx;
+    saved = *cb;
+    cb->L = L;
+    cb->fn_idx = err_idx - 1;
+    cb->err_idx = err_idx;
   }
 
   n->busy = 1;
@@ -1346,8 +1350,8 @@ int aclua_session_new(lua_State *L) {
   else
     rc = ac_session_create(c, &so, &s, &err);
   n->busy = 0;
-  if (n->cb != NULL)
-    *n->cb = saved;
+  if (cb != NULL)
+    *cb = saved;
   if (rc != AC_OK) {
     if (err_idx != 0 && !lua_isnil(L, err_idx)) {
       lua_pushvalue(L, err_idx);
