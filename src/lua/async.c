@@ -517,9 +517,11 @@ static void settle(lua_State *L, struct job *j, int ud_idx) {
   j->t_finished = now();
   st->settled++;
   unlink_job(j);
-  if (j->op == OP_STOP && j->n != NULL && j->n->close_pending == 0)
-    j->n->close_pending = 1;          /* session.c's CLOSE_STOP: the object
-                                      ** closes once the last job is over */
+  if (j->op == OP_STOP && j->n != NULL && j->n->s != NULL &&
+      ac_session_closed(j->n->s) && j->n->close_pending == ACLUA_CLOSE_NONE)
+    /* the object closes (no HTTP: the session is deleted) once the last
+    ** job on it is over */
+    j->n->close_pending = ACLUA_CLOSE_STOP;
   release_session(L, j, ud_idx);
   lua_getfield(L, LUA_REGISTRYINDEX, ANCHOR_KEY);
   lua_pushnil(L);

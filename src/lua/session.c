@@ -27,7 +27,8 @@
 #include <signal.h>
 #include <string.h>
 
-enum close_kind { CLOSE_NONE, CLOSE_STOP, CLOSE_SCOPE };
+enum close_kind { CLOSE_NONE = ACLUA_CLOSE_NONE, CLOSE_STOP = ACLUA_CLOSE_STOP,
+                  CLOSE_SCOPE = ACLUA_CLOSE_SCOPE };
 
 struct aclua_session {
   struct aclua_native *n;             /* owned; NULL once closed */
