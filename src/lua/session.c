@@ -995,7 +995,8 @@ static int session_detach(lua_State *L) {
 
 /* ci:transfer() -> bytes moved, size (nil while unknown) of the upload or
 ** download in progress (or the last one). Cheap and never raises: progress
-** displays call it while a job runs the transfer on a worker thread. */
+** displays call it between polls while an agentcube.async job runs the
+** transfer. */
 static int session_transfer(lua_State *L) {
   struct aclua_session *ls = check_session(L);
   long long done = 0, total = -1;

@@ -320,6 +320,30 @@ describe("create and stop", function()
   end)
 end)
 
+describe("sessions made by create at exit", function()
+  it("are deleted by os.exit(n) without close, like any client's",
+     function()
+    local before = #help.session_ids(srv)
+    local out, code = help.lua(([[
+      local agentcube = require "agentcube"
+      local async = require "agentcube.async"
+      local o = { workload_manager_url = %q, router_url = %q }
+      local jobs = {}
+      for i = 1, 3 do
+        jobs[i] = async.submit(agentcube.CodeInterpreterClient, "create", o)
+      end
+      for _, j in ipairs(jobs) do assert(j:result()) end
+      -- one more still in flight at exit
+      async.submit(agentcube.CodeInterpreterClient, "create", o)
+      print("made")
+      os.exit(3)
+    ]]):format(srv.url, srv.url))
+    assert.equal(3, code, out)
+    assert.matches("made", out)
+    assert.equal(before, #help.session_ids(srv))
+  end)
+end)
+
 describe("dropped sessions made by create", function()
   it("are collected under the same pressure as the clients'", function()
     collectgarbage()
