@@ -2,9 +2,11 @@
 # bench_lua_client.sh -- the Lua module (agentcube.core + facade) against
 # plain libcurl / curl, on the same `agentcube serve` in the same run:
 #
-#   1. N x execute_command("true") through the module vs the same N
-#      requests from a minimal C libcurl loop (bench/curl_exec_client.c)
-#      on one kept-alive connection: times and ratio (target <= 1.1);
+#   1. N x execute_command("true") through the module, and the same
+#      through agentcube.async (submit + job:result, one at a time), vs
+#      the same N requests from a minimal C libcurl loop
+#      (bench/curl_exec_client.c) on one kept-alive connection: times and
+#      ratios (target <= 1.1);
 #   2. upload and download of a SIZE_MB file through the module vs curl:
 #      throughput ratio (target >= 0.9) and the Lua client's peak RSS
 #      growth during the transfers (target < 16 MiB).
@@ -85,6 +87,17 @@ if mode == "exec" then
   local t0 = now()
   for _ = 1, n do ci:execute_command("true") end
   print(("exec %.3f"):format(now() - t0))
+elseif mode == "async" then
+  local async = require "agentcube.async"
+  local n = tonumber(os.getenv("N"))
+  local args = { command = "true" }
+  for _ = 1, 20 do async.submit(ci, "exec", args):result() end
+  local t0 = now()
+  for _ = 1, n do
+    local ok, r = async.submit(ci, "exec", args):result()
+    assert(ok and r.exit_code == 0, r)
+  end
+  print(("exec %.3f"):format(now() - t0))
 else
   local base = kib("VmRSS")
   local t0 = now()
@@ -105,20 +118,28 @@ sid=$(curl -sf -X POST -H 'Content-Type: application/json' \
   -d '{"name": "big", "namespace": "default", "ttl": 3600, "metadata": {}}' \
   "$URL/v1/code-interpreter" | sed 's/.*"sessionId": *"\([^"]*\)".*/\1/')
 "$CLIENT" "$URL$DP/api/execute" "$sid" 20 >/dev/null      # warm up
-: >"$tmp/lua_exec"; : >"$tmp/c_exec"
+: >"$tmp/lua_exec"; : >"$tmp/c_exec"; : >"$tmp/async_exec"
 # A and B alternate which goes first, so that neither always runs on the
 # other's leftovers (a server still settling, a warmer cache)
-lua_side() { lua5.4 "$tmp/bench.lua" exec | sed -n 's/^exec //p' >>"$tmp/lua_exec"; }
+lua_side() {
+  lua5.4 "$tmp/bench.lua" exec | sed -n 's/^exec //p' >>"$tmp/lua_exec"
+  lua5.4 "$tmp/bench.lua" async | sed -n 's/^exec //p' >>"$tmp/async_exec"
+}
 c_side() { "$CLIENT" "$URL$DP/api/execute" "$sid" "$N" >>"$tmp/c_exec"; }
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then lua_side; c_side; else c_side; lua_side; fi
 done
 lua_exec=$(best <"$tmp/lua_exec")
+async_exec=$(best <"$tmp/async_exec")
 c_exec=$(best <"$tmp/c_exec")
 curl -sf -X DELETE "$URL/v1/code-interpreter/sessions/$sid" >/dev/null
 echo "execute_command(\"true\") x $N: lua ${lua_exec} s," \
      "C libcurl ${c_exec} s," \
      "ratio $(ratio "$lua_exec" "$c_exec") (target <= 1.1)"
+echo "agentcube.async exec \"true\" x $N (submit + result): lua" \
+     "${async_exec} s, ratio $(ratio "$async_exec" "$c_exec") to C libcurl" \
+     "(target <= 1.1), $(ratio "$async_exec" "$lua_exec") to the blocking" \
+     "method"
 
 # --- 2. upload / download of MB MiB -----------------------------------
 head -c "$((MB * 1024 * 1024))" /dev/urandom >"$tmp/big.bin"

@@ -85,6 +85,11 @@ local function new_client(opts)
   return ci
 end
 
+-- agentcube.async's "create" counts the same way: pressure before it is
+-- submitted, its session tracked once made.
+M._pressure = pressure
+function M._track(ci) live[ci] = true end
+
 -- os.exit(code) without `true` would skip every finalizer, leaving the
 -- sessions of the script alive: closing the state runs them (each deletes
 -- its session within a bounded time).
@@ -141,7 +146,8 @@ S.close = S.stop
 
 -- Each operation below is a plan: plans.NAME(target, args) checks its
 -- arguments and returns { session = ci, ext = "process_spawn", call = {...},
--- finish = fn(json) -> value [, next plan], catch = fn(err) -> value }.
+-- finish = fn(json) -> value [, next plan], catch = fn(err) -> value,
+-- stream = {on_stdout=, on_stderr=} }.
 -- The methods run plans through ci:_ext (blocking); agentcube.async runs
 -- the same plans on its engine (async.submit(target, NAME, args)): one
 -- implementation, one set of argument checks, one result shape.
@@ -151,7 +157,7 @@ M._plans = plans
 local function run_plan(plan)
   while true do
     local ok, json = pcall(plan.session._ext, plan.session, plan.ext,
-                           plan.call)
+                           plan.call, plan.stream)
     local value, nxt
     if ok then
       value, nxt = plan.finish(json)
@@ -310,14 +316,19 @@ function S.create_context(ci, language, opts)
   return run_plan(plans.create_context(ci, with("language", language, opts)))
 end
 
---- ctx:run(code [, {timeout=}]) -> {stdout, stderr, value, error}
+--- ctx:run(code [, {timeout=, on_stdout=, on_stderr=}])
+-- -> {stdout, stderr, value, error}
 function plans.run(ctx, a)
   if getmetatable(ctx) ~= Context then
     error(("run: a context (from ci:create_context) expected, got %s")
           :format(type(ctx)), 0)
   end
   need_string(a.code, "code")
-  return { session = ctx.ci, ext = "context_run", call = {
+  local stream
+  if a.on_stdout or a.on_stderr then
+    stream = { on_stdout = a.on_stdout, on_stderr = a.on_stderr }
+  end
+  return { session = ctx.ci, ext = "context_run", stream = stream, call = {
              id = ctx.id, timeout = a.timeout,
              json = cjson.encode{ code = a.code,
                                   timeout = go_duration(a.timeout) } },

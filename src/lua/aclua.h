@@ -109,6 +109,9 @@ struct aclua_native {
   struct aclua_native *next;          /* reaper queue link */
 };
 
+/* aclua_native.close_pending: what to do once the session is free. */
+enum aclua_close { ACLUA_CLOSE_NONE, ACLUA_CLOSE_STOP, ACLUA_CLOSE_SCOPE };
+
 /* The sentinel userdata kept in the registry. Created by the first
 ** luaopen, before any session, so lua_close finalizes it after every
 ** session (finalizers run in reverse order of marking). */

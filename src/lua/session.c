@@ -27,7 +27,8 @@
 #include <signal.h>
 #include <string.h>
 
-enum close_kind { CLOSE_NONE, CLOSE_STOP, CLOSE_SCOPE };
+enum close_kind { CLOSE_NONE = ACLUA_CLOSE_NONE, CLOSE_STOP = ACLUA_CLOSE_STOP,
+                  CLOSE_SCOPE = ACLUA_CLOSE_SCOPE };
 
 struct aclua_session {
   struct aclua_native *n;             /* owned; NULL once closed */
@@ -470,7 +471,7 @@ typedef enum ac_code (*start_fn)(ac_engine *e, void *ud,
 
 static enum ac_code run_streaming(lua_State *L, const struct stream_fns *fns,
                                   start_fn start, void *ud,
-                                  struct ac_exec_result *res,
+                                  struct ac_exec_result *res, char **json,
                                   struct ac_error *err) {
   struct stream_run r;
   struct ac_job_callbacks cbs;
@@ -494,7 +495,13 @@ static enum ac_code run_streaming(lua_State *L, const struct stream_fns *fns,
   if (rc == AC_OK) {
     ac_job_wait(j, -1);
     rc = ac_job_result(j, err);
-    ac_job_take_exec(j, res);
+    if (res != NULL)
+      ac_job_take_exec(j, res);
+    if (json != NULL && rc == AC_OK && ac_job_json(j) != NULL) {
+      *json = strdup(ac_job_json(j));
+      if (*json == NULL)
+        rc = ac_error_set(err, AC_ENOMEM, "out of memory");
+    }
     ac_job_free(j);
   }
   ac_engine_free(e);
@@ -552,7 +559,8 @@ static int execute(lua_State *L, int check) {
   call_begin(L, ls, &cc, check ? "execute_command" : "execute_command_result");
   if (o.stream) {
     struct exec_start x = { cc.n->s, line, argv, argc, &o, NULL, NULL, 0 };
-    rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, &err);
+    rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, NULL,
+                       &err);
   } else if (line != NULL) {
     rc = ac_session_exec_line(cc.n->s, line, &o, &box->exec, &err);
   } else {
@@ -613,7 +621,8 @@ static int run_code(lua_State *L, int check) {
   call_begin(L, ls, &cc, check ? "run_code" : "run_code_result");
   if (o.stream) {
     struct exec_start x = { cc.n->s, NULL, NULL, 0, &o, lang, code, len };
-    rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, &err);
+    rc = run_streaming(L, &fns, start_exec_cb, &x, &box->exec, NULL,
+                       &err);
   } else {
     rc = ac_session_run_code(cc.n->s, lang, code, len, &o, &box->exec,
                              &err);
@@ -657,7 +666,8 @@ static int session_run_code_result(lua_State *L) {
 }
 
 /***
-** ci:_ext(op, {id=, path=, json=, data=, offset=, eof=, timeout=})
+** ci:_ext(op, {id=, path=, json=, data=, offset=, eof=, timeout=}
+**         [, {on_stdout=, on_stderr=}])
 ** -> the answer's JSON text. The local runtime's extensions (processes,
 ** contexts, file operations); the friendly methods are in init.lua.
 */
@@ -691,19 +701,50 @@ void aclua_ext_call_read(lua_State *L, int op_idx, int idx,
   lua_pop(L, 2);
 }
 
+struct ext_start {
+  ac_session *s;
+  const struct ac_ext_call *call;
+};
+
+static enum ac_code start_ext_cb(ac_engine *e, void *ud,
+                                 const struct ac_job_callbacks *cbs,
+                                 ac_job **out, struct ac_error *err) {
+  struct ext_start *x = ud;
+  return ac_start_ext(e, x->s, x->call, cbs, out, err);
+}
+
 static int session_ext(lua_State *L) {
   struct aclua_session *ls = check_session(L);
   struct ac_ext_call call;
   struct ac_error err;
   struct call cc;
+  struct stream_fns fns;
   enum ac_code rc;
   char *json = NULL;
 
-  lua_settop(L, 3);
+  lua_settop(L, 4);
   aclua_ext_call_read(L, 2, 3, &call);
+  memset(&fns, 0, sizeof fns);
+  if (!lua_isnil(L, 4)) {             /* {on_stdout=, on_stderr=} */
+    luaL_checktype(L, 4, LUA_TTABLE);
+    if (lua_getfield(L, 4, "on_stdout") != LUA_TNIL)
+      fns.out = lua_gettop(L);
+    if (lua_getfield(L, 4, "on_stderr") != LUA_TNIL)
+      fns.err = lua_gettop(L);
+  }
   call_begin(L, ls, &cc, lua_tostring(L, 2));
-  rc = ac_session_ext(cc.n->s, &call, &json, &err);
+  if (fns.out != 0 || fns.err != 0) {
+    struct ext_start x = { cc.n->s, &call };
+    rc = run_streaming(L, &fns, start_ext_cb, &x, NULL, &json, &err);
+  } else {
+    rc = ac_session_ext(cc.n->s, &call, &json, &err);
+  }
   call_end(L, &cc);
+  if (rc == AC_ECANCELED && (fns.out != 0 || fns.err != 0) &&
+      !lua_isnil(L, -1)) {
+    free(json);
+    return lua_error(L);              /* a callback's own error */
+  }
   if (rc != AC_OK) {
     free(json);
     return call_fail(L, &cc, &err);
@@ -954,7 +995,8 @@ static int session_detach(lua_State *L) {
 
 /* ci:transfer() -> bytes moved, size (nil while unknown) of the upload or
 ** download in progress (or the last one). Cheap and never raises: progress
-** displays call it while a job runs the transfer on a worker thread. */
+** displays call it between polls while an agentcube.async job runs the
+** transfer. */
 static int session_transfer(lua_State *L) {
   struct aclua_session *ls = check_session(L);
   long long done = 0, total = -1;
@@ -1182,6 +1224,9 @@ int aclua_session_prepare(lua_State *L, int idx, struct ac_session_opts *so,
   struct aclua_client *h;
   int verbose, ud_idx;
 
+  memset(so, 0, sizeof *so);
+  *attach_id = NULL;
+  *c = NULL;
   idx = lua_absindex(L, idx);
   luaL_checktype(L, idx, LUA_TTABLE);
   read_options(L, idx, &o);
@@ -1271,7 +1316,7 @@ int aclua_session_new(lua_State *L) {
   struct ac_session_opts so;
   struct aclua_session *ls;
   struct aclua_native *n;
-  struct aclua_authcb saved;
+  struct aclua_authcb *cb, saved;
   struct ac_error err;
   const char *attach_id;
   ac_client *c;
@@ -1289,14 +1334,15 @@ int aclua_session_new(lua_State *L) {
   ls = lua_touserdata(L, ud_idx);
   n = ls->n;
   luaL_checkstack(L, 4, NULL);
-  if (n->cb != NULL) {
+  cb = n->cb;
+  if (cb != NULL) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->provider_ref);
     lua_pushnil(L);
     err_idx = lua_gettop(L);
-    saved = *n->cb;
-    n->cb->L = L;
-    n->cb->fn_idx = err_idx - 1;
-    n->cb->err_idx = err_idx;
+    saved = *cb;
+    cb->L = L;
+    cb->fn_idx = err_idx - 1;
+    cb->err_idx = err_idx;
   }
 
   n->busy = 1;
@@ -1306,8 +1352,8 @@ int aclua_session_new(lua_State *L) {
   else
     rc = ac_session_create(c, &so, &s, &err);
   n->busy = 0;
-  if (n->cb != NULL)
-    *n->cb = saved;
+  if (cb != NULL)
+    *cb = saved;
   if (rc != AC_OK) {
     if (err_idx != 0 && !lua_isnil(L, err_idx)) {
       lua_pushvalue(L, err_idx);

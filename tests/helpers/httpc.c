@@ -12,9 +12,11 @@
 **     timeout = 30 }
 **
 ** headers comes back with lower-cased names. Transport failures return
-** nil, message.
+** nil, message. httpc.readable(fd, ms) waits up to ms for fd to become
+** readable (a host loop's poll, for the specs of agentcube.async's fd).
 */
 #include <ctype.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
@@ -226,10 +228,21 @@ static int l_monotonic(lua_State *L) {
   return 1;
 }
 
+/* httpc.readable(fd, ms) -> whether fd became readable within ms. */
+static int l_readable(lua_State *L) {
+  struct pollfd p;
+  p.fd = (int)luaL_checkinteger(L, 1);
+  p.events = POLLIN;
+  p.revents = 0;
+  lua_pushboolean(L, poll(&p, 1, (int)luaL_checkinteger(L, 2)) == 1);
+  return 1;
+}
+
 int luaopen_httpc(lua_State *L);
 int luaopen_httpc(lua_State *L) {
   static const luaL_Reg fns[] = { { "request", l_request },
                                   { "monotonic", l_monotonic },
+                                  { "readable", l_readable },
                                   { NULL, NULL } };
   if (luaL_newmetatable(L, "httpc.call")) {
     lua_pushcfunction(L, call_gc);

@@ -635,7 +635,8 @@ function Run:phase(nodes, phase)
   end
   local grace_until
   while true do
-    if not self.cancelled and self.interrupted() then
+    if not self.cancelled and (self.interrupted() or
+                               self.caught_interrupt) then
       self.cancelled = true
       self.cancel_time = self.now()
       self:emit{ type = "interrupt" }
@@ -746,7 +747,15 @@ function Run:phase(nodes, phase)
     if self.woken then ms = 0 end
     self.woken = false
     -- one event per turn: the next turn looks at the world again
-    local job = self.A.wait_any(jobs, math.floor(ms))
+    -- Ctrl-C during the wait: agentcube.async cancels every job and
+    -- raises EINTERRUPTED; the run then takes its interrupt path
+    local ok, job = pcall(self.A.wait_any, jobs, math.floor(ms))
+    if not ok then
+      if type(job) ~= "table" or rawget(job, "code") ~= "EINTERRUPTED" then
+        error(job, 0)
+      end
+      self.caught_interrupt, job = true, nil
+    end
     if job then self:complete(job) end
     if self.reporter and self.reporter.tick then
       self:measure_transfers()

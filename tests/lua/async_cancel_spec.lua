@@ -1,0 +1,411 @@
+-- agentcube.async against a real `agentcube serve`: cancel and interrupt
+-- at every stage (queued, before send, during an upload, while a command
+-- runs, during a download, Ctrl-C), streaming callbacks that fire while a
+-- command still runs, create and stop without blocking, and no session
+-- left behind. Time bounds are generous (the machine is shared); the
+-- strict numbers belong to `make bench`.
+package.path = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") ..
+               "?.lua;" .. package.path
+local help = require "luahelp"
+local server = require "server"
+local agentcube = require "agentcube"
+local async = require "agentcube.async"
+
+local srv, dir, opts
+
+local function client()
+  return agentcube.CodeInterpreterClient(opts)
+end
+
+local function finish(job, limit)
+  local deadline = async.now() + (limit or 60)
+  while async.now() < deadline do
+    if async.wait_any({ job }, 100) then return job:result() end
+  end
+  error("job did not finish")
+end
+
+-- Drives the jobs until pred() holds (or fails after limit seconds).
+local function until_true(pred, limit, what)
+  local deadline = async.now() + (limit or 30)
+  while not pred() do
+    assert(async.now() < deadline, "timed out waiting for " .. what)
+    async.poll(20)
+  end
+end
+
+-- The session still works, and its files are as expected.
+local function usable(ci)
+  assert.equal("ok\n", ci:execute_command("echo ok"))
+end
+
+setup(function()
+  srv = server.start{}
+  opts = help.opts(srv.url)
+  dir = server.tmpdir("agentcube-async-cancel")
+end)
+
+teardown(function()
+  collectgarbage()
+  agentcube.flush()
+  os.execute("rm -rf " .. help.q(dir))
+  srv:destroy()
+end)
+
+describe("cancel", function()
+  it("a queued job never starts", function()
+    local prev = async.configure{ threads = 1 }
+    finally(function() async.configure{ threads = prev } end)
+    local a <close> = client()
+    local b <close> = client()
+    local ja = async.submit(a, "exec", { command = "sleep 30" })
+    local jb = async.submit(b, "exec", { command = "touch queued" })
+    assert.equal("queued", jb:state())
+    async.poll(200)
+    assert.equal("queued", jb:state())        -- the limit holds it back
+    assert.is_true(jb:cancel())
+    local ok, err = jb:result()
+    assert.is_nil(ok)
+    assert.equal("ECANCELED", err.code)
+    assert.is_true(ja:cancel())
+    usable(b)
+    assert.is_false(b:exists("queued"))
+    usable(a)
+  end)
+
+  it("before the request is sent, the command never runs", function()
+    local ci <close> = client()
+    -- positive control: the same job, driven, does run
+    assert.is_true((finish(async.submit(ci, "exec",
+                                        { command = "touch ran" }))))
+    assert.is_true(ci:exists("ran"))
+    local job = async.submit(ci, "exec", { command = "touch never" })
+    assert.equal("running", job:state())
+    assert.is_true(job:cancel())             -- nothing was polled yet
+    assert.equal("cancelled", job:state())
+    async.poll(300)
+    assert.is_false(ci:exists("never"))
+    usable(ci)
+  end)
+
+  it("while a command runs: the command is killed on the server",
+     function()
+    local ci <close> = client()
+    local started = false
+    -- writes a tick every 100 ms for 30 s: once cancelled, the ticks stop
+    local job = async.submit(ci, "exec", {
+      command = { "sh", "-c", "echo go; i=0; while [ $i -lt 300 ]; do " ..
+                  "date +%s%N > tick; i=$((i+1)); sleep 0.1; done" },
+      timeout = 60,
+      on_stdout = function() started = true end })
+    until_true(function() return started end, 30, "the command to start")
+    async.poll(300)
+    local t0 = async.now()
+    assert.is_true(job:cancel())
+    assert.is_true(async.now() - t0 < 1, "cancel took too long")
+    local ok, err = job:result()
+    assert.is_nil(ok)
+    assert.equal("ECANCELED", err.code)
+    -- positive control: the ticks were moving
+    local first = ci:read_file("tick")
+    assert.truthy(first:match("%d+"))
+    os.execute("sleep 1")
+    assert.equal(first, ci:read_file("tick"), "the command still runs")
+    usable(ci)
+  end)
+
+  it("sleep 30 ends at once", function()
+    local ci <close> = client()
+    local job = async.submit(ci, "exec", { command = "sleep 30" })
+    async.poll(500)
+    assert.equal("running", job:state())
+    local t0 = async.now()
+    job:cancel()
+    local ok, err = job:result()
+    assert.is_true(async.now() - t0 < 2)
+    assert.is_nil(ok)
+    assert.equal("ECANCELED", err.code)
+    usable(ci)
+  end)
+
+  it("during an upload: progress was seen, nothing is left", function()
+    local ci <close> = client()
+    local big = dir .. "/big.bin"
+    assert.is_true(os.execute("head -c 268435456 /dev/urandom > " ..
+                              help.q(big)))
+    local seen, job, t_cancel = 0, nil, nil
+    job = async.submit(ci, "upload", { from = big, to = "big.bin",
+      on_progress = function(done, total)
+        seen = done
+        if done > 0 and done < total and not t_cancel then
+          t_cancel = async.now()
+          job:cancel()
+        end
+      end })
+    local ok, err = finish(job, 120)
+    assert.is_nil(ok)
+    assert.equal("ECANCELED", err.code)
+    assert.is_true(seen > 0, "no progress seen")
+    assert.is_truthy(t_cancel)
+    assert.is_true(async.now() - t_cancel < 2)
+    usable(ci)
+    assert.is_false(ci:exists("big.bin"))
+    -- positive control: a small upload goes through
+    help.write_file(dir .. "/small", "small\n")
+    assert.is_true((finish(async.submit(ci, "upload",
+      { from = dir .. "/small", to = "small" }))))
+    assert.equal("small\n", ci:read_file("small"))
+  end)
+
+  it("during a download: progress was seen, nothing is left", function()
+    local ci <close> = client()
+    ci:execute_command({ "sh", "-c",
+                                   "head -c 268435456 /dev/urandom > big" },
+                                 { timeout = 120 })
+    local seen, job, t_cancel = 0, nil, nil
+    local to = dir .. "/dl/big.bin"
+    job = async.submit(ci, "download", { from = "big", to = to,
+      on_progress = function(done)
+        seen = done
+        if done > 0 and not t_cancel then
+          t_cancel = async.now()
+          job:cancel()
+        end
+      end })
+    local ok, err = finish(job, 120)
+    assert.is_nil(ok)
+    assert.equal("ECANCELED", err.code)
+    assert.is_true(seen > 0, "no progress seen")
+    assert.is_true(async.now() - t_cancel < 2)
+    local left = help.run("ls -A " .. help.q(dir .. "/dl") .. " 2>/dev/null")
+    assert.equal("", left)                   -- no partial file
+    usable(ci)
+  end)
+
+  it("from a callback: the job ends with the callback's error", function()
+    local ci <close> = client()
+    local job = async.submit(ci, "exec", {
+      command = { "sh", "-c", "echo a; sleep 30" }, timeout = 60,
+      on_stdout = function() error({ mine = 1 }) end })
+    local t0 = async.now()
+    local ok, err = finish(job)
+    assert.is_true(async.now() - t0 < 10)
+    assert.is_nil(ok)
+    assert.same({ mine = 1 }, err)
+    usable(ci)
+  end)
+end)
+
+describe("interrupt", function()
+  it("async.interrupt() ends every job and raises from the wait",
+     function()
+    local a <close> = client()
+    local b <close> = client()
+    local ja = async.submit(a, "exec", { command = "sleep 30" })
+    local jb = async.submit(b, "exec", {
+      command = { "sh", "-c", "echo x; sleep 30" },
+      on_stdout = function() async.interrupt() end })
+    local t0 = async.now()
+    local ok, err = pcall(async.wait_any, { ja }, 30000)
+    assert.is_false(ok)
+    assert.is_true(agentcube.is_error(err))
+    assert.equal("EINTERRUPTED", err.code)
+    assert.is_true(async.now() - t0 < 5)
+    assert.equal("EINTERRUPTED", select(2, ja:result()).code)
+    assert.equal("EINTERRUPTED", select(2, jb:result()).code)
+    usable(a)
+    usable(b)
+    -- the next wait is not interrupted again
+    assert.is_true((finish(async.submit(a, "exec", { command = "true" }))))
+  end)
+
+  it("Ctrl-C ends a blocked wait_any and job:result with EINTERRUPTED",
+     function()
+    for _, wait in ipairs{ "async.wait_any({ job }, 60000)",
+                           "job:result()" } do
+      local code = ([[
+        local agentcube = require "agentcube"
+        local async = require "agentcube.async"
+        local ci = agentcube.CodeInterpreterClient{
+          workload_manager_url = %q, router_url = %q }
+        job = async.submit(ci, "exec", { command = "sleep 60" })
+        local ok, err = pcall(function() return %s end)
+        print("raised", ok, err and err.code)
+        print("state", job:state())
+        print("after", ci:execute_command("echo usable"))
+      ]]):format(srv.url, srv.url, wait)
+      local t0 = os.time()
+      local out = help.lua(code, {}, { prefix = "timeout -s INT 3" })
+      assert.is_true(os.time() - t0 <= 3 + 4, "took " .. os.time() - t0)
+      assert.matches("raised\tfalse\tEINTERRUPTED", out)
+      assert.matches("state\tcancelled", out)
+      assert.matches("after\tusable", out)
+    end
+  end)
+end)
+
+describe("streaming", function()
+  it("delivers the first chunk while the command still runs", function()
+    local ci <close> = client()
+    local chunks, first_at = {}, nil
+    local job = async.submit(ci, "exec", {
+      command = { "sh", "-c", "echo one; sleep 2; echo two >&2; echo three" },
+      on_stdout = function(c)
+        chunks[#chunks + 1] = c
+        first_at = first_at or async.now()
+      end,
+      on_stderr = function(c) chunks[#chunks + 1] = "E:" .. c end })
+    until_true(function() return first_at ~= nil end, 30, "a chunk")
+    assert.equal("running", job:state())
+    assert.equal("one\n", chunks[1])
+    local ok, r = finish(job)
+    assert.is_true(ok)
+    assert.equal("one\nthree\n", r.stdout)
+    assert.equal("two\n", r.stderr)
+    assert.is_true(select(3, job:times()) - first_at > 1)
+    assert.matches("E:two", table.concat(chunks, "|"))
+  end)
+
+  it("a context run streams too, with the same result", function()
+    local ci <close> = client()
+    local ctx = ci:create_context("python")
+    local got = {}
+    local ok, r = finish(async.submit(ctx, "run", {
+      code = "print('a')\n6*7", on_stdout = function(c) got[#got + 1] = c end
+    }))
+    assert.is_true(ok)
+    assert.equal("a\n", table.concat(got))
+    assert.same(ctx:run("print('a')\n6*7").stdout, r.stdout)
+    assert.equal("42", r.value)
+    -- the blocking method takes the same callbacks
+    local seen = {}
+    local rb = ctx:run("print('a')\n6*7", {
+      on_stdout = function(c) seen[#seen + 1] = c end })
+    assert.equal("a\n", table.concat(seen))
+    assert.equal(r.stdout, rb.stdout)
+    assert.equal(r.value, rb.value)
+  end)
+end)
+
+describe("create and stop", function()
+  it("never block: poll returns while create is in flight", function()
+    local t_submit = async.now()
+    local job = async.submit(agentcube.CodeInterpreterClient, "create", opts)
+    assert.is_true(async.now() - t_submit < 0.5)
+    assert.equal("running", job:state())     -- submit did not wait for it
+    local t0 = async.now()
+    local n = async.poll(0)                   -- one look, never a wait
+    assert.is_true(async.now() - t0 < 0.2)
+    while job:state() == "running" do
+      n = n + async.poll(5)
+    end
+    assert.equal(1, n)
+    local ok, ci = job:result()
+    assert.is_true(ok)
+    assert.is_true(ci.owned)
+    local stop = async.submit(ci, "stop", {})
+    assert.is_true((finish(stop)))
+    assert.is_true(ci.closed)
+    -- sessions made by create are reaped like any: drop one
+    local _, ci2 = finish(async.submit(agentcube.CodeInterpreterClient,
+                                       "create", opts))
+    local id = ci2.session_id
+    ci2 = nil                                 -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    agentcube.flush()
+    for _, s in ipairs(help.session_ids(srv)) do
+      assert.not_equal(id, s)
+    end
+  end)
+end)
+
+describe("sessions made by create at exit", function()
+  it("are deleted by os.exit(n) without close, like any client's",
+     function()
+    local before = #help.session_ids(srv)
+    local out, code = help.lua(([[
+      local agentcube = require "agentcube"
+      local async = require "agentcube.async"
+      local o = { workload_manager_url = %q, router_url = %q }
+      local jobs = {}
+      for i = 1, 3 do
+        jobs[i] = async.submit(agentcube.CodeInterpreterClient, "create", o)
+      end
+      for _, j in ipairs(jobs) do assert(j:result()) end
+      -- one more still in flight at exit
+      async.submit(agentcube.CodeInterpreterClient, "create", o)
+      print("made")
+      os.exit(3)
+    ]]):format(srv.url, srv.url))
+    assert.equal(3, code, out)
+    assert.matches("made", out)
+    assert.equal(before, #help.session_ids(srv))
+  end)
+end)
+
+describe("dropped sessions made by create", function()
+  it("are collected under the same pressure as the clients'", function()
+    collectgarbage()
+    agentcube.flush()
+    local before = #help.session_ids(srv)
+    -- positive control: without the pressure, every one stays
+    local every = agentcube.collect_every
+    agentcube.collect_every = 0
+    for _ = 1, 10 do
+      assert.is_true((finish(async.submit(agentcube.CodeInterpreterClient,
+                                          "create", opts))))
+    end
+    agentcube.collect_every = every
+    assert.equal(before + 10, #help.session_ids(srv))
+    collectgarbage()
+    collectgarbage()
+    agentcube.flush()
+    for _ = 1, 20 do
+      local ok = finish(async.submit(agentcube.CodeInterpreterClient,
+                                     "create", opts))
+      assert.is_true(ok)                     -- the session is dropped
+    end
+    local alive = #help.session_ids(srv) - before
+    assert.is_true(alive > 0, "nothing left to collect: no control")
+    assert.is_true(alive <= agentcube.collect_every + 2,
+                   alive .. " sessions still alive")
+    collectgarbage()
+    collectgarbage()
+    agentcube.flush()
+    assert.equal(before, #help.session_ids(srv))
+  end)
+end)
+
+describe("a host loop", function()
+  it("waits on async.fd() and polls when it is readable", function()
+    local httpc = require "httpc"
+    local ci <close> = client()
+    local fd = async.fd()
+    assert.is_true(math.type(fd) == "integer" and fd >= 0)
+    local job = async.submit(ci, "exec", {
+      command = { "sh", "-c", "sleep 0.5; echo done" } })
+    local wakeups, t0 = 0, async.now()
+    while job:state() == "running" do
+      assert(async.now() - t0 < 30, "the job did not finish")
+      if httpc.readable(fd, 1000) then wakeups = wakeups + 1 end
+      async.poll(0)                      -- never waits
+    end
+    local ok, r = job:result()
+    assert.is_true(ok)
+    assert.equal("done\n", r.stdout)
+    assert.is_true(wakeups >= 1)
+    -- nothing running: the descriptor stays quiet
+    async.poll(0)
+    assert.is_false(httpc.readable(fd, 100))
+  end)
+end)
+
+describe("nothing leaks", function()
+  it("leaves no session on the server", function()
+    collectgarbage()
+    collectgarbage()
+    agentcube.flush()
+    assert.same({}, help.session_ids(srv))
+  end)
+end)
