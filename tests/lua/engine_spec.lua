@@ -217,8 +217,9 @@ describe("background processes", function()
       os.execute("sleep 0.05")
     end
     assert.equal("abc\n", (w:output(0)))   -- the control: output is read
-    out, _, next_offset = w:output(4)
+    out, err, next_offset = w:output(4)
     assert.equal("", out)
+    assert.equal("", err)
     assert.equal(4, next_offset)
     p:kill("KILL")
     w:kill("KILL")
