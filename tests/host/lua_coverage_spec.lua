@@ -91,8 +91,8 @@ describe("AGENTCUBE_LUA_COVERAGE", function()
     for src in pairs(hits) do assert.matches("^agentcube/.*%.lua$", src) end
 
     -- another run that takes the other branch adds its own file
-    assert.equal(0, host("AGENTCUBE_LUA_COVERAGE=" .. q(dir),
-                         "require('agentcube.workflow.words').split('x \"y\"')"))
+    local split2 = "require('agentcube.workflow.words').split('x \"y\"')"
+    assert.equal(0, host("AGENTCUBE_LUA_COVERAGE=" .. q(dir), split2))
     assert.equal(2, #ls(dir))
     assert.is_true(hits_in(dir)[WORDS][dq])
   end)
@@ -111,16 +111,51 @@ describe("AGENTCUBE_LUA_COVERAGE", function()
     assert.is_table(hits_in(dir)["agentcube/init.lua"])
   end)
 
-  it("counts nothing when unset or empty", function()
-    -- the same run as above with the variable set writes a file (the
-    -- first test); unset or empty, the host has nowhere to write and
-    -- installs no hook, so a Lua hook of the chunk's own sees none
-    local chunk = "require('agentcube.workflow.words'); " ..
-                  "assert(debug.gethook() == nil, 'a hook is installed')"
+  it("keeps the Lua code's own hooks working, and counts under them",
+     function()
+    -- what the engine does around an expression or a lua step: set a
+    -- count hook, run, restore what debug.gethook gave
+    local chunk = [[
+      local fired = 0
+      local function mine() fired = fired + 1 end
+      local h0 = debug.gethook()
+      assert(h0 == nil, "the counter shows through debug.gethook")
+      debug.sethook(mine, "", 100)
+      local h, m, c = debug.gethook()
+      assert(h == mine and m == "" and c == 100, "gethook: " .. tostring(h))
+      require("agentcube.workflow.words").split("x \"y\"")
+      debug.sethook(h0)
+      assert(fired > 0, "the count hook never fired")
+      local lines = 0
+      debug.sethook(function(ev, l)
+        assert(ev == "line" and math.type(l) == "integer")
+        lines = lines + 1
+      end, "l")
+      local _ = 1
+      debug.sethook()
+      assert(lines >= 1, "a line hook saw no line")
+      assert(debug.gethook() == nil)
+      local co = coroutine.create(function()
+        require("agentcube.workflow.words").split("'z'")
+      end)
+      assert(coroutine.resume(co))
+    ]]
+    assert.equal(0, host("AGENTCUBE_LUA_COVERAGE=" .. q(dir), chunk))
+    local words = hits_in(dir)[WORDS]
+    -- the double-quote branch ran only under the chunk's count hook
+    assert.is_true(words[line_of(WORDS, [[if d == '"' then break end]])])
+    -- the single-quote branch ran only in a coroutine
+    assert.is_true(words[line_of(WORDS, [[local j = s:find("'", i + 1]])])
+  end)
+
+  it("installs nothing when unset or empty", function()
+    -- lua5.4's own debug.sethook keeps its hooks in the registry field
+    -- _HOOKKEY; the counter's keeps them elsewhere
+    local chunk = "debug.sethook(function() end, 'l'); " ..
+                  "assert(debug.getregistry()._HOOKKEY, 'not the standard')"
     assert.equal(0, host("env -u AGENTCUBE_LUA_COVERAGE", chunk))
     assert.equal(0, host("AGENTCUBE_LUA_COVERAGE=", chunk))
-    assert.equal(0, #ls(dir))
-    -- positive control: set, the hook is there
+    -- positive control: set, debug.sethook is the counter's
     assert.is_not.equal(0, host("AGENTCUBE_LUA_COVERAGE=" .. q(dir), chunk))
   end)
 end)
