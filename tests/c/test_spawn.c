@@ -255,7 +255,8 @@ static void resets_signals(void) {
 }
 
 static void leads_its_own_session(void) {
-  char *argv[] = { "/bin/sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat)", NULL };
+  char *argv[] = { "/bin/sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat)",
+                   NULL };
   struct ac_error err;
   char out[128];
   long pid = 0, sid = -1;
