@@ -1,9 +1,10 @@
 /*
 ** lua_coverage.c -- the host's Lua line counter (see lua_coverage.h).
 **
-** lua5.4 gets its counter through LUA_INIT; the host ignores LUA_INIT (a
-** user's LUA_INIT is not meant for it), so it counts in C instead: a line
-** hook on each state it creates (coroutines inherit it), with the lines
+** The host ignores LUA_INIT (a user's LUA_INIT is not meant for it), so it
+** installs the counter itself; lua5.4 loads the same code as a C module
+** (tests/coverage/lua_lines.c). A line hook in C on each state
+** (coroutines inherit it), with the lines
 ** kept per source file in this process, and written once at exit (atexit
 ** also covers os.exit and states never closed). The Lua code is run by
 ** one thread at a time, so the tables need no lock.
@@ -40,10 +41,12 @@ static const char hooks_key = 'h';
 
 /* {====================================================== counting */
 
-/* Ours: the embedded modules ("@agentcube/x.lua") and their development
-** copies in a source tree (AGENTCUBE_LUA_DIR=.../lua). */
+/* Ours: the embedded modules ("@agentcube/x.lua") and the files of a
+** source tree (".../lua/agentcube/x.lua": AGENTCUBE_LUA_DIR, or lua5.4's
+** package.path). */
 static int is_ours(const char *source) {
   return !strncmp(source, "@agentcube/", 11) ||
+         !strncmp(source, "@lua/agentcube/", 15) ||
          (source[0] == '@' && strstr(source, "/lua/agentcube/") != NULL);
 }
 

@@ -1,6 +1,6 @@
 -- AGENTCUBE_LUA_COVERAGE: the host counts the lines it runs of its own
 -- Lua modules (make coverage), in the format tests/coverage/report reads;
--- unset, it counts nothing.
+-- unset, it counts nothing. lua5.4 gets the same counter as a C module.
 local server = require "server"
 
 local BIN, q = server.bin, server.q
@@ -146,6 +146,26 @@ describe("AGENTCUBE_LUA_COVERAGE", function()
     assert.is_true(words[line_of(WORDS, [[if d == '"' then break end]])])
     -- the single-quote branch ran only in a coroutine
     assert.is_true(words[line_of(WORDS, [[local j = s:find("'", i + 1]])])
+  end)
+
+  it("counts lua5.4's lines through the module LUA_INIT_5_4 loads",
+     function()
+    local so = BIN:match("^(.*)/[^/]*$") .. "/tests/lua/lua_lines.so"
+    local init = ("local f = package.loadlib(%q, 'luaopen_lua_lines') " ..
+                  "if f then f() end"):format(so)
+    local cmd = "LUA_INIT_5_4=" .. q(init) .. " AGENTCUBE_LUA_COVERAGE=" ..
+                q(dir) .. " LUA_PATH=" .. q(ROOT .. "/lua/?.lua;;") ..
+                " lua5.4 -e " .. q([[
+      local n = 0
+      debug.sethook(function() n = n + 1 end, "", 10)
+      require("agentcube.workflow.words").split("x \"y\"")
+      debug.sethook()
+      assert(n > 0, "the chunk's count hook never fired")
+      os.exit(0)]]) .. " >/dev/null 2>&1"
+    assert.is_true(os.execute(cmd))
+    local words = hits_in(dir)[ROOT .. "/lua/" .. WORDS]
+    assert.is_table(words)
+    assert.is_true(words[line_of(WORDS, [[if d == '"' then break end]])])
   end)
 
   it("installs nothing when unset or empty", function()
