@@ -51,6 +51,29 @@ describe("code context requests", function()
     end
   end)
 
+  it("holds at most 16 contexts per session: the next one is a 429",
+     function()
+    local sid = srv:create()
+    local function make()
+      return srv:json("POST", DP .. "api/contexts", { language = "bash" },
+                      { session = sid })
+    end
+    local ids = {}
+    for i = 1, 16 do
+      local status, c = make()
+      assert.equal(201, status, "context " .. i)
+      ids[#ids + 1] = c.id
+    end
+    local status, body = make()
+    assert.equal(429, status)
+    assert.matches("at most 16 contexts per session", body.error, 1, true)
+    -- one deleted, one more fits (control)
+    assert.equal(200, (srv:json("POST", DP .. "api/contexts/" .. ids[1] ..
+                                "/delete", {}, { session = sid })))
+    assert.equal(201, (make()))
+    srv:delete(sid)
+  end)
+
   it("refuses malformed runs and unknown contexts", function()
     local _, c = post("api/contexts", { language = "bash" })
     local cases = {
