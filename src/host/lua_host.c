@@ -6,6 +6,7 @@
 */
 #include "lua_host.h"
 #include "embed.h"
+#include "lua_coverage.h"
 #include "shown.h"
 
 #include <signal.h>
@@ -143,6 +144,7 @@ static int open_state(lua_State *L) {
   lua_setfield(L, LUA_REGISTRYINDEX, "agentcube.interrupt");
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);
+  ac_host_coverage_start(L);     /* AGENTCUBE_LUA_COVERAGE only */
   return 0;
 }
 

@@ -86,9 +86,16 @@ function Server:launch()
               table.concat(qargs, " ") .. " 2>>" .. q(self.log)
   self.proc = assert(io.popen(cmd, "r"))
   self.pid = tonumber(self.proc:read("l"))
+  -- A spec that fails before stop() leaves its server running, and the
+  -- popen handle's finalizer would wait for it forever when busted ends:
+  -- this guard, finalized first (it is newer), stops it. stop() disarms it.
+  self.guard = setmetatable({ pid = self.pid }, { __gc = function(g)
+    if g.pid then os.execute("kill -TERM " .. g.pid .. " 2>/dev/null") end
+  end })
   self.url = self.proc:read("l")
   if not self.url or not self.url:match("^http://") then
     local log = read_file(self.log) or ""
+    self.guard.pid = nil
     self.proc:close()
     error("agentcube serve did not start: " .. log)
   end
@@ -275,6 +282,7 @@ end
 -- Stops with SIGTERM and waits; returns the exit status.
 function Server:stop()
   if not self.proc then return end
+  self.guard.pid = nil
   sh("kill -TERM " .. self.pid)
   local _, _, code = self.proc:close()
   self.proc = nil
@@ -282,6 +290,7 @@ function Server:stop()
 end
 
 function Server:kill9()
+  self.guard.pid = nil
   sh("kill -KILL " .. self.pid)
   self.proc:close()
   self.proc = nil

@@ -36,13 +36,12 @@
 #define SBX_CHILD __attribute__((no_sanitize_address, noinline))
 
 enum stage {
-  ST_SIGNALS = 1, ST_CGROUP, ST_RLIMIT, ST_FDS, ST_CHDIR, ST_SETSID,
-  ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_PDEATHSIG, ST_EXEC
+  ST_CGROUP = 1, ST_RLIMIT, ST_FDS, ST_CHDIR, ST_SETSID, ST_SETGROUPS,
+  ST_SETRESGID, ST_SETRESUID, ST_PDEATHSIG, ST_EXEC
 };
 
 static const char *stage_name(int st) {
   switch (st) {
-  case ST_SIGNALS: return "resetting signals";
   case ST_CGROUP: return "joining the command's cgroups";
   case ST_RLIMIT: return "setrlimit";
   case ST_FDS: return "arranging file descriptors";
@@ -68,7 +67,8 @@ struct child_err {
   int err;
 };
 
-SBX_CHILD static void child_fail(int errfd, int stage) {
+SBX_CHILD __attribute__((noreturn))
+static void child_fail(int errfd, int stage) {
   struct child_err rec;
   ssize_t n;
   rec.stage = stage;
@@ -153,7 +153,6 @@ SBX_CHILD static int child_main(void *arg) {
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(p->path, p->argv, p->envp);
   child_fail(errfd, ST_EXEC);
-  return 127;
 }
 
 enum ac_code sbx_spawn(const struct sbx_spawn_plan *plan, pid_t *pidp,

@@ -1,0 +1,565 @@
+/*
+** test_cgroup.c -- the sandbox's cgroups on their own: the limits a box
+** writes into the controllers' files, removal with processes still
+** running (a box, a command left by a killed server, a live sandbox's
+** per-command child), and what the runtime says when controllers or the
+** whole cgroup filesystem are missing.
+**
+** Root only. The real hierarchies of this host are used where they exist;
+** the other layouts are made in a private mount namespace (cgroup2, a
+** bare tmpfs or a ramfs mounted over /sys/fs/cgroup, no /proc), and the
+** cgroup v2 limit files, which a v1 host cannot offer, are checked on a
+** directory laid out like a v2 box.
+*/
+#include "cgroup.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char name[64];            /* the runtime parent's name */
+
+/* {====================================================== helpers */
+
+static const char *read_text(const char *dir, const char *file) {
+  static char buf[4][256];
+  static int i;
+  char *b = buf[i++ % 4], path[1024];
+  ssize_t n;
+  int fd;
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  n = fd >= 0 ? read(fd, b, sizeof buf[0] - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  b[n > 0 ? n : 0] = '\0';
+  b[strcspn(b, "\n")] = '\0';
+  return b;
+}
+
+static int write_text(const char *path, const char *s) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int ok_ = fd >= 0 && write(fd, s, strlen(s)) == (ssize_t)strlen(s);
+  if (fd >= 0)
+    close(fd);
+  return ok_ ? 0 : -1;
+}
+
+static int exists(const char *path) {
+  return access(path, F_OK) == 0;
+}
+
+/* A `sleep` joined to the cgroup.procs fds (or the file at procs). */
+static pid_t start_in(const int *join, int njoin, const char *procs) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (int i = 0; i < njoin; i++)
+      if (write(join[i], "0", 1) != 1)
+        _exit(2);
+    if (procs) {
+      int fd = open(procs, O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, "0", 1) != 1)
+        _exit(3);
+    }
+    execl("/bin/sleep", "sleep", "1000", (char *)NULL);
+    _exit(4);
+  }
+  /* back once it has joined and exec'd (or died) */
+  for (int i = 0; pid > 0 && i < 3000; i++) {
+    char path[64], comm[32] = "";
+    int fd;
+    ssize_t n;
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    n = fd >= 0 ? read(fd, comm, sizeof comm - 1) : -1;
+    if (fd >= 0)
+      close(fd);
+    if (n <= 0 || strcmp(comm, "sleep\n") == 0)
+      break;
+    usleep(10000);
+  }
+  return pid;
+}
+
+/* Waits for pid (up to 30 s); 1 when it died of SIGKILL. */
+static int killed(pid_t pid) {
+  for (int i = 0; i < 3000; i++) {
+    int st;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) {
+      if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+        printf("#   pid %d: status 0x%x\n", (int)pid, st);
+      return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+    }
+    if (r < 0) {
+      printf("#   waitpid %d: %s\n", (int)pid, strerror(errno));
+      return 0;
+    }
+    usleep(10000);
+  }
+  printf("#   pid %d still running after 30 s\n", (int)pid);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return 0;
+}
+
+/* 1 when pid runs (not yet exited, not a zombie). */
+static int running(pid_t pid) {
+  char path[64], st[512];
+  int fd;
+  ssize_t n;
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1;
+  if (fd >= 0)
+    close(fd);
+  if (n <= 0)
+    return 0;
+  st[n] = '\0';
+  return strstr(st, ") Z ") == NULL;
+}
+
+/* The directories of the runtime's parents, kept to check removal. */
+static void free_runtime(struct cg_runtime *cg) {
+  cg_runtime_free(cg);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag,
+                 struct FTW *f) {
+  (void)st;
+  (void)f;
+  if (flag == FTW_DP)
+    rmdir(p);
+  else
+    unlink(p);
+  return 0;
+}
+
+/* }====================================================== */
+
+/* Whatever a failed case left behind on this host. */
+static void purge(void) {
+  static const char *boxes[] = {
+    "box-limits", "box-busy", "box-stale", "box-live", "box-v2", "box-none"
+  };
+  struct cg_runtime cg;
+  cg_runtime_init(&cg, name);
+  for (size_t i = 0; i < sizeof boxes / sizeof boxes[0]; i++)
+    cg_box_purge(&cg, boxes[i]);
+  cg_runtime_free(&cg);
+}
+
+/* {====================================================== this host */
+
+static void limits_written(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct ac_error e;
+  int mem = 0, pids = 0, cpu = 0;
+
+  tcase("a box's memory, pids and cpu limits land in the controllers");
+  cg_runtime_init(&cg, name);
+  REQUIRE(cg.n > 0, "cgroups on this host (%s)", cg.layout);
+  REQUIRE(cg_box_open(&cg, "box-limits", 64ULL << 20, 50, 500, &box, &e) ==
+          AC_OK, "box: %s", e.msg);
+  for (int i = 0; i < cg.n; i++) {
+    const char *d = box.dir[i];
+    int v2 = (cg.h[i].what & CG_W_V2) != 0;
+    if (cg.h[i].what & CG_W_MEM) {
+      mem = 1;
+      is_str(read_text(d, v2 ? "memory.max" : "memory.limit_in_bytes"),
+             "67108864", "memory limit 64 MiB");
+      if (!v2 && cg.has_memsw)
+        is_str(read_text(d, "memory.memsw.limit_in_bytes"), "67108864",
+               "memory+swap limit the same (no swap)");
+    }
+    if (cg.h[i].what & CG_W_PIDS) {
+      pids = 1;
+      is_str(read_text(d, "pids.max"), "50", "pids.max 50");
+    }
+    if (cg.h[i].what & CG_W_CPU) {
+      cpu = 1;
+      if (v2) {
+        is_str(read_text(d, "cpu.max"), "50000 100000", "cpu.max: half");
+      } else {
+        is_str(read_text(d, "cpu.cfs_period_us"), "100000", "period");
+        is_str(read_text(d, "cpu.cfs_quota_us"), "50000", "quota: half");
+      }
+    }
+  }
+  if (!mem)
+    ok(cg.why_mem[0] != '\0', "no memory controller, and why: %s",
+       cg.why_mem);
+  if (!pids)
+    ok(cg.why_pids[0] != '\0', "no pids controller, and why: %s",
+       cg.why_pids);
+  if (!cpu)
+    ok(cg.why_cpu[0] != '\0', "no cpu controller, and why: %s", cg.why_cpu);
+  /* the same box again without limits: "no limit" in each file */
+  cg_box_free(&box);
+  REQUIRE(cg_box_open(&cg, "box-limits", 0, 0, 0, &box, &e) == AC_OK,
+          "reopened: %s", e.msg);
+  for (int i = 0; i < cg.n; i++) {
+    int v2 = (cg.h[i].what & CG_W_V2) != 0;
+    if (cg.h[i].what & CG_W_PIDS)
+      is_str(read_text(box.dir[i], "pids.max"), "max", "pids.max: max");
+    if ((cg.h[i].what & CG_W_CPU) && !v2)
+      is_str(read_text(box.dir[i], "cpu.cfs_quota_us"), "-1",
+             "quota: none");
+    if ((cg.h[i].what & CG_W_MEM) && !v2)
+      ok(strtoull(read_text(box.dir[i], "memory.limit_in_bytes"), NULL,
+                  10) > (1ULL << 40), "memory: unlimited");
+  }
+  cg_box_remove(&cg, &box);
+  free_runtime(&cg);
+}
+
+static void box_removed_with_processes(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error e;
+  char dirs[CG_MAX_HIER][512];
+  pid_t pid;
+  int n, left = 0;
+
+  tcase("removing a box kills what still runs in it, then removes it");
+  cg_runtime_init(&cg, name);
+  REQUIRE(cg.n > 0, "cgroups on this host");
+  REQUIRE(cg_box_open(&cg, "box-busy", 0, 0, 0, &box, &e) == AC_OK &&
+          cg_cmd_create(&cg, &box, "cmd-1", &cmd, &e) == AC_OK,
+          "box and command: %s", e.msg);
+  pid = start_in(cmd.join, cmd.njoin, NULL);
+  for (int i = 0; i < 500 && !cg_cmd_populated(&cg, &cmd); i++)
+    usleep(10000);
+  ok(cg_cmd_populated(&cg, &cmd) && running(pid),
+     "a process runs in the command's cgroup");
+  n = box.n;
+  for (int i = 0; i < n; i++)
+    snprintf(dirs[i], sizeof dirs[i], "%s", box.dir[i] ? box.dir[i] : "");
+  cg_box_remove(&cg, &box);
+  ok(killed(pid), "it was SIGKILLed");
+  for (int i = 0; i < n; i++)
+    left += dirs[i][0] && exists(dirs[i]);
+  is_int(left, 0, "the box's cgroups are gone");
+  cg_cmd_destroy(&cg, &cmd);          /* closes the fds; dirs are gone */
+  free_runtime(&cg);
+}
+
+/* A server killed with a command running leaves its cgroups behind; the
+** next one meets them when it opens the box or creates the command. */
+static void stale_commands(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd, again;
+  struct ac_error e;
+  char cmddir[512], procs[600];
+  pid_t p1, p2;
+  int pct = -1;
+
+  tcase("a killed server's commands, processes and all, are cleared");
+  cg_runtime_init(&cg, name);
+  REQUIRE(cg.n > 0, "cgroups on this host");
+  for (int i = 0; i < cg.n; i++)
+    if (cg.h[i].percmd) {
+      pct = i;
+      break;
+    }
+  REQUIRE(pct >= 0, "a hierarchy with per-command cgroups");
+  REQUIRE(cg_box_open(&cg, "box-stale", 0, 0, 0, &box, &e) == AC_OK &&
+          cg_cmd_create(&cg, &box, "cmd-1", &cmd, &e) == AC_OK,
+          "box and command: %s", e.msg);
+  p1 = start_in(cmd.join, cmd.njoin, NULL);
+  snprintf(cmddir, sizeof cmddir, "%s", cmd.dir[pct]);
+  /* the server dies: its fds close, the cgroups stay */
+  for (int i = 0; i < cmd.njoin; i++)
+    close(cmd.join[i]);
+  if (cmd.oom_efd >= 0)
+    close(cmd.oom_efd);
+  for (int i = 0; i < CG_MAX_HIER; i++)
+    free(cmd.dir[i]);
+  cg_box_free(&box);
+  for (int i = 0; i < 500 && !running(p1); i++)
+    usleep(10000);
+  REQUIRE(running(p1) && exists(cmddir), "the command runs on, its "
+          "cgroup stays");
+  REQUIRE(cg_box_open(&cg, "box-stale", 0, 0, 0, &box, &e) == AC_OK,
+          "the next server opens the box: %s", e.msg);
+  ok(killed(p1), "the stale command's process was SIGKILLed");
+  ok(!exists(cmddir), "its cgroup removed");
+
+  /* a stale command cgroup of the same name as a new command */
+  REQUIRE(mkdir(cmddir, 0755) == 0, "a stale cmd-1 again");
+  snprintf(procs, sizeof procs, "%s/cgroup.procs", cmddir);
+  p2 = start_in(NULL, 0, procs);
+  for (int i = 0; i < 500 && !running(p2); i++)
+    usleep(10000);
+  REQUIRE(running(p2), "a process in it");
+  is_int(cg_cmd_create(&cg, &box, "cmd-1", &again, &e), AC_OK,
+         "the new command of that name is created");
+  ok(killed(p2), "the stale process was SIGKILLed first");
+  ok(!cg_cmd_populated(&cg, &again), "the new command's cgroup is empty");
+  cg_cmd_destroy(&cg, &again);
+  cg_box_remove(&cg, &box);
+  free_runtime(&cg);
+}
+
+/* A live sandbox's init makes one child cgroup per command in the
+** directory delegated to it. */
+static void live_children(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error e;
+  struct stat st;
+  char child[600], procs[700];
+  int k, fd;
+  pid_t pid;
+
+  tcase("a live sandbox's per-command children: populated, killed, gone");
+  cg_runtime_init(&cg, name);
+  if (!cg_has(&cg, CG_W_KILL)) {
+    ok(1, "no cgroup.kill: %s", cg.why_kill);
+    skip_case("no cgroup.kill on this kernel");
+    free_runtime(&cg);
+    return;
+  }
+  REQUIRE(cg_box_open(&cg, "box-live", 0, 0, 0, &box, &e) == AC_OK &&
+          cg_cmd_create(&cg, &box, "live", &cmd, &e) == AC_OK,
+          "box and live cgroup: %s", e.msg);
+  k = cg_cmd_kill_index(&cg, &cmd);
+  REQUIRE(k >= 0, "the kill hierarchy");
+  fd = cg_cmd_delegate(&cg, &cmd, 1, 200123, 200123);
+  ok(fd >= 0, "delegated: a directory fd");
+  ok(stat(cmd.dir[k], &st) == 0 && st.st_uid == 200123 &&
+     st.st_gid == 200123, "the directory belongs to the sandbox's uid");
+  REQUIRE(mkdirat(fd, "c1", 0755) == 0, "the init makes child c1");
+  snprintf(child, sizeof child, "%s/c1", cmd.dir[k]);
+  snprintf(procs, sizeof procs, "%s/cgroup.procs", child);
+  pid = start_in(NULL, 0, procs);
+  for (int i = 0; i < 500 && !cg_cmd_child_populated(&cg, &cmd, "c1"); i++)
+    usleep(10000);
+  ok(cg_cmd_child_populated(&cg, &cmd, "c1"), "c1 populated");
+  is_int(cg_cmd_remove_child(&cg, &cmd, "c1"), -1,
+         "c1 cannot be removed while it holds a process");
+  is_int(cg_cmd_kill_child(&cg, &cmd, "c1"), 0, "c1 killed");
+  ok(killed(pid), "its process got SIGKILL");
+  for (int i = 0; i < 500 && cg_cmd_child_populated(&cg, &cmd, "c1"); i++)
+    usleep(10000);
+  ok(!cg_cmd_child_populated(&cg, &cmd, "c1"), "c1 empty");
+  is_int(cg_cmd_remove_child(&cg, &cmd, "c1"), 0, "c1 removed");
+  ok(!exists(child), "c1 is gone");
+  is_int(cg_cmd_remove_child(&cg, &cmd, "c1"), 0, "removing it again: ok");
+  is_int(cg_cmd_kill_child(&cg, &cmd, "nope"), -1, "no such child to kill");
+  is_int(cg_cmd_child_populated(&cg, &cmd, "nope"), 0,
+         "no such child: not populated");
+  close(fd);
+  cg_cmd_destroy(&cg, &cmd);
+  cg_box_remove(&cg, &box);
+  free_runtime(&cg);
+}
+
+/* }====================================================== */
+
+/* {====================================================== other layouts */
+
+/* cg_runtime_init with fstype mounted over /sys/fs/cgroup (NULL: as is)
+** and, with no_proc, an empty /proc. */
+static int init_over(struct cg_runtime *cg, const char *fstype,
+                     int no_proc) {
+  if (fstype && mount(fstype, "/sys/fs/cgroup", fstype, 0, NULL) != 0)
+    return -1;
+  if (no_proc && mount("tmpfs", "/proc", "tmpfs", 0, "size=4k") != 0) {
+    if (fstype)
+      umount2("/sys/fs/cgroup", MNT_DETACH);
+    return -1;
+  }
+  cg_runtime_init(cg, name);
+  if (no_proc)
+    umount2("/proc", MNT_DETACH);
+  return 0;
+}
+
+static void no_cgroup_fs(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error e;
+
+  tcase("a bare tmpfs or a ramfs at /sys/fs/cgroup: no controllers, why");
+  REQUIRE(init_over(&cg, "tmpfs", 0) == 0, "a tmpfs over /sys/fs/cgroup");
+  is_int(cg.n, 0, "no hierarchy used");
+  is_str(cg.layout, "v1 (no v2 tree)", "layout");
+  ok(strstr(cg.why_mem, "no v1 memory hierarchy at /sys/fs/cgroup/memory")
+     != NULL, "memory: %s", cg.why_mem);
+  ok(strstr(cg.why_pids, "no v1 pids hierarchy") != NULL, "pids: %s",
+     cg.why_pids);
+  ok(strstr(cg.why_kill, "no cgroup v2 tree for cgroup.kill") != NULL,
+     "kill: %s", cg.why_kill);
+  /* boxes and commands still work, with nothing to join */
+  is_int(cg_box_open(&cg, "box-none", 1 << 20, 5, 100, &box, &e), AC_OK,
+         "a box without cgroups");
+  is_int(cg_cmd_create(&cg, &box, "cmd-1", &cmd, &e), AC_OK,
+         "a command without cgroups");
+  is_int(cmd.njoin, 0, "nothing to join");
+  cg_cmd_destroy(&cg, &cmd);
+  cg_box_remove(&cg, &box);
+  free_runtime(&cg);
+  umount2("/sys/fs/cgroup", MNT_DETACH);
+
+  REQUIRE(init_over(&cg, "ramfs", 0) == 0, "a ramfs over /sys/fs/cgroup");
+  is_str(cg.layout, "none", "layout: none");
+  ok(strstr(cg.why_kill, "no cgroup filesystem at /sys/fs/cgroup") != NULL,
+     "kill: %s", cg.why_kill);
+  ok(strstr(cg.why_mem, "memory controller not available") != NULL,
+     "memory: %s", cg.why_mem);
+  free_runtime(&cg);
+  umount2("/sys/fs/cgroup", MNT_DETACH);
+}
+
+static void no_proc(void) {
+  struct cg_runtime cg;
+
+  tcase("without /proc/self/cgroup: no cgroups, and why");
+  REQUIRE(init_over(&cg, NULL, 1) == 0, "an empty /proc");
+  is_int(cg.n, 0, "no hierarchy used");
+  is_str(cg.layout, "none", "layout: none");
+  ok(strstr(cg.why_mem, "cannot read /proc/self/cgroup") != NULL,
+     "memory: %s", cg.why_mem);
+  is_str(cg.why_kill, cg.why_mem, "the same reason for kill");
+  free_runtime(&cg);
+}
+
+/* cgroup2 over /sys/fs/cgroup: the unified layout, whatever this host
+** has; controllers it cannot delegate are off, with the reason. */
+static void unified(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error e;
+  char parent[512] = "";
+  pid_t pid;
+
+  tcase("cgroup v2 mounted alone: the unified layout, kill per command");
+  REQUIRE(init_over(&cg, "cgroup2", 0) == 0, "cgroup2 over /sys/fs/cgroup");
+  is_int(cg.mode, 2, "pure v2 mode");
+  is_str(cg.layout, "v2 (unified) at /sys/fs/cgroup", "layout");
+  REQUIRE(cg.n == 1, "one hierarchy (%d)", cg.n);
+  snprintf(parent, sizeof parent, "%s", cg.h[0].parent);
+  ok(exists(parent), "its parent cgroup was made");
+  ok(cg_has(&cg, CG_W_KILL | CG_W_FREEZE), "a way to kill: %s",
+     cg.why_kill[0] ? cg.why_kill : "cgroup.kill");
+  if (!cg_has(&cg, CG_W_MEM))
+    ok(cg.why_mem[0] != '\0', "memory off, and why: %s", cg.why_mem);
+  if (cg_box_open(&cg, "box-v2", 0, 0, 0, &box, &e) == AC_OK &&
+      cg_cmd_create(&cg, &box, "cmd-1", &cmd, &e) == AC_OK) {
+    pid = start_in(cmd.join, cmd.njoin, NULL);
+    for (int i = 0; i < 500 && !cg_cmd_populated(&cg, &cmd); i++)
+      usleep(10000);
+    ok(cg_cmd_populated(&cg, &cmd), "a command runs in its cgroup");
+    cg_cmd_kill(&cg, &cmd);
+    ok(killed(pid), "killed through the v2 tree");
+    cg_cmd_destroy(&cg, &cmd);
+    cg_box_remove(&cg, &box);
+  } else {
+    ok(0, "box and command: %s", e.msg);
+  }
+  free_runtime(&cg);
+  ok(!exists(parent), "the parent cgroup removed");
+  umount2("/sys/fs/cgroup", MNT_DETACH);
+}
+
+/* The v2 files a v1 host has none of, on a directory laid out like a v2
+** box: the values and their format, and a missing file named. */
+static void v2_files(void) {
+  static const char *files[] = {
+    "memory.max", "memory.swap.max", "cgroup.subtree_control", "pids.max",
+    "cpu.max", "cgroup.events"
+  };
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct ac_error e;
+  char tmpl[] = "/tmp/agentcube-cgv2.XXXXXX", *top, boxdir[600], p[700];
+
+  tcase("v2 limit files: memory.max, memory.swap.max, pids.max, cpu.max");
+  top = mkdtemp(tmpl);
+  REQUIRE(top != NULL, "a directory");
+  memset(&cg, 0, sizeof cg);
+  cg.mode = 2;
+  cg.n = 1;
+  cg.h[0].parent = top;
+  cg.h[0].what = CG_W_MEM | CG_W_PIDS | CG_W_CPU | CG_W_V2;
+  cg.h[0].percmd = 1;
+  snprintf(boxdir, sizeof boxdir, "%s/box-v2", top);
+  REQUIRE(mkdir(boxdir, 0755) == 0, "the box directory");
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", boxdir, files[i]);
+    REQUIRE(write_text(p, "") == 0, "%s", files[i]);
+  }
+  REQUIRE(cg_box_open(&cg, "box-v2", 100ULL << 20, 64, 5, &box, &e) ==
+          AC_OK, "box: %s", e.msg);
+  is_str(read_text(boxdir, "memory.max"), "104857600", "memory.max");
+  is_str(read_text(boxdir, "memory.swap.max"), "0", "no swap");
+  is_str(read_text(boxdir, "cgroup.subtree_control"), "+memory",
+         "commands get memory files of their own");
+  is_str(read_text(boxdir, "pids.max"), "64", "pids.max");
+  is_str(read_text(boxdir, "cpu.max"), "1000 100000",
+         "cpu.max: 5 millicores rounds up to the kernel's 1 ms minimum");
+  cg_box_free(&box);
+  /* cgroupfs files take each write whole; these need emptying */
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    snprintf(p, sizeof p, "%s/%s", boxdir, files[i]);
+    REQUIRE(write_text(p, "") == 0, "%s emptied", files[i]);
+  }
+  REQUIRE(cg_box_open(&cg, "box-v2", 0, 0, 0, &box, &e) == AC_OK,
+          "reopened: %s", e.msg);
+  is_str(read_text(boxdir, "memory.max"), "max", "memory.max: max");
+  is_str(read_text(boxdir, "cpu.max"), "max 100000", "cpu.max: max");
+  cg_box_free(&box);
+  /* without pids.max (no pids controller there) the box fails, says
+  ** which file, and is removed */
+  snprintf(p, sizeof p, "%s/pids.max", boxdir);
+  unlink(p);
+  is_int(cg_box_open(&cg, "box-v2", 0, 0, 0, &box, &e), AC_ESYSTEM,
+         "a missing controller file fails the box");
+  ok(strstr(e.msg, "/box-v2/pids.max") != NULL, "names it: %s", e.msg);
+  cg.h[0].parent = NULL;
+  nftw(top, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* }====================================================== */
+
+int main(void) {
+  plan(8);
+  if (geteuid() != 0)
+    return skip_all("not root: cgroups and mounts need root");
+  snprintf(name, sizeof name, "agentcube-cgtest-%ld", (long)getpid());
+  limits_written();
+  box_removed_with_processes();
+  stale_commands();
+  live_children();
+  v2_files();
+  purge();
+  /* the other layouts in a mount namespace of this process's own */
+  if (unshare(CLONE_NEWNS) != 0 ||
+      mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0) {
+    printf("# private mount namespace: %s\n", strerror(errno));
+    return done_testing();    /* the cases missing fail the plan */
+  }
+  no_cgroup_fs();
+  no_proc();
+  unified();
+  purge();
+  return done_testing();
+}
