@@ -1241,11 +1241,26 @@ void aclua_session_open(lua_State *L) {
     { "__tostring", session_tostring },
     { NULL, NULL }
   };
+  static const char *const fields[] = {
+    "session_id", "name", "namespace", "ttl", "owned", "closed",
+    "close_error", NULL
+  };
   luaL_newmetatable(L, AC_SESSION_MT);             /* mt */
   luaL_setfuncs(L, mt, 0);
   luaL_newlib(L, methods);                         /* mt, methods */
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, session_index, 1);           /* mt, methods, index */
   lua_setfield(L, -3, "__index");                  /* mt, methods */
+  /* __index is a function (the fields are computed), so a tool that
+  ** lists what an object offers (the REPL's Tab completion) finds the
+  ** methods and the field names here instead of calling it */
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__methods");
+  lua_createtable(L, 7, 0);
+  for (int i = 0; fields[i] != NULL; i++) {
+    lua_pushstring(L, fields[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -3, "__fields");
   lua_remove(L, -2);                               /* methods */
 }

@@ -262,8 +262,8 @@ describe("the REPL", function()
     assert.matches("\n3\r?\n", out)
     assert.matches(">> ", out, 1, true)             -- continuation prompt
     assert.matches("\n42\r?\n", out)
-    assert.matches("\ntable: 0x", out, 1, true)     -- completed name
-    assert.matches("\nOK\r?\n", out)
+    assert.matches("\n{ new = function: 0x", out, 1, true)  -- completed
+    assert.matches('\n"OK"\r?\n', out)             -- strings quoted
     assert.matches("boom", out, 1, true)
     assert.matches("stack traceback", out, 1, true)
     assert.matches("[exit 0]", out, 1, true)
