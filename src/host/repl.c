@@ -115,6 +115,23 @@ static int read_key(FILE *in) {
   }
 }
 
+/* Between the prompt and the call (showing a result, writing history)
+** a Ctrl-C is dropped rather than ending the REPL with its sessions. A
+** handler, not SIG_IGN: an ignored signal would stay ignored in the
+** programs the REPL starts. */
+static void on_idle_sigint(int sig) {
+  (void)sig;
+}
+
+static void idle_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_idle_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+}
+
 /* }====================================================== */
 
 /* {====================================================== the loop */
@@ -306,6 +323,7 @@ int ac_repl_loop(lua_State *L) {
   if (keep)
     read_history(hist);
   ac_repl_stream_install(L);
+  idle_sigint();
   lua_settop(L, 0);
   while ((got = load_chunk(L, &chunk, &status)) != 0) {
     if (got < 0) {                     /* Ctrl-C: a fresh prompt */
@@ -325,6 +343,7 @@ int ac_repl_loop(lua_State *L) {
     if (status == LUA_OK) {
       ac_host_interrupted = 0;
       status = ac_host_docall(L, 0, LUA_MULTRET);
+      idle_sigint();                   /* docall left the default */
     }
     if (ac_repl_stream_midline())
       fputc('\n', stdout);            /* the result on a line of its own */
@@ -335,6 +354,7 @@ int ac_repl_loop(lua_State *L) {
     lua_settop(L, 0);
   }
   words_free();
+  signal(SIGINT, SIG_DFL);
   fputc('\n', stdout);
   fflush(stdout);
   return 0;
