@@ -151,9 +151,49 @@ static int key_less(lua_State *L, int a, int b) {
   }
 }
 
+/* Whether src[a] sorts before src[b]. */
+static int less_at(lua_State *L, int src, lua_Integer a, lua_Integer b) {
+  int less;
+  lua_rawgeti(L, src, a);
+  lua_rawgeti(L, src, b);
+  less = key_less(L, -2, -1);
+  lua_pop(L, 2);
+  return less;
+}
+
+/* Sorts the sequence keys[1..n] (merge sort, bottom-up: a table with a
+** million keys is shown at once too; the comparison never raises). */
+static void sort_keys(lua_State *L, int keys, lua_Integer n) {
+  int src = keys, dst;
+  lua_createtable(L, n > 0 && n < 1 << 26 ? (int)n : 0, 0);
+  dst = lua_gettop(L);
+  for (lua_Integer width = 1; width < n; width *= 2) {
+    for (lua_Integer lo = 1; lo <= n; lo += 2 * width) {
+      lua_Integer mid = lo + width <= n + 1 ? lo + width : n + 1;
+      lua_Integer hi = lo + 2 * width <= n + 1 ? lo + 2 * width : n + 1;
+      lua_Integer i = lo, j = mid;
+      for (lua_Integer k = lo; k < hi; k++) {
+        if (i < mid && (j >= hi || !less_at(L, src, j, i)))
+          lua_rawgeti(L, src, i++);
+        else
+          lua_rawgeti(L, src, j++);
+        lua_rawseti(L, dst, k);
+      }
+    }
+    int t = src;                      /* the merged runs are the input */
+    src = dst;
+    dst = t;
+  }
+  if (src != keys)
+    for (lua_Integer k = 1; k <= n; k++) {
+      lua_rawgeti(L, src, k);
+      lua_rawseti(L, keys, k);
+    }
+  lua_pop(L, 1);                      /* the scratch table */
+}
+
 /* Pushes a sequence of the keys of the table at t that are not in its
-** array part 1..n, sorted. Insertion sort: a REPL value is small, and
-** the comparison never raises. */
+** array part 1..n, sorted. */
 static void push_sorted_keys(lua_State *L, int t, lua_Integer n) {
   lua_Integer count = 0;
   int keys;
@@ -168,18 +208,7 @@ static void push_sorted_keys(lua_State *L, int t, lua_Integer n) {
     lua_pushvalue(L, -1);
     lua_rawseti(L, keys, ++count);
   }
-  for (lua_Integer i = 2; i <= count; i++) {
-    for (lua_Integer k = i; k > 1; k--) {
-      lua_rawgeti(L, keys, k - 1);
-      lua_rawgeti(L, keys, k);
-      if (!key_less(L, -1, -2)) {
-        lua_pop(L, 2);
-        break;
-      }
-      lua_rawseti(L, keys, k - 1);
-      lua_rawseti(L, keys, k);
-    }
-  }
+  sort_keys(L, keys, count);
 }
 
 /* The length of the array part: 1..n all present. */

@@ -59,6 +59,11 @@ def main():
     wait_for(r"> $", 30)
     for n, step in enumerate(sys.argv[1:], 1):
         if step.startswith(">"):
+            # the prompt is on the terminal a moment before the line
+            # editor takes the keys: typed earlier, a line is echoed twice
+            settle = time.time() + 0.15
+            while time.time() < settle:
+                pump(0.02)
             os.write(fd, codecs.decode(step[1:], "unicode_escape").encode())
             sent_at = time.time()
         elif step == "^C":

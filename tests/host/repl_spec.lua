@@ -154,15 +154,14 @@ describe("the REPL", function()
     end
     -- both candidates listed, the unique ones completed and run
     assert.matches("ci:execute_command%s+ci:execute_command_result", out)
-    assert.matches('> =type%(ci.execute_command_result%)\n"function"\n',
-                   out)
-    assert.matches('> =ci.session_id\n"%x+%-', out)
-    assert.matches("> =ctx:run%('6%*7'%).value\n\"42\"\n", out)
+    assert.matches('=type%(ci.execute_command_result%)\n"function"\n', out)
+    assert.matches('=ci.session_id\n"%x+%-', out)
+    assert.matches("=ctx:run%('6%*7'%).value\n\"42\"\n", out)
     -- a process offers its methods and its fields
-    assert.matches('> =type%(p.wait%)\n"function"\n', out)
-    assert.matches("> =p.pid\n%d+\n", out)
-    assert.matches("> =nest.inner.deep.value\n42\n", out, 1, true)
-    assert.matches("> =agentcube.CodeInterpreterClient\n", out, 1, true)
+    assert.matches('=type%(p.wait%)\n"function"\n', out)
+    assert.matches("=p.pid\n%d+\n", out)
+    assert.matches("=nest.inner.deep.value\n42\n", out, 1, true)
+    assert.matches("=agentcube.CodeInterpreterClient\n", out, 1, true)
     -- control: an unknown name completes to nothing
     assert.is_nil(out:find("ci:zzz%a", 1))
     -- methods are not offered after '.', fields not after ':'
