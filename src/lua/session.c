@@ -75,8 +75,13 @@ static void sigint_catch(void) {
 }
 
 static void sigint_release(void) {
-  if (sigint_depth > 0 && --sigint_depth == 0)
+  if (sigint_depth > 0 && --sigint_depth == 0) {
     sigaction(SIGINT, &saved_sigint, NULL);
+    /* the call that took the interrupt has returned: a flag left set
+    ** would abort every later request of the clients, the DELETEs that
+    ** close the state's sessions at exit included */
+    sigint_flag = 0;
+  }
 }
 
 static struct aclua_session *check_session(lua_State *L) {

@@ -201,6 +201,20 @@ describe("the REPL", function()
     stop_home(home)
   end)
 
+  it("deletes its sessions on Ctrl-D right after an interrupted call",
+     function()
+    local home = server.tmpdir("agentcube-home")
+    local out, at = drive(home,
+      ">ci = agentcube.CodeInterpreterClient()\n", "?\n> $",
+      ">=ci.session_id\n", "?\n> $",
+      ">=ci:execute_command('sleep 30')\n", "~1.5", "^C",
+      "?EINTERRUPTED[^\n]*\n> $")
+    assert.is_number(at[8], out)
+    assert.matches("[exit 0]", out, 1, true)
+    assert.equal(0, sessions_in(home))
+    stop_home(home)
+  end)
+
   it("finds the state directory the server, the Lua module, sessions " ..
      "and the REPL agree on (HOME/.agentcube, AGENTCUBE_HOME unset)",
      function()
