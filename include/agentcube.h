@@ -206,9 +206,20 @@ const char *ac_client_router_url(const ac_client *c);
 /* ---------------------------------------------------------------------- */
 /* Local runtime state (helpers for the host's local_default hook)         */
 
-/* $AGENTCUBE_HOME, else $HOME/.agentcube (passwd entry when HOME unset),
-** into buf. AC_ETOOBIG when it does not fit. */
+/* The local runtime's state directory, the one every part of agentcube
+** uses (server, host, Lua module): $AGENTCUBE_HOME, else $HOME/.agentcube,
+** else (HOME unset or empty) the passwd entry's home/.agentcube, into buf.
+** AC_ECONFIG when there is no home at all (never a shared fallback such
+** as /tmp), AC_ETOOBIG when it does not fit. Checks nothing on disk. */
 enum ac_code ac_local_home(char *buf, size_t size, struct ac_error *err);
+
+/* Whether home can be trusted: a real directory (never a symlink) of this
+** user (or root) that nobody else can write. With create, a missing home
+** is made first (mode 0700; its parent must exist). AC_ENOTFOUND when it
+** does not exist, AC_EACCESS when it is not trusted (the message names
+** the path and why). */
+enum ac_code ac_local_home_check(const char *home, int create,
+                                 struct ac_error *err);
 
 /* Reads a running local server's state from home (NULL: ac_local_home):
 ** <home>/serve.json, a JSON object whose "url" names the server
@@ -233,6 +244,13 @@ enum ac_code ac_local_read_state(const char *home,
 ** pointer to an int, non-zero to say on stderr that a server starts. */
 enum ac_code ac_local_default(void *ud, struct ac_local_endpoint *out,
                               struct ac_error *err);
+
+/* The live server of ac_local_home, checked as ac_local_default checks it,
+** but never started: AC_ENOTFOUND when none runs (no serve.json, or one
+** left by a server that is gone). For tools that only look (`agentcube
+** sessions`). */
+enum ac_code ac_local_find(struct ac_local_endpoint *out,
+                           struct ac_error *err);
 
 /* Whether home's serve.json still names a running server at url (a
 ** client made from it may be reused). */
@@ -604,6 +622,20 @@ enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
                           const struct ac_ext_call *call,
                           const struct ac_job_callbacks *cbs, ac_job **out,
                           struct ac_error *err);
+
+/* GET {wm}/v1/code-interpreter/sessions, the sessions the server holds
+** (the local runtime's route; not in the SDK). ac_job_json is the answer,
+** {"sessions": [{"sessionId", "name", "namespace", "createdAt",
+** "lastActivityAt", "expiresAt", ...}, ...]}. A server without the
+** route (404) is AC_EUNSUPPORTED; an answer without a "sessions" array
+** is AC_EPROTO. */
+enum ac_code ac_start_session_list(ac_engine *e, ac_client *c,
+                                   const struct ac_job_callbacks *cbs,
+                                   ac_job **out, struct ac_error *err);
+
+/* The same, blocking: *json (malloc'd, caller frees) is the answer. */
+enum ac_code ac_session_list(ac_client *c, char **json,
+                             struct ac_error *err);
 
 /* The same, blocking: *json (malloc'd, caller frees) is the answer. */
 enum ac_code ac_session_ext(ac_session *s, const struct ac_ext_call *call,

@@ -190,6 +190,11 @@ AC_INTERNAL enum ac_code ac_json_dump(const json_t *j, char **out,
 ** and pid belongs to this user or root (local.c): the process serve.json
 ** names is really the one answering there. */
 AC_INTERNAL int ac_local_listener_is(const char *url, pid_t pid);
+/* ac_local_read_state, also giving the pid serve.json names (0 when it
+** names none): serve.json is read here only. */
+AC_INTERNAL enum ac_code ac_local_read_state_pid(
+    const char *home, struct ac_local_endpoint *out, long *pid,
+    struct ac_error *err);
 
 /* Parses a reply with a budget: more than AC_JSON_MAX_NODES values is
 ** AC_ETOOBIG before jansson allocates anything; malformed text is

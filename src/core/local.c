@@ -5,6 +5,11 @@
 ** while a server runs, and token, the server's API token. Nothing here
 ** starts a process (localrt.c does).
 **
+** This is the one place that says where the state directory is and
+** whether it can be trusted: the server (its default --state-dir), the
+** host (the REPL's history, `sessions`), the Lua module and C programs
+** all ask ac_local_home and ac_local_home_check.
+**
 ** None of these files is trusted for what it says alone: the directory
 ** must belong to this user (or root) and be writable by nobody else,
 ** serve.json and token must be regular files (never followed through a
@@ -20,6 +25,7 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,18 +57,26 @@ static int trusted_owner(uid_t uid) {
   return uid == geteuid() || uid == 0;
 }
 
-/* The state directory: a real directory of ours (or root's) that nobody
-** else can write to. */
-static enum ac_code check_home(const char *home, struct ac_error *err) {
+enum ac_code ac_local_home_check(const char *home, int create,
+                                 struct ac_error *err) {
   struct stat st;
+  if (home == NULL || home[0] == '\0')
+    return ac_error_set(err, AC_EINVAL, "no state directory given");
+  if (create && mkdir(home, 0700) != 0 && errno != EEXIST)
+    return ac_error_errno(err, errno == ENOENT ? AC_ENOTFOUND : AC_ESYSTEM,
+                          errno, "cannot create %s", home);
   if (lstat(home, &st) != 0)
-    return ac_error_errno(err, AC_ENOTFOUND, errno, "%s", home);
+    return ac_error_errno(err, errno == ENOENT ? AC_ENOTFOUND : AC_ESYSTEM,
+                          errno, "%s", home);
+  if (S_ISLNK(st.st_mode))
+    return ac_error_set(err, AC_EACCESS, "%s is a symbolic link: not "
+                        "trusting it (give the real path)", home);
   if (!S_ISDIR(st.st_mode))
-    return ac_error_set(err, AC_EACCESS, "%s is not a directory (a "
-                        "symlink?): not trusting it", home);
+    return ac_error_set(err, AC_EACCESS, "%s is not a directory: not "
+                        "trusting it", home);
   if (!trusted_owner(st.st_uid) || (st.st_mode & 022) != 0)
     return ac_error_set(err, AC_EACCESS, "%s belongs to uid %u or is "
-                        "writable by others (mode %o): not trusting it",
+                        "writable by others (mode %04o): not trusting it",
                         home, (unsigned)st.st_uid,
                         (unsigned)(st.st_mode & 07777));
   return AC_OK;
@@ -219,13 +233,21 @@ int ac_local_listener_is(const char *url, pid_t pid) {
 enum ac_code ac_local_read_state(const char *home,
                                  struct ac_local_endpoint *out,
                                  struct ac_error *err) {
+  return ac_local_read_state_pid(home, out, NULL, err);
+}
+
+enum ac_code ac_local_read_state_pid(const char *home,
+                                     struct ac_local_endpoint *out,
+                                     long *pid, struct ac_error *err) {
   enum ac_code rc;
   char dir[4096], path[4200];
   char *tok = NULL;
-  json_t *j = NULL, *url;
+  json_t *j = NULL, *url, *pidv;
   json_error_t jerr;
 
   memset(out, 0, sizeof *out);
+  if (pid != NULL)
+    *pid = 0;
   if (home == NULL) {
     rc = ac_local_home(dir, sizeof dir, err);
     if (rc != AC_OK)
@@ -236,7 +258,7 @@ enum ac_code ac_local_read_state(const char *home,
   if (access(path, F_OK) != 0 && errno == ENOENT)
     return ac_error_set(err, AC_ENOTFOUND,
                         "no local server state in %s", home);
-  rc = check_home(home, err);
+  rc = ac_local_home_check(home, 0, err);
   if (rc != AC_OK)
     return rc == AC_ENOTFOUND ? ac_error_set(err, AC_ENOTFOUND, "no local "
                                              "server state in %s", home)
@@ -259,6 +281,10 @@ enum ac_code ac_local_read_state(const char *home,
     goto out;
   }
   snprintf(out->url, sizeof out->url, "%s", json_string_value(url));
+  pidv = json_object_get(j, "pid");
+  if (pid != NULL && json_is_integer(pidv) && json_integer_value(pidv) > 0 &&
+      json_integer_value(pidv) <= INT32_MAX)
+    *pid = (long)json_integer_value(pidv);
   rc = check_local_url(out->url, path, err);
   if (rc != AC_OK) {
     memset(out, 0, sizeof *out);

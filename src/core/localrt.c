@@ -88,30 +88,15 @@ static int healthy(const char *url) {
   return cc == CURLE_OK && status >= 200 && status <= 299;
 }
 
-/* The pid serve.json names, or 0. */
-static long state_pid(const char *home) {
-  char path[PATH_MAX + 16];
-  json_t *j, *pid;
-  long p = 0;
-  snprintf(path, sizeof path, "%s/serve.json", home);
-  j = json_load_file(path, 0, NULL);
-  pid = json_is_object(j) ? json_object_get(j, "pid") : NULL;
-  if (json_is_integer(pid) && json_integer_value(pid) > 0)
-    p = (long)json_integer_value(pid);
-  json_decref(j);
-  return p;
-}
-
 /* AC_OK when a live server runs for home (out filled); AC_ENOTFOUND when
 ** none does (a stale serve.json counts as none). */
 static enum ac_code live_state(const char *home,
                                struct ac_local_endpoint *out,
                                struct ac_error *err) {
-  enum ac_code rc = ac_local_read_state(home, out, err);
   long pid;
+  enum ac_code rc = ac_local_read_state_pid(home, out, &pid, err);
   if (rc != AC_OK)
     return rc;
-  pid = state_pid(home);
   if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM) ||
       !healthy(out->url)) {
     explicit_bzero(out, sizeof *out);
@@ -130,18 +115,26 @@ static enum ac_code live_state(const char *home,
   return AC_OK;
 }
 
+enum ac_code ac_local_find(struct ac_local_endpoint *out,
+                           struct ac_error *err) {
+  char home[PATH_MAX];
+  enum ac_code rc = ac_local_home(home, sizeof home, err);
+  memset(out, 0, sizeof *out);
+  return rc != AC_OK ? rc : live_state(home, out, err);
+}
+
 int ac_local_live(const char *home, const char *url) {
   struct ac_local_endpoint ep;
   struct ac_error err;
   long pid;
   size_t n;
   int live;
-  if (home[0] == '\0' || ac_local_read_state(home, &ep, &err) != AC_OK)
+  if (home[0] == '\0' ||
+      ac_local_read_state_pid(home, &ep, &pid, &err) != AC_OK)
     return 0;
   n = strlen(ep.url);
   while (n > 0 && ep.url[n - 1] == '/')
     n--;                              /* the client keeps no trailing '/' */
-  pid = state_pid(home);
   live = strlen(url) == n && strncmp(ep.url, url, n) == 0 && pid > 0 &&
          (kill((pid_t)pid, 0) == 0 || errno == EPERM);
   explicit_bzero(&ep, sizeof ep);

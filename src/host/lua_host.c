@@ -50,8 +50,31 @@ void ac_host_polled_interrupts(int polled) {
   raise_on_signal = !polled;
 }
 
+/* Whether the error at idx is an agentcube.Error with code
+** EINTERRUPTED: a call the binding cut short on Ctrl-C. Raw lookups. */
+static int interrupted_error(lua_State *L, int idx) {
+  int yes = 0;
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx))
+    return 0;
+  luaL_getmetatable(L, "agentcube.Error");
+  if (lua_rawequal(L, -1, -2)) {
+    lua_pushliteral(L, "code");
+    lua_rawget(L, idx);
+    yes = lua_type(L, -1) == LUA_TSTRING &&
+          strcmp(lua_tostring(L, -1), "EINTERRUPTED") == 0;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return yes;
+}
+
 static int msghandler(lua_State *L) {
-  const char *msg = lua_tostring(L, 1);
+  const char *msg;
+  /* the binding's own Ctrl-C handling ended the call: an interruption
+  ** for the exit status (130), like the hook's */
+  if (interrupted_error(L, 1))
+    ac_host_interrupted = 1;
+  msg = lua_tostring(L, 1);
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
       msg = lua_tostring(L, -1);

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,110 +26,25 @@
 
 /* {====================================================== completion */
 
-/* Completion needs the state while libedit calls back; readline's API has
-** no user-data pointer, so it lives here for the duration of one read. */
+/* libedit's readline API has no user-data pointer: the state and the
+** words of the current completion live here while it runs. */
 static lua_State *completion_state;
 static char **completion_words;
-static size_t completion_count, completion_next;
+static size_t completion_next;
 
 static void words_free(void) {
-  for (size_t i = 0; i < completion_count; i++)
+  for (size_t i = 0; completion_words && completion_words[i]; i++)
     free(completion_words[i]);
   free(completion_words);
   completion_words = NULL;
-  completion_count = completion_next = 0;
-}
-
-static void words_add(const char *prefix, size_t plen, const char *sep,
-                      const char *key, size_t klen, const char *partial) {
-  char **grown;
-  char *w;
-  if (strncmp(key, partial, strlen(partial)) != 0)
-    return;
-  for (size_t i = 0; i < completion_count; i++)  /* no duplicates */
-    if (strlen(completion_words[i]) == plen + strlen(sep) + klen &&
-        !strncmp(completion_words[i] + plen + strlen(sep), key, klen))
-      return;
-  if ((grown = realloc(completion_words,
-                       (completion_count + 1) * sizeof *grown)) == NULL)
-    return;
-  completion_words = grown;
-  if ((w = malloc(plen + strlen(sep) + klen + 1)) == NULL)
-    return;
-  memcpy(w, prefix, plen);
-  memcpy(w + plen, sep, strlen(sep));
-  memcpy(w + plen + strlen(sep), key, klen);
-  w[plen + strlen(sep) + klen] = '\0';
-  completion_words[completion_count++] = w;
-}
-
-/* Adds the string keys of the table at the top (raw: completion never
-** runs a metamethod), then those of its metatable's __index table. */
-static void keys_of(lua_State *L, const char *prefix, size_t plen,
-                    const char *sep, const char *partial, int depth) {
-  if (lua_type(L, -1) == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-      if (lua_type(L, -2) == LUA_TSTRING) {
-        size_t klen;
-        const char *k = lua_tolstring(L, -2, &klen);
-        words_add(prefix, plen, sep, k, klen, partial);
-      }
-      lua_pop(L, 1);
-    }
-  }
-  if (depth < 4 && lua_getmetatable(L, -1)) {
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, -2);
-    keys_of(L, prefix, plen, sep, partial, depth + 1);
-    lua_pop(L, 2);
-  }
-}
-
-/* Completes "a.b.c:par" by walking a, b, c with raw lookups. */
-static void complete(lua_State *L, const char *text) {
-  const char *last = NULL, *p;
-  int top = lua_gettop(L);
-
-  for (p = text; *p; p++)
-    if (*p == '.' || *p == ':')
-      last = p;
-  lua_pushglobaltable(L);
-  if (last) {
-    const char *seg = text;
-    while (seg <= last) {
-      const char *end = seg + strcspn(seg, ".:");
-      if (end > last)
-        break;
-      if (lua_type(L, -1) != LUA_TTABLE) {
-        /* a userdata or string: look through its metatable's __index */
-        if (!lua_getmetatable(L, -1))
-          goto out;
-        lua_pushliteral(L, "__index");
-        lua_rawget(L, -2);
-        lua_remove(L, -2);
-        if (lua_type(L, -1) != LUA_TTABLE)
-          goto out;
-      }
-      lua_pushlstring(L, seg, (size_t)(end - seg));
-      lua_rawget(L, -2);
-      lua_remove(L, -2);
-      seg = end + 1;
-    }
-    keys_of(L, text, (size_t)(last - text), *last == ':' ? ":" : ".",
-            last + 1, 0);
-  } else {
-    keys_of(L, "", 0, "", text, 0);
-  }
-out:
-  lua_settop(L, top);
+  completion_next = 0;
 }
 
 static char *next_word(const char *text, int state) {
   (void)text;
   if (state == 0)
     completion_next = 0;
-  if (completion_next < completion_count)
+  if (completion_words && completion_words[completion_next])
     return strdup(completion_words[completion_next++]);
   return NULL;
 }
@@ -138,9 +54,82 @@ static char **on_complete(const char *text, int start, int end) {
   (void)end;
   words_free();
   if (completion_state)
-    complete(completion_state, text);
+    completion_words = ac_repl_complete(completion_state, text);
   rl_completion_append_character = '\0';
   return rl_completion_matches(text, next_word);
+}
+
+/* }====================================================== */
+
+/* {====================================================== Ctrl-C at the prompt */
+
+/* While a line is read, SIGINT is blocked except inside the wait for a
+** key, and its handler only sets this flag; the key reader then answers
+** end of input, and the loop, seeing the flag, drops the line instead of
+** ending. libedit's own signal handling is off (it re-sends the signal to
+** the whole process group). */
+static volatile sig_atomic_t prompt_interrupted;
+
+static void on_prompt_sigint(int sig) {
+  (void)sig;
+  prompt_interrupted = 1;
+}
+
+/* A SIGINT that came while blocked (ppoll returns a ready key rather
+** than the signal when both are there) is taken here, never left
+** pending for the default action once the prompt is gone. */
+static int sigint_pending(void) {
+  static const struct timespec zero = { 0, 0 };
+  sigset_t pending, only;
+  if (sigpending(&pending) != 0 || !sigismember(&pending, SIGINT))
+    return prompt_interrupted;
+  sigemptyset(&only);
+  sigaddset(&only, SIGINT);
+  sigtimedwait(&only, NULL, &zero);
+  prompt_interrupted = 1;
+  return 1;
+}
+
+static int read_key(FILE *in) {
+  sigset_t during;
+  unsigned char c;
+  sigprocmask(SIG_SETMASK, NULL, &during);
+  sigdelset(&during, SIGINT);
+  for (;;) {
+    struct pollfd p = { fileno(in), POLLIN, 0 };
+    ssize_t n;
+    if (prompt_interrupted || sigint_pending())
+      return EOF;
+    if (ppoll(&p, 1, NULL, &during) < 0) {
+      if (errno == EINTR)
+        continue;
+      return EOF;
+    }
+    if (sigint_pending())
+      return EOF;
+    n = read(fileno(in), &c, 1);
+    if (n == 1)
+      return c;
+    if (n == 0 || (errno != EINTR && errno != EAGAIN))
+      return EOF;
+  }
+}
+
+/* Between the prompt and the call (showing a result, writing history)
+** a Ctrl-C is dropped rather than ending the REPL with its sessions. A
+** handler, not SIG_IGN: an ignored signal would stay ignored in the
+** programs the REPL starts. */
+static void on_idle_sigint(int sig) {
+  (void)sig;
+}
+
+static void idle_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_idle_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
 }
 
 /* }====================================================== */
@@ -170,12 +159,30 @@ static int incomplete(lua_State *L, int status) {
   return 0;
 }
 
-/* Reads one line; NULL at end of input. The result is malloc'd. */
+/* Reads one line; NULL at end of input or after Ctrl-C (then
+** prompt_interrupted is set). The result is malloc'd. */
 static char *read_line(lua_State *L, int first) {
+  struct sigaction sa, old_sa;
+  sigset_t block, old_mask;
   char *line;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_prompt_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  prompt_interrupted = 0;
+  sigprocmask(SIG_BLOCK, &block, &old_mask);
+  sigaction(SIGINT, &sa, &old_sa);
   completion_state = L;
   line = readline(prompt(L, first));
   completion_state = NULL;
+  sigint_pending();
+  sigaction(SIGINT, &old_sa, NULL);
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  if (prompt_interrupted) {
+    free(line);
+    line = NULL;
+  }
   return line;
 }
 
@@ -183,13 +190,14 @@ static char *read_line(lua_State *L, int first) {
 ** continuation lines as the parser needs. Leaves the function (or an
 ** error message) on the stack and the load status in *status; *chunk
 ** receives the text for history. Returns 0 at the end of input (nothing
-** read, nothing to free), 1 otherwise: the end is not a load status. */
+** read, nothing to free), -1 when Ctrl-C dropped what was typed (nothing
+** on the stack), 1 otherwise: the end is not a load status. */
 static int load_chunk(lua_State *L, char **chunk, int *status_out) {
   char *line = read_line(L, 1), *text;
   int status;
 
   if (line == NULL)
-    return 0;
+    return prompt_interrupted ? -1 : 0;
   text = line;
   if (line[0] == '=') {                /* lua 5.2-style "=expr" */
     const char *ret = lua_pushfstring(L, "return %s;", line + 1);
@@ -214,8 +222,13 @@ static int load_chunk(lua_State *L, char **chunk, int *status_out) {
     status = luaL_loadbuffer(L, text, strlen(text), "=stdin");
     if (!incomplete(L, status))
       break;
-    if ((more = read_line(L, 0)) == NULL)
+    if ((more = read_line(L, 0)) == NULL) {
+      if (prompt_interrupted) {        /* the whole chunk is dropped */
+        free(text);
+        return -1;
+      }
       break;
+    }
     size_t n = strlen(text) + strlen(more) + 2;
     joined = malloc(n);
     if (joined == NULL) {
@@ -236,42 +249,47 @@ static int load_chunk(lua_State *L, char **chunk, int *status_out) {
   return 1;
 }
 
+/* Shows the results (see repl_print.c); a __tostring that raises is
+** reported, not fatal. */
 static void print_results(lua_State *L) {
   int n = lua_gettop(L);
   if (n > 0) {
-    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    lua_getglobal(L, "print");
+    luaL_checkstack(L, LUA_MINSTACK, "too many results to show");
+    lua_pushcfunction(L, ac_repl_show);
     lua_insert(L, 1);
     if (lua_pcall(L, n, 0, 0) != LUA_OK)
-      ac_host_report(L, "error calling 'print'");
+      ac_host_report(L, "error showing the result");
   }
 }
 
-/* The history file in the client's state directory (the same one the
-** rest of the client uses: $AGENTCUBE_HOME, else the home directory of
-** $HOME or the passwd entry, never a shared path). libedit opens it by
-** name, so the name must be safe to follow: the directory is ours and
-** writable by us only, and the file is a regular file of ours, mode 0600,
-** opened once here with O_NOFOLLOW. Returns 1 with the path in buf, or 0
-** (history off, said on stderr when something is wrong). */
+/* An interrupted call (Ctrl-C: agentcube.Error EINTERRUPTED, or the
+** interrupt hook's error) is said in one line, without the traceback. */
+static void report(lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  const char *tb = msg ? strstr(msg, "\nstack traceback:") : NULL;
+  if (tb != NULL && (!strncmp(msg, "agentcube: EINTERRUPTED:", 24) ||
+                     strstr(msg, "interrupted!") != NULL)) {
+    lua_pushlstring(L, msg, (size_t)(tb - msg));
+    lua_remove(L, -2);
+  }
+  ac_host_report(L, NULL);
+}
+
+/* The history file in the state directory (libagentcube's ac_local_home,
+** the one the server and the Lua module use; made 0700 when missing and
+** checked by ac_local_home_check: a real directory of this user that
+** nobody else can write). libedit opens the file by name, so the file
+** must be safe to follow too: a regular file of ours, mode 0600, opened
+** once here with O_NOFOLLOW. Returns 1 with the path in buf, or 0 (history
+** off, said on stderr when something is wrong). */
 static int history_path(char *buf, size_t len) {
   char dir[4096];
   struct ac_error err;
   struct stat st;
   int fd;
-  if (ac_local_home(dir, sizeof dir, &err) != AC_OK) {
+  if (ac_local_home(dir, sizeof dir, &err) != AC_OK ||
+      ac_local_home_check(dir, 1, &err) != AC_OK) {
     fprintf(stderr, "agentcube repl: history off: %s\n", err.msg);
-    return 0;
-  }
-  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-    fprintf(stderr, "agentcube repl: history off: %s: %s\n", dir,
-            strerror(errno));
-    return 0;
-  }
-  if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
-      st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-    fprintf(stderr, "agentcube repl: history off: %s is not a directory "
-            "of this user that only it can write\n", dir);
     return 0;
   }
   if ((size_t)snprintf(buf, len, "%s/history", dir) >= len)
@@ -292,18 +310,27 @@ static int history_path(char *buf, size_t len) {
 
 int ac_repl_loop(lua_State *L) {
   char hist[4096], *chunk = NULL;
-  int status;
+  int status, got;
 
   rl_readline_name = "agentcube";
   rl_attempted_completion_function = on_complete;
+  rl_getc_function = read_key;
+  rl_catch_signals = 0;
   /* '.' and ':' are part of a completion word: "ci:exe<Tab>" */
   rl_basic_word_break_characters = " \t\n\"\\'`@$><=;|&{(,+-*/%^~#[]";
   int keep = history_path(hist, sizeof hist);
   using_history();
   if (keep)
     read_history(hist);
+  ac_repl_stream_install(L);
+  idle_sigint();
   lua_settop(L, 0);
-  while (load_chunk(L, &chunk, &status)) {
+  while ((got = load_chunk(L, &chunk, &status)) != 0) {
+    if (got < 0) {                     /* Ctrl-C: a fresh prompt */
+      fputs("^C\n", stdout);
+      fflush(stdout);
+      continue;
+    }
     if (chunk && *chunk) {
       add_history(chunk);
       if (keep) {
@@ -316,14 +343,18 @@ int ac_repl_loop(lua_State *L) {
     if (status == LUA_OK) {
       ac_host_interrupted = 0;
       status = ac_host_docall(L, 0, LUA_MULTRET);
+      idle_sigint();                   /* docall left the default */
     }
+    if (ac_repl_stream_midline())
+      fputc('\n', stdout);            /* the result on a line of its own */
     if (status == LUA_OK)
       print_results(L);
     else
-      ac_host_report(L, NULL);
+      report(L);
     lua_settop(L, 0);
   }
   words_free();
+  signal(SIGINT, SIG_DFL);
   fputc('\n', stdout);
   fflush(stdout);
   return 0;

@@ -294,6 +294,11 @@ ACLUA_API enum ac_code aclua_push_json(lua_State *L, struct aclua_box *box,
 ACLUA_API void aclua_check_keys(lua_State *L, int idx,
                                 const char *const *keys, const char *what);
 
+/* With (mt, methods) on top of the stack: mt.__methods = methods and
+** mt.__fields = the field names, for tools that list what an object with
+** a computed __index offers (the REPL's completion). */
+ACLUA_API void aclua_describe(lua_State *L, const char *const fields[]);
+
 /* ---------------------------------------------------------------------- */
 /* Agent runtimes (agent_runtime.c)                                        */
 

@@ -430,11 +430,16 @@ static void agent_open_mt(lua_State *L) {
     { "__tostring", agent_tostring },
     { NULL, NULL }
   };
+  static const char *const fields[] = {
+    "agent_name", "namespace", "router_url", "session_id", "timeout",
+    "connect_timeout", "closed", NULL
+  };
   if (!luaL_newmetatable(L, AC_AGENT_MT))
     return;                           /* made by an earlier call */
   luaL_setfuncs(L, mt, 0);
-  luaL_newlib(L, methods);
-  lua_pushcclosure(L, agent_index, 1);
+  luaL_newlib(L, methods);                          /* mt, methods */
+  aclua_describe(L, fields);
+  lua_pushcclosure(L, agent_index, 1);              /* mt, index */
   lua_setfield(L, -2, "__index");
 }
 

@@ -84,8 +84,13 @@ void aclua_sigint_catch(void) {
 }
 
 void aclua_sigint_release(void) {
-  if (sigint_depth > 0 && --sigint_depth == 0)
+  if (sigint_depth > 0 && --sigint_depth == 0) {
     sigaction(SIGINT, &saved_sigint, NULL);
+    /* the call that took the interrupt has returned: a flag left set
+    ** would abort every later request of the clients, the DELETEs that
+    ** close the state's sessions at exit included */
+    sigint_flag = 0;
+  }
 }
 
 const volatile sig_atomic_t *aclua_sigint_flag(void) {
@@ -1366,6 +1371,25 @@ int aclua_session_new(lua_State *L) {
   return 1;
 }
 
+/* With a metatable and its method table on top of the stack (mt,
+** methods): __index is a function (the fields are computed), so a tool
+** that lists what an object offers (the REPL's Tab completion) finds the
+** methods and the field names in mt.__methods and mt.__fields instead of
+** calling it. Leaves the stack as it was. */
+void aclua_describe(lua_State *L, const char *const fields[]) {
+  int n = 0;
+  while (fields[n] != NULL)
+    n++;
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "__methods");
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushstring(L, fields[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -3, "__fields");
+}
+
 void aclua_session_open(lua_State *L) {
   static const luaL_Reg methods[] = {
     { "execute_command", session_execute_command },
@@ -1390,11 +1414,16 @@ void aclua_session_open(lua_State *L) {
     { "__tostring", session_tostring },
     { NULL, NULL }
   };
+  static const char *const fields[] = {
+    "session_id", "name", "namespace", "ttl", "owned", "closed",
+    "close_error", NULL
+  };
   luaL_newmetatable(L, AC_SESSION_MT);             /* mt */
   luaL_setfuncs(L, mt, 0);
   luaL_newlib(L, methods);                         /* mt, methods */
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, session_index, 1);           /* mt, methods, index */
   lua_setfield(L, -3, "__index");                  /* mt, methods */
+  aclua_describe(L, fields);
   lua_remove(L, -2);                               /* methods */
 }

@@ -9,6 +9,7 @@
 ** the server listens; it exists only while the server runs.
 */
 #include "serve.h"
+#include "agentcube.h"
 #include "check_report.h"
 #include "config.h"
 #include "image.h"
@@ -22,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +56,8 @@ static const char usage_text[] =
   "  --listen ADDR:PORT  address to listen on (default 127.0.0.1:8080;\n"
   "                      port 0 picks a free port)\n"
   "  --state-dir DIR     sessions, token and logs (default $AGENTCUBE_HOME\n"
-  "                      or ~/.agentcube)\n"
+  "                      or ~/.agentcube, the home of the passwd entry\n"
+  "                      when HOME is unset)\n"
   "  --config FILE       templates and limits (YAML)\n"
   "  --no-auth           do not require the bearer token\n"
   "  --daemon            run in the background; log to DIR/serve.log\n"
@@ -65,21 +66,6 @@ static const char usage_text[] =
   "  --image-dir DIR     the image store (default DIR/images)\n"
   "  --build-images      build the templates' missing images first (and\n"
   "                      any that goes missing when a session needs it)\n";
-
-char *ac_default_home(char *buf, unsigned long len) {
-  const char *home = getenv("AGENTCUBE_HOME");
-  if (home && *home) {
-    snprintf(buf, len, "%s", home);
-    return buf;
-  }
-  home = getenv("HOME");
-  if (home == NULL || *home == '\0') {
-    struct passwd *pw = getpwuid(getuid());
-    home = pw ? pw->pw_dir : "/tmp";
-  }
-  snprintf(buf, len, "%s/.agentcube", home);
-  return buf;
-}
 
 static int parse_opts(int argc, char **argv, struct serve_opts *o) {
   static const struct option longopts[] = {
@@ -248,8 +234,13 @@ int ac_serve_main(int argc, char **argv) {
 
   if (parse_opts(argc, argv, &o) != 0)
     return 2;
-  if (o.state_dir == NULL)
-    o.state_dir = ac_default_home(home, sizeof home);
+  if (o.state_dir == NULL) {
+    if (ac_local_home(home, sizeof home, &err) != AC_OK) {
+      fprintf(stderr, "agentcube serve: %s\n", err.msg);
+      return 2;
+    }
+    o.state_dir = home;
+  }
   ac_config_defaults(&cfg, &err);
   if (o.config && ac_config_load(&cfg, o.config, &err) != AC_OK) {
     fprintf(stderr, "agentcube serve: %s\n", err.msg);

@@ -9,8 +9,7 @@
 ** or configuration error. */
 int ac_serve_main(int argc, char **argv);
 
-/* The default state directory: $AGENTCUBE_HOME, else ~/.agentcube.
-** Writes into buf (size len); returns buf. */
-char *ac_default_home(char *buf, unsigned long len);
+/* The default state directory is libagentcube's ac_local_home: the
+** server, the host and the Lua module find the same one. */
 
 #endif

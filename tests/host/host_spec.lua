@@ -245,6 +245,44 @@ steps:
     stop_home(home)
     os.execute("rm -rf " .. q(dir))
   end)
+
+  it("exits 130 when Ctrl-C interrupts a script's blocking call",
+     function()
+    local home = new_home()
+    local dir = server.tmpdir()
+    local script = "local ci = agentcube.CodeInterpreterClient() " ..
+      "io.stdout:write('ready\\n') io.stdout:flush() " ..
+      "ci:execute_command('sleep 60')"
+    os.execute("AGENTCUBE_HOME=" .. q(home) .. " sh -c " .. q(
+      q(BIN) .. " -e " .. q(script) .. " >" .. q(dir .. "/out") ..
+      " 2>&1 & echo $! >" .. q(dir .. "/pid") .. "; wait $!; echo " ..
+      "\"exit $?\" >" .. q(dir .. "/status")) .. " &")
+    for _ = 1, 300 do
+      if (server.read_file(dir .. "/out") or ""):find("ready", 1, true) then
+        break
+      end
+      os.execute("sleep 0.1")
+    end
+    os.execute("sleep 1")
+    local t0 = server.monotonic()
+    os.execute("kill -INT " .. server.read_file(dir .. "/pid"):match("%d+"))
+    local status
+    for _ = 1, 300 do
+      status = server.read_file(dir .. "/status")
+      if status then break end
+      os.execute("sleep 0.1")
+    end
+    assert.equal("exit 130\n", status, server.read_file(dir .. "/out"))
+    assert.is_true(server.monotonic() - t0 < 10)
+    assert.matches("EINTERRUPTED", server.read_file(dir .. "/out"), 1, true)
+    assert.equal(0, (sessions_in(home)))
+    -- control: an agentcube.Error that is not an interruption exits 1
+    local out, code = run(q(BIN) .. " -e " .. q(
+      "error(agentcube.Error.new{ code = 'EINVAL', message = 'x' })"))
+    assert.equal(1, code, out)
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
 end)
 
 describe("the REPL", function()
@@ -262,8 +300,8 @@ describe("the REPL", function()
     assert.matches("\n3\r?\n", out)
     assert.matches(">> ", out, 1, true)             -- continuation prompt
     assert.matches("\n42\r?\n", out)
-    assert.matches("\ntable: 0x", out, 1, true)     -- completed name
-    assert.matches("\nOK\r?\n", out)
+    assert.matches("\n{ new = function: 0x", out, 1, true)  -- completed
+    assert.matches('\n"OK"\r?\n', out)             -- strings quoted
     assert.matches("boom", out, 1, true)
     assert.matches("stack traceback", out, 1, true)
     assert.matches("[exit 0]", out, 1, true)

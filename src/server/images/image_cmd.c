@@ -9,6 +9,7 @@
 #include "image_int.h"
 #include "config.h"
 #include "serve.h"
+#include "agentcube.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -70,8 +71,13 @@ static int parse(int argc, char **argv, struct opts *o) {
     default: fputs(usage_text, stderr); return -1;
     }
   }
-  if (o->state_dir == NULL)
-    o->state_dir = ac_default_home(home, sizeof home);
+  if (o->state_dir == NULL) {
+    if (ac_local_home(home, sizeof home, &err) != AC_OK) {
+      fprintf(stderr, "agentcube image: %s\n", err.msg);
+      return -1;
+    }
+    o->state_dir = home;
+  }
   ac_config_defaults(&o->cfg, &err);
   o->have_cfg = 1;
   if (o->config && ac_config_load(&o->cfg, o->config, &err) != AC_OK) {
