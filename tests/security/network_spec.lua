@@ -284,6 +284,50 @@ templates:
     assert.equal("", pastas())
   end)
 
+  it("a pasta that dies takes the session's network, nothing else " ..
+     "(control: the network worked before)", function()
+    if not need() then return end
+    local id = srv:create{ name = "net", namespace = "default" }
+    local uid = srv:box_of(id).uid
+    assert.matches(GREETING, srv:sh(id, probe_cmd(PUB, pub_port)), 1, true)
+    local pid = capture("pgrep -u " .. uid .. " -f '^pasta '"):match("%d+")
+    assert.is_not_nil(pid)
+    os.execute("kill -KILL " .. pid)
+    local out, _, code = srv:sh(id, probe_cmd(PUB, pub_port) .. "; echo alive")
+    assert.equal(0, code)
+    assert.matches("alive", out, 1, true)
+    assert.is_nil(out:find(GREETING, 1, true), out)
+    assert.equal(200, (srv:json("GET", "/health")))
+    assert.equal(200, (srv:delete(id)))
+    -- another session's network is untouched
+    assert.matches(GREETING, from("net", PUB, pub_port), 1, true)
+  end)
+
+  it("after kill -9 of the server, its restart ends the old pasta and " ..
+     "gives the session a new one", function()
+    if not need() then return end
+    local s3 = server.start{ config = [[
+templates:
+  - name: net
+    network: true
+    warmPoolSize: 0
+]] }
+    local id = s3:create{ name = "net", namespace = "default" }
+    local uid = s3:box_of(id).uid
+    local old = capture("pgrep -u " .. uid .. " -f '^pasta '"):match("%d+")
+    assert.is_not_nil(old)
+    s3:kill9()
+    s3:launch()
+    local gone = false
+    for _ = 1, 300 do
+      if not run("kill -0 " .. old) then gone = true break end
+      os.execute("sleep 0.1")
+    end
+    assert.is_true(gone, "the old pasta " .. old .. " is gone")
+    assert.matches(GREETING, s3:sh(id, probe_cmd(PUB, pub_port)), 1, true)
+    s3:destroy()
+  end)
+
   it("the server's exit ends every pasta and removes its nftables table",
      function()
     if not need() then return end

@@ -332,7 +332,7 @@ static enum ac_code rules_add(struct sbx_runtime *rt, unsigned uid,
       e = getaddrinfo(a->host, NULL, &hints, &res);
       if (e != 0) {
         free(b);
-        return ac_error_set(err, AC_ENOTFOUND, "network: the allowed host "
+        return ac_error_set(err, AC_ECONFIG, "network: the allowed host "
                             "'%s' does not resolve: %s", a->host,
                             gai_strerror(e));
       }
@@ -713,7 +713,7 @@ enum ac_code sbx_net_box_start(struct sbx_box *box, struct ac_error *err) {
   if (!box->limits.network)
     return AC_OK;
   if (rt->net == NULL)
-    return ac_error_set(err, AC_EUNSUPPORTED, "network: this server cannot "
+    return ac_error_set(err, AC_ECONFIG, "network: this server cannot "
                         "give a session a network: %s", rt->why_net);
   n = calloc(1, sizeof *n);
   if (n == NULL)

@@ -35,9 +35,10 @@ int sbx_net_report(const struct sbx_runtime *rt, FILE *out);
 void sbx_net_policy_print(const struct sbx_net_policy *p, FILE *out);
 
 /* Starts the box's network (its namespace, its rules, its pasta) when its
-** limits ask for one; a no-op otherwise. Errors: AC_EUNSUPPORTED (no
-** networking here), AC_ESYSTEM, AC_ENOTFOUND (an allowed host name does
-** not resolve). On failure nothing is left behind. */
+** limits ask for one; a no-op otherwise. Errors: AC_ECONFIG (no
+** networking on this server, or an allowed host name does not resolve:
+** the message says which; the API answers 503 with it), AC_ESYSTEM. On
+** failure nothing is left behind. */
 enum ac_code sbx_net_box_start(struct sbx_box *box, struct ac_error *err);
 
 /* Kills and reaps the box's pasta, removes its rules, closes the
