@@ -160,13 +160,16 @@ def compare_helpers(port, host_mbs):
         starts, rates = [], []
         for i in range(ROUNDS):
             h, p, secs, d = start_helper(kind)
-            starts.append(secs * 1000)
-            if i < 3:
-                out = sh(f"nsenter -t {h.pid} -U -n --preserve-credentials "
-                         f"python3 -c '{SEND}' {NS_IP} {port} {MB}")
-                rates.append(parse_send(out))
-            stop(p, h)
-            sh(f"rm -rf {d}")
+            try:
+                starts.append(secs * 1000)
+                if i < 3:
+                    out = sh(f"nsenter -t {h.pid} -U -n "
+                             f"--preserve-credentials python3 -c '{SEND}' "
+                             f"{NS_IP} {port} {MB}")
+                    rates.append(parse_send(out))
+            finally:
+                stop(p, h)
+                sh(f"rm -rf {d}")
         res[kind] = (statistics.median(starts), statistics.median(rates))
         print("  %-12s ready in %6.1f ms (median of %d), %7.0f MB/s "
               "(%.2f x the host's %0.f MB/s)" % (

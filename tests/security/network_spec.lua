@@ -140,6 +140,9 @@ templates:
       allow: [ "%s" ]
   - name: closed
     warmPoolSize: 0
+  - name: unresolvable
+    warmPoolSize: 0
+    network: { allow: [ "no-such-host.invalid:80" ] }
 ]]):format(PRIV_NET, priv_ok, PRIV) }
   end)
 
@@ -250,6 +253,22 @@ templates:
     end
     local out = srv:sh(session("net"), "getent hosts " .. name .. "; true")
     assert.matches("%d+%.%d+%.%d+%.%d+", out)
+  end)
+
+  it("an allowed host name that does not resolve refuses the session " ..
+     "with 503 and the name, leaving nothing behind", function()
+    if not need() then return end
+    local function boxes()
+      return capture("ls " .. server.q(srv.state_dir .. "/boxes") ..
+                     " | wc -l")
+    end
+    local before = boxes()
+    local status, j = srv:json("POST", "/v1/code-interpreter",
+      { name = "unresolvable", namespace = "default" })
+    assert.equal(503, status)
+    assert.matches("the allowed host 'no-such-host.invalid' does not " ..
+                   "resolve", j.message, 1, true)
+    assert.equal(before, boxes())
   end)
 
   it("cannot change its own network (control: the interface is there)",

@@ -70,7 +70,8 @@ struct sbx_limits {
   unsigned long long fsize_bytes;   /* RLIMIT_FSIZE per process */
   unsigned pids;                    /* pids cgroup (tasks, threads too);
                                        the live sandbox's own 2 processes
-                                       (bwrap, agent) count */
+                                       (bwrap, agent) count, and with
+                                       network its pasta */
   unsigned cpu_millis;              /* CPU quota, 1000 = one full CPU */
   unsigned nofile;                  /* RLIMIT_NOFILE (soft = hard) */
   int network;                      /* 1: a network namespace of its own

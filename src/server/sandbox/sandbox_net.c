@@ -109,13 +109,14 @@ static enum ac_code nft_run(struct sbx_net_rt *N, const char *cmds,
   return rc == 0 ? AC_OK : AC_ESYSTEM;
 }
 
+/* The host's nameservers, as pasta reads them (resolv.conf is often a
+** symlink, into /run/systemd/resolve for instance). */
 static void read_resolvers(struct sbx_net_rt *N) {
-  char buf[4096], *line, *save = NULL;
-  long n = sbxu_read_file("/etc/resolv.conf", buf, sizeof buf);
-  if (n <= 0)
+  char line[512];
+  FILE *f = fopen("/etc/resolv.conf", "re");
+  if (f == NULL)
     return;
-  for (line = strtok_r(buf, "\n", &save); line && N->ndns < 3;
-       line = strtok_r(NULL, "\n", &save)) {
+  while (N->ndns < 3 && fgets(line, sizeof line, f)) {
     char addr[INET6_ADDRSTRLEN + 1];
     unsigned char bin[16];
     if (sscanf(line, " nameserver %46s", addr) != 1)
@@ -128,6 +129,7 @@ static void read_resolvers(struct sbx_net_rt *N) {
       continue;                /* "fe80::1%eth0" and the like */
     snprintf(N->dns[N->ndns++], sizeof N->dns[0], "%s", addr);
   }
+  fclose(f);
 }
 
 /* Tables of earlier servers of this state directory that are gone (kill
