@@ -52,7 +52,4 @@ int sbx_net_box_netns(const struct sbx_box *box);
 /* 1 when the box's sandbox gets the namespace's resolver. */
 int sbx_net_box_dns(const struct sbx_box *box);
 
-/* Host pid of the box's pasta, or -1. */
-int sbx_net_box_helper_pid(const struct sbx_box *box);
-
 #endif
