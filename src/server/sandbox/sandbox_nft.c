@@ -83,13 +83,15 @@ static void read_resolvers(struct sbx_nft *N) {
   fclose(f);
 }
 
-/* Tables of earlier servers of this state directory that are gone (kill
-** -9): their sessions' uids are handed out afresh. A server still running
-** (`serve --check` beside it) keeps its own. */
-static void remove_stale_tables(struct sbx_nft *N, const char *hash) {
-  char prefix[48], *list, *line, *save = NULL;
+/* Tables of servers that are gone (kill -9), whatever their state
+** directory: a dead server's chains would still reject for a uid that
+** another server hands out later (a drop in any table wins). A table is
+** named after its server's pid; one whose pid is alive stays (a server
+** running beside `serve --check`, or a pid reused: harmless then). */
+static void remove_stale_tables(struct sbx_nft *N) {
+  static const char prefix[] = "table inet agentcube_";
+  char *list, *line, *save = NULL;
   const char *out;
-  snprintf(prefix, sizeof prefix, "table inet agentcube_%s_", hash);
   pthread_mutex_lock(&N->mu);
   if (nft_run_cmd_from_buffer(N->nft, "list tables inet\n") != 0) {
     pthread_mutex_unlock(&N->mu);
@@ -100,11 +102,13 @@ static void remove_stale_tables(struct sbx_nft *N, const char *hash) {
   pthread_mutex_unlock(&N->mu);
   for (line = list ? strtok_r(list, "\n", &save) : NULL; line;
        line = strtok_r(NULL, "\n", &save)) {
-    char *end, cmd[128];
+    char *us, *end, cmd[160];
     long pid;
-    if (strncmp(line, prefix, strlen(prefix)) != 0)
+    if (strncmp(line, prefix, sizeof prefix - 1) != 0 ||
+        strlen(line) > 100 || (us = strrchr(line, '_')) == NULL ||
+        us < line + sizeof prefix - 1)
       continue;
-    pid = strtol(line + strlen(prefix), &end, 10);
+    pid = strtol(us + 1, &end, 10);
     if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
       continue;
     snprintf(cmd, sizeof cmd, "delete %s\n", line);
@@ -134,7 +138,7 @@ struct sbx_nft *sbx_nft_open(const char *hash, char *why, size_t whysize) {
   snprintf(N->table, sizeof N->table, "agentcube_%s_%ld", hash,
            (long)getpid());
   read_resolvers(N);
-  remove_stale_tables(N, hash);
+  remove_stale_tables(N);
   cmds = sbxu_fmt(
     "add table inet %1$s\n"
     "delete table inet %1$s\n"

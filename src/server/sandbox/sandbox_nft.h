@@ -16,8 +16,8 @@ struct sbx_nft;
 struct sbx_net_policy;
 
 /* Installs the table "agentcube_<hash>_<pid>" (removing those of servers
-** of the same hash that are gone) and reads the host's nameservers. NULL
-** with why filled when nftables cannot be used. */
+** that are gone) and reads the host's nameservers. NULL with why filled
+** when nftables cannot be used. */
 struct sbx_nft *sbx_nft_open(const char *hash, char *why, size_t whysize);
 
 /* Removes the table and frees T. NULL is allowed. */
