@@ -359,7 +359,7 @@ templates:
     local id = s2:create{ name = "net", namespace = "default" }
     local uid = s2:box_of(id).uid
     local table = capture("nft list tables"):match(
-      "table inet (agentcube_%x+_" .. s2.pid .. ")\n")
+      "table inet (agentcube_%x+_%d+_" .. s2.pid .. ")\n")
     assert.is_not_nil(table)
     assert.matches(table, capture("nft list tables"), 1, true)
     assert.matches("%d", capture("pgrep -u " .. uid .. " -f '^pasta '; true"))

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* What the host does not offer a sandbox unless the policy names it:
@@ -30,7 +31,7 @@ static const char private6[] = "::/127, ::ffff:0:0/96, fc00::/7, "
   "fe80::/10, ff00::/8";
 
 struct sbx_nft {
-  char table[64];              /* "agentcube_<16 hex>_<pid>" */
+  char table[80];              /* "agentcube_<16 hex>_<pidns>_<pid>" */
   struct nft_ctx *nft;
   pthread_mutex_t mu;          /* one nft transaction at a time */
   char dns[3][INET6_ADDRSTRLEN + 2];
@@ -83,12 +84,19 @@ static void read_resolvers(struct sbx_nft *N) {
   fclose(f);
 }
 
+/* This process's pid namespace, which gives its pids their meaning. */
+static unsigned long pidns_ino(void) {
+  struct stat st;
+  return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long)st.st_ino : 0;
+}
+
 /* Tables of servers that are gone (kill -9), whatever their state
 ** directory: a dead server's chains would still reject for a uid that
 ** another server hands out later (a drop in any table wins). A table is
-** named after its server's pid; one whose pid is alive stays (a server
-** running beside `serve --check`, or a pid reused: harmless then). */
-static void remove_stale_tables(struct sbx_nft *N) {
+** named after its server's pid namespace and pid; only tables of this pid
+** namespace are judged (a server in another one, sharing this network
+** namespace, keeps its table), and one whose pid is alive stays. */
+static void remove_stale_tables(struct sbx_nft *N, unsigned long ns) {
   static const char prefix[] = "table inet agentcube_";
   char *list, *line, *save = NULL;
   const char *out;
@@ -102,14 +110,23 @@ static void remove_stale_tables(struct sbx_nft *N) {
   pthread_mutex_unlock(&N->mu);
   for (line = list ? strtok_r(list, "\n", &save) : NULL; line;
        line = strtok_r(NULL, "\n", &save)) {
-    char *us, *end, cmd[160];
+    char name[104], *us, *end, cmd[160];
+    unsigned long ino;
     long pid;
     if (strncmp(line, prefix, sizeof prefix - 1) != 0 ||
-        strlen(line) > 100 || (us = strrchr(line, '_')) == NULL ||
-        us < line + sizeof prefix - 1)
+        strlen(line) >= sizeof name)
+      continue;
+    snprintf(name, sizeof name, "%s", line);
+    if ((us = strrchr(name, '_')) == NULL)
       continue;
     pid = strtol(us + 1, &end, 10);
-    if (*end || pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+    if (*end || pid <= 0)
+      continue;
+    *us = '\0';
+    if ((us = strrchr(name, '_')) == NULL ||
+        (ino = strtoul(us + 1, &end, 10), *end) || ino != ns)
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
       continue;
     snprintf(cmd, sizeof cmd, "delete %s\n", line);
     nft_run(N, cmd, NULL);
@@ -135,10 +152,10 @@ struct sbx_nft *sbx_nft_open(const char *hash, char *why, size_t whysize) {
   nft_ctx_buffer_output(N->nft);
   nft_ctx_buffer_error(N->nft);
   pthread_mutex_init(&N->mu, NULL);
-  snprintf(N->table, sizeof N->table, "agentcube_%s_%ld", hash,
-           (long)getpid());
+  snprintf(N->table, sizeof N->table, "agentcube_%s_%lu_%ld", hash,
+           pidns_ino(), (long)getpid());
   read_resolvers(N);
-  remove_stale_tables(N);
+  remove_stale_tables(N, pidns_ino());
   cmds = sbxu_fmt(
     "add table inet %1$s\n"
     "delete table inet %1$s\n"

@@ -15,8 +15,8 @@
 struct sbx_nft;
 struct sbx_net_policy;
 
-/* Installs the table "agentcube_<hash>_<pid>" (removing those of servers
-** that are gone) and reads the host's nameservers. NULL with why filled
+/* Installs the table "agentcube_<hash>_<pid namespace>_<pid>" (removing
+** those of servers of this pid namespace that are gone) and reads the host's nameservers. NULL with why filled
 ** when nftables cannot be used. */
 struct sbx_nft *sbx_nft_open(const char *hash, char *why, size_t whysize);
 
