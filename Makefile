@@ -17,7 +17,7 @@ CC      ?= gcc
 PREFIX  ?= /usr/local
 SAN     ?=
 PKGS    := libcurl jansson libmicrohttpd libseccomp yaml-0.1 lua5.4 uuid \
-           libcrypto libedit
+           libcrypto libedit libnftables
 
 ifeq ($(SAN),1)
 BUILD   ?= build-san

@@ -3,6 +3,7 @@
 */
 #include "check_report.h"
 #include "admission.h"
+#include "sandbox_net.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -102,5 +103,18 @@ int ac_check_report(const struct ac_config *cfg, const char *state_dir,
   fprintf(out, "  %-30s %llu MiB per stream, counted encoded\n",
           "command output (default)", (unsigned long long)
           cfg->fallback.max_output / MiB);
+  fprintf(out, "network policies:\n");
+  for (size_t i = 0; i <= cfg->ntemplates; i++) {
+    const struct ac_template *t = i < cfg->ntemplates ? &cfg->templates[i]
+                                                      : &cfg->fallback;
+    if (i == cfg->ntemplates && cfg->strict)
+      break;
+    fprintf(out, "  %-30s ", t->name ? t->name : "(any other name)");
+    if (t->limits.network)
+      sbx_net_policy_print(t->limits.netpol, out);
+    else
+      fprintf(out, "no network (loopback only)");
+    fputc('\n', out);
+  }
   return off;
 }

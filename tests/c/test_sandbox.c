@@ -560,7 +560,8 @@ static void test_plain_limits(struct sbx_box *b) {
 
 static void test_isolation(struct sbx_box *a, struct sbx_box *netbox,
                            uid_t uid) {
-  tcase("network: host listener unreachable, reachable with network=1");
+  tcase("network: host listener unreachable, with network=1 too (its own "
+        "namespace)");
   REQUIRE(a != NULL, "the box exists");
   REQUIRE(netbox != NULL, "the plain box with network exists");
   char script[256], secret[64];
@@ -583,8 +584,11 @@ static void test_isolation(struct sbx_box *a, struct sbx_box *netbox,
            ntohs(sa.sin_port));
   ok(!contains(sh_out(a, script, &code), "connected"),
      "no network: host 127.0.0.1 listener unreachable");
-  ok(contains(sh_out(netbox, script, &code), "connected"),
-     "network=1: the same listener is reachable (control)");
+  ok(!contains(sh_out(netbox, script, &code), "connected"),
+     "network=1: the host's loopback stays unreachable");
+  ok(contains(sh_out(netbox, "cat /proc/net/dev", &code), "eth0:") &&
+     !contains(sh_out(a, "cat /proc/net/dev", &code), "eth0:"),
+     "network=1: an interface of its own, none without (control)");
   is_str(sh_out(a, "cat /sys/class/net/*/operstate 2>/dev/null | wc -l; "
                 "ls /sys 2>/dev/null | wc -l", &code), "0\n0\n",
          "no /sys inside");

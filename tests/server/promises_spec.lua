@@ -122,7 +122,8 @@ templates:
     return j.stdout, j
   end
 
-  it("network: true reaches a host listener; the default cannot", function()
+  it("network: true has a network of its own, which does not reach the " ..
+     "host's loopback; the default has none", function()
     local lst = io.popen("exec python3 -c " .. server.q(
       "import socket,time\ns=socket.socket();s.bind(('127.0.0.1',0))\n" ..
       "s.listen(8);print(s.getsockname()[1],flush=True);time.sleep(60)") ..
@@ -131,12 +132,18 @@ templates:
     local port = lst:read("l")
     local probe = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" .. port ..
                   " && echo connected' 2>/dev/null; echo rc=$?"
+    local host = io.popen(probe):read("a")
     local with = sh(create("net"), "net", probe)
     local without = sh(create("closed"), "closed", probe)
+    local dev_with = sh(create("net"), "net", "cat /proc/net/dev")
+    local dev_without = sh(create("closed"), "closed", "cat /proc/net/dev")
     os.execute("kill " .. pid)
     lst:close()
-    assert.matches("connected", with, 1, true)
+    assert.matches("connected", host, 1, true)       -- the probe works
+    assert.is_nil(with:find("connected", 1, true))
     assert.is_nil(without:find("connected", 1, true))
+    assert.matches("eth0:", dev_with, 1, true)
+    assert.is_nil(dev_without:find("eth0:", 1, true))
   end)
 
   it("openFiles sets the open-file limit (control: another template's " ..

@@ -15,7 +15,12 @@ describe("an unprivileged server", function()
                " && chmod 755 " .. server.q(dir) .. " " .. server.q(bin) ..
                " && chown 65534:65534 " .. server.q(dir))
     srv = server.start{ state_dir = dir .. "/state", wrap = WRAP,
-                        env = { HOME = dir }, bin = bin }
+                        env = { HOME = dir }, bin = bin, config = [[
+templates:
+  - name: net
+    warmPoolSize: 0
+    network: true
+]] }
   end)
   teardown(function()
     srv:stop()
@@ -32,7 +37,19 @@ describe("an unprivileged server", function()
     assert.matches("disk quota %(loop image%)%s+off", out)
     assert.matches("seccomp filter%s+on", out)
     assert.matches("network isolation%s+on", out)
+    assert.matches("session networks%s+off%s+not root", out)
     assert.matches("%d+ protections off\n$", out)
+  end)
+
+  it("refuses a session with network (503 and why) rather than share " ..
+     "the host's network (control: one without is created)", function()
+    local status, j = srv:json("POST", "/v1/code-interpreter",
+                               { name = "net", namespace = "default" })
+    assert.equal(503, status)
+    assert.matches("cannot give a session a network: not root", j.message,
+                   1, true)
+    local id = srv:create{ name = "other", namespace = "default" }
+    assert.equal(200, srv:delete(id))
   end)
 
   it("runs commands and moves files in isolated sandboxes", function()

@@ -4,6 +4,7 @@
 */
 #include "sandbox.h"
 #include "sandbox_int.h"
+#include "sandbox_net.h"
 #include "sandbox_util.h"
 
 #include <errno.h>
@@ -247,6 +248,7 @@ enum ac_code sbx_runtime_init(struct sbx_runtime **out, const char *state_dir,
   if (rc)
     goto out;
   self_test(rt);
+  sbx_net_rt_init(rt);
   rc = sbx_live_rt_start(rt, err);
 out:
   if (rc) {
@@ -261,6 +263,7 @@ void sbx_runtime_free(struct sbx_runtime *rt) {
   if (rt == NULL)
     return;
   sbx_live_rt_stop(rt);
+  sbx_net_rt_free(rt);
   cg_runtime_free(&rt->cg);
   sbx_etc_remove(rt);
   if (rt->pub) {
@@ -335,6 +338,7 @@ int sbx_runtime_report(const struct sbx_runtime *rt, FILE *out) {
   off += line(out, "network isolation", rt->selftest_ok,
               "new network namespace (loopback only) unless the session "
               "asks for network");
+  off += sbx_net_report(rt, out);
   off += line(out, "empty environment", 1,
               "bwrap exec'd with envp={}, --clearenv, args via --args fd");
   off += line(out, "nested user namespaces", rt->selftest_ok,

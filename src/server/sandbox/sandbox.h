@@ -39,6 +39,26 @@
 struct sbx_runtime;
 struct sbx_box;
 
+/* One destination a networked session may reach besides the public
+** internet (docs/sandbox.md §7): an address block or a host name
+** (resolved when the session's network starts), every port or a range. */
+struct sbx_net_allow {
+  char *host;                       /* a name, or NULL: addr/prefix */
+  int family;                       /* AF_INET or AF_INET6 (addr) */
+  unsigned char addr[16];
+  unsigned prefix;
+  unsigned port_lo, port_hi;        /* 0, 0: every port */
+};
+
+/* A template's network policy (`network:` in the config). */
+struct sbx_net_policy {
+  int public_;                      /* public addresses reachable */
+  int dns;                          /* the host's resolver, through the
+                                       namespace's 169.254.1.1 */
+  size_t nallow;
+  struct sbx_net_allow *allow;
+};
+
 /* Limits of one session; 0 means "no limit" for every field. */
 struct sbx_limits {
   unsigned long long memory_bytes;  /* memory cgroup, swap included; the
@@ -50,11 +70,15 @@ struct sbx_limits {
   unsigned long long fsize_bytes;   /* RLIMIT_FSIZE per process */
   unsigned pids;                    /* pids cgroup (tasks, threads too);
                                        the live sandbox's own 2 processes
-                                       (bwrap, agent) count */
+                                       (bwrap, agent) count, and with
+                                       network its pasta */
   unsigned cpu_millis;              /* CPU quota, 1000 = one full CPU */
   unsigned nofile;                  /* RLIMIT_NOFILE (soft = hard) */
-  int network;                      /* 1: share the host network (and its
-                                       /etc/resolv.conf) */
+  int network;                      /* 1: a network namespace of its own
+                                       with outbound access (pasta) */
+  const struct sbx_net_policy *netpol; /* NULL: public addresses and DNS
+                                          only; owned by the caller, must
+                                          outlive the box */
   unsigned long long proc_output_bytes; /* output kept per background
                                            process (a ring); 0: 1 MiB */
   const char *image_root;           /* NULL: the host's /usr and the /etc

@@ -115,6 +115,8 @@ enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err) {
   };
 
   sbx_args_add(&a, "--unshare-all");
+  /* with network, the launcher has joined the session's own namespace
+  ** already (sandbox_net.c): bwrap keeps it */
   if (lim->network)
     sbx_args_add(&a, "--share-net");
   sbx_args_add(&a, "--unshare-user");
@@ -132,9 +134,12 @@ enum ac_code sbx_prefix_build(struct sbx_box *box, struct ac_error *err) {
     sbx_args_free(&a);
     return err->code;
   }
-  /* DNS for boxes with network: onto the snapshot's empty resolv.conf. */
-  if (lim->network)
-    add3(&a, "--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf");
+  /* DNS for boxes with network: the namespace's resolver (pasta forwards
+  ** it to the host's), onto the snapshot's empty resolv.conf. */
+  if (lim->network && (lim->netpol == NULL || lim->netpol->dns)) {
+    snprintf(num, sizeof num, "%d", SBX_FD_RESOLV);
+    add3(&a, "--ro-bind-data", num, "/etc/resolv.conf");
+  }
   add3(&a, "--proc", "/proc", NULL);
   sbx_mask_args(&a);
   add3(&a, "--dev", "/dev", NULL);

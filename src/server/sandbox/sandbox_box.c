@@ -4,6 +4,7 @@
 */
 #include "sandbox.h"
 #include "sandbox_int.h"
+#include "sandbox_net.h"
 #include "sandbox_util.h"
 
 #include <errno.h>
@@ -139,6 +140,8 @@ enum ac_code sbx_box_create(struct sbx_runtime *rt, const char *dir,
     return rc;
   }
   rc = box_finish(box, err);
+  if (rc == AC_OK && (rc = sbx_net_box_start(box, err)) != AC_OK)
+    cg_box_remove(&rt->cg, &box->cg);
   if (rc) {
     boxfs_remove(&box->fs, NULL);
     box_free(box);
@@ -176,6 +179,8 @@ enum ac_code sbx_box_open(struct sbx_runtime *rt, const char *dir,
     return rc;
   }
   rc = box_finish(box, err);
+  if (rc == AC_OK && (rc = sbx_net_box_start(box, err)) != AC_OK)
+    cg_box_remove(&rt->cg, &box->cg);
   if (rc) {
     boxfs_close(&box->fs);
     box_free(box);
@@ -204,6 +209,7 @@ static void box_stop(struct sbx_box *box) {
   while (box->running > 0)
     pthread_cond_wait(&box->cv, &box->mu);
   pthread_mutex_unlock(&box->mu);
+  sbx_net_box_stop(box);
   cg_box_remove(&box->rt->cg, &box->cg);
 }
 

@@ -37,6 +37,7 @@ enum {
   SBX_FD_AGENT,         /* --ro-bind-data: the agent's executable */
   SBX_FD_SOCK,          /* the live sandbox's agent socket */
   SBX_FD_CGDIR,         /* the agent's delegated cgroup directory */
+  SBX_FD_RESOLV,        /* --ro-bind-data: resolv.conf (network only) */
   SBX_NFDS
 };
 
@@ -65,6 +66,9 @@ struct sbx_runtime {
   char *layout;               /* NUL-separated bwrap args: /usr, /etc */
   size_t layout_len;
   struct sbx_live_rt *live;   /* the live sandboxes' event thread */
+  struct sbx_net_rt *net;     /* session networks (sandbox_net.c), or
+                                 NULL: why_net says why */
+  char why_net[200];
   char why_bwrap[160], why_mkfs[160], why_loop[160], why_userns[160];
   char why_seccomp[AC_ERROR_SIZE], why_selftest[AC_ERROR_SIZE + 64];
 };
@@ -75,6 +79,8 @@ enum ac_code sbx_runtime_usable(const struct sbx_runtime *rt,
 
 struct sbx_task;
 struct sbx_live_rt;
+struct sbx_net_rt;
+struct sbx_net;
 struct sbx_proc;
 struct sbx_ctx;
 
@@ -119,6 +125,7 @@ struct sbx_box {
   struct cg_box cg;
   char cgname[32];            /* "box-<16 hex>" */
   struct sbx_limits limits;
+  struct sbx_net *net;        /* its network (sandbox_net.c), or NULL */
   char *prefix;               /* NUL-separated bwrap args for this box */
   size_t prefix_len;
   pthread_mutex_t mu;
@@ -215,6 +222,8 @@ struct sbx_spawn_plan {
   int njoin;
   struct sbx_rlimit rl[8];
   int nrl;
+  int netns;                   /* > 0: a network namespace fd joined
+                               ** before the uid switch (0: none) */
   int set_ids;                 /* drop groups, switch to uid/gid */
   uid_t uid;
   gid_t gid;

@@ -26,6 +26,7 @@
 #include "sandbox_int.h"
 #include "sandbox_live.h"
 #include "sandbox_live_int.h"
+#include "sandbox_net.h"
 #include "sandbox_util.h"
 #include "agent_proto.h"
 
@@ -485,6 +486,23 @@ static enum ac_code live_spawn(struct sbx_live_rt *L, struct sbx_box *box,
   plan.fds[SBX_FD_TMP] = box->fs.tmpfd;
   plan.fds[SBX_FD_HOME] = box->fs.homefd;
   plan.fds[SBX_FD_CGDIR] = lv->cgdirfd;
+  if (sbx_net_box_dns(box)) {
+    static const char resolv[] = "nameserver " SBX_NET_DNS "\n";
+    plan.fds[SBX_FD_RESOLV] = sbxu_memfd("resolv.conf", resolv,
+                                         sizeof resolv - 1);
+    if (plan.fds[SBX_FD_RESOLV] < 0) {
+      rc = ac_error_errno(err, AC_ESYSTEM, errno, "sandbox: resolv.conf");
+      goto fail;
+    }
+  }
+  if (box->limits.network) {
+    plan.netns = sbx_net_box_netns(box);
+    if (plan.netns <= 0) {
+      rc = ac_error_set(err, AC_ESYSTEM, "sandbox: the session's network "
+                        "is gone");
+      goto fail;
+    }
+  }
   plan.nfds = SBX_NFDS;
   plan.path = rt->bwrap;
   plan.argv = argv;
@@ -531,7 +549,8 @@ fail:
   lv->percmd_cg = 0;
 out:
   for (int i = 0; i < SBX_NFDS; i++)
-    if (i < SBX_FD_ETC || i == SBX_FD_AGENT || i == SBX_FD_SOCK)
+    if (i < SBX_FD_ETC || i == SBX_FD_AGENT || i == SBX_FD_SOCK ||
+        i == SBX_FD_RESOLV)
       if (plan.fds[i] >= 0)
         close(plan.fds[i]);
   if (sv[0] >= 0)

@@ -36,13 +36,14 @@
 #define SBX_CHILD __attribute__((no_sanitize_address, noinline))
 
 enum stage {
-  ST_CGROUP = 1, ST_RLIMIT, ST_FDS, ST_CHDIR, ST_SETSID, ST_SETGROUPS,
-  ST_SETRESGID, ST_SETRESUID, ST_PDEATHSIG, ST_EXEC
+  ST_CGROUP = 1, ST_NETNS, ST_RLIMIT, ST_FDS, ST_CHDIR, ST_SETSID,
+  ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_PDEATHSIG, ST_EXEC
 };
 
 static const char *stage_name(int st) {
   switch (st) {
   case ST_CGROUP: return "joining the command's cgroups";
+  case ST_NETNS: return "joining the session's network namespace";
   case ST_RLIMIT: return "setrlimit";
   case ST_FDS: return "arranging file descriptors";
   case ST_CHDIR: return "chdir /";
@@ -98,6 +99,10 @@ SBX_CHILD static int child_main(void *arg) {
   for (int i = 0; i < p->njoin; i++)
     if (write(p->join[i], "0", 1) != 1)
       child_fail(errfd, ST_CGROUP);
+  /* The session's network (sandbox_net.c): joined while still root, as
+  ** the namespace's user namespace is not ours. */
+  if (p->netns > 0 && setns(p->netns, CLONE_NEWNET) < 0)
+    child_fail(errfd, ST_NETNS);
 
   /* fds[i] -> i: first lift every source (and the error pipe) above the
   ** target range so that no dup2 clobbers a source, then place them. The

@@ -7,6 +7,7 @@
 ** on a component whose job is to contain untrusted code.
 */
 #include "config.h"
+#include "config_net.h"
 #include "duration.h"
 #include "image.h"
 
@@ -238,12 +239,82 @@ static enum ac_code get_limits(struct walk *w, yaml_node_t *n,
   return rc;
 }
 
+/* `network:` -- true/false, or a mapping of public, dns and allow. */
+static enum ac_code get_network(struct walk *w, yaml_node_t *n,
+                                struct ac_template *t) {
+  struct sbx_net_policy *p;
+  yaml_node_t *allow = NULL;
+  enum ac_code rc = AC_OK;
+
+  ac_net_policy_free(t->netpol);
+  t->netpol = NULL;
+  t->limits.netpol = NULL;
+  if (n->type != YAML_MAPPING_NODE)
+    return get_bool(w, n, "network", &t->limits.network);
+  if ((p = calloc(1, sizeof *p)) == NULL)
+    return ac_error_set(w->err, AC_ENOMEM, "out of memory");
+  p->public_ = p->dns = 1;
+  t->netpol = p;
+  t->limits.netpol = p;
+  t->limits.network = 1;
+  for (yaml_node_pair_t *q = n->data.mapping.pairs.start;
+       rc == AC_OK && q < n->data.mapping.pairs.top; q++) {
+    yaml_node_t *k = yaml_document_get_node(w->doc, q->key);
+    yaml_node_t *v = yaml_document_get_node(w->doc, q->value);
+    const char *ks = scalar(k) ? scalar(k) : "?";
+    if (!strcmp(ks, "public"))
+      rc = get_bool(w, v, "network.public", &p->public_);
+    else if (!strcmp(ks, "dns"))
+      rc = get_bool(w, v, "network.dns", &p->dns);
+    else if (!strcmp(ks, "allow"))
+      allow = v;
+    else
+      rc = at(w, k, "unknown key '%s' in network (public, dns, allow)", ks);
+  }
+  if (rc || allow == NULL)
+    return rc;
+  if (allow->type != YAML_SEQUENCE_NODE)
+    return at(w, allow, "%s must be a list", "network.allow");
+  {
+    size_t count = (size_t)(allow->data.sequence.items.top -
+                            allow->data.sequence.items.start);
+    if (count > 256)
+      return at(w, allow, "%s has more than 256 entries", "network.allow");
+    p->allow = calloc(count ? count : 1, sizeof *p->allow);
+    if (p->allow == NULL)
+      return ac_error_set(w->err, AC_ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+      yaml_node_t *e = yaml_document_get_node(
+        w->doc, allow->data.sequence.items.start[i]);
+      const char *s = scalar(e), *why;
+      char msg[200];
+      if (s == NULL)
+        return at(w, e, "%s entries must be strings such as 10.0.0.0/8 or "
+                  "db.internal:5432", "network.allow");
+      if ((rc = ac_net_allow_parse(s, &p->allow[i], &why)) != AC_OK) {
+        if (rc == AC_ENOMEM)
+          return ac_error_set(w->err, AC_ENOMEM, "out of memory");
+        snprintf(msg, sizeof msg, "network.allow entry '%.60s' %s", s, why);
+        return at(w, e, "%s", msg);
+      }
+      p->nallow = i + 1;
+    }
+  }
+  return AC_OK;
+}
+
 static enum ac_code template_copy(struct ac_template *dst,
                                   const struct ac_template *src) {
   size_t n = 0;
+  int oom;
   *dst = *src;
   dst->name = dst->namespace_ = NULL;
   dst->env = NULL;
+  dst->image = NULL;
+  dst->netpol = ac_net_policy_dup(src->netpol, &oom);
+  dst->limits.netpol = dst->netpol;
+  if (oom)
+    return AC_ENOMEM;
   if (src->image && (dst->image = img_spec_dup(src->image)) == NULL)
     return AC_ENOMEM;
   while (src->env && src->env[n])
@@ -291,7 +362,7 @@ static enum ac_code get_template(struct walk *w, yaml_node_t *n,
     } else if (!strcmp(ks, "processOutputBytes"))
       rc = get_bytes(w, v, ks, &t->limits.proc_output_bytes);
     else if (!strcmp(ks, "network"))
-      rc = get_bool(w, v, ks, &t->limits.network);
+      rc = get_network(w, v, t);
     else if (!strcmp(ks, "disk"))
       rc = get_bytes(w, v, ks, &t->limits.disk_bytes);
     else if (!strcmp(ks, "maxFileSize"))
@@ -511,6 +582,7 @@ static void template_free(struct ac_template *t) {
     free(t->env[i]);
   free(t->env);
   img_spec_free(t->image);
+  ac_net_policy_free(t->netpol);
 }
 
 void ac_config_free(struct ac_config *cfg) {

@@ -29,7 +29,7 @@
 **       warmPoolSize: 2
 **       commandTimeout: 60s
 **       maxOutputBytes: 16Mi
-**       network: false
+**       network: false             # or true, or a policy (config_net.h)
 **       disk: 1Gi
 **       ptys: 64                   # its own devpts instance's maximum
 **       resources: { limits: { memory: 1Gi, cpu: "1", pids: 256 } }
@@ -57,6 +57,9 @@ struct ac_template {
   struct sbx_limits limits;
   char **env;                   /* "NAME=value", NULL-terminated */
   struct img_spec *image;       /* `image:` (image.h); NULL: host's /usr */
+  struct sbx_net_policy *netpol;/* `network:` as a mapping; NULL: the
+                                   default policy. limits.netpol points
+                                   here */
 };
 
 struct ac_config {
