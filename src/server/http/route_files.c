@@ -215,8 +215,16 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
   return MHD_YES;   /* other fields are ignored, like PicoD */
 }
 
+/* What a streamed upload holds at most, whatever its size: libmicrohttpd's
+** post processor buffer and the copy of one chunk of the body (no larger
+** than the connection's memory limit, 1 MiB) handed to a worker. */
+#define UPLOAD_PP_BUFFER 65536
+#define UPLOAD_MEMORY (2 * UPLOAD_PP_BUFFER + (1 << 20))
+
 enum MHD_Result upload_multipart_begin(struct req *r) {
-  r->pp = MHD_create_post_processor(r->conn, 65536, on_part, r);
+  if (!req_reserve(r, UPLOAD_MEMORY))
+    return reply_pool_busy(r, "another upload");
+  r->pp = MHD_create_post_processor(r->conn, UPLOAD_PP_BUFFER, on_part, r);
   if (r->pp == NULL)
     return reply_error(r, FAM_PICOD, 400, "malformed multipart request");
   return MHD_YES;
@@ -302,6 +310,9 @@ static const char *download_path(const char *p, char *buf, size_t len) {
 }
 
 #define DOWNLOAD_CHUNK (1 << 20)
+/* What a download holds at most, whatever the file: its read buffer, the
+** stream's copy and libmicrohttpd's 64 KiB block. */
+#define DOWNLOAD_MEMORY (2 * DOWNLOAD_CHUNK + (64 << 10))
 
 /* A download read on workers, one chunk whenever the client has taken
 ** the previous one: the event loop never reads the file, and memory stays
@@ -357,6 +368,8 @@ enum MHD_Result route_download(struct req *r) {
   req_fapi_root(r, &root);
   if (*r->subpath == '\0')
     return reply_error(r, FAM_PICOD, 400, "Path is a directory, not a file");
+  if (!req_reserve(r, DOWNLOAD_MEMORY))
+    return reply_pool_busy(r, "another download");
   if (fapi_open_read(&root, download_path(r->subpath, path, sizeof path),
                      &fd, &fi, &err) != AC_OK)
     return reply_fapi(r, &err, "File not found");
