@@ -160,7 +160,8 @@ static int append_str(char **dst, const char *data, size_t size) {
     return -1;
   if ((grown = realloc(*dst, old + size + 1)) == NULL)
     return -1;
-  memcpy(grown + old, data, size);
+  if (size > 0)
+    memcpy(grown + old, data, size);
   grown[old + size] = '\0';
   *dst = grown;
   return 0;
@@ -172,12 +173,15 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
                                const char *transfer_encoding,
                                const char *data, uint64_t off, size_t size) {
   struct req *r = cls;
-  struct fapi_root root;
 
   (void)kind; (void)filename; (void)content_type; (void)transfer_encoding;
   (void)off;
   if (r->up_rc != AC_OK)
     return MHD_NO;
+  /* A part without a name (libmicrohttpd then passes NULL) is skipped, as
+  ** Go's multipart reader does; it used to crash the server. */
+  if (key == NULL)
+    return MHD_YES;
   if (!strcmp(key, "path")) {
     if (append_str(&r->up_path, data, size) != 0)
       ac_error_set(&r->up_err, r->up_rc = AC_EINVAL, "path is too long");
@@ -195,8 +199,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
                      "the 'path' field must come before the 'file' part");
         return MHD_NO;
       }
-      req_fapi_root(r, &root);
-      r->up_rc = fapi_write_begin(&root, r->up_path,
+      r->up_rc = fapi_write_begin(&r->up_root, r->up_path,
                                   fapi_parse_mode(r->up_mode), &r->writer,
                                   &r->up_err);
       if (r->up_rc != AC_OK)
@@ -222,6 +225,11 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
 #define UPLOAD_MEMORY (2 * UPLOAD_PP_BUFFER + (1 << 20))
 
 enum MHD_Result upload_multipart_begin(struct req *r) {
+  req_fapi_root(r, &r->up_root);
+  return upload_multipart_start(r);
+}
+
+enum MHD_Result upload_multipart_start(struct req *r) {
   if (!req_reserve(r, UPLOAD_MEMORY))
     return reply_pool_busy(r, "another upload");
   r->pp = MHD_create_post_processor(r->conn, UPLOAD_PP_BUFFER, on_part, r);
@@ -255,9 +263,7 @@ enum MHD_Result route_upload_multipart_done(struct req *r) {
                        "Failed to get file: http: no such file");
   if (r->writer == NULL) {
     /* an empty file part: nothing was streamed, create it now */
-    struct fapi_root root;
-    req_fapi_root(r, &root);
-    if (fapi_write_begin(&root, r->up_path, fapi_parse_mode(r->up_mode),
+    if (fapi_write_begin(&r->up_root, r->up_path, fapi_parse_mode(r->up_mode),
                          &r->writer, &err) != AC_OK)
       return reply_fapi(r, &err, "File not found");
   }
