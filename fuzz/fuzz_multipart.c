@@ -13,6 +13,7 @@
 ** request (the client end reads to the end of the connection).
 */
 #include "fileapi.h"
+#include "fuzz_noagent.h"
 #include "request.h"
 #include "routes.h"
 
@@ -32,11 +33,6 @@
 #define MAX_TURNS 2000            /* MHD_run rounds per input */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* The sandbox's agent is embedded at build time (build/gen); linking the
-** upload routes pulls in the sandbox, which never starts here. */
-const unsigned char sbx_agent_bin[1];
-const unsigned long sbx_agent_bin_len = 0;
 
 static struct MHD_Daemon *daemon_;
 static struct fapi_root root_;
@@ -99,6 +95,21 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
   return 0;
 }
 
+static int rm_all(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw) {
+  (void)st; (void)flag; (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* At exit: the daemon, and the scratch root with everything in it. */
+static void teardown(void) {
+  if (daemon_)
+    MHD_stop_daemon(daemon_);
+  daemon_ = NULL;
+  nftw(base_, rm_all, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* Empties a tree of the scratch root (uploads pile up otherwise). */
 static void empty_tree(const char *rel) {
   char path[128];
@@ -138,6 +149,7 @@ static void setup(void) {
                              MHD_OPTION_END);
   if (daemon_ == NULL)
     abort();
+  atexit(teardown);
 }
 
 /* Sends the request on one end of a socketpair while the daemon serves
