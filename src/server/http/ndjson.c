@@ -130,6 +130,14 @@ void ndjson_flush(struct ndjson_out *o) {
       o->nheld[k] = 0;
       send_chunk(o, k, o->held_off[k], o->held[k], n, 0);
     }
+  /* Output counted but not yet reported: no later chunk will carry the
+  ** "dropped" event, so it goes now, before the exit. */
+  if (o->dropped) {
+    ndjson_event(o->s, json_pack("{s:s, s:I, s:I}", "type", "dropped",
+                                 "bytes", (json_int_t)o->dropped,
+                                 "offset", (json_int_t)o->dropped_off));
+    o->dropped = 0;
+  }
 }
 
 void ndjson_dropped(struct ndjson_out *o, unsigned long long offset,
