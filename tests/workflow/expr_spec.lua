@@ -38,6 +38,13 @@ describe("expansion", function()
     assert.same({ "a", "b" }, expand("${{ inputs.list }}"))
   end)
 
+  -- found by fuzz_expr: blank text and then two expressions raised
+  -- "attempt to index a nil value" past expand
+  it("interpolates two adjacent expressions after blank text", function()
+    assert.equal("  33", expand("  ${{ inputs.n }}${{ inputs.n }}"))
+    assert.equal("33  ", expand("${{ inputs.n }}${{ inputs.n }}  "))
+  end)
+
   it("interpolates embedded expressions as text", function()
     assert.equal("hello world!", expand("hello ${{ inputs.name }}!"))
     assert.equal("3 and 3.5", expand("${{ inputs.n }} and ${{ 3.5 }}"))

@@ -80,7 +80,8 @@ local function whole(parts)
      parts[1].text:match("^%s*$") then
     return parts[2].src
   end
-  if #parts == 3 and parts[2].src and parts[1].text:match("^%s*$") and
+  if #parts == 3 and parts[2].src and parts[1].text and
+     parts[3].text and parts[1].text:match("^%s*$") and
      parts[3].text:match("^%s*$") then
     return parts[2].src
   end
