@@ -393,7 +393,13 @@ function M.expand(s, env)
     else
       local v, e = M.eval(p.src, env)
       if e then return false, e end
-      out[i] = text(v)
+      -- a table with functions (the string library, say) has no text
+      local ok, t = pcall(text, v)
+      if not ok then
+        return false, ("'%s' has no text form: %s"):format(p.src,
+          tostring(t):gsub("^.-:%d+: ", ""))
+      end
+      out[i] = t
     end
   end
   return true, table.concat(out)
