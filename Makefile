@@ -352,6 +352,7 @@ rock-install: rock
 # for s seconds (nice 19, one at a time) from its seeds (fuzz/seeds/NAME)
 # and regression inputs (tests/fuzz/NAME); new crashes land in
 # build-fuzz/crashes/. `make test` runs each for a few seconds.
+# FUZZ_ONLY="fuzz_expr ..." runs only those.
 FUZZ_CC    ?= clang
 FUZZ_TIME  ?= 60
 FUZZ_BUILD := build-fuzz
@@ -370,7 +371,7 @@ FUZZ_OBJ   := $(FUZZ_LIBSRC:%.c=$(FUZZ_BUILD)/%.o)
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
-	@sh fuzz/run $(FUZZ_BUILD) $(FUZZ_TIME)
+	@sh fuzz/run $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZ_ONLY)
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
@@ -380,7 +381,7 @@ $(FUZZ_BUILD)/libfuzzlib.a: $(FUZZ_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_lua.h $(FUZZ_BUILD)/libfuzzlib.a
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_lua.h fuzz/fuzz_noagent.h $(FUZZ_BUILD)/libfuzzlib.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 	  $(FUZZ_BUILD)/libfuzzlib.a $(LDLIBS)
 

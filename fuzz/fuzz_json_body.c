@@ -1,14 +1,19 @@
 /*
 ** fuzz_json_body.c -- every route's JSON body goes through the budget
-** check and jansson; the route handlers then read fields of the result.
-** Invariant: a body the check lets through parses within the value
-** budget (bounded memory), and no input crashes either step.
+** check and jansson; then the fields the routes read: command, env,
+** working_dir and timeout of execute, processes and contexts through the
+** routes' own exec_args_parse. Invariants: a body the check lets through
+** parses within the value budget (bounded memory); an accepted command has
+** an argv[0]; a refusal says why; nothing crashes or leaks.
 */
 #include "budget.h"
 #include "config.h"
+#include "exec_args.h"
+#include "fuzz_noagent.h"
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -41,9 +46,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (j) {
     if (count(j) > cfg.max_json_nodes)
       abort();            /* the pre-check let too many values through */
-    /* what the routes read */
+    /* what the routes read: execute, processes and contexts take their
+    ** command, env, working_dir and timeout through exec_args_parse,
+    ** with the fallback template's defaults */
+    {
+      struct exec_args a;
+      char msg[512];
+      memset(&a, 0, sizeof a);
+      if (exec_args_parse(j, &cfg.fallback, 60000000000LL, &a, msg,
+                          sizeof msg)) {
+        if (a.argv == NULL || a.argv[0] == NULL)
+          abort();        /* accepted without a command */
+      } else if (msg[0] == '\0') {
+        abort();          /* refused without saying why */
+      }
+      exec_args_free(&a);
+    }
     (void)json_string_value(json_object_get(j, "path"));
-    (void)json_array_size(json_object_get(j, "command"));
     json_decref(j);
   }
   return 0;

@@ -2,7 +2,10 @@
 -- session, runs commands, uploads, downloads, lists, deletes, again and
 -- again until DEADLINE (unix seconds); sometimes hangs up mid-request.
 -- Every request is logged as "time op status ms" (status "cut" for a
--- hang-up of our own, "err:<message>" for a transport failure).
+-- hang-up of our own, "err:<message>" for a transport failure); a
+-- successful create adds the session id, so that the soak can tell a
+-- session it leaked from one whose create a server kill cut, and an
+-- error status adds the server's message.
 local httpc = require "httpc"
 local cjson = require "cjson.safe"
 
@@ -36,9 +39,17 @@ local function req(op, t, cut_ok)
   local ms = (now() - t0) * 1000
   local what = status and tostring(status) or
     (cut_ok and "cut" or "err:" .. tostring(body):gsub("%s", "_"))
-  log:write(("%.3f %s %s %.0f\n"):format(t0, op, what, ms))
+  local j = status and cjson.decode(body) or nil
+  local note = op == "create" and status == 200 and type(j) == "table" and
+    j.sessionId or ""
+  if status and (status < 200 or status > 299) then
+    -- why, for the soak's report of failures
+    note = tostring(type(j) == "table" and (j.message or j.error) or body)
+      :sub(1, 120):gsub("%s", "_")
+  end
+  log:write(("%.3f %s %s %.0f %s\n"):format(t0, op, what, ms, note))
   log:flush()
-  return status, status and cjson.decode(body) or nil, body
+  return status, j, body
 end
 
 local payload = os.tmpname()
@@ -83,8 +94,9 @@ while now() < deadline and iterations < 100000 do
           { name = "file", file = payload } } }, true)
       end
     end
-    -- a delete cut by a server kill is tried again: nothing may leak
-    for _ = 1, 10 do
+    -- a delete cut by a server kill is tried again, for as long as a
+    -- restart may take (it restores every session): nothing may leak
+    for _ = 1, 120 do
       local ds = req("delete", { method = "DELETE", path =
         "/v1/code-interpreter/sessions/" .. id })
       if ds == 200 or ds == 404 then break end

@@ -1218,6 +1218,66 @@ static void test_threads(void) {
          mode_tag);
 }
 
+/* {====================================================== staging */
+
+/* With the box's staging directory: an overwrite shows no temporary name
+** in the target's directory at any point, leaves nothing staged, and the
+** sweep removes what a crash left (staged files; earlier versions' named
+** temporaries, once) and nothing else. */
+static void test_staging(void) {
+  tcase("%s staging directory and the crash sweep", mode_tag);
+  struct fapi_info fi;
+  struct ac_error e;
+  struct fapi_writer *w;
+  unsigned long long n = 99;
+  char buf[64];
+
+  host_mkdir(H(FAPI_STAGE_PARENT), 0700, 0);
+  host_mkdir(H(FAPI_STAGE_DIR), 0700, SESSION_ID);
+  is_int(puts_("stage.txt", "one", 0644, &e), AC_OK, "%s first write",
+         mode_tag);
+  is_int(fapi_write_begin(&R, "stage.txt", 0644, &w, &e), AC_OK,
+         "%s overwrite begins", mode_tag);
+  is_int(fapi_write_data(w, "two", 3, &e), AC_OK, "%s overwrite data",
+         mode_tag);
+  is_int(count_entries(H("workspace"), FAPI_TMP_PREFIX), 0,
+         "%s no temporary name while it streams", mode_tag);
+  is_int(fapi_write_commit(w, &fi, &e), AC_OK, "%s overwrite commits",
+         mode_tag);
+  ok(host_read(H("workspace/stage.txt"), buf, sizeof buf) &&
+     strcmp(buf, "two") == 0, "%s overwritten whole", mode_tag);
+  is_int(count_entries(H("workspace"), FAPI_TMP_PREFIX), 0,
+         "%s no temporary name after", mode_tag);
+  is_int(count_entries(H(FAPI_STAGE_DIR), ""), 0, "%s nothing left staged",
+         mode_tag);
+
+  /* what crashes left: a staged file; an earlier version's temporary */
+  host_write(H(FAPI_STAGE_DIR "/" FAPI_TMP_PREFIX "x"), "cut", 0600);
+  own(H(FAPI_STAGE_DIR "/" FAPI_TMP_PREFIX "x"), SESSION_ID);
+  host_mkdir(H("workspace/old"), 0755, SESSION_ID);
+  host_write(H("workspace/old/" FAPI_TMP_PREFIX "Ab3dE6gH9jK1"), "x", 0600);
+  own(H("workspace/old/" FAPI_TMP_PREFIX "Ab3dE6gH9jK1"), SESSION_ID);
+  /* the sandbox's own files with look-alike names (controls) */
+  host_write(H("workspace/old/" FAPI_TMP_PREFIX "Ab3dE6gH9jK2"), "k", 0644);
+  own(H("workspace/old/" FAPI_TMP_PREFIX "Ab3dE6gH9jK2"), SESSION_ID);
+  host_write(H("workspace/old/" FAPI_TMP_PREFIX "short"), "k", 0600);
+  own(H("workspace/old/" FAPI_TMP_PREFIX "short"), SESSION_ID);
+
+  is_int(fapi_sweep(&R, 0, &n, &e), AC_OK, "%s sweep, staging only",
+         mode_tag);
+  is_int((int)n, 1, "%s one staged file removed", mode_tag);
+  is_int(count_entries(H("workspace/old"), FAPI_TMP_PREFIX), 3,
+         "%s the trees untouched without legacy", mode_tag);
+  is_int(fapi_sweep(&R, 1, &n, &e), AC_OK, "%s sweep with legacy",
+         mode_tag);
+  is_int((int)n, 1, "%s one earlier temporary removed", mode_tag);
+  is_int(count_entries(H("workspace/old"), FAPI_TMP_PREFIX), 2,
+         "%s look-alikes kept", mode_tag);
+  ok(access(H("workspace/old/" FAPI_TMP_PREFIX "Ab3dE6gH9jK1"), F_OK) != 0,
+     "%s the 0600 one is gone", mode_tag);
+  ok(creds_same(), "%s credentials restored after the sweep", mode_tag);
+}
+
 /* }====================================================== */
 
 static void fs_suite(void) {
@@ -1237,6 +1297,7 @@ static void fs_suite(void) {
   test_mkdirs();
   test_limits();
   test_threads();
+  test_staging();
   tcase("%s the fake root is removed", mode_tag);
   teardown_tree();
   {
@@ -1248,7 +1309,7 @@ static void fs_suite(void) {
 int main(void) {
   int fds0, fds1;
 
-  plan(31);
+  plan(33);
   /* A hanging FIFO open must fail the test, not wedge the run. */
   alarm(300);
   umask(022);

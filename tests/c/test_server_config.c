@@ -1,6 +1,7 @@
 /* The local runtime's templates: the defaults a session gets when the
 ** configuration says nothing (the 60 s command timeout among them), and
-** what a template inherits from the default one. */
+** what a template inherits from the default one; quantities and CPU
+** amounts are decimal numbers only. */
 #include "config.h"
 #include "tap.h"
 
@@ -26,7 +27,7 @@ int main(void) {
   const struct ac_template *t;
   int fd;
 
-  plan(3);
+  plan(4);
   fd = mkstemp(path);
   if (fd >= 0)
     close(fd);
@@ -68,6 +69,26 @@ int main(void) {
     t = ac_config_find(&cfg, "default", "other");
     is_int(t ? t->command_timeout_ns : -1, 5 * SEC, "any other name: 5 s");
     ac_config_free(&cfg);
+  }
+  tcase("quantities and CPU amounts: decimal numbers only, never NaN, "
+        "infinity or hex floats (a NaN overflowed the cast)");
+  {
+    static const char *const bad[] = { "NAN", "nan", "nanMi", "inf",
+      "INFINITY", "0x10", "0x1p4Mi", "-1", "", "Mi", "1.5x" };
+    unsigned long long q = 0;
+    unsigned m = 0;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      is_int(ac_parse_quantity(bad[i], &q), AC_EINVAL, "quantity '%s'",
+             bad[i]);
+      is_int(ac_parse_cpu(bad[i], &m), AC_EINVAL, "cpu '%s'", bad[i]);
+    }
+    /* controls: what the README shows still parses */
+    ok(ac_parse_quantity("512Mi", &q) == AC_OK && q == 512ULL << 20,
+       "512Mi");
+    ok(ac_parse_quantity("1.5Gi", &q) == AC_OK && q == 3ULL << 29, "1.5Gi");
+    ok(ac_parse_quantity("1e3", &q) == AC_OK && q == 1000, "1e3");
+    ok(ac_parse_cpu("500m", &m) == AC_OK && m == 500, "500m");
+    ok(ac_parse_cpu("2", &m) == AC_OK && m == 2000, "2");
   }
   unlink(path);
   return done_testing();

@@ -121,3 +121,114 @@ describe("the server-wide request memory pool", function()
     end
   end)
 end)
+
+-- Streamed transfers and the output a command buffers draw on the same
+-- pool, by amounts that do not depend on what is sent: a download holds
+-- 2 MiB + 64 KiB, an upload 1 MiB + 128 KiB, a stream of events 128 KiB,
+-- a buffered command 64 KiB and then its output as it grows.
+describe("the pool under concurrent transfers", function()
+  local q = server.q
+
+  it("refuses what a slow download leaves no room for, then recovers",
+     function()
+    local srv = server.start{ config = "maxRequestMemory: 3Mi\n" ..
+                                       "default:\n  maxOutputBytes: 4Mi\n" }
+    local dir = server.tmpdir("agentcube-pool")
+    local pid
+    finally(function()
+      if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+      srv:destroy()
+      os.execute("rm -rf " .. q(dir))
+    end)
+    local id = srv:create()
+    -- Larger than the socket buffers can swallow: a client that reads
+    -- slowly keeps the download in flight.
+    srv:sh(id, "head -c 16000000 /dev/urandom > big.bin")
+    local url = srv.url .. server.DP .. "api/files/big.bin"
+    local p = io.popen("curl -s --limit-rate 16K -o /dev/null -H " ..
+                       q("x-agentcube-session-id: " .. id) .. " " .. q(url) ..
+                       " & echo $!")
+    pid = p:read("l")
+    p:close()
+    os.execute("sleep 1")
+
+    local status, j = srv:request{ path = server.DP .. "api/files/big.bin",
+                                   session = id }
+    assert.are.equal(503, status)
+    assert.matches("maxRequestMemory", j)
+    assert.matches("another download", j)
+    status, j = srv:request{ method = "POST", path = server.DP ..
+      "api/files", session = id,
+      form = { { name = "path", value = "up.bin" },
+               { name = "file", file = "/etc/hostname" } } }
+    assert.are.equal(503, status)
+    assert.matches("another upload", j)
+    -- A command whose output outgrows what is left: it runs, and the
+    -- answer says so instead of growing the server.
+    status, j = srv:exec(id, { "sh", "-c", "head -c 1500000 /dev/zero | " ..
+                               "tr '\\0' a; exit 3" })
+    assert.are.equal(503, status)
+    assert.matches("could not hold the command's output", j.error)
+    assert.are.equal(3, j.exit_code)
+    -- control: what fits still runs, buffered and streamed
+    status, j = srv:exec(id, { "echo", "small" })
+    assert.are.equal(200, status)
+    assert.are.equal("small\n", j.stdout)
+    local body
+    status, body = srv:request{ method = "POST", path = server.DP ..
+      "api/execute", session = id,
+      headers = { Accept = "application/x-ndjson",
+                  ["Content-Type"] = "application/json" },
+      body = '{"command":["echo","streamed"]}' }
+    assert.are.equal(200, status)
+    assert.matches('"exit_code": ?0', body)
+
+    -- The slow client goes: its memory comes back.
+    os.execute("kill " .. pid)
+    pid = nil
+    local ok
+    for _ = 1, 50 do
+      status, body = srv:request{ path = server.DP .. "api/files/big.bin",
+                                  session = id }
+      if status == 200 then ok = true break end
+      os.execute("sleep 0.2")
+    end
+    assert.is_true(ok, "download after the slow client left: " ..
+                   tostring(status))
+    assert.are.equal(16000000, #body)
+    status = srv:request{ method = "POST", path = server.DP .. "api/files",
+      session = id, form = { { name = "path", value = "up.bin" },
+                             { name = "file", file = "/etc/hostname" } } }
+    assert.are.equal(200, status)
+    -- (its answer costs the output three times: buffer, tree, text)
+    status, j = srv:exec(id, { "sh", "-c", "head -c 700000 /dev/zero | " ..
+                               "tr '\\0' a" })
+    assert.are.equal(200, status)
+    assert.are.equal(700000, #j.stdout)
+  end)
+
+  it("bounds a stream of events by the pool, dropping output it cannot hold",
+     function()
+    local srv = server.start{ config = "maxRequestMemory: 256Ki\n" }
+    finally(function() srv:destroy() end)
+    local id = srv:create()
+    -- 8 MB of output to a client that reads it all only at the end: what
+    -- the pool cannot hold is reported as dropped, the exit still comes.
+    local status, body = srv:request{ method = "POST", path = server.DP ..
+      "api/execute", session = id,
+      headers = { Accept = "application/x-ndjson",
+                  ["Content-Type"] = "application/json" },
+      body = '{"command":["sh","-c","head -c 8000000 /dev/zero | tr ' ..
+             "'\\\\0' a\"]}" }
+    assert.are.equal(200, status)
+    local got, dropped = 0, 0
+    for line in body:gmatch("[^\n]+") do
+      local ev = require("cjson").decode(line)
+      if ev.type == "stdout" then got = got + #ev.data end
+      if ev.type == "dropped" then dropped = dropped + ev.bytes end
+    end
+    assert.matches('"type": ?"exit"', body)
+    assert.are.equal(8000000, got + dropped)
+    assert.is_true(dropped > 0, "nothing dropped")
+  end)
+end)

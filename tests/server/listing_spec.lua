@@ -1,8 +1,17 @@
 -- Listings show every entry (non-UTF-8 names escaped and flagged, names
--- that look like upload temporaries too), and an upload in progress or
--- cut by kill -9 leaves nothing the sandbox can see or that stays behind.
+-- that look like upload temporaries too), and an upload in progress,
+-- replacing a file, or cut by kill -9 leaves nothing the sandbox can see
+-- or that stays behind; what a crash left is swept when the server starts.
 local server = require "server"
+local cjson = require "cjson.safe"
 local q = server.q
+
+local function host(cmd)
+  local p = io.popen(cmd)
+  local out = p:read("a")
+  p:close()
+  return out
+end
 
 local function by_name(files)
   local t = {}
@@ -107,5 +116,120 @@ describe("uploads", function()
     assert.are.equal(200, (srv:write(id, "over.txt", "new")))
     local out = srv:sh(id, "cat over.txt; ls -A | grep -c agentcube-upload")
     assert.are.equal("new0\n", out)
+  end)
+
+  -- Many overwrites while sandboxed code lists the directory as fast as
+  -- it can: it must never see a name other than the file's own. The
+  -- lister stops when "stop" appears, an upload of a new name after the
+  -- overwrites: seeing it is the control that the lister sees new names.
+  it("that replace a file never show a temporary name", function()
+    srv:sh(id, "mkdir -p race && echo old > race/over.txt")
+    host("printf 'new contents' > " .. q(dir .. "/small"))
+    local url = srv.url .. server.DP .. "api/files"
+    local curl = "curl -sf -o /dev/null -H 'x-agentcube-session-id: " ..
+                 id .. "' "
+    local file = " -F 'file=@" .. dir .. "/small' " .. q(url)
+    os.execute("(sleep 1; i=0; while [ $i -lt 400 ]; do " .. curl ..
+               "-F path=race/over.txt" .. file .. " && " ..
+               "echo x >> " .. q(dir .. "/done") .. "; i=$((i+1)); done; " ..
+               curl .. "-F path=race/stop" .. file .. ") " ..
+               ">/dev/null 2>&1 &")
+    local out = srv:sh(id, [[python3 -c '
+import os, time
+seen, n, t0 = set(), 0, time.time()
+while time.time() - t0 < 60:
+    names = os.listdir("/workspace/race")
+    n += 1
+    seen.update(x for x in names if x not in ("over.txt", "stop"))
+    if "stop" in names:
+        break
+print("stop" in names, n, sorted(seen))
+']], "90s")
+    local done = host("wc -l < " .. q(dir .. "/done") .. " 2>/dev/null")
+    assert.are.equal("400", done:match("%d+"), "overwrites that succeeded")
+    local stopped, loops, foreign = out:match("^(%a+) (%d+) (.-)\n$")
+    assert.are.equal("True", stopped, out)         -- the control
+    assert.is_true(tonumber(loops) > 400, out)     -- it listed fast
+    assert.are.equal("[]", foreign, out)
+    assert.are.equal("new contents", (srv:sh(id, "cat race/over.txt")))
+  end)
+end)
+
+-- Where a session's box root is on the host: the published mount of its
+-- disk image (or its plain tree).
+local function box_root(srv, id)
+  local rec = cjson.decode(server.read_file(srv.state_dir .. "/sessions/" ..
+                                            id .. ".json"))
+  local bdir = srv.state_dir .. "/boxes/" .. string.format("%d", rec.slot)
+  local dev = host("losetup -n -O NAME -j " .. q(bdir .. "/disk.img"))
+  dev = dev:match("(%S+)")
+  if dev then
+    return host("findmnt -n -o TARGET " .. q(dev)):match("([^\n]+)"), bdir
+  end
+  return bdir .. "/root", bdir
+end
+
+describe("the sweep at server start", function()
+  local srv, id
+
+  setup(function()
+    srv = server.start{}
+    id = srv:create()
+  end)
+  teardown(function()
+    srv:destroy()
+  end)
+
+  it("removes what crashed uploads left, and nothing else", function()
+    local used = "sync; df -k --output=used /workspace | tail -1"
+    local before = tonumber((srv:sh(id, used)))
+    -- What earlier versions left next to their targets: a named 0600
+    -- file. With another mode, another name, or a second link, a file
+    -- is the sandbox's own and stays (controls).
+    srv:sh(id, [[mkdir -p a/b && cd a/b &&
+      head -c 2000000 /dev/urandom > .agentcube-upload-Ab3dE6gH9jK1 &&
+      chmod 600 .agentcube-upload-Ab3dE6gH9jK1 &&
+      echo keep > .agentcube-upload-Ab3dE6gH9jK2 &&
+      chmod 644 .agentcube-upload-Ab3dE6gH9jK2 &&
+      echo keep > .agentcube-upload-short && chmod 600 .agentcube-upload-short &&
+      echo keep > .agentcube-upload-Zz3dE6gH9jK1 &&
+      chmod 600 .agentcube-upload-Zz3dE6gH9jK1 &&
+      ln .agentcube-upload-Zz3dE6gH9jK1 linked]])
+    local root, bdir = box_root(srv, id)
+    assert.truthy(root, "box root found")
+    local stage = root .. "/.agentcube/uploads"
+    -- The staging directory: the session's, below a parent of the
+    -- server's, and never in the sandbox's view.
+    assert.are.equal("700 0\n", host("stat -c '%a %u' " ..
+                                     q(root .. "/.agentcube")))
+    assert.are.equal("700\n", host("stat -c '%a' " .. q(stage)))
+    local inside = srv:sh(id, "find / -xdev -path /proc -prune -o " ..
+                              "-name uploads -print 2>/dev/null; echo end")
+    assert.are.equal("end\n", inside)
+    -- What a kill between the link and the rename leaves.
+    host("head -c 3000000 /dev/urandom > " .. q(stage .. "/.agentcube-upload-x") ..
+         " && chown --reference=" .. q(stage) .. " " ..
+         q(stage .. "/.agentcube-upload-x"))
+    -- A box of an earlier version: no "staged" line in box.info.
+    local info = server.read_file(bdir .. "/box.info")
+    assert.truthy(info:find("staged 1", 1, true))
+    local f = assert(io.open(bdir .. "/box.info", "w"))
+    f:write((info:gsub("staged 1\n", "")))
+    f:close()
+    local full = tonumber((srv:sh(id, used)))
+    assert.is_true(full - before > 4500, before .. " -> " .. full)
+
+    srv:kill9()
+    srv:launch()
+    root = box_root(srv, id)
+    assert.are.equal("", host("ls -A " .. q(root .. "/.agentcube/uploads")))
+    local left = srv:sh(id, "cd a/b && ls -A")
+    assert.are.equal(".agentcube-upload-Ab3dE6gH9jK2\n" ..
+                     ".agentcube-upload-Zz3dE6gH9jK1\n" ..
+                     ".agentcube-upload-short\nlinked\n", left)
+    local after = tonumber((srv:sh(id, used)))
+    assert.is_true(after - before < 150, before .. " -> " .. after)
+    assert.truthy(server.read_file(bdir .. "/box.info"):find("staged 1", 1,
+                                                            true))
   end)
 end)

@@ -38,6 +38,23 @@ describe("expansion", function()
     assert.same({ "a", "b" }, expand("${{ inputs.list }}"))
   end)
 
+  -- found by fuzz_expr: blank text and then two expressions raised
+  -- "attempt to index a nil value" past expand
+  it("interpolates two adjacent expressions after blank text", function()
+    assert.equal("  33", expand("  ${{ inputs.n }}${{ inputs.n }}"))
+    assert.equal("33  ", expand("${{ inputs.n }}${{ inputs.n }}  "))
+  end)
+
+  -- found by fuzz_expr: a table holding functions raised "Cannot
+  -- serialise function" past expand
+  it("fails with a message for a value that has no text", function()
+    local ok, msg = expr.expand("x ${{ string }} y", env())
+    assert.is_false(ok)
+    assert.matches("'string' has no text form", msg, 1, true)
+    -- control: a plain table is JSON
+    assert.equal('x [1,2] y', expand("x ${{ fromJSON('[1,2]') }} y"))
+  end)
+
   it("interpolates embedded expressions as text", function()
     assert.equal("hello world!", expand("hello ${{ inputs.name }}!"))
     assert.equal("3 and 3.5", expand("${{ inputs.n }} and ${{ 3.5 }}"))

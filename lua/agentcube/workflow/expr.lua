@@ -80,7 +80,8 @@ local function whole(parts)
      parts[1].text:match("^%s*$") then
     return parts[2].src
   end
-  if #parts == 3 and parts[2].src and parts[1].text:match("^%s*$") and
+  if #parts == 3 and parts[2].src and parts[1].text and
+     parts[3].text and parts[1].text:match("^%s*$") and
      parts[3].text:match("^%s*$") then
     return parts[2].src
   end
@@ -392,7 +393,13 @@ function M.expand(s, env)
     else
       local v, e = M.eval(p.src, env)
       if e then return false, e end
-      out[i] = text(v)
+      -- a table with functions (the string library, say) has no text
+      local ok, t = pcall(text, v)
+      if not ok then
+        return false, ("'%s' has no text form: %s"):format(p.src,
+          tostring(t):gsub("^.-:%d+: ", ""))
+      end
+      out[i] = t
     end
   end
   return true, table.concat(out)

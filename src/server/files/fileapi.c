@@ -6,10 +6,13 @@
 ** RESOLVE_NO_MAGICLINKS): a symlink planted by sandboxed code ("/etc",
 ** "../../..", "/proc/self/root/...") resolves as it would inside the box,
 ** never on the host. Directories are created one component at a time with
-** mkdirat() in a directory fd, and files are created under a temporary
-** name in the target's directory fd and renamed over the target, so the
-** last component is never followed: a symlink at the target is replaced,
-** not written through.
+** mkdirat() in a directory fd, and files are written unnamed (O_TMPFILE)
+** and then linked at the target, or, when a file is there already, linked
+** under a temporary name in the box's staging directory (FAPI_STAGE_DIR,
+** which the sandbox cannot see) and renamed over the target. The last
+** component is never followed: a symlink at the target is replaced, not
+** written through, and no temporary name ever appears in the session's
+** trees.
 */
 #include "fileapi_int.h"
 
@@ -25,6 +28,9 @@
 struct fapi_writer {
   struct fapi_root root;
   int dirfd;                  /* O_PATH fd of the target's directory */
+  int stagefd;                /* O_PATH fd of the staging directory, or -1
+                                 (none, or on another filesystem) */
+  int tmpat;                  /* the directory fd tmpname lives in */
   int fd;                     /* the temporary file, O_RDWR */
   mode_t mode;                /* for a new file */
   int failed;                 /* a data call failed: never commit */
@@ -272,6 +278,12 @@ out:
   return rc;
 }
 
+/* 1 when the directories behind the fds a and b are on one filesystem. */
+static int same_fs(int a, int b) {
+  struct stat sa, sb;
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev;
+}
+
 /* A fresh name for the temporary file. Uniqueness comes from O_EXCL; the
 ** randomness only makes collisions (and guessing) unlikely. */
 static void tmp_name(char *buf, size_t bufsz) {
@@ -318,7 +330,7 @@ enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
     goto out;
   }
   wr->root = *root;
-  wr->dirfd = wr->fd = -1;
+  wr->dirfd = wr->stagefd = wr->tmpat = wr->fd = -1;
   /* Like a umask of 022, whatever the server's own umask is. */
   wr->mode = mode & 0777 & ~(mode_t)022;
   rc = fapi__path_parse(path, &wr->path, err);
@@ -330,6 +342,9 @@ enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
   }
   slash = strrchr(wr->path.abs, '/');
   wr->name = slash + 1;
+  /* With the server's own credentials: the session cannot search the
+  ** staging directory's parent, and that is what hides it. */
+  wr->stagefd = fapi__open_stage(root->rootfd, O_PATH);
   rc = fapi__creds_enter(root, &cr, err);
   if (rc)
     goto out;
@@ -348,9 +363,17 @@ enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
     rc = fapi__errno(err, errno, "Directory", path);
     goto out;
   }
+  /* A rename never crosses filesystems: a staging directory elsewhere
+  ** (a test's tmpfs over a tree) is no use for this target. */
+  if (wr->stagefd >= 0 && !same_fs(wr->stagefd, wr->dirfd)) {
+    close(wr->stagefd);
+    wr->stagefd = -1;
+  }
+  wr->tmpat = wr->stagefd >= 0 ? wr->stagefd : wr->dirfd;
   /* An unnamed file first: sandboxed code can neither see nor forge it,
   ** and a server killed mid-upload leaves nothing behind (the kernel
-  ** frees it). Named temporary files only where O_TMPFILE is missing. */
+  ** frees it). Named temporary files only where O_TMPFILE is missing,
+  ** and then in the staging directory when there is one. */
   wr->fd = fapi__openat2(wr->dirfd, ".", O_RDWR | O_TMPFILE, 0600,
                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
   if (wr->fd >= 0) {
@@ -362,7 +385,7 @@ enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
   for (int tries = 0; tries < 16; tries++) {
     tmp_name(wr->tmpname, sizeof wr->tmpname);
     /* O_EXCL never follows a symlink; 0600 until commit sets the mode. */
-    wr->fd = fapi__openat2(wr->dirfd, wr->tmpname,
+    wr->fd = fapi__openat2(wr->tmpat, wr->tmpname,
                            O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600,
                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
     if (wr->fd >= 0 || errno != EEXIST)
@@ -379,6 +402,8 @@ out:
   if (wr) {
     if (wr->dirfd >= 0)
       close(wr->dirfd);
+    if (wr->stagefd >= 0)
+      close(wr->stagefd);
     free(wr);
   }
   return rc;
@@ -422,9 +447,29 @@ out:
   return rc;
 }
 
-/* Gives the unnamed file w->fd a name in its directory: name itself when
-** it is free (*done = 1), else a fresh temporary name in w->tmpname that
-** the caller renames over the target (*done = 0). */
+/* Links the unnamed file w->fd under a fresh temporary name in the
+** directory fd at; the name goes to w->tmpname, at to w->tmpat. */
+static int anon_link_tmp(struct fapi_writer *w, const char *proc, int at) {
+  for (int tries = 0; tries < 16; tries++) {
+    tmp_name(w->tmpname, sizeof w->tmpname);
+    if (linkat(AT_FDCWD, proc, at, w->tmpname, AT_SYMLINK_FOLLOW) == 0) {
+      w->tmpat = at;
+      return 0;
+    }
+    if (errno != EEXIST)
+      break;
+  }
+  w->tmpname[0] = '\0';
+  return -1;
+}
+
+/* Gives the unnamed file w->fd a name: name itself in its directory when
+** it is free (*done = 1), else a fresh temporary name (w->tmpname in
+** w->tmpat) that the caller renames over the target (*done = 0). The
+** temporary name is in the staging directory, which the sandbox cannot
+** see; only without one (or when a mount in between makes the link
+** cross filesystems) is it next to the target, for the length of two
+** calls. */
 static enum ac_code anon_link(struct fapi_writer *w, const char *name,
                               int *done, struct ac_error *err) {
   char proc[40];
@@ -436,25 +481,27 @@ static enum ac_code anon_link(struct fapi_writer *w, const char *name,
   }
   if (errno != EEXIST)
     return fapi__errno(err, errno, "File", w->path.abs);
-  for (int tries = 0; tries < 16; tries++) {
-    tmp_name(w->tmpname, sizeof w->tmpname);
-    if (linkat(AT_FDCWD, proc, w->dirfd, w->tmpname, AT_SYMLINK_FOLLOW) == 0)
+  if (w->stagefd >= 0) {
+    if (anon_link_tmp(w, proc, w->stagefd) == 0)
       return AC_OK;
-    if (errno != EEXIST)
-      break;
+    if (errno != EXDEV)
+      return fapi__errno(err, errno, "File", w->path.abs);
   }
-  w->tmpname[0] = '\0';
+  if (anon_link_tmp(w, proc, w->dirfd) == 0)
+    return AC_OK;
   return fapi__errno(err, errno, "File", w->path.abs);
 }
 
 /* Closes and frees w; removes the temporary file unless keep. */
 static void writer_free(struct fapi_writer *w, int keep) {
-  if (!keep && w->dirfd >= 0 && w->tmpname[0])
-    unlinkat(w->dirfd, w->tmpname, 0);
+  if (!keep && w->tmpat >= 0 && w->tmpname[0])
+    unlinkat(w->tmpat, w->tmpname, 0);
   if (w->fd >= 0)
     close(w->fd);
   if (w->dirfd >= 0)
     close(w->dirfd);
+  if (w->stagefd >= 0)
+    close(w->stagefd);
   free(w);
 }
 
@@ -492,14 +539,14 @@ enum ac_code fapi_write_commit(struct fapi_writer *w, struct fapi_info *info,
   }
   if (w->anon) {
     /* A new target gets the file's first name directly; an existing one
-    ** is replaced through a temporary name that lives for two calls. */
+    ** is replaced through a temporary name in the staging directory. */
     rc = anon_link(w, w->name, &renamed, err);
     if (rc || renamed)
       goto linked;
   }
-  /* Both names in the same directory fd: the target's last component is
-  ** replaced, never followed (a symlink there is replaced itself). */
-  if (renameat(w->dirfd, w->tmpname, w->dirfd, w->name) != 0) {
+  /* The target's last component is replaced, never followed (a symlink
+  ** there is replaced itself). */
+  if (renameat(w->tmpat, w->tmpname, w->dirfd, w->name) != 0) {
     if (errno == EISDIR || errno == ENOTEMPTY || errno == EEXIST)
       rc = ac_error_set(err, AC_EINVAL, "Path is a directory, not a file");
     else

@@ -82,10 +82,33 @@ struct fapi_entry {
 enum ac_code fapi_map_path(const char *client_path, char *out, size_t outsz,
                            struct ac_error *err);
 
+/* The staging directory of uploads, below the box root: FAPI_STAGE_PARENT
+** is the server's (0700), FAPI_STAGE_DIR the session's (0700). The box
+** layout creates both; the sandbox never sees them. */
+#define FAPI_STAGE_PARENT ".agentcube"
+#define FAPI_STAGE_DIR FAPI_STAGE_PARENT "/uploads"
+
+/* Removes what crashed uploads left: everything in the staging directory
+** and, with legacy, the temporary files earlier versions left next to
+** their targets in the session trees (regular files of the session named
+** ".agentcube-upload-" and 12 letters or digits, mode 0600, one link; at
+** most 64 directories deep; a walk of every tree, so once per box). Runs
+** with the session's credentials. *removed (may be NULL) gets the count.
+** Fails only when the credentials cannot be switched. */
+enum ac_code fapi_sweep(const struct fapi_root *root, int legacy,
+                        unsigned long long *removed, struct ac_error *err);
+
 /* Streaming write: begin creates parent directories (0755 less the
-** process umask, like PicoD) and a temporary file ".agentcube-upload-*"
-** next to the target; data appends; commit renames it into place and fills
-** *info (may be NULL); abort removes the temporary file. path must not be
+** process umask, like PicoD) and an unnamed file (O_TMPFILE) in the
+** target's directory; data appends; commit gives it the target's name and
+** fills *info (may be NULL); abort drops it. When a file exists at the
+** target, commit links the new one under a temporary name in the box's
+** staging directory (FAPI_STAGE_DIR) and renames it over the target: the
+** session's trees never show a temporary name, and a crash between the
+** two leaves a file only in the staging directory, which fapi_sweep
+** empties. (Without O_TMPFILE the file is named from the start, in the
+** staging directory; a root without a staging directory gets the
+** temporary names next to the target.) path must not be
 ** empty. mode applies to new files only, masked with 0777 and a umask of
 ** 022 whatever the process umask is (0755 gives -rwxr-xr-x, 0777 gives
 ** -rwxr-xr-x); an existing regular file keeps its permission bits (not
@@ -95,8 +118,7 @@ enum ac_code fapi_map_path(const char *client_path, char *out, size_t outsz,
 ** w and should abort; further data and commit calls fail (AC_EINVAL), so
 ** a partial file never replaces the target. Exactly one of commit/abort
 ** must follow a successful begin; both free w, whether they succeed or
-** not. abort(NULL) is a no-op. Files named ".agentcube-upload-*" are
-** hidden from listings. */
+** not. abort(NULL) is a no-op. */
 struct fapi_writer;
 enum ac_code fapi_write_begin(const struct fapi_root *root, const char *path,
                               mode_t mode, struct fapi_writer **w,
@@ -115,8 +137,8 @@ enum ac_code fapi_open_read(const struct fapi_root *root, const char *path,
                             struct ac_error *err);
 
 /* Lists the direct children of a directory ("" and "." are /workspace),
-** sorted bytewise by name, dot-files included, "." and ".." and our own
-** in-progress uploads (".agentcube-upload-*") left out, symlinks not
+** sorted bytewise by name, dot-files included, "." and ".." left out
+** (in-progress uploads have no name there), symlinks not
 ** followed; entries whose lstat fails are skipped. On success *entries
 ** (malloc'd, never NULL, *count of them) is owned by the caller: free with
 ** free(). At most max_entries are returned, the first ones in sorted

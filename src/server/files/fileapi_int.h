@@ -7,6 +7,7 @@
 ** fileapi_walk.c  the openat2 lookups for kernels (or valgrind) without it
 ** fileapi.c       write, read and mkdirs
 ** fileapi_list.c  directory listing
+** fileapi_stage.c the uploads' staging directory and the crash sweep
 */
 #ifndef AGENTCUBE_FILEAPI_INT_H
 #define AGENTCUBE_FILEAPI_INT_H
@@ -23,7 +24,8 @@
 #define FAPI_PATH_MAX 4095
 #define FAPI_NAME_MAX 255
 
-/* Our in-progress upload files start with this; listings hide them. */
+/* Temporary upload names start with this (in the staging directory; next
+** to the target only in earlier versions, or without a staging dir). */
 #define FAPI_TMP_PREFIX ".agentcube-upload-"
 
 /* A client path after cleaning. abs is the sandbox view ("/workspace/a/b",
@@ -94,6 +96,11 @@ FAPI_HIDDEN int fapi__walk(int dirfd, const char *path, int flags,
 /* For tests: 1 makes fapi__openat2 always use fapi__walk. */
 FAPI_HIDDEN void fapi__force_walk(int on);
 FAPI_HIDDEN int fapi__walk_forced(void);
+
+/* Opens the staging directory below the box root (flags | O_DIRECTORY,
+** no symlink followed); -1 with errno when there is none. Needs the
+** server's credentials: the session cannot search its parent. */
+FAPI_HIDDEN int fapi__open_stage(int rootfd, int flags);
 
 /* openat2(rootfd, rel, flags, IN_ROOT | NO_MAGICLINKS). */
 FAPI_HIDDEN int fapi__open_in_root(int rootfd, const char *rel, int flags);

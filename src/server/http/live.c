@@ -10,6 +10,10 @@
 
 #define STREAM_MAX_BUFFERED (16u << 20)   /* output waiting for a slow
                                              client, per stream */
+/* What a stream of events takes from the request memory pool when it
+** opens: its first events and libmicrohttpd's 64 KiB block. Output past
+** it is charged as the buffer grows. */
+#define STREAM_PREPAID (128u << 10)
 
 struct live_state *live_state_new(struct req *r) {
   struct live_state *ls = calloc(1, sizeof *ls);
@@ -33,8 +37,15 @@ void live_state_free(struct live_state *ls) {
 
 int live_stream_open(struct req *r, struct live_state *ls) {
   struct MHD_Response *resp;
-  if ((r->stream = stream_new(r)) == NULL ||
-      (resp = stream_response(r->stream, MHD_SIZE_UNKNOWN)) == NULL) {
+  if ((r->stream = stream_new(r)) == NULL) {
+    reply_error(r, FAM_PICOD, 500, "out of memory");
+    return -1;
+  }
+  if (stream_use_pool(r->stream, STREAM_PREPAID) != 0) {
+    reply_pool_busy(r, "another stream of events");
+    return -1;
+  }
+  if ((resp = stream_response(r->stream, MHD_SIZE_UNKNOWN)) == NULL) {
     reply_error(r, FAM_PICOD, 500, "out of memory");
     return -1;
   }

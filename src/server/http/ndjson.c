@@ -2,6 +2,7 @@
 ** ndjson.c -- event lines of streamed answers (see ndjson.h).
 */
 #include "ndjson.h"
+#include "budget.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,12 @@ static void send_chunk(struct ndjson_out *o, int is_err,
   json_t *ev;
   if (len == 0)
     return;
-  if (o->max_buffered && stream_buffered(o->s) > o->max_buffered) {
+  /* Past the per-stream bound, or when the server's request memory pool
+  ** cannot hold the event (its encoded size, known before encoding),
+  ** the output is counted instead. */
+  if ((o->max_buffered && stream_buffered(o->s) > o->max_buffered) ||
+      !stream_room(o->s, 96 + (valid ? budget_json_size((const char *)d, len)
+                                     : 4 * ((len + 2) / 3)))) {
     if (o->dropped == 0)
       o->dropped_off = offset;
     o->dropped += len;
@@ -124,6 +130,14 @@ void ndjson_flush(struct ndjson_out *o) {
       o->nheld[k] = 0;
       send_chunk(o, k, o->held_off[k], o->held[k], n, 0);
     }
+  /* Output counted but not yet reported: no later chunk will carry the
+  ** "dropped" event, so it goes now, before the exit. */
+  if (o->dropped) {
+    ndjson_event(o->s, json_pack("{s:s, s:I, s:I}", "type", "dropped",
+                                 "bytes", (json_int_t)o->dropped,
+                                 "offset", (json_int_t)o->dropped_off));
+    o->dropped = 0;
+  }
 }
 
 void ndjson_dropped(struct ndjson_out *o, unsigned long long offset,

@@ -28,7 +28,8 @@ struct ndjson_out {
 
 void ndjson_output(struct ndjson_out *o, int is_err,
                    unsigned long long offset, const char *data, size_t len);
-/* Sends what is held (at the end of the process). */
+/* Sends what is held, and the count of output dropped since the last
+** chunk that went out (at the end of the process). */
 void ndjson_flush(struct ndjson_out *o);
 /* A "dropped" event for output lost before it reached us (ring). */
 void ndjson_dropped(struct ndjson_out *o, unsigned long long offset,

@@ -2,6 +2,7 @@
 ** reply.c -- queueing answers (see reply.h).
 */
 #include "reply.h"
+#include "budget.h"
 
 #include "agentcube.h"
 
@@ -109,6 +110,22 @@ enum MHD_Result reply_text(struct req *r, unsigned status, const char *text) {
 char *rfc3339_secs(time_t t, char *buf) {
   struct timespec ts = { t, 0 };
   return fapi_rfc3339(ts, buf);
+}
+
+int req_reserve(struct req *r, size_t n) {
+  if (!budget_pool_take(n))
+    return 0;
+  r->reserved += n;
+  return 1;
+}
+
+enum MHD_Result reply_pool_busy(struct req *r, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "server busy: the memory budget of requests "
+           "in flight (maxRequestMemory) cannot hold %s now; try again "
+           "later", what);
+  return reply_json(r, 503, json_pack("{s:s, s:i}", "error", msg, "code",
+                                      503));
 }
 
 void req_fapi_root(const struct req *r, struct fapi_root *root) {

@@ -22,6 +22,14 @@ enum MHD_Result reply_text(struct req *r, unsigned status, const char *text);
 enum MHD_Result reply_response(struct req *r, unsigned status,
                                struct MHD_Response *resp);
 
+/* Takes n bytes from the server-wide request memory pool (budget.h) for
+** the life of the request (given back when it completes): 1 when taken. */
+int req_reserve(struct req *r, size_t n);
+
+/* 503 in PicoD's family: the request memory pool cannot hold what this
+** request needs (what: "the download", ...). */
+enum MHD_Result reply_pool_busy(struct req *r, const char *what);
+
 /* The session's file root (fileapi.h) */
 void req_fapi_root(const struct req *r, struct fapi_root *root);
 

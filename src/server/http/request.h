@@ -86,6 +86,7 @@ struct req {
   char sid[37];                  /* for the header and the log */
 
   /* multipart upload */
+  struct fapi_root up_root;      /* where it goes (set by begin) */
   struct MHD_PostProcessor *pp;
   struct fapi_writer *writer;
   char *up_path;

@@ -91,14 +91,34 @@ static int take_answer_memory(struct req *r, json_t *o) {
   return 1;
 }
 
+/* What a buffered execute takes from the pool before its command starts:
+** the first blocks of its output buffers and the answer's fixed part.
+** The buffers take the rest as they grow (sbx_mem_pool). */
+#define EXEC_ADMISSION (64u << 10)
+
+static const struct sbx_mem_pool request_pool = {
+  budget_pool_take, budget_pool_give
+};
+
 /* A buffered execute answers with PicoD's JSON when its command ends. */
 static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
                              const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
-  json_t *o = exec_result_json(res, ls->max_output);
+  json_t *o = res->pool_refused ? NULL : exec_result_json(res,
+                                                          ls->max_output);
   (void)ctx;
   sdk_script_exec_done(ls->r);        /* gone before the answer is */
-  if (o && !take_answer_memory(ls->r, o)) {
+  if (res->pool_refused) {
+    /* The command ran; its output did not fit in the server's memory
+    ** budget, so no answer can say what it printed. */
+    char msg[300];
+    snprintf(msg, sizeof msg, "server busy: the memory budget of requests "
+             "in flight (maxRequestMemory) could not hold the command's "
+             "output; the command ran and exited with %d", res->exit_code);
+    reply_json(ls->r, 503, json_pack("{s:s, s:i, s:i}", "error", msg,
+                                     "code", 503, "exit_code",
+                                     res->exit_code));
+  } else if (o && !take_answer_memory(ls->r, o)) {
     json_decref(o);
     reply_json(ls->r, 503, json_pack(
       "{s:s, s:i}", "error", "server busy: the memory budget of requests "
@@ -142,6 +162,13 @@ enum MHD_Result route_execute(struct req *r) {
   }
   if (!exec_args_request(r, &a, &er))
     goto out;
+  if (!streamed) {
+    if (!req_reserve(r, EXEC_ADMISSION)) {
+      ret = reply_pool_busy(r, "another command's output");
+      goto out;
+    }
+    er.pool = &request_pool;
+  }
   if ((ls = live_state_new(r)) == NULL) {
     ret = reply_error(r, FAM_PICOD, 500, "out of memory");
     goto out;

@@ -162,7 +162,8 @@ static int append_str(char **dst, const char *data, size_t size) {
     return -1;
   if ((grown = realloc(*dst, old + size + 1)) == NULL)
     return -1;
-  memcpy(grown + old, data, size);
+  if (size > 0)
+    memcpy(grown + old, data, size);
   grown[old + size] = '\0';
   *dst = grown;
   return 0;
@@ -174,12 +175,15 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
                                const char *transfer_encoding,
                                const char *data, uint64_t off, size_t size) {
   struct req *r = cls;
-  struct fapi_root root;
 
   (void)kind; (void)filename; (void)content_type; (void)transfer_encoding;
   (void)off;
   if (r->up_rc != AC_OK)
     return MHD_NO;
+  /* A part without a name (libmicrohttpd then passes NULL) is skipped, as
+  ** Go's multipart reader does; it used to crash the server. */
+  if (key == NULL)
+    return MHD_YES;
   if (!strcmp(key, "path")) {
     if (append_str(&r->up_path, data, size) != 0)
       ac_error_set(&r->up_err, r->up_rc = AC_EINVAL, "path is too long");
@@ -197,8 +201,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
                      "the 'path' field must come before the 'file' part");
         return MHD_NO;
       }
-      req_fapi_root(r, &root);
-      r->up_rc = fapi_write_begin(&root, r->up_path,
+      r->up_rc = fapi_write_begin(&r->up_root, r->up_path,
                                   fapi_parse_mode(r->up_mode), &r->writer,
                                   &r->up_err);
       if (r->up_rc != AC_OK)
@@ -217,8 +220,21 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind,
   return MHD_YES;   /* other fields are ignored, like PicoD */
 }
 
+/* What a streamed upload holds at most, whatever its size: libmicrohttpd's
+** post processor buffer and the copy of one chunk of the body (no larger
+** than the connection's memory limit, 1 MiB) handed to a worker. */
+#define UPLOAD_PP_BUFFER 65536
+#define UPLOAD_MEMORY (2 * UPLOAD_PP_BUFFER + (1 << 20))
+
 enum MHD_Result upload_multipart_begin(struct req *r) {
-  r->pp = MHD_create_post_processor(r->conn, 65536, on_part, r);
+  req_fapi_root(r, &r->up_root);
+  return upload_multipart_start(r);
+}
+
+enum MHD_Result upload_multipart_start(struct req *r) {
+  if (!req_reserve(r, UPLOAD_MEMORY))
+    return reply_pool_busy(r, "another upload");
+  r->pp = MHD_create_post_processor(r->conn, UPLOAD_PP_BUFFER, on_part, r);
   if (r->pp == NULL)
     return reply_error(r, FAM_PICOD, 400, "malformed multipart request");
   return MHD_YES;
@@ -249,9 +265,7 @@ enum MHD_Result route_upload_multipart_done(struct req *r) {
                        "Failed to get file: http: no such file");
   if (r->writer == NULL) {
     /* an empty file part: nothing was streamed, create it now */
-    struct fapi_root root;
-    req_fapi_root(r, &root);
-    if (fapi_write_begin(&root, r->up_path, fapi_parse_mode(r->up_mode),
+    if (fapi_write_begin(&r->up_root, r->up_path, fapi_parse_mode(r->up_mode),
                          &r->writer, &err) != AC_OK)
       return reply_fapi(r, &err, "File not found");
   }
@@ -304,6 +318,9 @@ static const char *download_path(const char *p, char *buf, size_t len) {
 }
 
 #define DOWNLOAD_CHUNK (1 << 20)
+/* What a download holds at most, whatever the file: its read buffer, the
+** stream's copy and libmicrohttpd's 64 KiB block. */
+#define DOWNLOAD_MEMORY (2 * DOWNLOAD_CHUNK + (64 << 10))
 
 /* A download read on workers, one chunk whenever the client has taken
 ** the previous one: the event loop never reads the file, and memory stays
@@ -359,6 +376,8 @@ enum MHD_Result route_download(struct req *r) {
   req_fapi_root(r, &root);
   if (*r->subpath == '\0')
     return reply_error(r, FAM_PICOD, 400, "Path is a directory, not a file");
+  if (!req_reserve(r, DOWNLOAD_MEMORY))
+    return reply_pool_busy(r, "another download");
   if (fapi_open_read(&root, download_path(r->subpath, path, sizeof path),
                      &fd, &fi, &err) != AC_OK)
     return reply_fapi(r, &err, "File not found");

@@ -21,7 +21,11 @@ enum MHD_Result route_fs(struct req *r);      /* api/fs/... */
 enum MHD_Result route_processes(struct req *r);  /* api/processes... */
 enum MHD_Result route_contexts(struct req *r);   /* api/contexts... */
 
-/* Multipart streaming: set up on the first call; feed with each chunk. */
+/* Multipart streaming: set up on the first call; feed with each chunk
+** (MHD_post_process on r->pp); route_upload_multipart_done ends it.
+** begin takes the session's file root; start is the rest, for a request
+** whose r->up_root is already set (the multipart fuzz harness). */
 enum MHD_Result upload_multipart_begin(struct req *r);
+enum MHD_Result upload_multipart_start(struct req *r);
 
 #endif

@@ -170,7 +170,7 @@ enum MHD_Result route_control(struct req *r) {
     ** session, so the box goes with the last of them. */
     if (s) {
       conns_abort_key(r->srv->conns, s);
-      ac_store_release(r->srv->store, s);
+      ac_store_release_reap(r->srv->store, s);
     }
     snprintf(r->sid, sizeof r->sid, "%s", r->id);
     return reply_error(r, FAM_WM, 200, "Sandbox deleted successfully");

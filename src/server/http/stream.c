@@ -2,6 +2,7 @@
 ** stream.c -- response bodies made off the event loop (see stream.h).
 */
 #include "stream.h"
+#include "budget.h"
 #include "workers.h"
 
 #include <pthread.h>
@@ -19,6 +20,8 @@ struct stream {
   int suspended;                 /* the reader suspended the connection */
   int refilling;                 /* a refill job is queued or running */
   int holds;                     /* the response, the producer */
+  int pooled;                    /* charged to the request pool */
+  size_t charged;                /* bytes of it held, prepaid included */
   void (*refill)(void *, struct stream *);
   void (*free_ud)(void *);
   void *ud;
@@ -33,6 +36,8 @@ static void release(struct stream *s) {
     return;
   if (s->free_ud)
     s->free_ud(s->ud);
+  if (s->charged)
+    budget_pool_give(s->charged);
   pthread_mutex_destroy(&s->mu);
   free(s->buf);
   free(s);
@@ -176,6 +181,34 @@ void stream_end(struct stream *s, int error) {
   }
   wake(s);
   pthread_mutex_unlock(&s->mu);
+}
+
+int stream_use_pool(struct stream *s, size_t prepaid) {
+  if (!budget_pool_take(prepaid))
+    return -1;
+  pthread_mutex_lock(&s->mu);
+  s->pooled = 1;
+  s->charged += prepaid;
+  pthread_mutex_unlock(&s->mu);
+  return 0;
+}
+
+int stream_room(struct stream *s, size_t len) {
+  int ok = 1;
+  pthread_mutex_lock(&s->mu);
+  if (s->pooled && s->len - s->pos + len > s->charged) {
+    /* What the buffer would hold, compacted, rounded up like
+    ** stream_write grows it. */
+    size_t cap = s->charged ? s->charged : 4096;
+    while (cap < s->len - s->pos + len)
+      cap *= 2;
+    if (budget_pool_take(cap - s->charged))
+      s->charged = cap;
+    else
+      ok = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return ok;
 }
 
 size_t stream_buffered(struct stream *s) {

@@ -46,6 +46,19 @@ int stream_write(struct stream *s, const void *data, size_t len);
 void stream_end(struct stream *s, int error);
 size_t stream_buffered(struct stream *s);
 
+/* Charges the stream's buffer to the server-wide request memory pool
+** (budget.h): takes prepaid bytes now (-1 when the pool cannot give them,
+** nothing changed), and from then on stream_room takes what the buffer
+** grows past that. All is given back when the stream is freed. */
+int stream_use_pool(struct stream *s, size_t prepaid);
+/* Makes room for len more bytes without growing past what the pool
+** gives: 1 when a write of len bytes will not need more memory, 0 when
+** the pool refused (then drop the data, or count it). A stream without
+** the pool always has room. stream_write itself never asks the pool, so
+** that small control events (an exit, a count of dropped bytes) always
+** get through. */
+int stream_room(struct stream *s, size_t len);
+
 /* The producer lets go of the stream. NULL is allowed. */
 void stream_detach(struct stream *s);
 

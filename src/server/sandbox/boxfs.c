@@ -4,6 +4,7 @@
 ** never follows links or leaves the filesystem. Layout in boxfs.h.
 */
 #include "boxfs.h"
+#include "fileapi.h"
 #include "sandbox_util.h"
 
 #include <dirent.h>
@@ -299,7 +300,9 @@ static enum ac_code prepare_tree(const char *root, int chown_ids, uid_t uid,
       ensure_dir(fd, "workspace", 0700, chown_ids, uid, gid) < 0 ||
       ensure_dir(fd, "tmp", 01777, chown_ids, uid, gid) < 0 ||
       ensure_dir(fd, "home", 0711, 0, uid, gid) < 0 ||
-      ensure_dir(fd, "home/sandbox", 0700, chown_ids, uid, gid) < 0)
+      ensure_dir(fd, "home/sandbox", 0700, chown_ids, uid, gid) < 0 ||
+      ensure_dir(fd, FAPI_STAGE_PARENT, 0700, 0, uid, gid) < 0 ||
+      ensure_dir(fd, FAPI_STAGE_DIR, 0700, chown_ids, uid, gid) < 0)
     rc = ac_error_errno(err, AC_ESYSTEM, errno, "box: preparing %s", root);
   close(fd);
   return rc;
@@ -331,8 +334,10 @@ static enum ac_code write_info(const struct boxfs *fs, struct ac_error *err) {
     rc = ac_error_set(err, AC_ENOMEM, "box: out of memory");
     goto out;
   }
+  /* "staged 1": uploads stage in FAPI_STAGE_DIR, so the trees hold no
+  ** temporary files of earlier versions (any there were swept). */
   len = snprintf(text, sizeof text, "agentcube-box 1\nuid %lu\ngid %lu\n"
-                 "image %d\n", (unsigned long)fs->uid,
+                 "image %d\nstaged 1\n", (unsigned long)fs->uid,
                  (unsigned long)fs->gid, fs->image);
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
             0644);
@@ -459,12 +464,35 @@ out:
   return rc;
 }
 
+/* Removes what crashed uploads left in the box (see fapi_sweep): the
+** staging directory every time, the temporary files of earlier versions
+** in the trees once (then box.info says "staged 1"). A failure is
+** reported, never fatal: the box is usable either way. */
+static void sweep_uploads(struct boxfs *fs, int staged) {
+  struct fapi_root r = { fs->rootfd, fs->uid, fs->gid };
+  struct ac_error e;
+  unsigned long long n = 0;
+
+  ac_error_clear(&e);
+  if (fapi_sweep(&r, !staged, &n, &e) != AC_OK) {
+    fprintf(stderr, "agentcube: %s: sweeping crashed uploads: %s\n",
+            fs->dir, e.msg);
+    return;
+  }
+  if (n > 0)
+    fprintf(stderr, "agentcube: %s: removed %llu file%s of uploads a "
+            "crash cut short\n", fs->dir, n, n == 1 ? "" : "s");
+  if (!staged && write_info(fs, &e) != AC_OK)
+    fprintf(stderr, "agentcube: %s\n", e.msg);
+}
+
 enum ac_code boxfs_open(const char *dir, const char *pub, const char *name,
                         int chown_ids, uid_t uid, struct boxfs *out,
                         struct ac_error *err) {
   enum ac_code rc;
   char text[256], *info = NULL;
   unsigned long long v;
+  int staged;
 
   memset(out, 0, sizeof *out);
   rc = set_paths(out, dir, pub, name, 0, err);
@@ -490,6 +518,7 @@ enum ac_code boxfs_open(const char *dir, const char *pub, const char *name,
   if (sbxu_find_counter(text, "image", &v) < 0)
     goto bad;
   out->image = v != 0;
+  staged = sbxu_find_counter(text, "staged", &v) == 0 && v == 1;
   if (chown_ids && out->uid != uid) {
     rc = ac_error_set(err, AC_EINVAL, "box: %s belongs to uid %lu, not %lu",
                       out->dir, (unsigned long)out->uid,
@@ -501,6 +530,8 @@ enum ac_code boxfs_open(const char *dir, const char *pub, const char *name,
     rc = prepare_tree(out->root, chown_ids, out->uid, out->gid, err);
   if (rc == AC_OK)
     rc = open_rootfd(out, err);
+  if (rc == AC_OK)
+    sweep_uploads(out, staged);
   goto out;
 bad:
   rc = ac_error_set(err, AC_ENOTFOUND, "box: %s/" BOX_INFO " is damaged",

@@ -14,6 +14,9 @@
 **   <pub>/<name>/tmp         1777 uid
 **   <pub>/<name>/home        0711 root
 **   <pub>/<name>/home/sandbox 0700 uid
+**   <pub>/<name>/.agentcube  0700 root  the uploads' staging directory,
+**   <pub>/<name>/.agentcube/uploads 0700 uid  never bound into the box
+**                                       (FAPI_STAGE_DIR, fileapi.h)
 **
 ** and the box directory holds:
 **
@@ -59,7 +62,9 @@ enum ac_code boxfs_create(const char *dir, const char *pub, const char *name,
                           struct boxfs *out, struct ac_error *err);
 
 /* Re-attaches to a complete box: reuses a mount that is still there (after
-** a crash) or mounts again. AC_ENOTFOUND when dir holds no complete box;
+** a crash) or mounts again, then sweeps what crashed uploads left
+** (fapi_sweep: the staging directory, and once per box the temporary
+** files of earlier versions). AC_ENOTFOUND when dir holds no complete box;
 ** AC_EINVAL when it belongs to another uid. */
 enum ac_code boxfs_open(const char *dir, const char *pub, const char *name,
                         int chown_ids, uid_t uid, struct boxfs *out,

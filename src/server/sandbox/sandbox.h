@@ -165,6 +165,14 @@ gid_t sbx_box_gid(const struct sbx_box *box);
 /* The box directory as an absolute path (realpath). Owned by the box. */
 const char *sbx_box_dir(const struct sbx_box *box);
 
+/* A memory pool that buffered output is charged to (the server's request
+** memory, maxRequestMemory): take returns 1 when n more bytes may be held,
+** give hands them back. */
+struct sbx_mem_pool {
+  int (*take)(size_t n);
+  void (*give)(size_t n);
+};
+
 struct sbx_exec_request {
   const char *const *argv;   /* NULL-terminated, argv[0] looked up in PATH */
   const char *const *env;    /* extra "NAME=value" entries or NULL; they
@@ -173,6 +181,9 @@ struct sbx_exec_request {
   const char *working_dir;   /* absolute sandbox path; NULL = /workspace */
   long long timeout_ns;      /* <= 0: times out at once, never starts */
   size_t max_output;         /* cap per stream in bytes; 0 = 16 MiB */
+  const struct sbx_mem_pool *pool;  /* buffered output is charged here as
+                                       its buffers grow (given back when
+                                       the task goes); NULL: not charged */
 };
 
 struct sbx_exec_result {
@@ -190,6 +201,8 @@ struct sbx_exec_result {
   size_t out_len, err_len;
   int out_truncated, err_truncated;  /* more output was discarded (the
                                         command kept running) */
+  int pool_refused;   /* ... because the request's memory pool could not
+                         hold more (the truncated flag is set too) */
   struct timespec start, end;        /* CLOCK_REALTIME */
 };
 

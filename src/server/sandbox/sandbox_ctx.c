@@ -134,6 +134,7 @@ static void run_finish(struct sbx_live_rt *L, struct sbx_ctx *c,
   res.err_len = keep ? t->err.len : 0;
   res.out_truncated = t->out.truncated;
   res.err_truncated = t->err.truncated;
+  res.pool_refused = t->out.refused || t->err.refused;
   if (!t->released && t->ev.done) {
     t->cb_running = 1;
     pthread_mutex_unlock(&L->mu);

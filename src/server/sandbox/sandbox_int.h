@@ -259,6 +259,9 @@ struct sbx_obuf {
   char *p;                     /* malloc'd, NULL until the first byte */
   size_t len, cap, max;
   int truncated;
+  const struct sbx_mem_pool *pool;  /* charged for cap, or NULL */
+  size_t charged;              /* what pool holds for this buffer */
+  int refused;                 /* pool said no: nothing more is kept */
 };
 
 #endif

@@ -81,6 +81,10 @@ void sbx_live_wake(struct sbx_live_rt *L) {
 static size_t obuf_add(struct sbx_obuf *b, const char *data, size_t len,
                        int keep) {
   size_t room = b->max - b->len, take = len < room ? len : room;
+  if (keep && b->refused) {
+    b->truncated = 1;            /* no gap in the middle: keep nothing */
+    return 0;
+  }
   if (take < len)
     b->truncated = 1;
   if (!keep) {
@@ -94,11 +98,21 @@ static size_t obuf_add(struct sbx_obuf *b, const char *data, size_t len,
       ncap *= 2;
     if (ncap > b->max + 1)
       ncap = b->max + 1;
+    /* The server's pool first: output a sandbox prints is memory the
+    ** server spends until the answer is sent. */
+    if (b->pool && !b->pool->take(ncap - b->cap)) {
+      b->truncated = b->refused = 1;
+      return 0;
+    }
     np = realloc(b->p, ncap);
     if (np == NULL) {
+      if (b->pool)
+        b->pool->give(ncap - b->cap);
       b->truncated = 1;
       return 0;
     }
+    if (b->pool)
+      b->charged += ncap - b->cap;
     b->p = np;
     b->cap = ncap;
   }
@@ -130,6 +144,11 @@ static char *obuf_take(struct sbx_obuf *b, size_t *len, int keep) {
 static void task_unref_locked(struct sbx_task *t) {
   if (--t->refs > 0)
     return;
+  /* The buffers' memory (or the answer made from it) is gone by now. */
+  if (t->out.pool && t->out.charged)
+    t->out.pool->give(t->out.charged);
+  if (t->err.pool && t->err.charged)
+    t->err.pool->give(t->err.charged);
   pthread_cond_destroy(&t->cv);
   free(t->out.p);
   free(t->err.p);
@@ -226,6 +245,7 @@ static void task_finish_locked(struct sbx_live_rt *L, struct sbx_task *t) {
   res.err = obuf_take(&t->err, &res.err_len, keep);
   res.out_truncated = t->out.truncated;
   res.err_truncated = t->err.truncated;
+  res.pool_refused = t->out.refused || t->err.refused;
   if (res.timed_out && res.err) {
     char msg[96];
     double secs = (double)(t->timeout_ns / 1000000000LL) +
@@ -1265,6 +1285,7 @@ enum ac_code sbx_live_task_start(struct sbx_box *box,
   t->timeout_ns = req->timeout_ns;
   t->out.max = t->err.max = req->max_output ? req->max_output
                                             : DEFAULT_MAX_OUTPUT;
+  t->out.pool = t->err.pool = req->pool;
   clock_gettime(CLOCK_REALTIME, &t->start);
   t->keep = (flags & AGP_F_KEEP) != 0;
   if (flags & AGP_F_KEEP) {

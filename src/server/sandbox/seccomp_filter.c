@@ -108,6 +108,12 @@ static int add_all_rules(scmp_filter_ctx ctx, unsigned *nrules) {
   rc = add_rule(ctx, nrules, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
   if (rc)
     return rc;
+  /* Native AIO contexts count against fs.aio-max-nr, one limit for the
+  ** whole host: a single io_setup(65536) took all of it. ENOSYS, as on a
+  ** kernel without AIO, so libraries fall back to threads. */
+  rc = add_rule(ctx, nrules, SCMP_ACT_ERRNO(ENOSYS), "io_setup", 0, NULL);
+  if (rc)
+    return rc;
   for (i = 0; i < sizeof clone_ns_flags / sizeof clone_ns_flags[0]; i++) {
     unsigned long long f = clone_ns_flags[i];
     struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, f, f);

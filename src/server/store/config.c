@@ -593,6 +593,25 @@ void ac_config_free(struct ac_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
 }
 
+/* strtod for the numbers of quantities: decimal digits, a point and an
+** exponent only. strtod alone also takes "nan", "inf" and hex floats, and
+** a NaN passes every range check and then overflows a cast. 0 on success
+** (*end after the number), -1 otherwise. */
+static int parse_decimal(const char *s, double *v, char **end) {
+  const char *p = s;
+  if (!((*p >= '0' && *p <= '9') || *p == '.'))
+    return -1;
+  errno = 0;
+  *v = strtod(s, end);
+  if (errno || *end == s || *v != *v)
+    return -1;
+  for (p = s; p < *end; p++)
+    if (!((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' ||
+          *p == '+' || *p == '-'))
+      return -1;
+  return 0;
+}
+
 enum ac_code ac_parse_quantity(const char *s, unsigned long long *out) {
   static const struct { const char *suffix; unsigned long long mul; } sfx[] =
   { { "Ki", 1ULL << 10 }, { "Mi", 1ULL << 20 }, { "Gi", 1ULL << 30 },
@@ -602,11 +621,7 @@ enum ac_code ac_parse_quantity(const char *s, unsigned long long *out) {
   char *end;
   double v;
 
-  if (s == NULL || *s == '\0' || *s == '-')
-    return AC_EINVAL;
-  errno = 0;
-  v = strtod(s, &end);
-  if (errno || end == s || v < 0)
+  if (s == NULL || parse_decimal(s, &v, &end) != 0 || v < 0)
     return AC_EINVAL;
   for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
     if (strcmp(end, sfx[i].suffix) == 0) {
@@ -623,9 +638,7 @@ enum ac_code ac_parse_quantity(const char *s, unsigned long long *out) {
 enum ac_code ac_parse_cpu(const char *s, unsigned *millis) {
   char *end;
   double v;
-  errno = 0;
-  v = strtod(s, &end);
-  if (errno || end == s || v <= 0)
+  if (s == NULL || parse_decimal(s, &v, &end) != 0 || v <= 0)
     return AC_EINVAL;
   if (strcmp(end, "m") == 0)
     v /= 1000;

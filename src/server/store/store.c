@@ -760,6 +760,30 @@ void ac_store_release(struct ac_store *st, struct srv_session *s) {
   pthread_mutex_unlock(&st->mu);
 }
 
+void ac_store_release_reap(struct ac_store *st, struct srv_session *s) {
+  if (s == NULL)
+    return;
+  pthread_mutex_lock(&st->mu);
+  if (--s->refs == 0 && s->gone) {
+    for (size_t i = 0; i < st->ndoomed; i++) {
+      if (st->doomed[i] != s)
+        continue;
+      /* Ours now, not the janitor's: destroyed on this thread, so that
+      ** deletes are paid by the clients that make them and never pile up
+      ** behind one janitor. */
+      st->doomed[i] = st->doomed[--st->ndoomed];
+      pthread_mutex_unlock(&st->mu);
+      sbx_box_destroy(s->box);
+      pthread_mutex_lock(&st->mu);
+      slot_mark(st, s->slot, 0);
+      session_free(s);
+      break;
+    }
+    pthread_cond_signal(&st->wake);   /* a slot is free: refill */
+  }
+  pthread_mutex_unlock(&st->mu);
+}
+
 enum ac_code ac_store_delete(struct ac_store *st, const char *id,
                              struct ac_error *err) {
   size_t i;

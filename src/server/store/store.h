@@ -79,6 +79,10 @@ struct srv_session *ac_store_get(struct ac_store *st, const char *id,
                                 int touch);
 void ac_store_touch(struct ac_store *st, struct srv_session *s);
 void ac_store_release(struct ac_store *st, struct srv_session *s);
+/* ac_store_release for the deleter: when that was the last reference of a
+** deleted session, its box is destroyed on the calling thread (it blocks:
+** a worker's thread, never the event loop) instead of by the janitor. */
+void ac_store_release_reap(struct ac_store *st, struct srv_session *s);
 
 /* Deletes a session: AC_ENOTFOUND when unknown or already gone. */
 enum ac_code ac_store_delete(struct ac_store *st, const char *id,
