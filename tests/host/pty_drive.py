@@ -88,12 +88,13 @@ def main():
             status = st
             break
         pump(0.05)
-    while pump(0.05):
-        pass
     if status is None:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
         report.append("[did not exit within %g s after ^D]" % LIMIT)
+    # what is left to read (the terminal closes once the REPL is gone)
+    while pump(0.05):
+        pass
     # cursor moves and bells (libedit redrawing a completed word) go, so
     # that a completed line reads as it ran
     text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\x07", "",

@@ -146,10 +146,13 @@ describe("the REPL", function()
       ">nest = { inner = { deep = { value = 42 } } }\n", "?\n> $",
       ">=nest.inner.deep.va\t\n", "?> $",
       ">=agentcube.CodeInterpr\t\n", "?> $",
+      ">ar = agentcube.AgentRuntimeClient('a', { session_id = 's1', " ..
+        "router_url = 'http://127.0.0.1:9' })\n", "?\n> $",
+      ">=type(ar.inv\t)\n", "?> $", ">=ar.session_\t\n", "?> $",
       -- nothing to complete: the line stays as typed
       ">ci:zzz\t\t", "~0.5", "^C",
       ">=p:kill()\n", "?> $")
-    for i = 2, 25 do
+    for i = 2, 31 do
       if at[i] ~= nil then assert.is_number(at[i], "step " .. i .. out) end
     end
     -- both candidates listed, the unique ones completed and run
@@ -162,6 +165,9 @@ describe("the REPL", function()
     assert.matches("=p.pid\n%d+\n", out)
     assert.matches("=nest.inner.deep.value\n42\n", out, 1, true)
     assert.matches("=agentcube.CodeInterpreterClient\n", out, 1, true)
+    -- an agent runtime client offers its method and its fields too
+    assert.matches('=type%(ar.invoke%)\n"function"\n', out)
+    assert.matches('=ar.session_id\n"s1"\n', out)
     -- control: an unknown name completes to nothing
     assert.is_nil(out:find("ci:zzz%a", 1))
     -- methods are not offered after '.', fields not after ':'
@@ -181,7 +187,8 @@ describe("the REPL", function()
       ">=ci:execute_command('sleep 30')\n", "~1.5", "^C",
       "?EINTERRUPTED[^\n]*\n> $",
       ">=ci:execute_command_result('echo after')\n",
-      [[?\n\{ exit_code = 0, stderr = "", stdout = "after\\n" \}\n> $]],
+      [[?\n\{ duration = [0-9.e-]+, exit_code = 0, stderr = "", ]] ..
+        [[stdout = "after\\n" \}\n> $]],
       ">_STREAM = false\n",
       ">=ci:run_code('python', 'print(6*7)')\n", [[?\n"42\\n"\n> $]])
     -- the first line is on the terminal long before the command ends
