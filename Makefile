@@ -69,7 +69,8 @@ HOST_OBJ   := $(HOST_SRC:%.c=$(BUILD)/%.o)
 MCP_OBJ    := $(MCP_SRC:%.c=$(BUILD)/%.o)
 LUAMOD_OBJ := $(LUAMOD_SRC:%.c=$(BUILD)/%.o)
 CTEST_BIN  := $(CTEST_SRC:tests/c/%.c=$(BUILD)/tests/%)
-TEST_HELPERS := $(BUILD)/tests/lua/httpc.so $(BUILD)/tests/lua/lua_lines.so
+TEST_HELPERS := $(BUILD)/tests/lua/httpc.so $(BUILD)/tests/lua/lua_lines.so \
+                $(BUILD)/tests/lua/chook.so
 
 .PHONY: all deps test test-fast bench install clean demo ctests lint coverage
 all: $(BUILD)/agentcube $(BUILD)/libagentcube.a $(CTEST_BIN) $(TEST_HELPERS)
@@ -131,6 +132,11 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libacserver.a \
 # A small libcurl binding the Lua specs use to speak raw HTTP to the
 # server, independent of the client library under test.
 $(BUILD)/tests/lua/httpc.so: tests/helpers/httpc.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $< $(LDLIBS)
+
+# A C debug hook (as a profiler installs one) for the workflow specs.
+$(BUILD)/tests/lua/chook.so: tests/helpers/chook.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $< $(LDLIBS)
 

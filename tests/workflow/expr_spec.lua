@@ -225,3 +225,62 @@ describe("the sandbox keeps README's promises", function()
     assert.matches("stopped after 0.05 s", v, 1, true)
   end)
 end)
+
+-- A host may run the engine under a C hook of its own (a profiler, a
+-- coverage counter): Lua sees it only as "external hook" and cannot put
+-- it back once replaced, so the engine's budgets must leave it alone.
+describe("under a C hook the host installed", function()
+  local chook = require "chook"
+  local help = require "wfhelp"
+
+  before_each(function() chook.set() end)
+  after_each(function() chook.clear() end)
+
+  it("evaluates, stops a runaway expression, and keeps the hook", function()
+    assert.is_true(chook.active())                 -- the control
+    assert.equal(3, expand("${{ 1 + 2 }}"))
+    assert.matches("stopped after",
+                   fails("${{ (function() while true do end end)() }}"))
+    assert.is_true(chook.active())
+    local before = chook.count()
+    for _ = 1, 1000 do end                         -- still fires here
+    assert.is_true(chook.count() > before)
+  end)
+
+  it("bounds a Lua workflow file being checked, and keeps the hook",
+     function()
+    local load = require "agentcube.workflow.load"
+    local max = load.CHECK_INSTRUCTIONS
+    load.CHECK_INSTRUCTIONS = 100000
+    local ok1, v = load.bounded(function() return 6 * 7 end, string)
+    local ok2, err = load.bounded(function() while true do end end, string)
+    load.CHECK_INSTRUCTIONS = max
+    assert.is_true(ok1)
+    assert.equal(42, v)
+    assert.is_false(ok2)
+    assert.matches("stopped: building the workflow took more", tostring(err))
+    assert.is_true(chook.active())
+  end)
+
+  it("runs lua steps, their failures at the user's line, and keeps the hook",
+     function()
+    local dir = help.tmpdir()
+    local path = help.file(dir, [[
+steps:
+  - { id: ok, lua: "return 6 * 7" }
+  - id: bad
+    needs: ok
+    lua: |
+      local x = steps.ok.result + 1
+      error("no good " .. x)
+]])
+    local code, rep = help.run(nil, path)
+    help.rm(dir)
+    assert.equal(1, code)
+    assert.equal("success", help.step(rep, "ok").outcome)
+    assert.equal(42, help.step(rep, "ok").result)
+    assert.equal("failure", help.step(rep, "bad").outcome)
+    assert.matches("no good 43", help.step(rep, "bad").error, 1, true)
+    assert.is_true(chook.active())
+  end)
+end)

@@ -11,6 +11,7 @@
 -- keeps mistakes from reaching io/os/require, it is not a security
 -- boundary against a hostile author.
 local cjson = require("cjson").new()   -- private: our encoding settings
+local hooked = require "agentcube.workflow.hooked"
 
 local M = {}
 
@@ -337,11 +338,10 @@ M.MAX_SECONDS = 2
 -- table. Returns ok, value.
 local function call(fn, env)
   debug.setupvalue(fn, 1, env)
-  local hook, mask, count = debug.gethook()
   local smt = getmetatable("")
   local index = smt.__index
   local n, t0 = 0, os.clock()
-  debug.sethook(function()
+  local function budget()
     n = n + 1000
     if n >= M.MAX_INSTRUCTIONS then
       error("expression stopped after " .. M.MAX_INSTRUCTIONS ..
@@ -351,11 +351,10 @@ local function call(fn, env)
       error("expression stopped after " .. M.MAX_SECONDS .. " s", 0)
     end
     if M.interrupted() then error("expression interrupted", 0) end
-  end, "", 1000)
+  end
   smt.__index = safe_string
-  local ok, v = pcall(fn)
+  local ok, v = hooked.run(budget, "", 1000, pcall, fn)
   smt.__index = index
-  debug.sethook(hook, mask, count)
   debug.setupvalue(fn, 1, nil)
   if ok then v = unwrap(v) end
   return ok, v

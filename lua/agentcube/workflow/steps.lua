@@ -9,6 +9,7 @@
 -- on the calling thread, with the workflow context.
 local expr = require "agentcube.workflow.expr"
 local load_mod = require "agentcube.workflow.load"
+local hooked = require "agentcube.workflow.hooked"
 
 local M = {}
 
@@ -109,8 +110,7 @@ local STOP = setmetatable({}, { __tostring = function() return "stop" end })
 -- code cannot swallow it for good.
 local function guarded(fn, deadline, interrupted, now)
   local reason
-  local hook, mask, count = debug.gethook()
-  debug.sethook(function()
+  local function watch()
     if deadline and now() > deadline then
       reason = "timed out"
       error(STOP, 0)
@@ -119,14 +119,14 @@ local function guarded(fn, deadline, interrupted, now)
       reason = "interrupted"
       error(STOP, 0)
     end
-  end, "", 1000)
+  end
   local trace
-  local res = table.pack(xpcall(fn, function(e)
+  local res = table.pack(hooked.run(watch, "", 1000, xpcall, fn,
+                                    function(e)
     if e == STOP then return e end
     trace = M.user_traceback(debug.traceback("", 2))
     return message(e)
   end))
-  debug.sethook(hook, mask, count)
   if not res[1] and (res[2] == STOP or reason) then
     return false, reason or "stopped", reason
   end
