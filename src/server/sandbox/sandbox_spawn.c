@@ -79,20 +79,32 @@ static void child_fail(int errfd, int stage) {
   _exit(127);
 }
 
+/* The kernel's struct sigaction (x86-64, arm64 and most others without
+** SA_RESTORER quirks for SIG_DFL): handler, flags, restorer, mask. */
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
 SBX_CHILD static int child_main(void *arg) {
-  static const struct sigaction dfl = { .sa_handler = SIG_DFL };
+  static const struct kernel_sigaction dfl = { .handler = SIG_DFL };
   const struct child_ctx *c = arg;
   const struct sbx_spawn_plan *p = c->plan;
   int errfd = c->errfd, tmp[SBX_NFDS];
   sigset_t none;
 
   /* Dispositions: nothing of the server's survives (SIGPIPE ignored by an
-  ** HTTP server must not be ignored in the sandbox). Signals stay blocked
-  ** until just before execve. */
+  ** HTTP server must not be ignored in the sandbox). The raw system call,
+  ** because glibc's sigaction refuses its own internal signals (32 and
+  ** 33), and an ignored one would stay ignored across execve when the
+  ** server's parent ignored it. Signals stay blocked until just before
+  ** execve. */
   for (int s = 1; s < NSIG; s++) {
     if (s == SIGKILL || s == SIGSTOP)
       continue;
-    sigaction(s, &dfl, NULL);      /* glibc's internal signals: EINVAL */
+    syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof dfl.mask);
   }
   /* Join the cgroups while still root; everything bwrap starts inherits
   ** them, so no process of the command is ever outside. */
