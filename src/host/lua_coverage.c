@@ -76,7 +76,9 @@ static void mark(struct cov_file *f, int line) {
   if (line < 0)
     return;
   if (line >= f->cap) {
-    int ncap = line + 1 > 2 * f->cap ? line + 256 : 2 * f->cap;
+    int ncap = 2 * f->cap;            /* at least line + 256: never 0 */
+    if (ncap < line + 256)
+      ncap = line + 256;
     unsigned char *p = realloc(f->hit, (size_t)ncap);
     if (p == NULL) {
       cov_failed = 1;

@@ -203,21 +203,21 @@ static void missing_capabilities(void) {
   REQUIRE(caps_get(eff, perm, inh) == 0, "capget");
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     uint32_t less[2] = { eff[0], eff[1] };
-    int fsuid, fsgid;
+    int fsuid, fsgid, got;
     enum ac_code rc;
     less[t[i].cap / 32] &= ~(1U << (t[i].cap % 32));
     REQUIRE(caps_set_eff(less) == 0, "drop capability %d", t[i].cap);
     rc = api_write("as-root", "x", &e);
     fsuid = setfsuid((uid_t)-1);
     fsgid = setfsgid((gid_t)-1);
-    caps_get(now, perm, inh);
+    got = caps_get(now, perm, inh);
     caps_set_eff(eff);
     is_int(rc, AC_ESYSTEM, "write refused without capability %d",
            t[i].cap);
     ok(strstr(e.msg, t[i].step) != NULL, "names the step: %s", e.msg);
     ok(!exists(H("workspace/as-root")), "no file written");
     ok(fsuid == 0 && fsgid == 0, "fsuid and fsgid back to 0");
-    ok(now[0] == less[0] && now[1] == less[1],
+    ok(got == 0 && now[0] == less[0] && now[1] == less[1],
        "the thread's capabilities as before the call");
   }
   is_int(api_write("as-root", "x", &e), AC_OK,
