@@ -77,6 +77,12 @@ def main():
             end = time.time() + float(step[1:])
             while time.time() < end:
                 pump(0.05)
+    # ^D as a person presses it: once the line editor holds the terminal
+    # (sent while the terminal is still in line mode, the kernel keeps it
+    # as an end-of-file mark that the switch to raw mode drops)
+    settle = time.time() + 0.15
+    while time.time() < settle:
+        pump(0.02)
     os.write(fd, b"\x04")
     # the REPL deletes its sessions, then exits: a REPL still there after
     # LIMIT seconds is a failure of its own, not a hang of the suite
