@@ -49,7 +49,7 @@ static int run(struct sbx_box *b, const char *id, const char *code,
   struct ac_error e;
   memset(c, 0, sizeof *c);
   rec_init(&c->r);
-  if (sbx_ctx_run_start(b, id, code, timeout, &ev, c, &t, &e) != AC_OK) {
+  if (sbx_ctx_run_start(b, id, code, timeout, &ev, c, NULL, &t, &e) != AC_OK) {
     printf("# run: %s\n", e.msg);
     return 0;
   }
@@ -127,7 +127,7 @@ static void test_python(struct sbx_box *a) {
   ok(sbx_ctx_delete(a, info.id, &e) == AC_OK, "python: deleted");
   {
     struct sbx_task *t;
-    ok(sbx_ctx_run_start(a, info.id, "1", SEC, NULL, NULL, &t, &e) ==
+    ok(sbx_ctx_run_start(a, info.id, "1", SEC, NULL, NULL, NULL, &t, &e) ==
        AC_ENOTFOUND, "python: a deleted context is not found");
   }
 }
@@ -213,9 +213,9 @@ static void test_misc(struct sbx_box *a) {
     rec_init(&r);
     if (precondition(sbx_ctx_run_start(a, info.id,
                                        "import time; time.sleep(1)",
-                                       30 * SEC, &ev, &r, &t, &e) == AC_OK,
+                                       30 * SEC, &ev, &r, NULL, &t, &e) == AC_OK,
                      "a long run started")) {
-      ok(sbx_ctx_run_start(a, info.id, "1", SEC, &ev, &r, &t2, &e) ==
+      ok(sbx_ctx_run_start(a, info.id, "1", SEC, &ev, &r, NULL, &t2, &e) ==
          AC_EBUSY, "a busy context: EBUSY");
       sbx_task_cancel(t);
       ok(rec_wait(&r, NULL, 10000), "a cancelled run ends");

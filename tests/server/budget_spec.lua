@@ -120,6 +120,35 @@ describe("the server-wide request memory pool", function()
       assert.are.equal(50000, #j.stdout)
     end
   end)
+
+  it("charges a context run's buffered output to the pool the same way",
+     function()
+    local srv = server.start{ config = "maxRequestMemory: 256Ki\n" }
+    finally(function() srv:destroy() end)
+    local id = srv:create()
+    local DP = server.DP
+    local status, c = srv:json("POST", DP .. "api/contexts",
+                               { language = "python" }, { session = id })
+    assert.are.equal(201, status)
+    local function run(code)
+      return srv:json("POST", DP .. "api/contexts/" .. c.id .. "/run",
+                      { code = code }, { session = id })
+    end
+    local j
+    status, j = run("print('a' * 300000)")
+    assert.are.equal(503, status)
+    assert.matches("maxRequestMemory", j.error)
+    -- control: a run within the pool passes, again and again (the pool was
+    -- given back), and the context still works after the refusal
+    status = run("x = 41")
+    assert.are.equal(200, status)
+    for _ = 1, 3 do
+      status, j = run("print('a' * 50000)\nx + 1")
+      assert.are.equal(200, status)
+      assert.are.equal(50001, #j.stdout)
+      assert.are.equal("42", j.value)
+    end
+  end)
 end)
 
 -- Streamed transfers and the output a command buffers draw on the same

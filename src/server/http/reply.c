@@ -3,6 +3,7 @@
 */
 #include "reply.h"
 #include "budget.h"
+#include "sandbox.h"
 
 #include "agentcube.h"
 
@@ -118,6 +119,10 @@ int req_reserve(struct req *r, size_t n) {
   r->reserved += n;
   return 1;
 }
+
+const struct sbx_mem_pool req_output_pool = {
+  budget_pool_take, budget_pool_give
+};
 
 enum MHD_Result reply_pool_busy(struct req *r, const char *what) {
   char msg[256];

@@ -30,6 +30,16 @@ int req_reserve(struct req *r, size_t n);
 ** request needs (what: "the download", ...). */
 enum MHD_Result reply_pool_busy(struct req *r, const char *what);
 
+/* The same pool as the sandbox's output buffers see it: a buffered
+** command's or context run's output grows against it (sandbox.h). */
+struct sbx_mem_pool;
+extern const struct sbx_mem_pool req_output_pool;
+
+/* What a buffered execute or context run takes from the pool before it
+** starts: the first blocks of its output buffers and the answer's fixed
+** part. The buffers take the rest as they grow. */
+#define REQ_OUTPUT_ADMISSION (64u << 10)
+
 /* The session's file root (fileapi.h) */
 void req_fapi_root(const struct req *r, struct fapi_root *root);
 

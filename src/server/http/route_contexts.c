@@ -193,8 +193,15 @@ static void on_stream_done(void *ud, const struct sbx_exec_result *res,
 static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
                              const struct sbx_ctx_result *ctx) {
   struct live_state *ls = ud;
-  json_t *o = result_json(res, ctx, 1);
-  if (o)
+  json_t *o = res->pool_refused ? NULL : result_json(res, ctx, 1);
+  if (res->pool_refused)
+    /* The code ran; what it printed did not fit in the server's memory
+    ** budget, so no answer can say what it printed. */
+    reply_json(ls->r, 503, json_pack(
+      "{s:s, s:i}", "error", "server busy: the memory budget of requests "
+      "in flight (maxRequestMemory) could not hold the run's output; the "
+      "code ran", "code", 503));
+  else if (o)
     reply_json(ls->r, 200, o);
   else
     reply_error(ls->r, FAM_PICOD, 500, "out of memory");
@@ -255,10 +262,15 @@ static enum MHD_Result run(struct req *r) {
     ev.output = live_on_output;
     ev.done = on_stream_done;
   } else {
+    if (!req_reserve(r, REQ_OUTPUT_ADMISSION)) {
+      ret = reply_pool_busy(r, "another run's output");
+      goto out;
+    }
     r->async = 1;
   }
   if (sbx_ctx_run_start(r->sess->box, r->live_id, json_string_value(code),
-                        timeout_ns, &ev, ls, &task, &err) != AC_OK) {
+                        timeout_ns, &ev, ls, streamed ? NULL : &req_output_pool,
+                        &task, &err) != AC_OK) {
     r->async = 0;
     if (streamed) {
       ndjson_event(ls->nd.s, json_pack("{s:s, s:s, s:i}", "type", "error",

@@ -91,14 +91,6 @@ static int take_answer_memory(struct req *r, json_t *o) {
   return 1;
 }
 
-/* What a buffered execute takes from the pool before its command starts:
-** the first blocks of its output buffers and the answer's fixed part.
-** The buffers take the rest as they grow (sbx_mem_pool). */
-#define EXEC_ADMISSION (64u << 10)
-
-static const struct sbx_mem_pool request_pool = {
-  budget_pool_take, budget_pool_give
-};
 
 /* A buffered execute answers with PicoD's JSON when its command ends. */
 static void on_buffered_done(void *ud, const struct sbx_exec_result *res,
@@ -163,11 +155,11 @@ enum MHD_Result route_execute(struct req *r) {
   if (!exec_args_request(r, &a, &er))
     goto out;
   if (!streamed) {
-    if (!req_reserve(r, EXEC_ADMISSION)) {
+    if (!req_reserve(r, REQ_OUTPUT_ADMISSION)) {
       ret = reply_pool_busy(r, "another command's output");
       goto out;
     }
-    er.pool = &request_pool;
+    er.pool = &req_output_pool;
   }
   if ((ls = live_state_new(r)) == NULL) {
     ret = reply_error(r, FAM_PICOD, 500, "out of memory");

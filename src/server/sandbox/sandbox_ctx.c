@@ -162,31 +162,11 @@ static void run_output(struct sbx_live_rt *L, struct sbx_ctx *c,
   if (t == NULL || len == 0)
     return;
   b = s == SBX_STDOUT ? &t->out : &t->err;
-  if (t->ev.output == NULL) {
-    size_t room = b->max - b->len, take = len < room ? len : room;
-    if (take < len)
-      b->truncated = 1;
-    if (take && b->len + take + 1 > b->cap) {
-      size_t ncap = b->cap ? b->cap * 2 : 4096;
-      char *np;
-      while (ncap < b->len + take + 1)
-        ncap *= 2;
-      np = realloc(b->p, ncap);
-      if (np == NULL)
-        return;
-      b->p = np;
-      b->cap = ncap;
-    }
-    memcpy(b->p + b->len, data, take);
-    b->len += take;
+  /* buffered: kept (and charged to the request's pool) for the answer;
+  ** streamed: counted and handed on */
+  kept = sbx_obuf_add(b, data, len, t->ev.output == NULL);
+  if (t->ev.output == NULL)
     return;
-  }
-  kept = len;
-  if (b->len + kept > b->max) {
-    kept = b->max > b->len ? b->max - b->len : 0;
-    b->truncated = 1;
-  }
-  b->len += kept;
   t->offset += kept;
   if (kept)
     sbx_live_output(L, t, s, t->offset - kept, data, kept);
@@ -539,6 +519,7 @@ enum ac_code sbx_ctx_delete(struct sbx_box *box, const char *id,
 enum ac_code sbx_ctx_run_start(struct sbx_box *box, const char *id,
                                const char *code, long long timeout_ns,
                                const struct sbx_task_events *ev, void *ud,
+                               const struct sbx_mem_pool *pool,
                                struct sbx_task **out, struct ac_error *err) {
   struct sbx_live_rt *L = live_of(box);
   struct sbx_ctx *c;
@@ -584,6 +565,7 @@ enum ac_code sbx_ctx_run_start(struct sbx_box *box, const char *id,
   t->refs = 2;
   t->failed = restarted;         /* reported as restarted */
   t->out.max = t->err.max = DEFAULT_MAX_OUTPUT;
+  t->out.pool = t->err.pool = pool;
   t->timeout_ns = timeout_ns;
   t->deadline = timeout_ns > 0 ? sbxu_now_ns() + timeout_ns : 0;
   clock_gettime(CLOCK_REALTIME, &t->start);

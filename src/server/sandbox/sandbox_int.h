@@ -264,4 +264,10 @@ struct sbx_obuf {
   int refused;                 /* pool said no: nothing more is kept */
 };
 
+/* Keeps up to b->max bytes of data, growing the buffer against its pool
+** (keep 0: a streamed task, only counted); returns how many were kept.
+** Commands and context runs share it (sandbox_live.c). */
+size_t sbx_obuf_add(struct sbx_obuf *b, const char *data, size_t len,
+                    int keep);
+
 #endif

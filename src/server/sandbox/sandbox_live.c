@@ -77,9 +77,10 @@ void sbx_live_wake(struct sbx_live_rt *L) {
 
 /* ---- output buffers ---- */
 
-/* Keeps up to b->max bytes of data; returns how many were kept. */
-static size_t obuf_add(struct sbx_obuf *b, const char *data, size_t len,
-                       int keep) {
+/* Keeps up to b->max bytes of data (with keep 0 only counts them, for a
+** streamed task); returns how many were kept. */
+size_t sbx_obuf_add(struct sbx_obuf *b, const char *data, size_t len,
+                    int keep) {
   size_t room = b->max - b->len, take = len < room ? len : room;
   if (keep && b->refused) {
     b->truncated = 1;            /* no gap in the middle: keep nothing */
@@ -704,7 +705,7 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
         (h->arg != SBX_STDOUT && h->arg != SBX_STDERR))
       return -1;
     b = h->arg == SBX_STDOUT ? &t->out : &t->err;
-    kept = obuf_add(b, pl, plen, t->ev.output == NULL);
+    kept = sbx_obuf_add(b, pl, plen, t->ev.output == NULL);
     t->offset += kept;
     if (kept)
       sbx_live_output(L, t, (enum sbx_stream)h->arg, t->offset - kept, pl,
@@ -725,10 +726,10 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
     {
       char line[600];
       int n = snprintf(line, sizeof line, "agent: %.*s\n", (int)plen, pl);
-      obuf_add(&t->err, line, (size_t)n, 1);
+      sbx_obuf_add(&t->err, line, (size_t)n, 1);
       if (t->ev.output) {
         t->err.len = 0;          /* count delivered, not kept */
-        obuf_add(&t->err, line, (size_t)n, 0);
+        sbx_obuf_add(&t->err, line, (size_t)n, 0);
         t->offset += (size_t)n;
         sbx_live_output(L, t, SBX_STDERR, 0, line, (size_t)n);
       }

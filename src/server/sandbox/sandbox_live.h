@@ -168,11 +168,13 @@ enum ac_code sbx_ctx_delete(struct sbx_box *box, const char *id,
 ** interrupts the same way. A busy context is AC_EBUSY, an unknown one
 ** AC_ENOTFOUND. done carries both results: res->exit_code is 0 (no error),
 ** 1 (an error: see ctx) or 124 (timed out); with events->output NULL the
-** run's stdout/stderr are in res (up to 16 MiB each). The code's stdin is
-** /dev/null. */
+** run's stdout/stderr are in res (up to 16 MiB each), charged to pool as
+** they grow when pool is not NULL (res->pool_refused when it said no:
+** nothing more is kept). The code's stdin is /dev/null. */
 enum ac_code sbx_ctx_run_start(struct sbx_box *box, const char *id,
                                const char *code, long long timeout_ns,
                                const struct sbx_task_events *ev, void *ud,
+                               const struct sbx_mem_pool *pool,
                                struct sbx_task **out, struct ac_error *err);
 
 #endif
