@@ -247,21 +247,6 @@ describe("under a C hook the host installed", function()
     assert.is_true(chook.count() > before)
   end)
 
-  it("bounds a Lua workflow file being checked, and keeps the hook",
-     function()
-    local load = require "agentcube.workflow.load"
-    local max = load.CHECK_INSTRUCTIONS
-    load.CHECK_INSTRUCTIONS = 100000
-    local ok1, v = load.bounded(function() return 6 * 7 end, string)
-    local ok2, err = load.bounded(function() while true do end end, string)
-    load.CHECK_INSTRUCTIONS = max
-    assert.is_true(ok1)
-    assert.equal(42, v)
-    assert.is_false(ok2)
-    assert.matches("stopped: building the workflow took more", tostring(err))
-    assert.is_true(chook.active())
-  end)
-
   it("runs lua steps, their failures at the user's line, and keeps the hook",
      function()
     local dir = help.tmpdir()

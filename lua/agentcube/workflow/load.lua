@@ -13,8 +13,6 @@
 -- require (other than cjson), io, os (other than getenv, time, date,
 -- clock, difftime), dofile, loadfile and load stop the evaluation: a file
 -- that reaches one of them is a plain script, checked for syntax only.
-local hooked = require "agentcube.workflow.hooked"
-
 local M = {}
 
 -- The C modules; agentcube.core registers them in package.preload.
@@ -184,6 +182,7 @@ function M.bounded(fn, lib)
   local smt = getmetatable("")
   local index = smt.__index
   local t0, kb0, count = os.clock(), collectgarbage("count"), 0
+  local hook, mask, hcount = debug.gethook()
   -- Every thousand instructions; never in this file's own code: the
   -- budget is the checked file's, and raising between the pcall and the
   -- reset below would escape. (A few big allocations between two looks
@@ -193,7 +192,7 @@ function M.bounded(fn, lib)
     local where = debug.getinfo(3, "S")
     return where ~= nil and where.source == HERE
   end
-  local function budget()
+  debug.sethook(function()
     count = count + 1000
     if (count > M.CHECK_INSTRUCTIONS or
         os.clock() - t0 > M.CHECK_SECONDS) and not ours() then
@@ -211,10 +210,11 @@ function M.bounded(fn, lib)
                    " MiB)"), 0)
       end
     end
-  end
+  end, "", 1000)
   smt.__index = lib
-  local res = table.pack(hooked.run(budget, "", 1000, pcall, fn))
+  local res = table.pack(pcall(fn))
   smt.__index = index
+  debug.sethook(hook, mask, hcount)
   return table.unpack(res, 1, res.n)
 end
 
