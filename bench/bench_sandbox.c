@@ -399,7 +399,7 @@ static int ctx_run(struct sbx_box *b, const char *id, const char *code) {
                        0, "" };
   struct sbx_task *t;
   struct ac_error e;
-  if (sbx_ctx_run_start(b, id, code, 60 * SEC, &ev, &w, &t, &e) != AC_OK) {
+  if (sbx_ctx_run_start(b, id, code, 60 * SEC, &ev, &w, NULL, &t, &e) != AC_OK) {
     fprintf(stderr, "context run: %s\n", e.msg);
     return -1;
   }
