@@ -219,7 +219,7 @@ static struct sbx_box *direct_box(char *dir) {
 }
 
 static double direct_run(struct sbx_box *box, const char *const *argv) {
-  struct sbx_exec_request rq = { argv, NULL, NULL, 60000000000LL, 0 };
+  struct sbx_exec_request rq = { argv, NULL, NULL, 60000000000LL, 0, NULL };
   struct sbx_exec_result res;
   struct ac_error err;
   double t0 = now_ms();

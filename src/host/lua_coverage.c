@@ -19,6 +19,7 @@
 */
 #include "lua_coverage.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,17 +77,17 @@ static void mark(struct cov_file *f, int line) {
   if (line < 0)
     return;
   if (line >= f->cap) {
-    int ncap = 2 * f->cap;            /* at least line + 256: never 0 */
-    if (ncap < line + 256)
-      ncap = line + 256;
-    unsigned char *p = realloc(f->hit, (size_t)ncap);
-    if (p == NULL) {
+    size_t need = (size_t)line + 256, ncap = 2 * (size_t)f->cap;
+    unsigned char *p;
+    if (ncap < need)
+      ncap = need;                    /* at least 256: never 0 */
+    if (ncap > INT_MAX || (p = realloc(f->hit, ncap)) == NULL) {
       cov_failed = 1;
       return;
     }
-    memset(p + f->cap, 0, (size_t)(ncap - f->cap));
+    memset(p + f->cap, 0, ncap - (size_t)f->cap);
     f->hit = p;
-    f->cap = ncap;
+    f->cap = (int)ncap;
   }
   f->hit[line] = 1;
 }
