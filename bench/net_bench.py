@@ -160,20 +160,28 @@ def compare_helpers(port, host_mbs):
              if subprocess.run(["sh", "-c", "command -v " + k],
                                stdout=subprocess.DEVNULL).returncode == 0]
     for kind in kinds:
-        starts, rates = [], []
+        starts, rates, failed = [], [], []
         for i in range(ROUNDS):
             h, p, secs, d = start_helper(kind)
             try:
                 starts.append(secs * 1000)
                 if i < 3:
-                    out = sh(f"nsenter -t {h.pid} -U -n "
-                             f"--preserve-credentials python3 -c '{SEND}' "
-                             f"{NS_IP} {port} {MB}")
-                    rates.append(parse_send(out))
+                    # a transfer the helper resets is reported, not fatal
+                    try:
+                        out = sh(f"nsenter -t {h.pid} -U -n "
+                                 f"--preserve-credentials python3 -c "
+                                 f"'{SEND}' {NS_IP} {port} {MB}")
+                        rates.append(parse_send(out))
+                    except subprocess.CalledProcessError as e:
+                        failed.append((e.output or "").strip()
+                                      .splitlines()[-1:] or ["no output"])
             finally:
                 stop(p, h)
                 sh(f"rm -rf {d}")
-        res[kind] = (statistics.median(starts), statistics.median(rates))
+        for why in failed:
+            print(f"  {kind}: a transfer failed: {why[0]}")
+        res[kind] = (statistics.median(starts),
+                     statistics.median(rates) if rates else 0.0)
         print("  %-12s ready in %6.1f ms (median of %d), %7.0f MB/s "
               "(%.2f x the host's %0.f MB/s)" % (
                   kind, res[kind][0], ROUNDS, res[kind][1],
@@ -183,7 +191,7 @@ def compare_helpers(port, host_mbs):
         return
     print("  pasta/slirp4netns: start %.2fx, throughput %.2fx" % (
         res["pasta"][0] / res["slirp4netns"][0],
-        res["pasta"][1] / res["slirp4netns"][1]))
+        res["pasta"][1] / (res["slirp4netns"][1] or float("nan"))))
 
 
 def server_bench(port, host_mbs):
