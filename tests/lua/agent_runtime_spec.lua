@@ -257,7 +257,7 @@ describe("AgentRuntimeClient and Ctrl-C", function()
       print("swallowed", r, e)
     ]]):format(fake.url), { LUA_PATH = package.path,
                            LUA_CPATH = package.cpath },
-      { prefix = "timeout -s INT 2" })
+      { prefix = "timeout --foreground -s INT 2" })
     assert.is_true(os.time() - t0 <= 2 + 3, "took " .. os.time() - t0)
     assert.is_nil(out:match("swallowed"), out)
     assert.matches("EINTERRUPTED", out)

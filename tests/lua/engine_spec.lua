@@ -256,7 +256,7 @@ describe("Ctrl-C", function()
     -- SIGINT once the command runs; measure how long the script lives on
     local t0 = os.time()
     local out, status = help.lua(code, {}, {
-      prefix = "timeout -s INT 3" })
+      prefix = "timeout --foreground -s INT 3" })
     return out, status, os.time() - t0
   end
 
