@@ -19,6 +19,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -475,8 +476,26 @@ static void read_done(ac_engine *e) {
   }
 }
 
+/* Runs the job's commit, once, with the outcome so far. */
+static void run_commit(ac_job *j) {
+  ac_job_step_fn commit = j->commit;
+  struct ac_error err;
+  enum ac_code rc;
+  if (commit == NULL)
+    return;
+  j->commit = NULL;
+  err = j->err;
+  rc = commit(j, j->rc, &err);
+  if (rc != j->rc) {
+    j->rc = rc;
+    j->err = err;
+    j->err.code = rc;
+  }
+}
+
 /* Delivers queued output, progress and completions. A callback may free
-** other jobs, so the walk restarts after every delivery. */
+** other jobs, so the walk restarts after every delivery. A completion is
+** delivered after the job's other events, its commit first. */
 static void deliver(ac_engine *e) {
   int again = 1;
   if (e->delivering)
@@ -506,6 +525,7 @@ static void deliver(ac_engine *e) {
       }
       if (j->done && j->done_pending) {
         j->done_pending = 0;
+        run_commit(j);
         if (j->cb.on_done != NULL) {
           j->cb.on_done(j->cb.ud, j);
           again = 1;
@@ -649,20 +669,35 @@ int ac_job_wait(ac_job *j, long timeout_ms) {
   }
   if (e != NULL)
     deliver(e);
+  if (j->done)
+    run_commit(j);                    /* waited for from inside a delivery */
   return j->done;
 }
 
 enum ac_code ac_job_result(const ac_job *j, struct ac_error *err) {
   if (!j->done)
     return ac_error_set(err, AC_EBUSY, "%s: still running", j->op);
+  /* read from inside a delivery (ac_engine_poll nested in a callback):
+  ** the outcome includes the commit. Jobs are allocated by ac_job_new,
+  ** never const objects, so the cast is sound. */
+  run_commit((ac_job *)(uintptr_t)j);
   if (err != NULL)
     *err = j->err;
   return j->rc;
 }
 
 void ac_job_cancel(ac_job *j) {
-  if (j == NULL || j->done)
+  if (j == NULL)
     return;
+  if (j->done) {
+    /* ended, but its completion not delivered yet: a success whose last
+    ** action has not run can still be cancelled */
+    if (j->commit != NULL && j->rc == AC_OK) {
+      j->rc = AC_ECANCELED;
+      ac_error_set(&j->err, AC_ECANCELED, "%s: cancelled", j->op);
+    }
+    return;
+  }
   ac_error_set(&j->err, AC_ECANCELED, "%s: cancelled", j->op);
   ac_job_complete(j, AC_ECANCELED);
 }
@@ -682,6 +717,8 @@ void ac_job_free(ac_job *j) {
   struct ac_job_chunk *ch;
   if (j == NULL)
     return;
+  if (j->done)
+    run_commit(j);                    /* a success is kept even unread */
   free_transfer(j);
   if (j->eng != NULL) {
     if (j->prev != NULL)

@@ -318,6 +318,22 @@ static enum ac_code download_limited_sink(void *ud, const char *data,
   return download_sink(&st->d, data, len, err);
 }
 
+/* The file takes its name only when the job's completion is delivered:
+** a progress callback that cancels on the last event leaves no file. */
+static enum ac_code download_commit(ac_job *j, enum ac_code rc,
+                                    struct ac_error *err) {
+  struct download_state *st = j->st;
+  struct download *d = &st->d;
+  if (rc != AC_OK)
+    return rc;                        /* cancelled: cleanup unlinks tmp */
+  if (rename(d->tmp, d->dst) != 0)
+    return ac_job_file_error(j, st->remote, ac_error_errno(err, AC_EIO,
+                             errno, "download file: cannot rename into %s",
+                             d->dst), err);
+  d->tmp[0] = '\0';                   /* renamed: nothing to clean up */
+  return AC_OK;
+}
+
 static enum ac_code download_step(ac_job *j, enum ac_code rc,
                                   struct ac_error *err) {
   struct download_state *st = j->st;
@@ -331,11 +347,8 @@ static enum ac_code download_step(ac_job *j, enum ac_code rc,
   if (d->fd >= 0 && close(d->fd) != 0 && rc == AC_OK)
     rc = ac_error_errno(err, AC_EIO, errno, "download file: %s", d->tmp);
   d->fd = -1;
-  if (rc == AC_OK && rename(d->tmp, d->dst) != 0)
-    rc = ac_error_errno(err, AC_EIO, errno, "download file: cannot rename "
-                        "into %s", d->dst);
   if (rc == AC_OK)
-    d->tmp[0] = '\0';                 /* renamed: nothing to clean up */
+    j->commit = download_commit;      /* renamed once delivered */
   return ac_job_file_error(j, st->remote, rc, err);
 }
 

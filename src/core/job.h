@@ -50,6 +50,11 @@ struct ac_job {
   int sent;                           /* step sent another request */
 
   ac_job_step_fn step;
+  /* The last action of a job that succeeded (a download's rename), run
+  ** when its completion is delivered: after its last output and progress
+  ** events, so that a callback cancelling on the last event still cancels
+  ** it (commit then sees AC_ECANCELED). Set by step; run once. */
+  ac_job_step_fn commit;
   void (*cleanup)(ac_job *j);         /* frees st */
   void *st;                           /* the operation's own state */
 

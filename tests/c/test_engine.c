@@ -194,6 +194,22 @@ static void test_event_fd(void) {
   ac_client_free(c);
 }
 
+struct cancel_at_end {
+  int cancel;
+  int last_seen;
+};
+
+/* Cancels the job (when asked) on the event that reports every byte. */
+static void cancel_at_end_cb(void *ud, ac_job *j, long long done,
+                             long long total) {
+  struct cancel_at_end *ce = ud;
+  if (total > 0 && done == total) {
+    ce->last_seen = 1;
+    if (ce->cancel)
+      ac_job_cancel(j);
+  }
+}
+
 static void test_cancel(void) {
   ac_client *c;
   ac_session *s;
@@ -266,6 +282,29 @@ static void test_cancel(void) {
     is_int(ac_job_result(j, NULL), AC_ECANCELED, "download ECANCELED");
     ac_job_free(j);
     ok(access(dst, F_OK) != 0, "cancelled download: no file");
+  }
+
+  /* On its last progress event, when every byte has arrived: the file
+  ** has not taken its name yet, and does not (a whole small answer
+  ** arrives and ends within one round, before any event is delivered). */
+  for (int cancel = 0; cancel <= 1; cancel++) {
+    char dst[256];
+    struct ac_job_callbacks last = { 0 };
+    struct cancel_at_end ce = { cancel, 0 };
+    last.on_progress = cancel_at_end_cb;
+    last.ud = &ce;
+    rec_reset(&rec);
+    push_ct(200, "twelve bytes", "application/octet-stream", 0);
+    snprintf(dst, sizeof dst, "%s/down/last%d.bin", tmpdir, cancel);
+    ac_start_download_file(e, s, "file.bin", dst, &last, &j, &err);
+    ac_job_wait(j, 5000);
+    ok(ce.last_seen, "%s: the last progress event (12 of 12) delivered",
+       cancel ? "cancel" : "control");
+    is_int(ac_job_result(j, NULL), cancel ? AC_ECANCELED : AC_OK,
+           cancel ? "cancelled on it: ECANCELED" : "not cancelled: OK");
+    ac_job_free(j);
+    ok(cancel ? access(dst, F_OK) != 0 : access(dst, F_OK) == 0,
+       cancel ? "no file" : "the file is there");
   }
   ac_engine_free(e);
   ac_session_free(s);
