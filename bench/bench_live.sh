@@ -7,6 +7,9 @@
 set -u
 B="$ROOT/$BUILD"
 PROBE="python3 $ROOT/bench/live_probe.py"
+# AGENTCUBE_BENCH_SHORT=1 (CI): a third of the requests
+if [ "${AGENTCUBE_BENCH_SHORT:-0}" = 1 ]; then R=100 CTXN=50 TTIN=20
+else R=300 CTXN=100 TTIN=50; fi
 STATE=$(mktemp -d /tmp/agentcube-bench-live.XXXXXX)
 cat >"$STATE.yaml" <<'YAML'
 maxConnections: 4000
@@ -37,27 +40,27 @@ URL=$(head -1 "$STATE.url")
 sleep 1
 
 # baseline: fork+exec of /bin/true on the host
-hyperfine -N -w 20 -r 300 --export-json "$STATE.hf.json" /bin/true \
+hyperfine -N -w 20 -r "$R" --export-json "$STATE.hf.json" /bin/true \
   >/dev/null 2>&1
 TRUE_MS=$(python3 -c 'import json,sys; print("%.3f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1e3))' "$STATE.hf.json")
 
-# execute `true` over HTTP: one keep-alive libcurl handle, 300 requests
+# execute `true` over HTTP: one keep-alive libcurl handle, R requests
 SID=$(curl -s -d '{"name":"my-interpreter","namespace":"default"}' \
       "$URL/v1/code-interpreter" | sed 's/.*"sessionId":"\([^"]*\)".*/\1/')
 EXEC_URL="$URL/v1/namespaces/default/code-interpreters/my-interpreter/invocations/api/execute"
 "$B/bench/curl_exec_client" "$EXEC_URL" "$SID" 20 >/dev/null
-S=$("$B/bench/curl_exec_client" "$EXEC_URL" "$SID" 300)
-EXEC_MS=$(awk -v s="$S" 'BEGIN { printf "%.3f", s * 1000 / 300 }')
+S=$("$B/bench/curl_exec_client" "$EXEC_URL" "$SID" "$R")
+EXEC_MS=$(awk -v s="$S" -v r="$R" 'BEGIN { printf "%.3f", s * 1000 / r }')
 curl -s -o /dev/null -X DELETE "$URL/v1/code-interpreter/sessions/$SID"
 echo "execute true: $EXEC_MS ms per request, fork+exec /bin/true $TRUE_MS ms," \
   "ratio $(awk -v a="$EXEC_MS" -v b="$TRUE_MS" 'BEGIN { printf "%.1f", a / b }')x (target <= 1.5x)"
 
-CTX=$($PROBE "$URL" ctx 100 | awk '{ print $2 }')
-echo "python context run of 'x = x + 1' (warm, 100 runs): median $CTX ms," \
+CTX=$($PROBE "$URL" ctx "$CTXN" | awk '{ print $2 }')
+echo "python context run of 'x = x + 1' (warm, $CTXN runs): median $CTX ms," \
   "$(awk -v a="$CTX" -v b="$EXEC_MS" 'BEGIN { printf "%.1f", a / b }')x the execute (target <= 2x)"
 
-TTI=$($PROBE "$URL" tti 50 | awk '{ print $2 }')
-echo "time to interactive (create + execute true + delete, 50 back to back):" \
+TTI=$($PROBE "$URL" tti "$TTIN" | awk '{ print $2 }')
+echo "time to interactive (create + execute true + delete, $TTIN back to back):" \
   "median $TTI ms, $(awk -v a="$TTI" -v b="$EXEC_MS" 'BEGIN { printf "%.1f", a / b }')x the execute (target <= 3x)"
 
 C=$($PROBE "$URL" creates 100)

@@ -4,7 +4,7 @@
 1. The two user-mode network helpers Debian ships, side by side on the
    same namespace setup the server uses (a user+network namespace owned
    by an unprivileged uid, a private /dev/net/tun): time until the
-   namespace is configured, and 100 MB over TCP from the namespace to a
+   namespace is configured, and 100 MB (32 in the short mode) over TCP from the namespace to a
    listener in a test network namespace behind a veth pair, against the
    same transfer from the host (the baseline).
 2. agentcube serve: session create + first command with network against
@@ -27,8 +27,9 @@ UID = 61000 + os.getpid() % 1000
 TAG = "%04x" % (os.getpid() % 0xffff)
 NS = "acbench" + TAG
 HOST_IP, NS_IP = "198.18.77.1", "198.18.77.2"
-MB = 100
-ROUNDS = int(os.environ.get("NET_BENCH_ROUNDS", "10"))
+SHORT = os.environ.get("AGENTCUBE_BENCH_SHORT") == "1"   # CI: a quick look
+MB = 32 if SHORT else 100
+ROUNDS = int(os.environ.get("NET_BENCH_ROUNDS", "4" if SHORT else "10"))
 
 
 def sh(cmd, check=True):
