@@ -166,6 +166,8 @@ function V:what(x)
                        t == "string" and "a string" or "a " .. t end
   local m = self.marks[x]
   if m then return m.k and "a mapping" or "a sequence" end
+  -- an object (is_map and is_seq refuse it), not plain data
+  if getmetatable(x) ~= nil then return "a table with a metatable" end
   if next(x) == nil then return "an empty table" end
   return #x > 0 and "a sequence" or "a mapping"
 end
