@@ -96,6 +96,117 @@ describe("agentcube", function()
     os.execute("rm -rf " .. q(dir))
   end)
 
+  it("refuses bad command lines of run, check and sessions with exit 2",
+     function()
+    for _, c in ipairs{
+      { "run a.yaml b.yaml", "agentcube run: unexpected argument 'b.yaml'" },
+      { "run --frob a.yaml", "agentcube run: unexpected argument '--frob'" },
+      { "run --set =v a.yaml", "agentcube run: --set needs NAME=VALUE" },
+      { "check", "usage: agentcube check FILE" },
+      { "check -x", "usage: agentcube check FILE" },
+      { "check a.yaml b.yaml", "usage: agentcube check FILE" },
+      { "sessions list", "usage: agentcube sessions [ls | rm ID...]" },
+      { "sessions rm", "usage: agentcube sessions rm ID..." },
+      { "-e", "agentcube: '-e' and '-l' need an argument" },
+    } do
+      local out, code = run(q(BIN) .. " " .. c[1])
+      assert.equal(2, code, c[1])
+      assert.equal(c[2], out:match("^[^\n]*"), c[1])
+    end
+    -- control: the usage of run goes with its refusal, to stderr only
+    local out = run("(" .. q(BIN) .. " run a.yaml b.yaml 2>/dev/null)")
+    assert.equal("", out)
+  end)
+
+  it("check and run name a file they cannot read, with exit 2", function()
+    local missing = "/nonexistent/wf.yaml"
+    local out, code = run(q(BIN) .. " check " .. missing)
+    assert.equal(2, code)
+    assert.equal(missing .. ":1:1: cannot read: " .. missing
+                 .. ": No such file or directory\n", out)
+    -- --json: the report on stdout says why
+    out, code = run("(" .. q(BIN) .. " run --json " .. missing
+                    .. " 2>/dev/null)")
+    assert.equal(2, code)
+    local rep = cjson.decode(out)
+    assert.equal("invalid", rep.status)
+    assert.equal(missing .. ":1:1: cannot read: " .. missing
+                 .. ": No such file or directory", rep.error)
+  end)
+
+  it("passes --set values to the workflow's inputs", function()
+    local dir = server.tmpdir()
+    local home = new_home()
+    local f = io.open(dir .. "/wf.yaml", "w")
+    f:write("inputs: { x: {}, y: { type: number } }\nsteps:\n"
+            .. "  - { id: a, lua: return 1 }\n"
+            .. "outputs: { xy: '${{ inputs.x }}-${{ inputs.y + 1 }}' }\n")
+    f:close()
+    -- a workflow of lua steps creates no session: nothing to reach
+    local env = "AGENTCUBE_HOME=" .. q(home) .. " WORKLOAD_MANAGER_URL="
+                .. "http://127.0.0.1:1 ROUTER_URL=http://127.0.0.1:1 "
+    local out, code = run("(" .. env .. q(BIN) .. " run " ..
+                          q(dir .. "/wf.yaml") ..
+                          " --set=x=a=b --set y=2 --json 2>/dev/null)")
+    assert.equal(0, code, out)
+    assert.equal("a=b-3", cjson.decode(out).outputs.xy)
+    out, code = run(env .. q(BIN) .. " run " .. q(dir .. "/wf.yaml")
+                    .. " --set x=1 --set y=two")
+    assert.equal(2, code)
+    assert.matches("input 'y' must be a number, not 'two'", out, 1, true)
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("sessions: nothing held when no local runtime runs", function()
+    local home = new_home()
+    local env = "AGENTCUBE_HOME=" .. q(home) .. " "
+    local out, code = run(env .. q(BIN) .. " sessions")
+    assert.equal(0, code)
+    assert.equal("", out)
+    out, code = run(env .. q(BIN) .. " sessions rm 1234")
+    assert.equal(1, code)
+    assert.equal("agentcube sessions: no local runtime is running\n", out)
+    -- and asking started none
+    assert.is_nil(server.read_file(home .. "/serve.json"))
+    stop_home(home)
+  end)
+
+  it("takes lua5.4's -v, -l, - and --", function()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/s.lua", "w")
+    f:write("print(..., arg[0])\n")
+    f:close()
+    local out, code = run(q(BIN) .. " -v")
+    assert.equal(0, code)
+    assert.matches("^agentcube %d+%.%d+%.%d+ %(Lua 5%.4", out)
+    out, code = run(q(BIN) .. " -l agentcube_no_such_module")
+    assert.equal(1, code)
+    assert.matches("module 'agentcube_no_such_module' not found", out, 1,
+                   true)
+    out, code = run("echo 'print(select(\"#\", ...), ...)' | " .. q(BIN)
+                    .. " - a b")
+    assert.equal(0, code)
+    assert.equal("2\ta\tb\n", out)
+    -- after --, a script named like an option is a script
+    out, code = run("cd " .. q(dir) .. " && " .. q(BIN) .. " -- s.lua x")
+    assert.equal(0, code)
+    assert.equal("x\ts.lua\n", out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("is its own local runtime when AGENTCUBE_BIN is not set", function()
+    local out, code = run("env -u AGENTCUBE_BIN " .. q(BIN)
+                          .. " -e 'io.write(os.getenv(\"AGENTCUBE_BIN\"))'")
+    assert.equal(0, code)
+    local real = io.popen("realpath " .. q(BIN)):read("l")
+    assert.equal(real, out)
+    -- control: a value that is set is left alone
+    out = run("AGENTCUBE_BIN=/x " .. q(BIN)
+              .. " -e 'io.write(os.getenv(\"AGENTCUBE_BIN\"))'")
+    assert.equal("/x", out)
+  end)
+
   it("runs a workflow on the zero-config local runtime", function()
     local home = new_home()
     local out, code = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
