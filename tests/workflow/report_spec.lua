@@ -218,6 +218,18 @@ describe("JSON", function()
                 end)())
   end)
 
+  it("turns what JSON has no form for into null or text", function()
+    assert.equal('[null,null,null,0.1,1e+300,"a\239\191\189b\239\191\189'
+                 .. '\195\169"]',
+                 report.encode{ 0 / 0, math.huge, -math.huge, 0.1, 1e300,
+                                "a\255b\254\195\169" })
+    assert.matches('^{"f":"function: 0x%x+"}$',
+                   report.encode{ f = function() end })
+    -- every result decodes as JSON (the control: cjson reads it back)
+    assert.same({ 0.1, 1e300 }, require("cjson").decode(
+      report.encode{ 0.1, 1e300 }))
+  end)
+
   it("describes a workflow that never started", function()
     local rep = report.invalid("x.yaml", "x.yaml:1:1: bad")
     assert.equal('{"error":"x.yaml:1:1: bad","exit_code":2,'
