@@ -150,6 +150,14 @@ describe("agentcube", function()
                           " --set=x=a=b --set y=2 --json 2>/dev/null)")
     assert.equal(0, code, out)
     assert.equal("a=b-3", cjson.decode(out).outputs.xy)
+    -- --json with -v: the report alone on stdout, the progress on stderr
+    out, code = run("(" .. env .. q(BIN) .. " run " .. q(dir .. "/wf.yaml")
+                    .. " --set x=1 --set y=2 --json -v 2>" ..
+                    q(dir .. "/progress.txt") .. ")")
+    assert.equal(0, code, out)
+    assert.equal("1-3", cjson.decode(out).outputs.xy)
+    assert.matches("^%[ *%d+%.%d%d%] workflow wf ",
+                   server.read_file(dir .. "/progress.txt"))
     out, code = run(env .. q(BIN) .. " run " .. q(dir .. "/wf.yaml")
                     .. " --set x=1 --set y=two")
     assert.equal(2, code)
