@@ -404,6 +404,58 @@ steps:
   end)
 end)
 
+describe("a script's own Lua", function()
+  it("is stopped by Ctrl-C in a loop, with exit 130", function()
+    local dir = server.tmpdir()
+    local script = "io.stdout:write('ready\\n') io.stdout:flush() " ..
+                   "while true do end"
+    os.execute("sh -c " .. q(q(BIN) .. " -e " .. q(script) .. " >" ..
+      q(dir .. "/out") .. " 2>&1 & echo $! >" .. q(dir .. "/pid") ..
+      "; wait $!; echo \"exit $?\" >" .. q(dir .. "/status")) .. " &")
+    for _ = 1, 300 do
+      if (server.read_file(dir .. "/out") or ""):find("ready", 1, true) then
+        break
+      end
+      os.execute("sleep 0.05")
+    end
+    os.execute("kill -INT " .. server.read_file(dir .. "/pid"):match("%d+"))
+    local status
+    for _ = 1, 300 do
+      status = server.read_file(dir .. "/status")
+      if status then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal("exit 130\n", status)
+    assert.matches("^ready\nagentcube: interrupted!\n",
+                   server.read_file(dir .. "/out"))
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("comes from AGENTCUBE_LUA_DIR when a module is there", function()
+    local dir = server.tmpdir()
+    os.execute("mkdir -p " .. q(dir .. "/agentcube/workflow"))
+    local f = io.open(dir .. "/agentcube/workflow/words.lua", "w")
+    f:write("return { from_dir = true }\n")
+    f:close()
+    local probe = " -e 'io.write(tostring(require(\"agentcube.workflow." ..
+                  "words\").from_dir))'"
+    local out, code = run("AGENTCUBE_LUA_DIR=" .. q(dir) .. " " .. q(BIN)
+                          .. probe)
+    assert.equal(0, code, out)
+    assert.equal("true", out)
+    -- a module the directory lacks is the built-in one
+    out, code = run("AGENTCUBE_LUA_DIR=" .. q(dir) .. " " .. q(BIN) ..
+                    " -e 'io.write(type(require(\"agentcube.workflow." ..
+                    "expr\").expand))'")
+    assert.equal(0, code, out)
+    assert.equal("function", out)
+    -- control: without it, the built-in words
+    out = run(q(BIN) .. probe)
+    assert.equal("nil", out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+end)
+
 describe("the REPL", function()
   it("works through a terminal: =expr, multi-line, completion, history",
      function()
