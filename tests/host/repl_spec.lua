@@ -189,6 +189,14 @@ describe("the REPL", function()
       ">=ci:execute_command_result('echo after')\n",
       [[?\n\{ duration = [0-9.e-]+, exit_code = 0, stderr = "", ]] ..
         [[stdout = "after\\n" \}\n> $]],
+      -- a timeout argument, a callback of the call's own, timeout and
+      -- options: what the call does not handle is shown live
+      ">=ci:execute_command({'sh', '-c', 'echo oops >&2'}, 30)\n",
+      [[?\noops\n""\n> $]],
+      [[>=ci:execute_command('echo mine', { on_stdout = function(c) ]] ..
+        [[io.write('<', #c, '>') end })\n]],
+      [[?\n<5>\n?"mine\\n"\n> $]],
+      ">=ci:execute_command('echo t', 30, {})\n", [[?\nt\n"t\\n"\n> $]],
       ">_STREAM = false\n",
       ">=ci:run_code('python', 'print(6*7)')\n", [[?\n"42\\n"\n> $]])
     -- the first line is on the terminal long before the command ends
@@ -201,7 +209,11 @@ describe("the REPL", function()
     assert.is_true(at[10] < 10, out)
     assert.is_nil(out:find("stack traceback", 1, true))
     assert.is_number(at[12], out)          -- the same session still works
-    assert.is_number(at[15], out)          -- _STREAM = false: the value only
+    assert.is_number(at[14], out)          -- stderr, live
+    assert.is_number(at[16], out)          -- the call's own on_stdout
+    assert.is_nil(out:find("\nmine\n", 1, true))
+    assert.is_number(at[18], out)
+    assert.is_number(at[21], out)          -- _STREAM = false: the value only
     assert.is_nil(out:find("\n42\n", 1, true))
     assert.matches("[exit 0]", out, 1, true)
     assert.equal(0, sessions_in(home))
