@@ -68,6 +68,29 @@ steps:
     assert.equal(0, code)
   end)
 
+  it("cannot change inputs or results, told at its own line", function()
+    local code, rep, path = run([[
+inputs: { n: 1 }
+steps:
+  - id: a
+    lua: |
+      local before = inputs.n
+      inputs.n = 2
+  - id: b
+    if: always()
+    lua: |
+      steps.a = { outcome = "success" }
+  - { id: c, if: always(), lua: "return inputs.n + #steps.a.id" }
+]])
+    assert.equal(1, code)
+    assert.equal(path .. ":6: input values cannot be changed",
+                 help.step(rep, "a").error)
+    assert.equal(path .. ":10: step values cannot be changed",
+                 help.step(rep, "b").error)
+    -- control: reading them works
+    assert.equal(2, help.step(rep, "c").result)
+  end)
+
   it("reads the process environment in expressions", function()
     local code, rep = run([[
 steps:

@@ -289,7 +289,8 @@ M.BUILTINS = {
   null = cjson.null,
 }
 
---- A read-only view of t whose unknown keys raise "what 'k'".
+--- A read-only view of t whose unknown keys raise "what 'k'". (An
+-- expression sees it through readonly; a lua step sees it as it is.)
 function M.strict(t, what)
   return setmetatable({}, {
     __index = function(_, k)
@@ -298,7 +299,7 @@ function M.strict(t, what)
       return v
     end,
     __newindex = function()
-      error(what .. " values cannot be changed in an expression", 0)
+      error(what .. " values cannot be changed", 2)    -- at the user's line
     end,
     __pairs = function(self)
       return function(_, k) return next(t, k) end, self, nil
