@@ -84,12 +84,10 @@ end
 
 local ORIGIN = { line = 1, col = 1 }
 
--- Where a string first appears in a Lua source (Lua tables carry no
--- positions; a step is found by its quoted id).
+-- Where a string first appears in the source of a Lua table workflow
+-- (Lua tables carry no positions, YAML nodes always do; a step is found
+-- by its quoted id).
 function V:locate(s)
-  if not self.is_lua or type(s) ~= "string" or not self.source then
-    return nil
-  end
   for _, q in ipairs{ '"', "'" } do
     local a = self.source:find(q .. s .. q, 1, true)
     if a then
