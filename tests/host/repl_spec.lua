@@ -151,8 +151,11 @@ describe("the REPL", function()
       ">=type(ar.inv\t)\n", "?> $", ">=ar.session_\t\n", "?> $",
       -- nothing to complete: the line stays as typed
       ">ci:zzz\t\t", "~0.5", "^C",
-      ">=p:kill()\n", "?> $")
-    for i = 2, 31 do
+      ">=p:kill()\n", "?> $",
+      -- a module's names, sorted, without the private ones
+      ">agentcube.\t\t", "?agentcube.try", "^C",
+      ">=agentcube._pl\t ~= nil\n", "?> $")
+    for i = 2, 41 do
       if at[i] ~= nil then assert.is_number(at[i], "step " .. i .. out) end
     end
     -- both candidates listed, the unique ones completed and run
@@ -172,6 +175,13 @@ describe("the REPL", function()
     assert.is_nil(out:find("ci:zzz%a", 1))
     -- methods are not offered after '.', fields not after ':'
     assert.is_nil(out:find("ci:session_id", 1, true))
+    local list = out:match("> agentcube%.\n(.-)\n> ")
+    assert.is_string(list, out)
+    assert.matches("agentcube.CodeInterpreterClient", list, 1, true)
+    assert.matches("agentcube.is_error", list, 1, true)
+    assert.is_nil(list:find("agentcube._", 1, true))
+    -- asked for, a private name completes
+    assert.matches("=agentcube._plans ~= nil\ntrue\n", out, 1, true)
     stop_home(home)
   end)
 
