@@ -307,6 +307,15 @@ describe("agentcube", function()
     out = run(q(BIN) .. " run --json " .. q(dir .. "/evil.yaml") ..
               " 2>/dev/null")
     assert.matches("\\u001b", out)
+    -- a C1 control (CSI as U+009B) is shown escaped, other text of the
+    -- same lead byte (the pound sign) as it is, also in a file's name
+    local name = dir .. "/\194\155\194\163.yaml"
+    f = io.open(name, "w")
+    f:write("steps:\n  - exec: ls\n")
+    f:close()
+    out, code = run(q(BIN) .. " check " .. q(name))
+    assert.equal(0, code)
+    assert.equal(dir .. "/\\u009b\194\163.yaml: ok\n", out)
     os.execute("rm -rf " .. q(dir))
   end)
 
