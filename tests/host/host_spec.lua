@@ -177,6 +177,15 @@ describe("agentcube", function()
     assert.equal("agentcube sessions: no local runtime is running\n", out)
     -- and asking started none
     assert.is_nil(server.read_file(home .. "/serve.json"))
+    -- a state file that is not JSON is named, exit 1
+    local f = io.open(home .. "/serve.json", "w")
+    f:write("not json\n")
+    f:close()
+    out, code = run(env .. q(BIN) .. " sessions")
+    assert.equal(1, code)
+    assert.matches("^agentcube sessions: " .. home:gsub("%p", "%%%0") ..
+                   "/serve%.json: ", out)
+    os.remove(home .. "/serve.json")
     stop_home(home)
   end)
 
