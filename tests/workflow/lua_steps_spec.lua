@@ -91,6 +91,36 @@ steps:
     assert.equal(2, help.step(rep, "c").result)
   end)
 
+  it("fails a step that yields, not the run", function()
+    local code, rep = run([[
+steps:
+  - { id: y, lua: "coroutine.yield(1) return 2" }
+  - id: own
+    if: always()
+    lua: |
+      local co = coroutine.wrap(function() coroutine.yield(5) end)
+      return co()
+]])
+    assert.equal(1, code)
+    assert.equal("a lua step cannot yield (coroutine.yield outside a "
+                 .. "coroutine of its own)", help.step(rep, "y").error)
+    -- control: a coroutine of the step's own yields as usual
+    assert.equal(5, help.step(rep, "own").result)
+  end)
+
+  it("fails a step whose session's ttl expression is no positive integer",
+     function()
+    local code, rep = run([[
+inputs: { t: { default: soon } }
+sessions: { a: { ttl: "${{ inputs.t }}" } }
+steps:
+  - { id: s, lua: return session.id }
+]])
+    assert.equal(1, code)
+    assert.equal("session 'a': ttl must be a positive integer",
+                 help.step(rep, "s").error)
+  end)
+
   it("reads the process environment in expressions", function()
     local code, rep = run([[
 steps:
