@@ -325,3 +325,24 @@ describe("transfers", function()
     assert.matches("8.0 MiB at 4.0 MiB/s", s:text(), 1, true)
   end)
 end)
+
+describe("output lines", function()
+  it("come whole, a long one in bounded pieces, the last one on flush",
+     function()
+    local lines = require "agentcube.workflow.lines"
+    local got = {}
+    local l = lines.new(function(s) got[#got + 1] = s end)
+    l:feed("a\nb")
+    l:feed("")
+    l:feed("c\n")
+    assert.same({ "a", "bc" }, got)
+    l:feed(("x"):rep(lines.MAX_LINE * 2 + 10))
+    assert.equal(4, #got)
+    assert.equal(lines.MAX_LINE, #got[3])
+    assert.equal(lines.MAX_LINE, #got[4])
+    l:flush()
+    assert.equal(("x"):rep(10), got[5])
+    l:flush()                                  -- nothing left
+    assert.equal(5, #got)
+  end)
+end)
