@@ -557,6 +557,16 @@ describe("the REPL", function()
                           " repl")
     assert.equal(0, code)
     assert.equal("10\n", out)
+    -- an error ends it with exit 1 after what ran before it
+    out, code = run("printf 'print(1)\\nerror(\"boom\")\\nprint(2)\\n' | "
+                    .. q(BIN) .. " repl")
+    assert.equal(1, code)
+    assert.matches("^1\nagentcube: stdin:2: boom\n", out)
+    assert.is_nil(out:find("\n2\n", 1, true))
+    -- so does a syntax error, before anything runs
+    out, code = run("printf 'print(1)\\nx = 1 +' | " .. q(BIN) .. " repl")
+    assert.equal(1, code)
+    assert.equal("agentcube: stdin:2: unexpected symbol near <eof>\n", out)
   end)
 end)
 

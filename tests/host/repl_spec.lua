@@ -207,6 +207,9 @@ describe("the REPL", function()
         [[io.write('<', #c, '>') end })\n]],
       [[?\n<5>\n?"mine\\n"\n> $]],
       ">=ci:execute_command('echo t', 30, {})\n", [[?\nt\n"t\\n"\n> $]],
+      -- output without a final newline: the value on a line of its own
+      ">=ci:execute_command({'printf', 'no eol'})\n",
+      [[?\nno eol\n"no eol"\n> $]],
       ">_STREAM = false\n",
       ">=ci:run_code('python', 'print(6*7)')\n", [[?\n"42\\n"\n> $]])
     -- the first line is on the terminal long before the command ends
@@ -223,7 +226,8 @@ describe("the REPL", function()
     assert.is_number(at[16], out)          -- the call's own on_stdout
     assert.is_nil(out:find("\nmine\n", 1, true))
     assert.is_number(at[18], out)
-    assert.is_number(at[21], out)          -- _STREAM = false: the value only
+    assert.is_number(at[20], out)          -- the value after a line break
+    assert.is_number(at[23], out)          -- _STREAM = false: the value only
     assert.is_nil(out:find("\n42\n", 1, true))
     assert.matches("[exit 0]", out, 1, true)
     assert.equal(0, sessions_in(home))
