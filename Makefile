@@ -129,6 +129,13 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/tap.h $(BUILD)/libacserver.a \
 	$(CC) $(CFLAGS) -Itests/c -Isrc/core $(LDFLAGS) -o $@ $< \
 	  $(BUILD)/libacserver.a $(BUILD)/libagentcube.a $(LDLIBS)
 
+# The REPL's completion, a part of the host, tested on its own object.
+$(BUILD)/tests/test_repl_complete: tests/c/test_repl_complete.c tests/c/tap.h \
+                                   $(BUILD)/src/host/repl_complete.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/c -Isrc/host $(LDFLAGS) -o $@ $< \
+	  $(BUILD)/src/host/repl_complete.o $(LDLIBS)
+
 # A small libcurl binding the Lua specs use to speak raw HTTP to the
 # server, independent of the client library under test.
 $(BUILD)/tests/lua/httpc.so: tests/helpers/httpc.c

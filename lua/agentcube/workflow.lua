@@ -210,6 +210,7 @@ function M.run(path, opts)
     client_options = opts.client_options, keep = opts.keep,
     interrupted = opts.interrupted, grace = opts.grace,
     finally_timeout = opts.finally_timeout, verbose = opts.verbose,
+    errors = errout,
   })
   local rep = report.build(r)
   if opts.json then out:write(report.encode(rep), "\n") end

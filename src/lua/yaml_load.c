@@ -229,6 +229,18 @@ static enum ytag tag_of(const yaml_char_t *tag) {
   return T_OTHER;
 }
 
+/* How a message shows a tag: one of the core schema as a file writes it
+** (!!str, not libyaml's tag:yaml.org,2002:str); others as they are. */
+static const char *shown_tag(const yaml_char_t *tag, char *buf,
+                             size_t size) {
+  static const char core[] = "tag:yaml.org,2002:";
+  if (strncmp((const char *)tag, core, sizeof core - 1) == 0) {
+    snprintf(buf, size, "!!%s", (const char *)tag + sizeof core - 1);
+    return buf;
+  }
+  return (const char *)tag;
+}
+
 /* Appends a node at mark m; returns its index, or SIZE_MAX on failure
 ** (recorded in d). */
 static size_t node_new(struct ydoc *d, enum ykind kind, yaml_mark_t m) {
@@ -303,8 +315,9 @@ static int on_scalar(struct ydoc *d, const yaml_event_t *ev) {
   nd = &d->nodes[idx];
   nd->closed = 1;
   if (tag == T_OTHER || tag == T_SEQ || tag == T_MAP) {
-    fail(d, nd->line, nd->col, "unsupported tag %s on a scalar",
-         (const char *)ev->data.scalar.tag);
+    char buf[80];
+    fail(d, nd->line, nd->col, "unsupported tag %.60s on a scalar",
+         shown_tag(ev->data.scalar.tag, buf, sizeof buf));
     return 0;
   }
   nd->tag = (unsigned char)tag;
@@ -357,8 +370,9 @@ static int on_start(struct ydoc *d, const yaml_event_t *ev, enum ykind k) {
     return 0;
   }
   if (tag != T_NONE && tag != (k == Y_MAP ? T_MAP : T_SEQ)) {
+    char buf[80];
     fail(d, ev->start_mark.line + 1, ev->start_mark.column + 1,
-         "unsupported tag %s on a %s", (const char *)tagname,
+         "unsupported tag %.60s on a %s", shown_tag(tagname, buf, sizeof buf),
          k == Y_MAP ? "mapping" : "sequence");
     return 0;
   }
@@ -540,17 +554,19 @@ static int one_of(const char *s, const char *const *words) {
   return 0;
 }
 
+_Static_assert(LUA_MAXINTEGER == 0x7fffffffffffffff,
+               "0o and 21 octal digits fit a lua_Integer");
+
 /* Pushes the number in s when it has core-schema int syntax.
 ** [-0, +(0|1)] */
 static int push_int(lua_State *L, const char *s) {
   const char *d = s + (*s == '-' || *s == '+');
+  /* 21 octal digits hold at most 8^21 - 1, which is LUA_MAXINTEGER */
   if (d[0] == '0' && d[1] == 'o' && is_digits(d + 2, "01234567") &&
       d == s && strlen(d + 2) <= 21) {
     lua_Unsigned v = 0;
     for (d += 2; *d != '\0'; d++)
       v = v * 8 + (lua_Unsigned)(*d - '0');
-    if (v > (lua_Unsigned)LUA_MAXINTEGER)
-      return 0;
     lua_pushinteger(L, (lua_Integer)v);
     return 1;
   }
@@ -585,6 +601,12 @@ static int push_float(lua_State *L, const char *s) {
   return 1;
 }
 
+/* The name of a scalar's type tag, as a file writes it. */
+static const char *tag_name(enum ytag tag) {
+  return tag == T_INT ? "!!int" : tag == T_FLOAT ? "!!float"
+         : tag == T_BOOL ? "!!bool" : "!!null";
+}
+
 /* Pushes a scalar node's value; 0 (nothing pushed, error recorded) when
 ** a tag asks for what the text is not. [-0, +(0|1), m] */
 static int push_scalar(lua_State *L, struct ydoc *d, const struct ynode *nd,
@@ -598,8 +620,10 @@ static int push_scalar(lua_State *L, struct ydoc *d, const struct ynode *nd,
   int is_plain = nd->plain;
   if (tag == T_STR || (tag == T_NONE && !is_plain) ||
       strlen(s) != nd->len) {
-    if (tag != T_STR && tag != T_NONE)
-      goto bad;                       /* a NUL byte in a typed scalar */
+    if (tag != T_STR && tag != T_NONE) {
+      fail(d, line, col, "a NUL byte in a %s scalar", tag_name(tag));
+      return 0;
+    }
     lua_pushlstring(L, s, nd->len);
     return 1;
   }
@@ -627,10 +651,7 @@ static int push_scalar(lua_State *L, struct ydoc *d, const struct ynode *nd,
     lua_pushlstring(L, s, nd->len);
     return 1;
   }
-bad:
-  fail(d, line, col, "'%.60s' is not a valid %s", s,
-       tag == T_INT ? "!!int" : tag == T_FLOAT ? "!!float"
-       : tag == T_BOOL ? "!!bool" : "!!null");
+  fail(d, line, col, "'%.60s' is not a valid %s", s, tag_name(tag));
   return 0;
 }
 

@@ -5,7 +5,10 @@
 ** copes with.
 **
 **   chook.set()    -> installs a count hook on the calling thread
-**   chook.clear()  -> removes every hook of the calling thread
+**   chook.clear()  -> removes it: the calling thread gets back the hook it
+**                     had before set (none, or the line counter of
+**                     `make coverage`, which must go on counting after
+**                     these specs)
 **   chook.count()  -> how many times it fired
 **   chook.active() -> true while it is still the calling thread's hook
 */
@@ -14,6 +17,10 @@
 
 static long fired;
 
+/* the hook set() replaced, put back by clear() */
+static lua_Hook saved_hook;
+static int saved_mask, saved_count;
+
 static void on_count(lua_State *L, lua_Debug *ar) {
   (void)L;
   (void)ar;
@@ -21,12 +28,19 @@ static void on_count(lua_State *L, lua_Debug *ar) {
 }
 
 static int l_set(lua_State *L) {
+  if (lua_gethook(L) != on_count) {
+    saved_hook = lua_gethook(L);
+    saved_mask = lua_gethookmask(L);
+    saved_count = lua_gethookcount(L);
+  }
   lua_sethook(L, on_count, LUA_MASKCOUNT, 100);
   return 0;
 }
 
 static int l_clear(lua_State *L) {
-  lua_sethook(L, NULL, 0, 0);
+  lua_sethook(L, saved_hook, saved_mask, saved_count);
+  saved_hook = NULL;
+  saved_mask = saved_count = 0;
   return 0;
 }
 

@@ -96,6 +96,134 @@ describe("agentcube", function()
     os.execute("rm -rf " .. q(dir))
   end)
 
+  it("refuses bad command lines of run, check and sessions with exit 2",
+     function()
+    for _, c in ipairs{
+      { "run a.yaml b.yaml", "agentcube run: unexpected argument 'b.yaml'" },
+      { "run --frob a.yaml", "agentcube run: unexpected argument '--frob'" },
+      { "run --set =v a.yaml", "agentcube run: --set needs NAME=VALUE" },
+      { "check", "usage: agentcube check FILE" },
+      { "check -x", "usage: agentcube check FILE" },
+      { "check a.yaml b.yaml", "usage: agentcube check FILE" },
+      { "sessions list", "usage: agentcube sessions [ls | rm ID...]" },
+      { "sessions rm", "usage: agentcube sessions rm ID..." },
+      { "-e", "agentcube: '-e' and '-l' need an argument" },
+    } do
+      local out, code = run(q(BIN) .. " " .. c[1])
+      assert.equal(2, code, c[1])
+      assert.equal(c[2], out:match("^[^\n]*"), c[1])
+    end
+    -- control: the usage of run goes with its refusal, to stderr only
+    local out = run("(" .. q(BIN) .. " run a.yaml b.yaml 2>/dev/null)")
+    assert.equal("", out)
+  end)
+
+  it("check and run name a file they cannot read, with exit 2", function()
+    local missing = "/nonexistent/wf.yaml"
+    local out, code = run(q(BIN) .. " check " .. missing)
+    assert.equal(2, code)
+    assert.equal(missing .. ":1:1: cannot read: " .. missing
+                 .. ": No such file or directory\n", out)
+    -- --json: the report on stdout says why
+    out, code = run("(" .. q(BIN) .. " run --json " .. missing
+                    .. " 2>/dev/null)")
+    assert.equal(2, code)
+    local rep = cjson.decode(out)
+    assert.equal("invalid", rep.status)
+    assert.equal(missing .. ":1:1: cannot read: " .. missing
+                 .. ": No such file or directory", rep.error)
+  end)
+
+  it("passes --set values to the workflow's inputs", function()
+    local dir = server.tmpdir()
+    local home = new_home()
+    local f = io.open(dir .. "/wf.yaml", "w")
+    f:write("inputs: { x: {}, y: { type: number } }\nsteps:\n"
+            .. "  - { id: a, lua: return 1 }\n"
+            .. "outputs: { xy: '${{ inputs.x }}-${{ inputs.y + 1 }}' }\n")
+    f:close()
+    -- a workflow of lua steps creates no session: nothing to reach
+    local env = "AGENTCUBE_HOME=" .. q(home) .. " WORKLOAD_MANAGER_URL="
+                .. "http://127.0.0.1:1 ROUTER_URL=http://127.0.0.1:1 "
+    local out, code = run("(" .. env .. q(BIN) .. " run " ..
+                          q(dir .. "/wf.yaml") ..
+                          " --set=x=a=b --set y=2 --json 2>/dev/null)")
+    assert.equal(0, code, out)
+    assert.equal("a=b-3", cjson.decode(out).outputs.xy)
+    -- --json with -v: the report alone on stdout, the progress on stderr
+    out, code = run("(" .. env .. q(BIN) .. " run " .. q(dir .. "/wf.yaml")
+                    .. " --set x=1 --set y=2 --json -v 2>" ..
+                    q(dir .. "/progress.txt") .. ")")
+    assert.equal(0, code, out)
+    assert.equal("1-3", cjson.decode(out).outputs.xy)
+    assert.matches("^%[ *%d+%.%d%d%] workflow wf ",
+                   server.read_file(dir .. "/progress.txt"))
+    out, code = run(env .. q(BIN) .. " run " .. q(dir .. "/wf.yaml")
+                    .. " --set x=1 --set y=two")
+    assert.equal(2, code)
+    assert.matches("input 'y' must be a number, not 'two'", out, 1, true)
+    stop_home(home)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("sessions: nothing held when no local runtime runs", function()
+    local home = new_home()
+    local env = "AGENTCUBE_HOME=" .. q(home) .. " "
+    local out, code = run(env .. q(BIN) .. " sessions")
+    assert.equal(0, code)
+    assert.equal("", out)
+    out, code = run(env .. q(BIN) .. " sessions rm 1234")
+    assert.equal(1, code)
+    assert.equal("agentcube sessions: no local runtime is running\n", out)
+    -- and asking started none
+    assert.is_nil(server.read_file(home .. "/serve.json"))
+    -- a state file that is not JSON is named, exit 1
+    local f = io.open(home .. "/serve.json", "w")
+    f:write("not json\n")
+    f:close()
+    out, code = run(env .. q(BIN) .. " sessions")
+    assert.equal(1, code)
+    assert.matches("^agentcube sessions: " .. home:gsub("%p", "%%%0") ..
+                   "/serve%.json: ", out)
+    os.remove(home .. "/serve.json")
+    stop_home(home)
+  end)
+
+  it("takes lua5.4's -v, -l, - and --", function()
+    local dir = server.tmpdir()
+    local f = io.open(dir .. "/s.lua", "w")
+    f:write("print(..., arg[0])\n")
+    f:close()
+    local out, code = run(q(BIN) .. " -v")
+    assert.equal(0, code)
+    assert.matches("^agentcube %d+%.%d+%.%d+ %(Lua 5%.4", out)
+    out, code = run(q(BIN) .. " -l agentcube_no_such_module")
+    assert.equal(1, code)
+    assert.matches("module 'agentcube_no_such_module' not found", out, 1,
+                   true)
+    out, code = run("echo 'print(select(\"#\", ...), ...)' | " .. q(BIN)
+                    .. " - a b")
+    assert.equal(0, code)
+    assert.equal("2\ta\tb\n", out)
+    -- after --, a script named like an option is a script
+    out, code = run("cd " .. q(dir) .. " && " .. q(BIN) .. " -- s.lua x")
+    assert.equal(0, code)
+    assert.equal("x\ts.lua\n", out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("is its own local runtime when AGENTCUBE_BIN is not set", function()
+    local out, code = run("env -u AGENTCUBE_BIN " .. q(BIN)
+                          .. " -e 'io.write(os.getenv(\"AGENTCUBE_BIN\"))'")
+    assert.equal(0, code)
+    local real = io.popen("realpath " .. q(BIN)):read("l")
+    assert.equal(real, out)
+    -- control: a value that is set is left alone
+    out = run("AGENTCUBE_BIN=/x " .. q(BIN)
+              .. " -e 'io.write(os.getenv(\"AGENTCUBE_BIN\"))'")
+    assert.equal("/x", out)
+  end)
+
   it("runs a workflow on the zero-config local runtime", function()
     local home = new_home()
     local out, code = run("AGENTCUBE_HOME=" .. q(home) .. " " .. q(BIN) ..
@@ -188,6 +316,15 @@ describe("agentcube", function()
     out = run(q(BIN) .. " run --json " .. q(dir .. "/evil.yaml") ..
               " 2>/dev/null")
     assert.matches("\\u001b", out)
+    -- a C1 control (CSI as U+009B) is shown escaped, other text of the
+    -- same lead byte (the pound sign) as it is, also in a file's name
+    local name = dir .. "/\194\155\194\163.yaml"
+    f = io.open(name, "w")
+    f:write("steps:\n  - exec: ls\n")
+    f:close()
+    out, code = run(q(BIN) .. " check " .. q(name))
+    assert.equal(0, code)
+    assert.equal(dir .. "/\\u009b\194\163.yaml: ok\n", out)
     os.execute("rm -rf " .. q(dir))
   end)
 
@@ -285,6 +422,58 @@ steps:
   end)
 end)
 
+describe("a script's own Lua", function()
+  it("is stopped by Ctrl-C in a loop, with exit 130", function()
+    local dir = server.tmpdir()
+    local script = "io.stdout:write('ready\\n') io.stdout:flush() " ..
+                   "while true do end"
+    os.execute("sh -c " .. q(q(BIN) .. " -e " .. q(script) .. " >" ..
+      q(dir .. "/out") .. " 2>&1 & echo $! >" .. q(dir .. "/pid") ..
+      "; wait $!; echo \"exit $?\" >" .. q(dir .. "/status")) .. " &")
+    for _ = 1, 300 do
+      if (server.read_file(dir .. "/out") or ""):find("ready", 1, true) then
+        break
+      end
+      os.execute("sleep 0.05")
+    end
+    os.execute("kill -INT " .. server.read_file(dir .. "/pid"):match("%d+"))
+    local status
+    for _ = 1, 300 do
+      status = server.read_file(dir .. "/status")
+      if status then break end
+      os.execute("sleep 0.05")
+    end
+    assert.equal("exit 130\n", status)
+    assert.matches("^ready\nagentcube: interrupted!\n",
+                   server.read_file(dir .. "/out"))
+    os.execute("rm -rf " .. q(dir))
+  end)
+
+  it("comes from AGENTCUBE_LUA_DIR when a module is there", function()
+    local dir = server.tmpdir()
+    os.execute("mkdir -p " .. q(dir .. "/agentcube/workflow"))
+    local f = io.open(dir .. "/agentcube/workflow/words.lua", "w")
+    f:write("return { from_dir = true }\n")
+    f:close()
+    local probe = " -e 'io.write(tostring(require(\"agentcube.workflow." ..
+                  "words\").from_dir))'"
+    local out, code = run("AGENTCUBE_LUA_DIR=" .. q(dir) .. " " .. q(BIN)
+                          .. probe)
+    assert.equal(0, code, out)
+    assert.equal("true", out)
+    -- a module the directory lacks is the built-in one
+    out, code = run("AGENTCUBE_LUA_DIR=" .. q(dir) .. " " .. q(BIN) ..
+                    " -e 'io.write(type(require(\"agentcube.workflow." ..
+                    "expr\").expand))'")
+    assert.equal(0, code, out)
+    assert.equal("function", out)
+    -- control: without it, the built-in words
+    out = run(q(BIN) .. probe)
+    assert.equal("nil", out)
+    os.execute("rm -rf " .. q(dir))
+  end)
+end)
+
 describe("the REPL", function()
   it("works through a terminal: =expr, multi-line, completion, history",
      function()
@@ -368,6 +557,16 @@ describe("the REPL", function()
                           " repl")
     assert.equal(0, code)
     assert.equal("10\n", out)
+    -- an error ends it with exit 1 after what ran before it
+    out, code = run("printf 'print(1)\\nerror(\"boom\")\\nprint(2)\\n' | "
+                    .. q(BIN) .. " repl")
+    assert.equal(1, code)
+    assert.matches("^1\nagentcube: stdin:2: boom\n", out)
+    assert.is_nil(out:find("\n2\n", 1, true))
+    -- so does a syntax error, before anything runs
+    out, code = run("printf 'print(1)\\nx = 1 +' | " .. q(BIN) .. " repl")
+    assert.equal(1, code)
+    assert.equal("agentcube: stdin:2: unexpected symbol near <eof>\n", out)
   end)
 end)
 

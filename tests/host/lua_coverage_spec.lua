@@ -168,6 +168,33 @@ describe("AGENTCUBE_LUA_COVERAGE", function()
     assert.is_true(words[line_of(WORDS, [[if d == '"' then break end]])])
   end)
 
+  -- what tests/coverage/report leaves out of the lines to count
+  it("never sees a vararg header nor the RETURN after a tail call",
+     function()
+    local EXPR = "agentcube/workflow/expr.lua"
+    local chunk = [[
+      local expr = require("agentcube.workflow.expr")
+      expr.strict({}, "x")
+      assert(expr.expand("${{ format('{0}', 1) }}", expr.env{}) == true)
+    ]]
+    assert.equal(0, host("AGENTCUBE_LUA_COVERAGE=" .. q(dir), chunk))
+    local hits = hits_in(dir)[EXPR]
+    local header = line_of(EXPR, "local function format(fmt, ...)")
+    assert.is_nil(hits[header])
+    assert.is_true(hits[header + 1])           -- its body ran
+    local strict = line_of(EXPR, "function M.strict(t, what)")
+    local n, close = 0, nil
+    for l in io.lines(ROOT .. "/lua/" .. EXPR) do
+      n = n + 1
+      if n > strict and l == "  })" then close = n break end
+    end
+    -- the tail call ran, the RETURN after it, alone on its line, never
+    assert.is_true(hits[strict + 1])
+    assert.is_nil(hits[close])
+    local code = code_lines(EXPR)
+    assert.is_true(code[header] and code[close])    -- luac lists them
+  end)
+
   it("installs nothing when unset or empty", function()
     -- lua5.4's own debug.sethook keeps its hooks in the registry field
     -- _HOOKKEY; the counter's keeps them elsewhere

@@ -151,8 +151,11 @@ describe("the REPL", function()
       ">=type(ar.inv\t)\n", "?> $", ">=ar.session_\t\n", "?> $",
       -- nothing to complete: the line stays as typed
       ">ci:zzz\t\t", "~0.5", "^C",
-      ">=p:kill()\n", "?> $")
-    for i = 2, 31 do
+      ">=p:kill()\n", "?> $",
+      -- a module's names, sorted, without the private ones
+      ">agentcube.\t\t", "?agentcube.try", "^C",
+      ">=agentcube._pl\t ~= nil\n", "?> $")
+    for i = 2, 41 do
       if at[i] ~= nil then assert.is_number(at[i], "step " .. i .. out) end
     end
     -- both candidates listed, the unique ones completed and run
@@ -172,6 +175,13 @@ describe("the REPL", function()
     assert.is_nil(out:find("ci:zzz%a", 1))
     -- methods are not offered after '.', fields not after ':'
     assert.is_nil(out:find("ci:session_id", 1, true))
+    local list = out:match("> agentcube%.\n(.-)\n> ")
+    assert.is_string(list, out)
+    assert.matches("agentcube.CodeInterpreterClient", list, 1, true)
+    assert.matches("agentcube.is_error", list, 1, true)
+    assert.is_nil(list:find("agentcube._", 1, true))
+    -- asked for, a private name completes
+    assert.matches("=agentcube._plans ~= nil\ntrue\n", out, 1, true)
     stop_home(home)
   end)
 
@@ -189,6 +199,17 @@ describe("the REPL", function()
       ">=ci:execute_command_result('echo after')\n",
       [[?\n\{ duration = [0-9.e-]+, exit_code = 0, stderr = "", ]] ..
         [[stdout = "after\\n" \}\n> $]],
+      -- a timeout argument, a callback of the call's own, timeout and
+      -- options: what the call does not handle is shown live
+      ">=ci:execute_command({'sh', '-c', 'echo oops >&2'}, 30)\n",
+      [[?\noops\n""\n> $]],
+      [[>=ci:execute_command('echo mine', { on_stdout = function(c) ]] ..
+        [[io.write('<', #c, '>') end })\n]],
+      [[?\n<5>\n?"mine\\n"\n> $]],
+      ">=ci:execute_command('echo t', 30, {})\n", [[?\nt\n"t\\n"\n> $]],
+      -- output without a final newline: the value on a line of its own
+      ">=ci:execute_command({'printf', 'no eol'})\n",
+      [[?\nno eol\n"no eol"\n> $]],
       ">_STREAM = false\n",
       ">=ci:run_code('python', 'print(6*7)')\n", [[?\n"42\\n"\n> $]])
     -- the first line is on the terminal long before the command ends
@@ -201,7 +222,12 @@ describe("the REPL", function()
     assert.is_true(at[10] < 10, out)
     assert.is_nil(out:find("stack traceback", 1, true))
     assert.is_number(at[12], out)          -- the same session still works
-    assert.is_number(at[15], out)          -- _STREAM = false: the value only
+    assert.is_number(at[14], out)          -- stderr, live
+    assert.is_number(at[16], out)          -- the call's own on_stdout
+    assert.is_nil(out:find("\nmine\n", 1, true))
+    assert.is_number(at[18], out)
+    assert.is_number(at[20], out)          -- the value after a line break
+    assert.is_number(at[23], out)          -- _STREAM = false: the value only
     assert.is_nil(out:find("\n42\n", 1, true))
     assert.matches("[exit 0]", out, 1, true)
     assert.equal(0, sessions_in(home))

@@ -55,6 +55,13 @@ describe("expansion", function()
     assert.equal('x [1,2] y', expand("x ${{ fromJSON('[1,2]') }} y"))
   end)
 
+  it("keeps the type with blanks on one side only", function()
+    assert.equal(3, expand("${{ inputs.n }}  "))
+    assert.equal(3, expand("  ${{ inputs.n }}"))
+    -- control: other text around it makes it text
+    assert.equal("3.", expand("${{ inputs.n }}."))
+  end)
+
   it("interpolates embedded expressions as text", function()
     assert.equal("hello world!", expand("hello ${{ inputs.name }}!"))
     assert.equal("3 and 3.5", expand("${{ inputs.n }} and ${{ 3.5 }}"))
@@ -128,6 +135,20 @@ describe("helpers", function()
     assert.equal("x y", expand("${{ trim('  x y \\n') }}"))
   end)
 
+  it("fromJSON takes text only", function()
+    assert.equal("fromJSON: a string expected, got number",
+                 fails("${{ fromJSON(1) }}"):match("fromJSON: .*$"))
+    assert.equal(1, expand("${{ fromJSON('1') }}"))
+  end)
+
+  it("next walks results and tables of its own, read-only", function()
+    assert.equal("a", expand("${{ select(2, next(inputs.list)) }}"))
+    assert.equal("b", expand("${{ select(2, next(inputs.list, 1)) }}"))
+    assert.equal(5, expand("${{ select(2, next({ 5 })) }}"))
+    assert.matches("cannot be changed", fails(
+      "${{ (function() local _, v = next({ inputs.list }) v[1] = 'x' end)() }}"))
+  end)
+
   it("gives the string library without rep", function()
     assert.equal("WORLD", expand("${{ string.upper(inputs.name) }}"))
     assert.is_nil(expand("${{ string.rep }}"))
@@ -158,6 +179,16 @@ describe("references", function()
     assert.same({ "a", "b-c" }, r.steps)
     assert.same({ "n" }, r.inputs)
     assert.same({ "py" }, r.sessions)
+  end)
+
+  it("are not text in strings or comments, nor fields of other values",
+     function()
+    local r = expr.references("contains(steps.a.stdout, 'steps.b') -- steps.c"
+                              .. "\n .. [==[ inputs.m ]==] --[[ inputs.p ]] "
+                              .. "inputs.n .. x.sessions.q .. \"sessions.r\"")
+    assert.same({ "a" }, r.steps)
+    assert.same({ "n" }, r.inputs)
+    assert.same({}, r.sessions)
   end)
 end)
 

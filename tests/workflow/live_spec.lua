@@ -128,6 +128,27 @@ steps:
     assert.equal("success", help.step(rep, "setup").outcome)
   end)
 
+  it("time out, and the context survives an interrupt it handles",
+     function()
+    local code, rep = run([[
+steps:
+  - { id: setup, context: nb, run: { code: "x = 1" } }
+  - id: slow
+    context: nb
+    timeout: 0.5
+    run: { code: "import time\ntime.sleep(30)" }
+    continue_on_error: true
+  - { id: kept, context: nb, run: { code: "print(x + 1)" } }
+]])
+    assert.equal(0, code)
+    local slow = help.step(rep, "slow")
+    assert.equal("failure", slow.outcome)
+    assert.is_true(slow.timed_out)
+    assert.equal("timed out after 0.5s", slow.error)
+    -- what setup defined is still there
+    assert.equal("2\n", help.step(rep, "kept").stdout)
+  end)
+
   it("are closed when the run ends, also on a kept session", function()
     local code, rep = run([[
 sessions: { main: { keep: true } }

@@ -53,6 +53,34 @@ local function feed(r)
            time = 2.03 }
 end
 
+-- A run that tolerates a failure, is interrupted while a step runs, and
+-- has an output that cannot be computed.
+local function feed_interrupted(r)
+  local a = { id = "tolerated", session = "py",
+              traceback = "wf.yaml:3: in lua step\n[C]: in error" }
+  local b = { id = "later", session = "py" }
+  local c = { id = "slow", session = "py" }
+  r:event{ type = "workflow_start", workflow = "demo", file = "d.yaml",
+           steps = 3, time = 0 }
+  r:event{ type = "step_start", step = a, session = "py", attempt = 1,
+           time = 0.1 }
+  r:event{ type = "step_end", step = a, outcome = "failure",
+           conclusion = "success", session = "py", elapsed = 0.2,
+           error = "boom", time = 0.3 }
+  r:event{ type = "step_start", step = c, session = "py", attempt = 1,
+           time = 0.3 }
+  r:event{ type = "interrupt", time = 0.4 }
+  r:event{ type = "step_end", step = c, outcome = "cancelled",
+           conclusion = "cancelled", session = "py", elapsed = 0.2,
+           error = "stopped by the interrupt", time = 0.5 }
+  r:event{ type = "step_end", step = b, outcome = "skipped",
+           conclusion = "skipped", session = "py", time = 0.5 }
+  r:event{ type = "output_error", error = "output 'x': no step 'zz'",
+           time = 0.6 }
+  r:event{ type = "workflow_end", workflow = "demo", exit_code = 130,
+           elapsed = 0.6, outputs = {}, time = 0.6 }
+end
+
 describe("plain", function()
   it("writes one line per event", function()
     local out = sink()
@@ -94,6 +122,28 @@ outputs:
     assert.matches("    ! Traceback\n", quiet:text())
     assert.is_nil(quiet:text():find("| partial", 1, true))
   end)
+
+  it("says what was tolerated, cancelled, skipped and interrupted",
+     function()
+    local out = sink()
+    feed_interrupted(report.plain(out))
+    assert.equal([[
+[    0.00] workflow demo (d.yaml): 3 steps
+[    0.10] start  tolerated        py
+[    0.30] FAIL   tolerated        py 0.20s  boom (continue_on_error)
+[    0.30] start  slow             py
+[    0.40] interrupted: stopping
+[    0.50] cancel slow             py 0.20s
+[    0.50] skip   later            py
+[    0.60] error  output 'x': no step 'zz'
+[    0.60] interrupted: exit 130 in 0.60s
+]], out:text())
+    -- verbose: a lua step's frames follow its end
+    local v = sink()
+    feed_interrupted(report.plain(v, { verbose = true }))
+    assert.matches("boom %(continue_on_error%)\n    at wf%.yaml:3: in lua "
+                   .. "step\n    at %[C%]: in error\n", v:text())
+  end)
 end)
 
 describe("live", function()
@@ -116,6 +166,28 @@ describe("live", function()
       local plain = line:gsub("\27%[[%d;]*[A-Za-z]", "")
       assert.is_true(#plain <= 60, plain)
     end
+  end)
+
+  it("marks tolerated, cancelled and skipped rows, then the ends",
+     function()
+    local out = sink()
+    feed_interrupted(report.live(out, { ascii = true, columns = 80 }))
+    local text = out:text()
+    assert.matches("\27%[2Kinterrupted: stopping\n", text)
+    local last = text:match(".*\27%[3F(.*)$")
+    assert.matches("\27%[31m%-\27%[0m tolerated%s+py%s+0%.20s  boom "
+                   .. "%(continue_on_error%)\n", last)
+    assert.matches("\27%[33m!\27%[0m slow%s+py%s+cancelled\n", last)
+    assert.matches("\27%[36m%-\27%[0m later%s+py%s+skipped\n", last)
+    assert.matches("\noutput 'x': no step 'zz'\ninterrupted in 0%.60s "
+                   .. "%(exit 130%)\n$", last)
+    -- the frames of a lua step at the end, when verbose only
+    assert.is_nil(last:find("traceback", 1, true))
+    local v = sink()
+    feed_interrupted(report.live(v, { ascii = true, columns = 80,
+                                      verbose = true }))
+    assert.matches("tolerated traceback:\n  at wf%.yaml:3: in lua step\n"
+                   .. "  at %[C%]: in error\n", v:text())
   end)
 
   it("spins while a step runs", function()
@@ -144,6 +216,18 @@ describe("JSON", function()
                   d.null = nil
                   return d
                 end)())
+  end)
+
+  it("turns what JSON has no form for into null or text", function()
+    assert.equal('[null,null,null,0.1,1e+300,"a\239\191\189b\239\191\189'
+                 .. '\195\169"]',
+                 report.encode{ 0 / 0, math.huge, -math.huge, 0.1, 1e300,
+                                "a\255b\254\195\169" })
+    assert.matches('^{"f":"function: 0x%x+"}$',
+                   report.encode{ f = function() end })
+    -- every result decodes as JSON (the control: cjson reads it back)
+    assert.same({ 0.1, 1e300 }, require("cjson").decode(
+      report.encode{ 0.1, 1e300 }))
   end)
 
   it("describes a workflow that never started", function()
@@ -239,5 +323,26 @@ describe("transfers", function()
     r:event{ type = "step_end", step = step, outcome = "success",
              conclusion = "success", session = "py", elapsed = 2, time = 2 }
     assert.matches("8.0 MiB at 4.0 MiB/s", s:text(), 1, true)
+  end)
+end)
+
+describe("output lines", function()
+  it("come whole, a long one in bounded pieces, the last one on flush",
+     function()
+    local lines = require "agentcube.workflow.lines"
+    local got = {}
+    local l = lines.new(function(s) got[#got + 1] = s end)
+    l:feed("a\nb")
+    l:feed("")
+    l:feed("c\n")
+    assert.same({ "a", "bc" }, got)
+    l:feed(("x"):rep(lines.MAX_LINE * 2 + 10))
+    assert.equal(4, #got)
+    assert.equal(lines.MAX_LINE, #got[3])
+    assert.equal(lines.MAX_LINE, #got[4])
+    l:flush()
+    assert.equal(("x"):rep(10), got[5])
+    l:flush()                                  -- nothing left
+    assert.equal(5, #got)
   end)
 end)

@@ -412,6 +412,45 @@ steps:
                    .. "fromJSON", help.step(rep, "b").error, 1, true)
   end)
 
+  it("fails a step whose working_dir or ready expression fails, at its "
+     .. "position, and stops a step that never started", function()
+    local code, rep = run([[
+steps:
+  - id: a
+    exec: echo not json
+  - id: wd
+    needs: a
+    exec: pwd
+    working_dir: "${{ fromJSON(steps.a.stdout).dir }}"
+    continue_on_error: true
+  - id: srv
+    needs: a
+    exec: sleep 30
+    background: true
+    ready: { output: "${{ fromJSON(steps.a.stdout).banner }}" }
+    continue_on_error: true
+  - id: never
+    if: false
+    exec: sleep 30
+    background: true
+  - { id: halt, stop: never, if: always() }
+  - id: w
+    write: { path: /workspace/t.txt, content: x }
+    timeout: 30
+]], nil, "late.yaml")
+    assert.equal(0, code)
+    local wd, bg = help.step(rep, "wd"), help.step(rep, "srv")
+    assert.equal("failure", wd.outcome)
+    assert.matches("late.yaml:7:23: '${{ fromJSON(steps.a.stdout).dir }}': "
+                   .. "fromJSON", wd.error, 1, true)
+    assert.equal("failure", bg.outcome)
+    assert.matches("late.yaml:13:27: '${{ fromJSON(steps.a.stdout).banner "
+                   .. "}}': fromJSON", bg.error, 1, true)
+    assert.equal("skipped", help.step(rep, "never").outcome)
+    assert.equal("success", help.step(rep, "halt").outcome)
+    assert.equal("success", help.step(rep, "w").outcome)
+  end)
+
   it("fails the run when an output cannot be computed", function()
     local code, rep = run([[
 steps:

@@ -79,6 +79,42 @@ b: |
                  err("a: !foo abc\n"))
   end)
 
+  it("reads the float forms: hex under !!float, .nan, -.inf, exponents",
+     function()
+    local v = load("h: !!float 0x10\nn: .nan\ni: -.inf\ne: 1.5e-3\n"
+                   .. "p: +.5\nx: 1e+\no: 0o777777777777777777777\n")
+    assert.equal(16.0, v.h)
+    assert.equal("float", math.type(v.h))
+    assert.is_true(v.n ~= v.n)
+    assert.equal(-math.huge, v.i)
+    assert.equal(0.0015, v.e)
+    assert.equal(0.5, v.p)
+    assert.equal("1e+", v.x)                   -- no digits: text
+    assert.equal(math.maxinteger, v.o)
+  end)
+
+  it("names the type a tagged scalar is not", function()
+    assert.equal("t.yaml:1:4: 'abc' is not a valid !!float",
+                 err("a: !!float abc\n"))
+    assert.equal("t.yaml:1:4: 'maybe' is not a valid !!bool",
+                 err("a: !!bool maybe\n"))
+    assert.equal("t.yaml:1:4: 'x' is not a valid !!null", err("a: !!null x\n"))
+    assert.equal("t.yaml:2:3: 'x' is not a valid !!int",
+                 err("- 1\n- !!int x\n"))
+    assert.equal("t.yaml:1:4: a NUL byte in a !!int scalar",
+                 err('a: !!int "1\\0"\n'))
+    -- control: as text a NUL byte is kept
+    assert.equal("1\0", load('a: "1\\0"\n').a)
+  end)
+
+  it("refuses a core tag on the wrong kind of node, as written", function()
+    assert.equal("t.yaml:1:4: unsupported tag !!str on a sequence",
+                 err("a: !!str [1]\n"))
+    assert.equal("t.yaml:1:4: unsupported tag !!map on a scalar",
+                 err("a: !!map x\n"))
+    assert.same({ b = 1 }, load("a: !!map {b: 1}\n").a)
+  end)
+
   it("reads an empty text as null", function()
     local v = yaml.load("", "e.yaml")
     assert.equal(yaml.null, v)
@@ -151,6 +187,8 @@ describe("errors", function()
                  .. "sequence", err("? [1]\n: 2\n"))
     assert.equal("t.yaml:1:1: a mapping key must not be null",
                  err("~: 2\n"))
+    assert.equal("t.yaml:1:1: a mapping key must not be NaN",
+                 err(".nan: 2\n"))
   end)
 
   it("rejects unknown and recursive aliases", function()
@@ -188,6 +226,14 @@ describe("limits", function()
     assert.equal(1000, depth)
     assert.equal("t.yaml:1:1001: nesting deeper than 1000 levels",
                  err(string.rep("[", 1001) .. string.rep("]", 1001)))
+  end)
+
+  it("keeps hundreds of anchors apart", function()
+    local parts = {}
+    for i = 1, 300 do parts[#parts + 1] = ("k%d: &a%d %d"):format(i, i, i) end
+    for i = 1, 300 do parts[#parts + 1] = ("r%d: *a%d"):format(i, i) end
+    local v = load(table.concat(parts, "\n"))
+    for i = 1, 300 do assert.equal(i, v["r" .. i]) end
   end)
 
   it("shares aliased collections instead of copying them", function()

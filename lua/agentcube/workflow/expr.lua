@@ -289,7 +289,8 @@ M.BUILTINS = {
   null = cjson.null,
 }
 
---- A read-only view of t whose unknown keys raise "what 'k'".
+--- A read-only view of t whose unknown keys raise "what 'k'". (An
+-- expression sees it through readonly; a lua step sees it as it is.)
 function M.strict(t, what)
   return setmetatable({}, {
     __index = function(_, k)
@@ -298,7 +299,7 @@ function M.strict(t, what)
       return v
     end,
     __newindex = function()
-      error(what .. " values cannot be changed in an expression", 0)
+      error(what .. " values cannot be changed", 2)    -- at the user's line
     end,
     __pairs = function(self)
       return function(_, k) return next(t, k) end, self, nil
@@ -451,22 +452,6 @@ function M.condition_sources(c)
   return { c }
 end
 
---- The step ids and input names an expression source mentions
--- (steps.x, steps["x"], inputs.x, inputs["x"]), for validation.
-function M.references(src)
-  local refs = { steps = {}, inputs = {}, sessions = {} }
-  for _, what in ipairs{ "steps", "inputs", "sessions" } do
-    for name in src:gmatch("%f[%w_]" .. what .. "%s*%.%s*([%a_][%w_]*)") do
-      refs[what][#refs[what] + 1] = name
-    end
-    for _, name in src:gmatch("%f[%w_]" .. what ..
-                              "%s*%[%s*([\"'])(.-)%1%s*%]") do
-      refs[what][#refs[what] + 1] = name
-    end
-  end
-  return refs
-end
-
 -- ---------------------------------------------------------------------
 -- Names and fields, checked before anything runs
 
@@ -541,6 +526,29 @@ local function tokens(src)
     end
   end
   return out
+end
+
+--- The step ids, input names and session names an expression source
+-- mentions (steps.x, steps["x"], inputs.x, sessions.x, ...), for
+-- validation: from its tokens, so that text in a string or a comment is
+-- no reference. Returns { steps =, inputs =, sessions = } lists.
+function M.references(src)
+  local refs = { steps = {}, inputs = {}, sessions = {} }
+  local toks = tokens(src)
+  for i, t in ipairs(toks) do
+    local before, a, b = toks[i - 1], toks[i + 1], toks[i + 2]
+    local list = t.t == "name" and refs[t.v]
+    if list and not (before and (before.v == "." or before.v == ":")) and
+       a and b then
+      if a.v == "." and b.t == "name" then
+        list[#list + 1] = b.v
+      elseif a.v == "[" and b.t == "string" and toks[i + 3] and
+             toks[i + 3].v == "]" then
+        list[#list + 1] = b.v
+      end
+    end
+  end
+  return refs
 end
 
 local function in_list(list, x)

@@ -11,6 +11,9 @@ local M = {}
 
 local pack, unpack = table.pack, table.unpack
 
+-- What run raises when fn yields.
+M.YIELDED = "attempt to yield from a bounded call"
+
 -- run(hook, mask, count, fn, ...) -> what fn returns, or raises what fn
 -- raised. fn must not yield: a yield out of it is an error.
 function M.run(hook, mask, count, fn, ...)
@@ -19,7 +22,7 @@ function M.run(hook, mask, count, fn, ...)
   local res = pack(coroutine.resume(co, ...))
   if not res[1] then error(res[2], 0) end
   if coroutine.status(co) ~= "dead" then
-    error("attempt to yield from a bounded call", 0)
+    error(M.YIELDED, 0)
   end
   return unpack(res, 2, res.n)
 end

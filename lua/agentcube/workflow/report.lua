@@ -140,9 +140,9 @@ function Plain:event(ev)
     if r.bytes and ev.outcome == "success" then
       extra = "  " .. transfer_text(r.bytes, nil, ev.elapsed)
     end
-    self:line(ev, "%-6s %-16s %s %s%s", WORD[ev.outcome] or ev.outcome,
+    self:line(ev, "%-6s %-16s %s%s%s", WORD[ev.outcome] or ev.outcome,
               r.id, ev.session or "", ev.outcome == "skipped" and "" or
-              fmt_time(ev.elapsed), extra)
+              " " .. fmt_time(ev.elapsed), extra)
     -- verbose runs showed the output line by line already
     if self.verbose or (ev.outcome == "failure" and
                         ev.conclusion == "failure") then
@@ -233,7 +233,8 @@ function Live:row_text(row)
     end
   elseif row.outcome == "failure" then
     mark = row.conclusion == "success" and sym.skip or sym.fail
-    tail = fmt_time(row.elapsed) .. "  " .. (row.error or "failed")
+    tail = fmt_time(row.elapsed) .. "  " .. (row.error or "failed") ..
+           (row.conclusion == "success" and " (continue_on_error)" or "")
   elseif row.outcome == "skipped" then
     mark, tail = sym.skip, "skipped"
   else

@@ -56,7 +56,8 @@ end
 
 --- Runs a validated workflow. opts: inputs (resolved values by name),
 -- reporter (with :event(ev)), client_options, keep, interrupted, grace,
--- finally_timeout. Returns exit code (0, 1, 130) and the run.
+-- finally_timeout, errors (where the engine's own complaints go, default
+-- io.stderr). Returns exit code (0, 1, 130) and the run.
 function M.execute(wf, opts)
   local A = load_mod.cmodule("agentcube.async")
   local self = setmetatable({
@@ -206,7 +207,8 @@ function Run:emit(ev)
     local ok, err = pcall(self.reporter.event, self.reporter, ev)
     if not ok and not self.reporter_failed then
       self.reporter_failed = true
-      io.stderr:write("agentcube: reporter error: ", tostring(err), "\n")
+      ;(self.opts.errors or io.stderr):write("agentcube: reporter error: ",
+                                             tostring(err), "\n")
     end
   end
 end

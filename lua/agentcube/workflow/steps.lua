@@ -121,12 +121,20 @@ local function guarded(fn, deadline, interrupted, now)
     end
   end
   local trace
-  local res = table.pack(hooked.run(watch, "", 1000, xpcall, fn,
-                                    function(e)
+  local res = table.pack(pcall(hooked.run, watch, "", 1000, xpcall, fn,
+                               function(e)
     if e == STOP then return e end
     trace = M.user_traceback(debug.traceback("", 2))
     return message(e)
   end))
+  if res[1] then
+    res = table.pack(table.unpack(res, 2, res.n))       -- xpcall's results
+  elseif res[2] == hooked.YIELDED then
+    -- the step's code left its xpcall by yielding: a failure of the step,
+    -- not of the run
+    return false, "a lua step cannot yield (coroutine.yield outside a "
+                  .. "coroutine of its own)"
+  end
   if not res[1] and (res[2] == STOP or reason) then
     return false, reason or "stopped", reason
   end

@@ -84,12 +84,10 @@ end
 
 local ORIGIN = { line = 1, col = 1 }
 
--- Where a string first appears in a Lua source (Lua tables carry no
--- positions; a step is found by its quoted id).
+-- Where a string first appears in the source of a Lua table workflow
+-- (Lua tables carry no positions, YAML nodes always do; a step is found
+-- by its quoted id).
 function V:locate(s)
-  if not self.is_lua or type(s) ~= "string" or not self.source then
-    return nil
-  end
   for _, q in ipairs{ '"', "'" } do
     local a = self.source:find(q .. s .. q, 1, true)
     if a then
@@ -166,6 +164,8 @@ function V:what(x)
                        t == "string" and "a string" or "a " .. t end
   local m = self.marks[x]
   if m then return m.k and "a mapping" or "a sequence" end
+  -- an object (is_map and is_seq refuse it), not plain data
+  if getmetatable(x) ~= nil then return "a table with a metatable" end
   if next(x) == nil then return "an empty table" end
   return #x > 0 and "a sequence" or "a mapping"
 end
