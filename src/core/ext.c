@@ -17,6 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A context run that times out is interrupted; an interpreter that
+** ignores the interrupt is killed 2 s later, and only then does the server
+** answer (the wire contract). The client waits that long and more, on top
+** of the usual grace, so that it gets the answer ("timed out, the
+** interpreter killed") instead of giving up just before it. */
+#define CONTEXT_RESTART_MS 5000
+
 struct ext_desc {
   const char *op;                     /* message prefix */
   const char *feature;                /* for "not supported" */
@@ -329,7 +336,8 @@ enum ac_code ac_start_ext(ac_engine *e, ac_session *s,
     dp.json = call->json ? call->json : "{}";
     dp.json_len = strlen(dp.json);
   }
-  ms = call->timeout > 0 ? call->timeout * 1000.0 + j->c->exec_grace_ms
+  ms = call->timeout > 0 ? call->timeout * 1000.0 + j->c->exec_grace_ms +
+       (call->op == AC_EXT_CONTEXT_RUN ? CONTEXT_RESTART_MS : 0)
      : call->op == AC_EXT_PROCESS_WAIT ? 0
      : (double)j->c->request_timeout_ms;
   dp.timeout_ms = ms > 2e9 ? 2000000000L : (long)ceil(ms);

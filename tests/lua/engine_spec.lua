@@ -240,6 +240,25 @@ describe("background processes", function()
     assert.equal("42", r.value)
     ctx:close()
   end)
+
+  it("a context run that ignores the interrupt times out with the " ..
+     "server's answer (the interpreter killed 2 s later), not the " ..
+     "client's own timeout; the next run starts a new interpreter",
+     function()
+    local ci <close> = client()
+    local ctx = ci:create_context("python")
+    ctx:run("import signal, time\nsignal.signal(signal.SIGINT, " ..
+            "signal.SIG_IGN)\nx = 1")
+    local r = ctx:run("time.sleep(30)", { timeout = 0.5 })
+    assert.is_true(r.timed_out)
+    assert.equal("TimeoutError", r.error.name)
+    assert.matches("did not stop when interrupted", r.error.message, 1, true)
+    assert.is_true(r.duration >= 2, r.duration)
+    local again = ctx:run("'x' in dir()")
+    assert.equal("restarted", again.state)
+    assert.equal("False", again.value)
+    ctx:close()
+  end)
 end)
 
 describe("Ctrl-C", function()
