@@ -593,11 +593,15 @@ enum ac_ext_op {
   AC_EXT_PROCESS_GET,         /* id */
   AC_EXT_PROCESS_SIGNAL,      /* id, json {"signal": "TERM"} */
   AC_EXT_PROCESS_WAIT,        /* id, json {"timeout": "30s"} or NULL */
-  AC_EXT_PROCESS_OUTPUT,      /* id, offset; chunks through on_output */
+  AC_EXT_PROCESS_OUTPUT,      /* id, offset; chunks through on_output
+                              ** (raw bytes); the answer's stdout and
+                              ** stderr are text: bytes that are not
+                              ** UTF-8 are U+FFFD there */
   AC_EXT_PROCESS_STDIN,       /* id, data/len raw, eof */
   AC_EXT_CONTEXT_CREATE,      /* json {"language": ...} */
   AC_EXT_CONTEXT_LIST,
-  AC_EXT_CONTEXT_RUN,         /* id, json {"code": ...}; streams output */
+  AC_EXT_CONTEXT_RUN,         /* id, json {"code": ...}; streams output
+                              ** (the same way) */
   AC_EXT_CONTEXT_DELETE,      /* id */
   AC_EXT_FS_REMOVE,           /* json {"path", "recursive"} */
   AC_EXT_FS_MKDIR,            /* json {"path", "parents", "mode"} */

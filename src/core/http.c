@@ -352,16 +352,21 @@ enum ac_code ac_http_map_curl(const struct ac_http_req *req, CURLcode cc,
                         "%s: no data moved for %ld ms", req->op,
                         req->idle_timeout_ms);
   case CURLE_WRITE_ERROR:
+    /* A sink says why it refused (an event too long, a download over its
+    ** limit, a bad event), often naming the operation already. */
+    if (x->cb_rc != AC_OK && x->cb_err.msg[0] != '\0') {
+      size_t n = strlen(req->op);
+      if (strncmp(x->cb_err.msg, req->op, n) == 0 &&
+          strncmp(x->cb_err.msg + n, ": ", 2) == 0)
+        return ac_error_set(err, x->cb_rc, "%s", x->cb_err.msg);
+      return ac_error_set(err, x->cb_rc, "%s: %s", req->op, x->cb_err.msg);
+    }
     if (x->cb_rc == AC_ETOOBIG)
       return ac_error_set(err, AC_ETOOBIG,
                           "%s: response larger than %zu bytes", req->op,
                           req->max_body);
     if (x->cb_rc == AC_ENOMEM)
       return ac_error_set(err, AC_ENOMEM, "%s: out of memory", req->op);
-    if (x->cb_rc != AC_OK) {
-      rc = ac_error_set(err, x->cb_rc, "%s: %s", req->op, x->cb_err.msg);
-      return rc;
-    }
     rc = AC_EIO;
     break;
   case CURLE_OUT_OF_MEMORY:
