@@ -1,0 +1,205 @@
+/* The lifetimes of jobs and engines, as a host can get them wrong: a
+** result asked for while the job runs, an engine freed under running
+** jobs, running jobs freed in any order, a created session never taken,
+** an interrupt raised before anyone polls, and jobs started without an
+** engine. */
+#include "agentcube.h"
+#include "recorder.h"
+#include "tap.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+
+static struct recorder rec;
+static int ready;
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static ac_client *mk(void) {
+  struct ac_client_config cfg;
+  struct ac_error e;
+  ac_client *c = NULL;
+  ac_client_config_init(&cfg);
+  cfg.retry_base_ms = 1;
+  cfg.retry_max_ms = 5;
+  cfg.workload_manager_url = rec.base;
+  cfg.router_url = rec.base;
+  cfg.sa_token_path = "";
+  if (ac_client_new(&cfg, &c, &e) != AC_OK)
+    printf("# client: %s\n", e.msg);
+  return c;
+}
+
+static ac_session *attach(ac_client *c) {
+  ac_session *s = NULL;
+  struct ac_error e;
+  ac_session_attach(c, "sid-l", NULL, NULL, &s, &e);
+  return s;
+}
+
+static void test_engine_freed(void) {
+  ac_client *c;
+  ac_session *s;
+  ac_engine *e = NULL;
+  ac_job *j = NULL;
+  struct ac_error err;
+  long long t0;
+
+  tcase("a job outlives its engine: still running, then cancelled by the "
+        "engine's end");
+  REQUIRE(ready, "the library and the recording server");
+  REQUIRE(ac_engine_new(&e, &err) == AC_OK, "an engine");
+  c = mk();
+  s = attach(c);
+  rec_reset(&rec);
+  rec_push_mode(&rec, 200, "{\"exit_code\":0}", REC_NORMAL, 3000);
+  is_int(ac_start_exec_line(e, s, "sleep 3", NULL, NULL, &j, &err), AC_OK,
+         "started");
+  ac_engine_poll(e, 50);
+  ok(!ac_job_done(j), "running");
+  is_int(ac_job_result(j, &err), AC_EBUSY, "its result: EBUSY");
+  is_str(err.msg, "execute: still running", "says so");
+  t0 = now_ms();
+  ac_engine_free(e);
+  ok(ac_job_done(j), "the engine's end ends it");
+  ok(now_ms() - t0 < 2000, "at once (%lld ms)", now_ms() - t0);
+  is_int(ac_job_result(j, &err), AC_ECANCELED, "cancelled");
+  is_str(err.msg, "execute: engine freed", "says why");
+  ok(ac_job_wait(j, 1000) == 1, "a wait on it returns at once");
+  ac_job_cancel(j);
+  is_int(ac_job_result(j, &err), AC_ECANCELED, "cancelling a done job "
+         "changes nothing");
+  ac_job_free(j);
+  ac_job_free(NULL);
+  ac_job_cancel(NULL);
+  ac_engine_free(NULL);
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
+static void test_free_order(void) {
+  ac_client *c;
+  ac_session *s;
+  ac_engine *e = NULL;
+  ac_job *a = NULL, *b = NULL, *x = NULL, *cr = NULL;
+  struct ac_exec_result r;
+  struct ac_error err;
+
+  tcase("running jobs freed in any order; the engine goes on; a created "
+        "session that is never taken");
+  REQUIRE(ready, "the library and the recording server");
+  REQUIRE(ac_engine_new(&e, &err) == AC_OK, "an engine");
+  c = mk();
+  s = attach(c);
+  rec_reset(&rec);
+  rec_push_mode(&rec, 200, "{\"exit_code\":0}", REC_NORMAL, 3000);
+  rec_push_mode(&rec, 200, "{\"exit_code\":0}", REC_NORMAL, 3000);
+  is_int(ac_start_exec_line(e, s, "a", NULL, NULL, &a, &err), AC_OK,
+         "job a");
+  is_int(ac_start_exec_line(e, s, "b", NULL, NULL, &b, &err), AC_OK,
+         "job b");
+  {
+    long long deadline = now_ms() + 10000;
+    while (rec_count(&rec) < 2 && now_ms() < deadline)
+      ac_engine_poll(e, 20);
+  }
+  is_int(rec_count(&rec), 2, "both requests arrived");
+  ac_job_free(b);                     /* the newer first, */
+  ac_job_free(a);                     /* then the older */
+  /* the delayed answers were owed to a and b: this one comes third */
+  rec_push(&rec, 200, "{\"stdout\":\"after\",\"exit_code\":0}");
+  is_int(ac_start_exec_line(e, s, "c", NULL, NULL, &x, &err), AC_OK,
+         "a third job on the same engine");
+  ok(ac_job_wait(x, 10000) == 1, "completes");
+  is_int(ac_job_result(x, &err), AC_OK, "with success");
+  ac_job_take_exec(x, &r);
+  is_str(r.out, "after", "and its own answer");
+  ac_exec_result_free(&r);
+  ac_job_free(x);
+
+  rec_reset(&rec);
+  rec_push(&rec, 200, "{\"sessionId\":\"s-new\"}");
+  is_int(ac_start_session_create(e, c, NULL, NULL, &cr, &err), AC_OK,
+         "a create job");
+  ok(ac_job_wait(cr, 10000) == 1, "completes");
+  is_int(ac_job_result(cr, &err), AC_OK, "with success");
+  ac_job_free(cr);                    /* the session was never taken */
+  cr = NULL;
+  rec_reset(&rec);
+  rec_push(&rec, 200, "{\"sessionId\":\"s-2\"}");
+  ac_start_session_create(e, c, NULL, NULL, &cr, &err);
+  ac_job_wait(cr, 10000);
+  {
+    ac_session *got = ac_job_take_session(cr);
+    is_str(got ? ac_session_id(got) : "(none)", "s-2", "taken once");
+    ok(ac_job_take_session(cr) == NULL, "not twice");
+    ac_session_free(got);
+  }
+  ac_job_free(cr);
+  ac_engine_free(e);
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
+static void test_interrupt_before_poll(void) {
+  ac_client *c;
+  ac_session *s;
+  ac_engine *e = NULL;
+  ac_job *j = NULL;
+  struct ac_error err;
+  long long t0;
+
+  tcase("an interrupt raised before anyone polls ends what runs, and only "
+        "that");
+  REQUIRE(ready, "the library and the recording server");
+  REQUIRE(ac_engine_new(&e, &err) == AC_OK, "an engine");
+  c = mk();
+  s = attach(c);
+  rec_reset(&rec);
+  rec_push_mode(&rec, 200, "{\"exit_code\":0}", REC_NORMAL, 3000);
+  is_int(ac_start_exec_line(e, s, "sleep 3", NULL, NULL, &j, &err), AC_OK,
+         "started");
+  ac_engine_interrupt(e);
+  t0 = now_ms();
+  ok(ac_job_wait(j, 10000) == 1, "the wait returns");
+  ok(now_ms() - t0 < 2000, "at once (%lld ms)", now_ms() - t0);
+  is_int(ac_job_result(j, &err), AC_EINTERRUPTED, "interrupted");
+  ac_job_free(j);
+  j = NULL;
+  rec_reset(&rec);
+  rec_push(&rec, 200, "{\"exit_code\":0}");
+  is_int(ac_start_exec_line(e, s, "true", NULL, NULL, &j, &err), AC_OK,
+         "the next job starts");
+  ok(ac_job_wait(j, 10000) == 1, "and completes");
+  is_int(ac_job_result(j, &err), AC_OK, "unharmed by the old interrupt");
+  ac_job_free(j);
+  j = (ac_job *)&j;
+  is_int(ac_start_exec_line(NULL, s, "true", NULL, NULL, &j, &err),
+         AC_EINVAL, "no engine: EINVAL");
+  ok(strstr(err.msg, "NULL engine") != NULL, "says so: %s", err.msg);
+  ok(j == NULL, "no job");
+  ac_engine_free(e);
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
+int main(void) {
+  plan(3);
+  ready = ac_global_init(NULL) == AC_OK && rec_start(&rec) == 0;
+  if (!ready)
+    printf("# setup failed: every case fails its precondition\n");
+  signal(SIGPIPE, SIG_IGN);
+  unsetenv("WORKLOAD_MANAGER_URL");
+  unsetenv("ROUTER_URL");
+  test_engine_freed();
+  test_free_order();
+  test_interrupt_before_poll();
+  if (ready)
+    rec_stop(&rec);
+  return done_testing();
+}
