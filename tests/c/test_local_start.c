@@ -84,11 +84,11 @@ static void find_agentcube(char *bin, size_t size) {
   if (slash == NULL)
     return;
   *slash = '\0';                        /* BUILD/tests */
-  snprintf(bin, size, "%s/../agentcube", self);
-  if (access(bin, X_OK) == 0)
+  if ((size_t)snprintf(bin, size, "%s/../agentcube", self) < size &&
+      access(bin, X_OK) == 0)
     return;
-  snprintf(bin, size, "%s/../../build/agentcube", self);
-  if (access(bin, X_OK) == 0)
+  if ((size_t)snprintf(bin, size, "%s/../../build/agentcube", self) < size &&
+      access(bin, X_OK) == 0)
     return;
   bin[0] = '\0';
 }
