@@ -21,11 +21,12 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static ac_client *mk(void) {
+static ac_client *mk_budget(size_t max_response) {
   struct ac_client_config cfg;
   struct ac_error e;
   ac_client *c = NULL;
   ac_client_config_init(&cfg);
+  cfg.max_response = max_response;
   cfg.retry_base_ms = 1;
   cfg.retry_max_ms = 5;
   cfg.workload_manager_url = rec.base;
@@ -34,6 +35,10 @@ static ac_client *mk(void) {
   if (ac_client_new(&cfg, &c, &e) != AC_OK)
     printf("# client: %s\n", e.msg);
   return c;
+}
+
+static ac_client *mk(void) {
+  return mk_budget(0);
 }
 
 static ac_session *attach(ac_client *c) {
@@ -126,7 +131,7 @@ static void test_execute_answers(void) {
   struct ac_error e;
 
   tcase("execute: answers that are not objects, streams that fail or do "
-        "not end, and the buffered answer to a streamed request");
+        "not end, the buffered answer to a streamed request, the budget");
   REQUIRE(ready, "the library and the recording server");
   REQUIRE(ac_engine_new(&eng, &e) == AC_OK, "an engine");
   c = mk();
@@ -202,6 +207,38 @@ static void test_execute_answers(void) {
   ac_engine_free(eng);
   ac_session_free(s);
   ac_client_free(c);
+
+  /* a budget of 4096 bytes: streamed output past it in small events, and
+  ** a buffered answer to a streamed request past it */
+  c = mk_budget(4096);
+  s = attach(c);
+  {
+    char *body = malloc(600 * 48);
+    size_t n = 0;
+    for (int i = 0; i < 600; i++)
+      n += (size_t)snprintf(body + n, 600 * 48 - n,
+                            "{\"type\":\"stdout\",\"data\":\"123456789\"}\n");
+    rec_reset(&rec);
+    push_ct(200, body, "application/x-ndjson");
+    free(body);
+  }
+  is_int(ac_session_exec_line(s, "yes", &o, &r, &e), AC_ETOOBIG,
+         "streamed output over the budget");
+  is_str(e.msg, "execute: output larger than 4096 bytes", "says so");
+  ac_exec_result_free(&r);
+  {
+    char *body = malloc(6000);
+    snprintf(body, 6000, "{\"stdout\":\"%0*d\",\"exit_code\":0}", 5000, 1);
+    rec_reset(&rec);
+    push_ct(200, body, NULL);
+    free(body);
+  }
+  is_int(ac_session_exec_line(s, "yes", &o, &r, &e), AC_ETOOBIG,
+         "a buffered answer to a streamed request over the budget");
+  is_str(e.msg, "execute: response larger than 4096 bytes", "says so");
+  ac_exec_result_free(&r);
+  ac_session_free(s);
+  ac_client_free(c);
 }
 
 static void test_exec_arguments(void) {
@@ -261,6 +298,8 @@ static void test_exec_arguments(void) {
          "exec_line without a session");
   is_int(ac_start_exec(eng, s, NULL, 2, NULL, NULL, &j, &e), AC_EINVAL,
          "argv NULL with arguments");
+  is_int(ac_start_exec(eng, NULL, bad_utf8, 2, NULL, NULL, &j, &e),
+         AC_EINVAL, "a job without a session");
   ok(j == NULL, "and no job");
   is_int(ac_start_exec_line(eng, s, NULL, NULL, NULL, &j, &e), AC_EINVAL,
          "no command line");
@@ -398,8 +437,32 @@ static void test_sessions(void) {
   ac_client_free(c);
 }
 
+static void test_session_listing(void) {
+  ac_client *c;
+  struct ac_error e;
+  char *json = (char *)"x";
+  ac_engine *eng = NULL;
+  ac_job *j = (ac_job *)&j;
+
+  tcase("session listing: an answer that is not JSON, no client");
+  REQUIRE(ready, "the library and the recording server");
+  REQUIRE(ac_engine_new(&eng, &e) == AC_OK, "an engine");
+  c = mk();
+  rec_reset(&rec);
+  push_ct(200, "<html>sessions</html>", "text/html");
+  is_int(ac_session_list(c, &json, &e), AC_EPROTO, "HTML: EPROTO");
+  ok(strstr(e.msg, "list sessions") != NULL, "names the call: %s", e.msg);
+  ok(json == NULL, "no answer");
+  is_int(ac_session_list(NULL, &json, &e), AC_EINVAL, "no client");
+  is_int(ac_start_session_list(eng, NULL, NULL, &j, &e), AC_EINVAL,
+         "no client (job)");
+  ok(j == NULL, "no job");
+  ac_engine_free(eng);
+  ac_client_free(c);
+}
+
 int main(void) {
-  plan(4);
+  plan(5);
   ready = ac_global_init(NULL) == AC_OK && rec_start(&rec) == 0;
   if (!ready)
     printf("# setup failed: every case fails its precondition\n");
@@ -410,6 +473,7 @@ int main(void) {
   test_execute_answers();
   test_exec_arguments();
   test_sessions();
+  test_session_listing();
   if (ready)
     rec_stop(&rec);
   return done_testing();

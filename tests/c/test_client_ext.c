@@ -165,6 +165,30 @@ static void test_process_output(void) {
   is_str(str_of(js, "stdout"), "", "no output");
   json_decref(js);
 
+  /* Text with every kind of UTF-8 sequence, valid and not: the valid
+  ** ones kept, each invalid byte one U+FFFD. The events carry the bytes
+  ** as base64 (the server sends what is not UTF-8 that way). */
+  rec_reset(&rec);
+  call.offset = 0;
+  /* "é" "€" "😀" (valid 2, 3, 4 bytes), then E0 80 80 (overlong),
+  ** ED A0 80 (a surrogate), F4 90 80 80 (past U+10FFFF), C3 28 (a bad
+  ** continuation), and E2 82 (cut short at the end) */
+  push_ct(200,
+          "{\"type\":\"stdout\",\"offset\":0,"
+          "\"b64\":\"w6nigqzwn5iA4ICA7aCA9JCAgMMo4oI=\"}\n",
+          NDJSON, 0);
+  js = call_json(s, &call, &rc, &err);
+  is_int(rc, AC_OK, "mixed valid and invalid UTF-8 is read");
+  is_str(str_of(js, "stdout"),
+         "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+         "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+         "\xEF\xBF\xBD("
+         "\xEF\xBF\xBD\xEF\xBF\xBD",
+         "valid sequences kept, each invalid byte one U+FFFD");
+  json_decref(js);
+
   /* A negative offset is read from the start. */
   rec_reset(&rec);
   push_ct(200, "", NDJSON, 0);
@@ -322,6 +346,19 @@ static void test_broken_streams(void) {
   is_int(rc, AC_ETOOBIG, "output over the budget, in small events");
   ok(strstr(err.msg, "process output: output too large") != NULL,
      "says so: %s", err.msg);
+  /* a process output answered as plain JSON (no stream), over the
+  ** budget */
+  {
+    char *body = malloc(6000);
+    snprintf(body, 6000, "{\"stdout\":\"%0*d\"}", 5000, 7);
+    rec_reset(&rec);
+    push_ct(200, body, NULL, 0);
+    free(body);
+  }
+  js = call_json(ss, &call, &rc, &err);
+  json_decref(js);
+  is_int(rc, AC_ETOOBIG, "a plain answer over the budget");
+  is_str(err.msg, "process output: response too large", "says so");
   ac_session_free(ss);
   ac_client_free(small);
 
