@@ -229,7 +229,8 @@ enum ac_code ac_local_home_check(const char *home, int create,
 ** AC_ENOTFOUND. Starts nothing. Nothing is trusted blindly: home must be
 ** a directory of this user (or root) that others cannot write, serve.json
 ** and token regular files (never symlinks) of the same owner, and the URL
-** plain http to a loopback address; otherwise AC_EACCESS. */
+** plain http to a loopback address; otherwise AC_EACCESS. On any failure
+** *out is all zeroes: a state refused in part hands out nothing. */
 enum ac_code ac_local_read_state(const char *home,
                                  struct ac_local_endpoint *out,
                                  struct ac_error *err);
