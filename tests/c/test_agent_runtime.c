@@ -566,6 +566,30 @@ static void test_odd_inputs(void) {
   is_str(r.body, "0123", "whole");
   ac_agent_reply_free(&r);
 
+  /* a payload over the same budget is refused before it is sent */
+  rec_reset(&rec);
+  is_int(ac_agent_runtime_invoke(rt, "{\"prompt\": \"0123456789\"}", NULL,
+                                 0, NULL, &e), AC_ETOOBIG,
+         "a payload over the budget: ETOOBIG (not out of memory)");
+  is_str(e.msg, "JSON body too large", "says so");
+  is_int(rec_count(&rec), 0, "nothing sent");
+
+  /* the escapes json.dumps writes that a prompt rarely holds */
+  {
+    struct ac_agent_runtime_config c2;
+    ac_agent_runtime *rt2 = NULL;
+    cfg_init(&c2);
+    c2.session_id = SID;
+    rt2 = open_rt(&c2, &e);
+    push(200, "{}", NULL, SID, 0);
+    is_int(ac_agent_runtime_invoke(rt2, "{\"k\": \"\\r\\b\\f\u20ac\"}",
+                                   NULL, 0, NULL, &e), AC_OK,
+           "CR, BS, FF and a euro");
+    is_str(rec_get(&rec, 0)->body, "{\"k\": \"\\r\\b\\f\\u20ac\"}",
+           "as json.dumps writes them");
+    ac_agent_runtime_free(rt2);
+  }
+
   /* a reply asked of a job that is no invocation */
   push(200, "{}", NULL, SID, 0);
   is_int(ac_start_agent_runtime_new(eng, &cfg, NULL, &j, &e), AC_OK,
