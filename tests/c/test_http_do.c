@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 
 static struct recorder rec;
 static int ready;
@@ -18,6 +19,27 @@ static void log_line(void *ud, const char *line) {
   size_t n = strlen(logtext);
   (void)ud;
   snprintf(logtext + n, sizeof logtext - n, "%s\n", line);
+}
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct ac_http *mk_pol(int max_retries, long base, long cap) {
+  struct ac_http_policy pol;
+  struct ac_http *h = NULL;
+  struct ac_error e;
+  memset(&pol, 0, sizeof pol);
+  pol.verbose = 1;
+  pol.log = log_line;
+  pol.max_retries = max_retries;
+  pol.retry_base_ms = base;
+  pol.retry_max_ms = cap;
+  if (ac_http_new(&pol, &h, &e) != AC_OK)
+    printf("# http: %s\n", e.msg);
+  return h;
 }
 
 static struct ac_http *mk(int max_retries) {
@@ -60,7 +82,7 @@ static void test_retries(void) {
   char url[128];
 
   tcase("retries outside the engine: refused connections and a GET's "
-        "502/503 again, a sent POST never");
+        "502/503 again, a sent POST never; the pause's cap");
   REQUIRE(ready, "the library and the recording server");
   h = mk(3);
   REQUIRE(h != NULL, "a transport");
@@ -95,6 +117,23 @@ static void test_retries(void) {
   ac_http_resp_free(&resp);
   ac_http_free(h);
 
+  /* a base pause larger than the cap is capped (5 s would be seen) */
+  h = mk_pol(3, 5000, 1);
+  rec_reset(&rec);
+  rec_push(&rec, 503, "busy");
+  rec_push(&rec, 200, "{}");
+  ac_http_resp_init(&resp);
+  {
+    char live[128];
+    long long t0 = now_ms();
+    snprintf(live, sizeof live, "%s/token", rec.base);
+    is_int(run(h, "GET", live, 0, &resp, &e), AC_OK,
+           "retried with a base of 5000 ms and a cap of 1 ms");
+    ok(now_ms() - t0 < 2500, "the cap holds (%lld ms)", now_ms() - t0);
+  }
+  ac_http_resp_free(&resp);
+  ac_http_free(h);
+
   /* no retries: one attempt */
   h = mk(0);
   logtext[0] = '\0';
@@ -112,7 +151,8 @@ static void test_bodies(void) {
   struct ac_error e;
   char url[128];
 
-  tcase("answers outside the engine: over the body budget, cut off");
+  tcase("answers outside the engine: over the body budget, a plain-text "
+        "error, cut off");
   REQUIRE(ready, "the library and the recording server");
   h = mk(3);
   REQUIRE(h != NULL, "a transport");
@@ -123,6 +163,18 @@ static void test_bodies(void) {
   is_int(run(h, "POST", url, 16, &resp, &e), AC_ETOOBIG,
          "an answer over a 16-byte budget");
   is_str(e.msg, "fetch token: response larger than 16 bytes", "says so");
+  rec_reset(&rec);
+  {
+    struct rec_reply rp;
+    memset(&rp, 0, sizeof rp);
+    rp.status = 500;
+    rp.body = (char *)"\r\n  out of \x01tokens   \r\nsecond line\n";
+    rp.content_type = (char *)"text/plain";
+    rec_push_reply(&rec, &rp);
+  }
+  is_int(run(h, "POST", url, 0, &resp, &e), AC_EHTTP, "a plain-text 500");
+  is_str(e.msg, "fetch token: HTTP 500: out of tokens",
+         "its first line, trimmed, control characters dropped");
   rec_reset(&rec);
   rec_push_mode(&rec, 200, "{\"access_tok", REC_CUT, 0);
   is_int(run(h, "POST", url, 0, &resp, &e), AC_EIO, "an answer cut off");
