@@ -97,6 +97,57 @@ static void test_callbacks(void) {
   ac_auth_unref(a);
 }
 
+static void test_failing_provider(void) {
+  struct ac_client_config cfg;
+  struct ac_agent_runtime_config rc_cfg;
+  ac_agent_runtime *rt = NULL;
+  ac_client *c = NULL;
+  ac_session *s = NULL;
+  ac_engine *eng = NULL;
+  ac_job *j = NULL;
+  ac_auth *a = NULL;
+  struct ac_exec_result r;
+  struct ac_error e;
+  char *json = NULL;
+
+  tcase("a token provider that fails: every call fails with its message, "
+        "before any request");
+  REQUIRE(ready, "the library, a temporary directory, the recorder");
+  REQUIRE(ac_auth_new_callback(explained_failure, NULL, NULL, &a, &e) ==
+          AC_OK, "a provider that fails");
+  REQUIRE(ac_engine_new(&eng, &e) == AC_OK, "an engine");
+  ac_client_config_init(&cfg);
+  cfg.workload_manager_url = rec.base;
+  cfg.router_url = rec.base;
+  cfg.sa_token_path = "";
+  cfg.auth = a;
+  REQUIRE(ac_client_new(&cfg, &c, &e) == AC_OK, "a client using it");
+  rec_reset(&rec);
+  is_int(ac_session_create(c, NULL, &s, &e), AC_EAUTH, "create: EAUTH");
+  is_str(e.msg, "vault is sealed", "with the provider's message");
+  ok(s == NULL, "no session");
+  is_int(ac_session_list(c, &json, &e), AC_EAUTH, "list sessions: EAUTH");
+  ac_session_attach(c, "sid-z", NULL, NULL, &s, &e);
+  is_int(ac_session_exec_line(s, "true", NULL, &r, &e), AC_EAUTH,
+         "execute: EAUTH");
+  ac_exec_result_free(&r);
+  is_int(ac_start_session_stop(eng, s, NULL, &j, &e), AC_EAUTH,
+         "stop: EAUTH");
+  ok(j == NULL, "no job");
+  ok(ac_session_closed(s), "the session is closed all the same");
+  ac_agent_runtime_config_init(&rc_cfg);
+  rc_cfg.agent_name = "agent";
+  rc_cfg.router_url = rec.base;
+  rc_cfg.auth = a;
+  is_int(ac_agent_runtime_new(&rc_cfg, &rt, &e), AC_EAUTH,
+         "an agent runtime's bootstrap: EAUTH");
+  is_int(rec_count(&rec), 0, "nothing was sent");
+  ac_session_free(s);
+  ac_client_free(c);
+  ac_auth_unref(a);
+  ac_engine_free(eng);
+}
+
 static ac_auth *oauth(const struct ac_header *h, size_t nh, long timeout_ms,
                       int verbose, struct ac_error *e) {
   struct ac_oauth_config oc;
@@ -250,7 +301,7 @@ static void test_oauth_requests(void) {
 }
 
 int main(void) {
-  plan(4);
+  plan(5);
   ready = ac_global_init(NULL) == AC_OK && mkdtemp(tmpdir) != NULL &&
           rec_start(&rec) == 0;
   if (!ready)
@@ -258,6 +309,7 @@ int main(void) {
   signal(SIGPIPE, SIG_IGN);
   test_token_files();
   test_callbacks();
+  test_failing_provider();
   test_oauth_expiry_shapes();
   test_oauth_requests();
   if (ready)
