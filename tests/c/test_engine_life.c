@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct recorder rec;
 static int ready;
@@ -188,8 +189,71 @@ static void test_interrupt_before_poll(void) {
   ac_client_free(c);
 }
 
+struct canceller {
+  int calls;
+};
+
+static void cancel_on_progress(void *ud, ac_job *j, long long done,
+                               long long total) {
+  struct canceller *k = ud;
+  (void)done;
+  (void)total;
+  k->calls++;
+  ac_job_cancel(j);
+}
+
+static void test_cancel_from_progress(void) {
+  ac_client *c;
+  ac_session *s;
+  ac_engine *e = NULL;
+  ac_job *j = NULL;
+  struct ac_error err;
+  struct canceller k = { 0 };
+  struct ac_job_callbacks cb = { NULL, cancel_on_progress, NULL, &k };
+  char dir[] = "/tmp/ac-life-XXXXXX", dst[64];
+
+  tcase("a progress callback that cancels a download leaves no file, "
+        "however fast the transfer was");
+  REQUIRE(ready, "the library and the recording server");
+  REQUIRE(ac_engine_new(&e, &err) == AC_OK, "an engine");
+  REQUIRE(mkdtemp(dir) != NULL, "a directory");
+  c = mk();
+  s = attach(c);
+  snprintf(dst, sizeof dst, "%s/got.txt", dir);
+  rec_reset(&rec);
+  rec_push(&rec, 200, "a small file, in one piece");
+  is_int(ac_start_download_file(e, s, "f.txt", dst, &cb, &j, &err), AC_OK,
+         "started");
+  ok(j != NULL && ac_job_wait(j, 10000) == 1, "done");
+  ok(k.calls >= 1, "the callback ran (%d times)", k.calls);
+  is_int(ac_job_result(j, &err), AC_ECANCELED, "cancelled, not completed");
+  ok(access(dst, F_OK) != 0, "no file at the destination");
+  ac_job_free(j);
+  j = NULL;
+  {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s')\"", dir);
+    ok(system(cmd) == 0, "once freed, nothing at all left in the "
+       "directory");
+  }
+  /* the positive control: the same download without the callback */
+  rec_reset(&rec);
+  rec_push(&rec, 200, "a small file, in one piece");
+  is_int(ac_start_download_file(e, s, "f.txt", dst, NULL, &j, &err), AC_OK,
+         "started without it");
+  ok(j != NULL && ac_job_wait(j, 10000) == 1, "done");
+  is_int(ac_job_result(j, &err), AC_OK, "completed");
+  ok(access(dst, F_OK) == 0, "the file is there");
+  ac_job_free(j);
+  unlink(dst);
+  rmdir(dir);
+  ac_engine_free(e);
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
 int main(void) {
-  plan(3);
+  plan(4);
   ready = ac_global_init(NULL) == AC_OK && rec_start(&rec) == 0;
   if (!ready)
     printf("# setup failed: every case fails its precondition\n");
@@ -199,6 +263,7 @@ int main(void) {
   test_engine_freed();
   test_free_order();
   test_interrupt_before_poll();
+  test_cancel_from_progress();
   if (ready)
     rec_stop(&rec);
   return done_testing();
