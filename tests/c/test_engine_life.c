@@ -252,8 +252,80 @@ static void test_cancel_from_progress(void) {
   ac_client_free(c);
 }
 
+static void test_interrupted_engine_refuses(void) {
+  ac_client *c;
+  ac_session *s;
+  ac_engine *e = NULL;
+  ac_job *j = NULL;
+  struct ac_error err;
+  struct ac_ext_call call;
+  struct ac_agent_runtime_config rc_cfg;
+  char path[] = "/tmp/ac-life-up-XXXXXX";
+  int fd;
+
+  tcase("an interrupt pending on an engine refuses every new job until "
+        "the engine is polled");
+  REQUIRE(ready, "the library and the recording server");
+  REQUIRE(ac_engine_new(&e, &err) == AC_OK, "an engine");
+  fd = mkstemp(path);
+  REQUIRE(fd >= 0, "a local file to upload");
+  close(fd);
+  c = mk();
+  s = attach(c);
+  memset(&call, 0, sizeof call);
+  call.op = AC_EXT_PROCESS_LIST;
+  ac_agent_runtime_config_init(&rc_cfg);
+  rc_cfg.agent_name = "agent";
+  rc_cfg.router_url = rec.base;
+  rec_reset(&rec);
+  ac_engine_interrupt(e);
+  is_int(ac_start_exec_line(e, s, "true", NULL, NULL, &j, &err),
+         AC_EINTERRUPTED, "execute");
+  is_str(err.msg, "execute: interrupted", "says so");
+  is_int(ac_start_upload_file(e, s, path, "up.txt", NULL, &j, &err),
+         AC_EINTERRUPTED, "upload");
+  ok(strstr(err.msg, "upload file up.txt (session sid-l)") != NULL,
+     "names the file and the session: %s", err.msg);
+  is_int(ac_start_download_file(e, s, "up.txt", "/tmp/ac-life-never", NULL,
+                                &j, &err), AC_EINTERRUPTED, "download");
+  is_int(ac_start_write_file(e, s, "w.txt", "x", 1, NULL, &j, &err),
+         AC_EINTERRUPTED, "write");
+  is_int(ac_start_list_files(e, s, ".", NULL, &j, &err), AC_EINTERRUPTED,
+         "list files");
+  is_int(ac_start_ext(e, s, &call, NULL, &j, &err), AC_EINTERRUPTED,
+         "an extension");
+  is_int(ac_start_session_create(e, c, NULL, NULL, &j, &err),
+         AC_EINTERRUPTED, "create");
+  is_int(ac_start_session_list(e, c, NULL, &j, &err), AC_EINTERRUPTED,
+         "list sessions");
+  is_int(ac_start_agent_runtime_new(e, &rc_cfg, NULL, &j, &err),
+         AC_EINTERRUPTED, "an agent runtime's bootstrap");
+  is_int(ac_start_session_stop(e, s, NULL, &j, &err), AC_EINTERRUPTED,
+         "stop");
+  ok(j == NULL, "no job made");
+  is_int(rec_count(&rec), 0, "nothing sent");
+  ok(access("/tmp/ac-life-never", F_OK) != 0, "no file downloaded");
+
+  ok(ac_session_closed(s), "the stop closed the session all the same");
+
+  /* polled once, the interrupt is spent: jobs start again */
+  ac_engine_poll(e, 0);
+  ac_session_free(s);
+  s = attach(c);
+  rec_push(&rec, 200, "{\"exit_code\":0}");
+  is_int(ac_start_exec_line(e, s, "true", NULL, NULL, &j, &err), AC_OK,
+         "after a poll a job starts");
+  ok(j != NULL && ac_job_wait(j, 10000) == 1, "and completes");
+  is_int(ac_job_result(j, &err), AC_OK, "with success");
+  ac_job_free(j);
+  unlink(path);
+  ac_engine_free(e);
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
 int main(void) {
-  plan(4);
+  plan(5);
   ready = ac_global_init(NULL) == AC_OK && rec_start(&rec) == 0;
   if (!ready)
     printf("# setup failed: every case fails its precondition\n");
@@ -264,6 +336,7 @@ int main(void) {
   test_free_order();
   test_interrupt_before_poll();
   test_cancel_from_progress();
+  test_interrupted_engine_refuses();
   if (ready)
     rec_stop(&rec);
   return done_testing();
