@@ -191,6 +191,16 @@ int main(void) {
   remote_is("../x", NULL);
   remote_is("a/../../x", NULL);
   remote_is("\xc3\xa9.txt", "%C3%A9.txt");
+  remote_is("a/b/", "a/b");
+  {
+    struct ac_buf b;
+    struct ac_error e;
+    ac_buf_init(&b, 8);
+    is_int(ac_url_remote_path(&b, "abc/defgh/ij", &e), AC_ETOOBIG,
+           "a remote path past a capped buffer");
+    is_str(e.msg, "remote path too long", "says so");
+    ac_buf_free(&b);
+  }
   {
     struct ac_buf b;
     ac_buf_init(&b, 0);
