@@ -324,8 +324,67 @@ static void test_interrupted_engine_refuses(void) {
   ac_client_free(c);
 }
 
+static void test_no_engine(void) {
+  ac_client *c;
+  ac_session *s;
+  ac_job *j = NULL;
+  struct ac_error err;
+  struct ac_ext_call call;
+  struct ac_agent_runtime_config rc_cfg;
+  int refused = 0, named = 0;
+  enum ac_code rc[11];
+
+  tcase("every start function refuses a NULL engine, before any request");
+  REQUIRE(ready, "the library and the recording server");
+  c = mk();
+  s = attach(c);
+  memset(&call, 0, sizeof call);
+  call.op = AC_EXT_PROCESS_LIST;
+  ac_agent_runtime_config_init(&rc_cfg);
+  rc_cfg.agent_name = "agent";
+  rc_cfg.router_url = rec.base;
+  rc_cfg.session_id = "given";        /* no bootstrap GET */
+  rec_reset(&rec);
+  rc[0] = ac_start_exec_line(NULL, s, "true", NULL, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[1] = ac_start_run_code(NULL, s, "bash", "true", 4, NULL, NULL, &j,
+                            &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[2] = ac_start_write_file(NULL, s, "a", "x", 1, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[3] = ac_start_read_file(NULL, s, "a", 0, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[4] = ac_start_list_files(NULL, s, ".", NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[5] = ac_start_upload_file(NULL, s, "/etc/hostname", "a", NULL, &j,
+                               &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[6] = ac_start_download_file(NULL, s, "a", "/tmp/ac-never", NULL, &j,
+                                 &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[7] = ac_start_ext(NULL, s, &call, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[8] = ac_start_session_create(NULL, c, NULL, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[9] = ac_start_session_list(NULL, c, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  rc[10] = ac_start_agent_runtime_new(NULL, &rc_cfg, NULL, &j, &err);
+  named += strstr(err.msg, "NULL engine") != NULL;
+  for (int i = 0; i < 11; i++)
+    refused += rc[i] == AC_EINVAL;
+  is_int(refused, 11, "all eleven: EINVAL");
+  is_int(named, 11, "each saying the engine is missing");
+  ok(j == NULL, "no job");
+  is_int(ac_start_session_stop(NULL, s, NULL, &j, &err), AC_EINVAL,
+         "stop too");
+  ok(!ac_session_closed(s), "and the session stays open");
+  is_int(rec_count(&rec), 0, "nothing was sent");
+  ac_session_free(s);
+  ac_client_free(c);
+}
+
 int main(void) {
-  plan(5);
+  plan(6);
   ready = ac_global_init(NULL) == AC_OK && rec_start(&rec) == 0;
   if (!ready)
     printf("# setup failed: every case fails its precondition\n");
@@ -337,6 +396,7 @@ int main(void) {
   test_interrupt_before_poll();
   test_cancel_from_progress();
   test_interrupted_engine_refuses();
+  test_no_engine();
   if (ready)
     rec_stop(&rec);
   return done_testing();
