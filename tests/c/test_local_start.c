@@ -198,7 +198,10 @@ static void test_cannot_start(void) {
 
   /* AGENTCUBE_BIN unset: agentcube from PATH, and there is none */
   unsetenv("AGENTCUBE_BIN");
-  old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+  {
+    const char *p = getenv("PATH");
+    old_path = p != NULL ? strdup(p) : NULL;
+  }
   setenv("PATH", dir, 1);
   is_int(ac_local_default(NULL, &ep, &e), AC_ECONFIG,
          "no agentcube on PATH: ECONFIG");
