@@ -67,7 +67,8 @@ static void test_download_local_errors(void) {
   struct stat st;
 
   tcase("download: a directory that cannot be made, a name taken by a "
-        "directory; nothing half-written is left");
+        "directory, a directory that takes no files, a path too long; "
+        "nothing half-written is left");
   REQUIRE(ready, "the library, a temporary directory, the recorder");
   c = mk();
   s = attach(c);
@@ -100,6 +101,30 @@ static void test_download_local_errors(void) {
   is_int(count_entries(dir), 2, "no temporary file left behind");
   ok(stat(dst, &st) == 0 && S_ISDIR(st.st_mode) && count_entries(dst) == 0,
      "the directory is untouched");
+
+  /* a directory where no file can be made (root cannot either) */
+  rec_reset(&rec);
+  rec_push(&rec, 200, "payload");
+  is_int(ac_session_download_file(s, "c.txt", "/proc/self/c.txt", &e),
+         AC_EIO, "a directory that takes no files: EIO");
+  ok(strstr(e.msg, "cannot create a file in /proc/self") != NULL,
+     "says so: %s", e.msg);
+  /* a directory name longer than a path may be */
+  {
+    char *longdst = malloc(4300);
+    size_t n = (size_t)snprintf(longdst, 4300, "%s/", dir);
+    memset(longdst + n, 'd', 4200 - n);
+    strcpy(longdst + 4200, "/x.txt");
+    rec_reset(&rec);
+    rec_push(&rec, 200, "payload");
+    is_int(ac_session_download_file(s, "d.txt", longdst, &e), AC_EIO,
+           "a directory path of 4200 bytes: EIO");
+    ok(strstr(e.msg, "cannot create directory") != NULL,
+       "says what failed: %.80s...", e.msg);
+    free(longdst);
+  }
+  is_int(count_entries(dir), 2, "still nothing new beside the file and the "
+         "directory");
 
   /* the positive control: the same download to a free name */
   snprintf(dst, sizeof dst, "%s/free.txt", dir);
