@@ -112,17 +112,18 @@ static int ended(pid_t pid) {
   return rp != NULL && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
-/* Ends the server serve.json of home names (it ran no session: nothing
-** of it outlives the process but its files in home), and waits until it
-** is gone, so that removing home races with nothing. */
+/* Stops the server serve.json of home names as a user does (SIGTERM: it
+** tears down what it made, mounts and cgroups included; SIGKILL would
+** leave them), and waits until it is gone, so that removing home races
+** with nothing. */
 static int end_server(void) {
   struct ac_local_endpoint ep;
   struct ac_error e;
   long pid = 0;
-  long long deadline = now_ms() + 20000;
+  long long deadline = now_ms() + 30000;
   if (ac_local_read_state_pid(home, &ep, &pid, &e) != AC_OK || pid <= 0)
     return 0;
-  kill((pid_t)pid, SIGKILL);
+  kill((pid_t)pid, SIGTERM);
   while (!ended((pid_t)pid) && now_ms() < deadline) {
     struct timespec ts = { 0, 10 * 1000000L };
     nanosleep(&ts, NULL);
@@ -284,7 +285,18 @@ static void test_real_start(void) {
     return;
   }
   fresh_home("real");
-  setenv("AGENTCUBE_BIN", bin, 1);
+  /* the real binary, with a configuration that makes no sandboxes ahead
+  ** of time: this test needs none, and they are slow to make and undo */
+  {
+    char wrapper[PATH_MAX + 32], yaml[PATH_MAX + 32], text[3 * PATH_MAX];
+    snprintf(yaml, sizeof yaml, "%s/serve.yaml", dir);
+    put(yaml, "default:\n  warmPoolSize: 0\n", 0600);
+    snprintf(wrapper, sizeof wrapper, "%s/agentcube-no-pool", dir);
+    snprintf(text, sizeof text, "#!/bin/sh\nexec '%s' \"$@\" --config "
+             "'%s'\n", bin, yaml);
+    put(wrapper, text, 0700);
+    setenv("AGENTCUBE_BIN", wrapper, 1);
+  }
   rc = ac_local_default(NULL, &ep, &e);
   is_int(rc, AC_OK, "started: %s", rc ? e.msg : "ok");
   ok(strncmp(ep.url, "http://127.0.0.1:", 17) == 0, "on loopback: %s",
