@@ -229,7 +229,8 @@ enum ac_code ac_local_home_check(const char *home, int create,
 ** AC_ENOTFOUND. Starts nothing. Nothing is trusted blindly: home must be
 ** a directory of this user (or root) that others cannot write, serve.json
 ** and token regular files (never symlinks) of the same owner, and the URL
-** plain http to a loopback address; otherwise AC_EACCESS. */
+** plain http to a loopback address; otherwise AC_EACCESS. On any failure
+** *out is all zeroes: a state refused in part hands out nothing. */
 enum ac_code ac_local_read_state(const char *home,
                                  struct ac_local_endpoint *out,
                                  struct ac_error *err);
@@ -593,11 +594,15 @@ enum ac_ext_op {
   AC_EXT_PROCESS_GET,         /* id */
   AC_EXT_PROCESS_SIGNAL,      /* id, json {"signal": "TERM"} */
   AC_EXT_PROCESS_WAIT,        /* id, json {"timeout": "30s"} or NULL */
-  AC_EXT_PROCESS_OUTPUT,      /* id, offset; chunks through on_output */
+  AC_EXT_PROCESS_OUTPUT,      /* id, offset; chunks through on_output
+                              ** (raw bytes); the answer's stdout and
+                              ** stderr are text: bytes that are not
+                              ** UTF-8 are U+FFFD there */
   AC_EXT_PROCESS_STDIN,       /* id, data/len raw, eof */
   AC_EXT_CONTEXT_CREATE,      /* json {"language": ...} */
   AC_EXT_CONTEXT_LIST,
-  AC_EXT_CONTEXT_RUN,         /* id, json {"code": ...}; streams output */
+  AC_EXT_CONTEXT_RUN,         /* id, json {"code": ...}; streams output
+                              ** (the same way) */
   AC_EXT_CONTEXT_DELETE,      /* id */
   AC_EXT_FS_REMOVE,           /* json {"path", "recursive"} */
   AC_EXT_FS_MKDIR,            /* json {"path", "parents", "mode"} */

@@ -274,7 +274,6 @@ enum ac_code ac_client_new(const struct ac_client_config *cfg, ac_client **out,
   pol.max_retries = cfg->max_retries != 0 ? cfg->max_retries : 3;
   pol.retry_base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : 200;
   pol.retry_max_ms = cfg->retry_max_ms > 0 ? cfg->retry_max_ms : 2000;
-  pol.interrupt = cfg->interrupt;
   rc = ac_http_new(&pol, &c->http, err);
   if (rc != AC_OK)
     goto fail;

@@ -45,10 +45,10 @@ static enum ac_code exec_body(const char *const *argv, size_t argc,
   }
   json_object_set_new(j, "command", cmd);
   for (size_t i = 0; i < argc; i++) {
-    json_t *a = argv[i] ? json_string(argv[i]) : NULL;
+    json_t *a = json_string(argv[i]);  /* start_exec refused NULLs */
     if (a == NULL || json_array_append_new(cmd, a)) {
       rc = ac_error_set(err, AC_EINVAL,
-                        "command argument %zu is NULL or not UTF-8", i);
+                        "command argument %zu is not UTF-8", i);
       goto out;
     }
   }
@@ -361,6 +361,9 @@ static enum ac_code start_exec(ac_engine *e, ac_session *s,
     return ac_error_set(err, AC_EINVAL, "session is NULL");
   if (argv == NULL && argc > 0)
     return ac_error_set(err, AC_EINVAL, "argv is NULL");
+  for (size_t i = 0; i < argc; i++)
+    if (argv[i] == NULL)
+      return ac_error_set(err, AC_EINVAL, "command argument %zu is NULL", i);
   rc = ac_job_new(e, s->c, s, "execute", cbs, &j, err);
   if (rc != AC_OK)
     return rc;

@@ -145,6 +145,58 @@ static enum ac_code ext_sink(void *ud, const char *data, size_t len,
   return ac_event_lines(&st->line, data, len, on_event, j, err);
 }
 
+/* Length of the valid UTF-8 sequence at s (1 to 4 bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t left) {
+  unsigned char lo = 0x80, hi = 0xBF;
+  size_t n;
+  if (s[0] < 0x80)
+    return 1;
+  if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+    n = 2;
+  } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+    n = 3;
+    lo = s[0] == 0xE0 ? 0xA0 : lo;    /* no overlong forms */
+    hi = s[0] == 0xED ? 0x9F : hi;    /* no surrogates */
+  } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+    n = 4;
+    lo = s[0] == 0xF0 ? 0x90 : lo;
+    hi = s[0] == 0xF4 ? 0x8F : hi;    /* nothing past U+10FFFF */
+  } else {
+    return 0;
+  }
+  if (left < n || s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < n; i++)
+    if (s[i] < 0x80 || s[i] > 0xBF)
+      return 0;
+  return n;
+}
+
+/* Collected output as a JSON string. A JSON answer holds text, so bytes
+** that are not UTF-8 become U+FFFD there, as in the server's buffered
+** answers; on_output saw them raw. NULL: out of memory. */
+static json_t *text_of(const struct ac_buf *b) {
+  const char *p = b->data ? b->data : "";
+  struct ac_buf fixed;
+  json_t *v = json_stringn(p, b->len);
+  size_t i = 0;
+  if (v != NULL)
+    return v;                         /* valid already: the usual case */
+  ac_buf_init(&fixed, 0);
+  while (i < b->len) {
+    size_t n = utf8_seq((const unsigned char *)p + i, b->len - i);
+    if ((n > 0 ? ac_buf_add(&fixed, p + i, n)
+               : ac_buf_add(&fixed, "\xEF\xBF\xBD", 3)) != AC_OK) {
+      ac_buf_free(&fixed);
+      return NULL;
+    }
+    i += n > 0 ? n : 1;
+  }
+  v = json_stringn(fixed.data ? fixed.data : "", fixed.len);
+  ac_buf_free(&fixed);
+  return v;
+}
+
 /* The result of a streamed answer as one JSON object: a context run's
 ** result event as is; process output as {"stdout", "stderr",
 ** "next_offset", "exit"}. */
@@ -162,20 +214,16 @@ static enum ac_code events_result(ac_job *j, struct ext_state *st,
     /* the output came as events: the result carries it as the plain
     ** answer does, so both shapes are the same */
     if (json_object_get(st->last, "stdout") == NULL)
-      json_object_set_new(st->last, "stdout", json_stringn_nocheck(
-                            st->out.data ? st->out.data : "", st->out.len));
+      json_object_set_new(st->last, "stdout", text_of(&st->out));
     if (json_object_get(st->last, "stderr") == NULL)
-      json_object_set_new(st->last, "stderr", json_stringn_nocheck(
-                            st->err.data ? st->err.data : "", st->err.len));
+      json_object_set_new(st->last, "stderr", text_of(&st->err));
     j->json = json_dumps(st->last, JSON_COMPACT | JSON_PRESERVE_ORDER);
   } else {
     o = json_object();
     if (o == NULL)
       return ac_error_set(err, AC_ENOMEM, "out of memory");
-    json_object_set_new(o, "stdout", json_stringn_nocheck(
-                          st->out.data ? st->out.data : "", st->out.len));
-    json_object_set_new(o, "stderr", json_stringn_nocheck(
-                          st->err.data ? st->err.data : "", st->err.len));
+    json_object_set_new(o, "stdout", text_of(&st->out));
+    json_object_set_new(o, "stderr", text_of(&st->err));
     json_object_set_new(o, "next_offset", json_integer(st->next_offset));
     json_object_set(o, "exit", st->last ? st->last : json_null());
     j->json = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |

@@ -19,8 +19,8 @@
 **   - nothing else: never a POST after it was sent, never a timeout, never a
 **     response that was cut off.
 ** Up to max_retries extra attempts, waiting retry_base_ms * 2^n (capped at
-** retry_max_ms, plus up to 25% jitter) between them; the wait ends early
-** when the interrupt flag is raised.
+** retry_max_ms, plus up to 25% jitter) between them (in the engine a timer,
+** which an interrupt ends with the job).
 **
 ** Callbacks (write, header, progress) only touch this file's per-attempt
 ** state, the bounded response buffer, and the request's sink; they report
@@ -28,6 +28,8 @@
 */
 #include "http.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -219,10 +221,6 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow,
   long long now;
   if (x->progress != NULL)
     x->progress(x->progress_ud, dlnow, dltotal, ulnow, ultotal);
-  if (x->interrupt != NULL && *x->interrupt) {
-    x->abort = ABORT_INTERRUPT;
-    return 1;
-  }
   if (x->req->idle_timeout_ms <= 0)
     return 0;
   now = ac_mono_ms();
@@ -345,23 +343,26 @@ enum ac_code ac_http_map_curl(const struct ac_http_req *req, CURLcode cc,
   case CURLE_OPERATION_TIMEDOUT:
     rc = AC_ETIMEOUT;
     break;
-  case CURLE_ABORTED_BY_CALLBACK:
-    if (x->abort == ABORT_INTERRUPT)
-      return ac_error_set(err, AC_EINTERRUPTED, "%s: interrupted", req->op);
+  case CURLE_ABORTED_BY_CALLBACK:     /* the idle limit (xferinfo_cb) */
     return ac_error_set(err, AC_ETIMEOUT,
                         "%s: no data moved for %ld ms", req->op,
                         req->idle_timeout_ms);
   case CURLE_WRITE_ERROR:
+    /* A sink says why it refused (an event too long, a download over its
+    ** limit, a bad event), often naming the operation already. */
+    if (x->cb_rc != AC_OK && x->cb_err.msg[0] != '\0') {
+      size_t n = strlen(req->op);
+      if (strncmp(x->cb_err.msg, req->op, n) == 0 &&
+          strncmp(x->cb_err.msg + n, ": ", 2) == 0)
+        return ac_error_set(err, x->cb_rc, "%s", x->cb_err.msg);
+      return ac_error_set(err, x->cb_rc, "%s: %s", req->op, x->cb_err.msg);
+    }
     if (x->cb_rc == AC_ETOOBIG)
       return ac_error_set(err, AC_ETOOBIG,
                           "%s: response larger than %zu bytes", req->op,
                           req->max_body);
     if (x->cb_rc == AC_ENOMEM)
       return ac_error_set(err, AC_ENOMEM, "%s: out of memory", req->op);
-    if (x->cb_rc != AC_OK) {
-      rc = ac_error_set(err, x->cb_rc, "%s: %s", req->op, x->cb_err.msg);
-      return rc;
-    }
     rc = AC_EIO;
     break;
   case CURLE_OUT_OF_MEMORY:
@@ -414,18 +415,10 @@ long ac_http_backoff_ms(struct ac_http *h, int attempt) {
   return d + (long)((long long)d * r / 0x7fff / 4);
 }
 
-/* Sleeps ms, in slices, stopping early on interrupt. Returns 0 when
-** interrupted. */
-static int nap(const struct ac_http *h, long ms) {
-  while (ms > 0) {
-    long slice = ms > 50 ? 50 : ms;
-    struct timespec ts = { slice / 1000, (slice % 1000) * 1000000L };
-    if (h->pol.interrupt != NULL && *h->pol.interrupt)
-      return 0;
-    nanosleep(&ts, NULL);
-    ms -= slice;
-  }
-  return !(h->pol.interrupt != NULL && *h->pol.interrupt);
+static void nap(long ms) {
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
 }
 
 enum ac_code ac_http_status_error(const struct ac_http_req *req,
@@ -451,6 +444,7 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
   char errbuf[CURL_ERROR_SIZE];
   int attempt = 0;
 
+  assert(req->prepare == NULL);       /* see http.h */
   resp->status = 0;
   resp->body.max = req->max_body;
   easy = pool_get(h);
@@ -464,16 +458,11 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
     long status = 0, reqsize = 0;
     long long t0;
 
-    if (h->pol.interrupt != NULL && *h->pol.interrupt) {
-      rc = ac_error_set(err, AC_EINTERRUPTED, "%s: interrupted", req->op);
-      goto out;
-    }
     memset(&x, 0, sizeof x);
     x.req = req;
     x.resp = resp;
     x.easy = easy;
     x.sinking = -1;
-    x.interrupt = h->pol.interrupt;
     x.last_move_ms = ac_mono_ms();
     ac_error_clear(&x.cb_err);
     errbuf[0] = '\0';
@@ -486,11 +475,6 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
       rc = ac_error_set(err, cc == CURLE_OUT_OF_MEMORY ? AC_ENOMEM : AC_EIO,
                         "%s: %s", req->op, curl_easy_strerror(cc));
       goto out;
-    }
-    if (req->prepare != NULL) {
-      rc = req->prepare(req->prepare_ud, easy, err);
-      if (rc != AC_OK)
-        goto out;
     }
 
     ac_http_log(h, "> %s %s", req->method, req->url);
@@ -514,10 +498,7 @@ enum ac_code ac_http_do(struct ac_http *h, const struct ac_http_req *req,
       attempt++;
       ac_http_log(h, "retrying %s %s in %ld ms (attempt %d of %d)", req->method,
             req->url, wait, attempt + 1, h->pol.max_retries + 1);
-      if (!nap(h, wait)) {
-        rc = ac_error_set(err, AC_EINTERRUPTED, "%s: interrupted", req->op);
-        goto out;
-      }
+      nap(wait);
       continue;
     }
 

@@ -19,7 +19,6 @@ struct ac_http_policy {
   int max_retries;                    /* <= 0: never retry */
   long retry_base_ms;
   long retry_max_ms;
-  const volatile sig_atomic_t *interrupt;   /* borrowed, may be NULL */
 };
 
 struct ac_http;
@@ -67,7 +66,7 @@ struct ac_http_resp {
 
 /* Per-attempt state shared with libcurl's callbacks (write, header,
 ** progress). The engine keeps one per running job. */
-enum ac_http_abort { ABORT_NONE, ABORT_IDLE, ABORT_INTERRUPT };
+enum ac_http_abort { ABORT_NONE, ABORT_IDLE };
 
 typedef void (*ac_http_progress_fn)(void *ud, curl_off_t dlnow,
                                     curl_off_t dltotal, curl_off_t ulnow,
@@ -84,7 +83,6 @@ struct ac_http_xfer {
   enum ac_http_abort abort;
   curl_off_t last_dl, last_ul;
   long long last_move_ms;
-  const volatile sig_atomic_t *interrupt;
   ac_http_progress_fn progress;       /* plain bookkeeping only */
   void *progress_ud;
 };
@@ -92,7 +90,10 @@ struct ac_http_xfer {
 AC_INTERNAL void ac_http_resp_init(struct ac_http_resp *r);
 AC_INTERNAL void ac_http_resp_free(struct ac_http_resp *r);
 
-/* Performs req, retrying as the policy allows. Returns AC_OK for a 2xx
+/* Performs req on the calling thread, outside any engine (the OAuth token
+** POST), retrying as the policy allows; req->prepare is the engine's only
+** (not called here), and nothing interrupts the call but its timeouts.
+** Returns AC_OK for a 2xx
 ** answer; AC_EHTTP (err->http_status set, the server's message in err->msg)
 ** for any other status; a transport error code otherwise. resp->status and
 ** resp->body are filled in every case where an answer arrived. */

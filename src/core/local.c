@@ -286,10 +286,8 @@ enum ac_code ac_local_read_state_pid(const char *home,
       json_integer_value(pidv) <= INT32_MAX)
     *pid = (long)json_integer_value(pidv);
   rc = check_local_url(out->url, path, err);
-  if (rc != AC_OK) {
-    memset(out, 0, sizeof *out);
+  if (rc != AC_OK)
     goto out;
-  }
   if (json_is_false(json_object_get(j, "auth")))
     goto out;                         /* serve --no-auth: send no token */
 
@@ -318,6 +316,8 @@ enum ac_code ac_local_read_state_pid(const char *home,
   }
   snprintf(out->token, sizeof out->token, "%s", tok);
 out:
+  if (rc != AC_OK)
+    explicit_bzero(out, sizeof *out);  /* a refused state hands out nothing */
   if (tok != NULL)
     explicit_bzero(tok, strlen(tok));
   free(tok);

@@ -11,14 +11,15 @@
 #include <string.h>
 
 #define ADD(s, n) do {                                                   \
-    if (ac_buf_add(b, (s), (n)) != AC_OK)                                \
-      return too_big(b, err);                                            \
+    enum ac_code add_rc_ = ac_buf_add(b, (s), (n));                      \
+    if (add_rc_ != AC_OK)                                                \
+      return add_failed(add_rc_, err);                                   \
   } while (0)
 
-static enum ac_code too_big(const struct ac_buf *b, struct ac_error *err) {
-  return ac_error_set(err, b->max && b->len >= b->max ? AC_ETOOBIG
-                                                       : AC_ENOMEM,
-                      "JSON body too large");
+/* ac_buf_add says which: over the buffer's cap, or out of memory. */
+static enum ac_code add_failed(enum ac_code rc, struct ac_error *err) {
+  return rc == AC_ETOOBIG ? ac_error_set(err, rc, "JSON body too large")
+                          : ac_error_set(err, rc, "out of memory");
 }
 
 /* The code point of the UTF-8 sequence at s (jansson checked it) and its

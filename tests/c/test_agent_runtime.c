@@ -509,8 +509,107 @@ static void test_jobs(void) {
   ac_engine_free(eng);
 }
 
+static void test_odd_inputs(void) {
+  struct ac_agent_runtime_config cfg;
+  struct ac_agent_reply r;
+  struct ac_error e;
+  ac_agent_runtime *rt = NULL;
+  ac_engine *eng = NULL;
+  ac_job *j = NULL;
+
+  tcase("odd inputs: a session id with control characters either way, "
+        "a NULL runtime or config, the reply of another job, the budget");
+  REQUIRE(ready, "setup");
+  REQUIRE(ac_engine_new(&eng, &e) == AC_OK, "an engine");
+  rec_reset(&rec);
+  cfg_init(&cfg);
+  cfg.session_id = "abc\x01" "def";
+  is_int(ac_agent_runtime_new(&cfg, &rt, &e), AC_EINVAL,
+         "a given session id with a control character");
+  is_str(e.msg, "invalid session id", "says so");
+  is_int(ac_agent_runtime_new(NULL, &rt, &e), AC_EINVAL, "no config");
+  is_int(ac_start_agent_runtime_new(eng, NULL, NULL, &j, &e), AC_EINVAL,
+         "no config (job)");
+  is_int(ac_agent_runtime_invoke(NULL, "{}", NULL, 0, &r, &e), AC_EINVAL,
+         "invoke without a runtime");
+  is_int(ac_start_agent_invoke(eng, NULL, "{}", NULL, 0, NULL, &j, &e),
+         AC_EINVAL, "invoke without a runtime (job)");
+  is_int(rec_count(&rec), 0, "nothing was sent");
+  ac_agent_reply_free(NULL);
+
+  /* the Router names a session holding DEL: refused, never sent back */
+  cfg_init(&cfg);
+  push(200, "{}", NULL, "ab\x7f" "cd", 0);
+  is_int(ac_agent_runtime_new(&cfg, &rt, &e), AC_EPROTO,
+         "a session id from the Router with a control character");
+  ok(contains(e.msg, "holds control characters") &&
+     contains(e.msg, rec.base), "says so, naming the Router: %s", e.msg);
+  ok(rt == NULL, "no runtime");
+
+  /* the positive control, with a budget for answers and timeout 0 (the
+  ** default) */
+  rec_reset(&rec);
+  cfg_init(&cfg);
+  cfg.max_response = 8;
+  cfg.timeout = 0;
+  push(200, "{}", NULL, SID, 0);
+  is_int(ac_agent_runtime_new(&cfg, &rt, &e), AC_OK, "a clean session id");
+  is_str(rt ? ac_agent_runtime_router_url(rt) : "", rec.base,
+         "its Router URL");
+  push(200, "0123456789abcdef", "text/plain", SID, 0);
+  is_int(ac_agent_runtime_invoke(rt, "{}", NULL, 0, &r, &e), AC_ETOOBIG,
+         "an answer over the runtime's budget of 8 bytes");
+  ac_agent_reply_free(&r);
+  push(200, "0123", "text/plain", SID, 0);
+  is_int(ac_agent_runtime_invoke(rt, "{}", NULL, 0, &r, &e), AC_OK,
+         "one within it");
+  is_str(r.body, "0123", "whole");
+  ac_agent_reply_free(&r);
+
+  /* a payload over the same budget is refused before it is sent */
+  rec_reset(&rec);
+  is_int(ac_agent_runtime_invoke(rt, "{\"prompt\": \"0123456789\"}", NULL,
+                                 0, NULL, &e), AC_ETOOBIG,
+         "a payload over the budget: ETOOBIG (not out of memory)");
+  is_str(e.msg, "JSON body too large", "says so");
+  is_int(rec_count(&rec), 0, "nothing sent");
+
+  /* the escapes json.dumps writes that a prompt rarely holds */
+  {
+    struct ac_agent_runtime_config c2;
+    ac_agent_runtime *rt2 = NULL;
+    cfg_init(&c2);
+    c2.session_id = SID;
+    rt2 = open_rt(&c2, &e);
+    push(200, "{}", NULL, SID, 0);
+    is_int(ac_agent_runtime_invoke(rt2, "{\"k\": \"\\r\\b\\f\u20ac\"}",
+                                   NULL, 0, NULL, &e), AC_OK,
+           "CR, BS, FF and a euro");
+    is_str(rec_get(&rec, 0)->body, "{\"k\": \"\\r\\b\\f\\u20ac\"}",
+           "as json.dumps writes them");
+    ac_agent_runtime_free(rt2);
+  }
+
+  /* a reply asked of a job that is no invocation */
+  push(200, "{}", NULL, SID, 0);
+  is_int(ac_start_agent_runtime_new(eng, &cfg, NULL, &j, &e), AC_OK,
+         "a bootstrap job");
+  ok(j != NULL && ac_job_wait(j, 10000) == 1, "done");
+  memset(&r, 0x5a, sizeof r);
+  ac_job_take_agent_reply(j, &r);
+  ok(r.body == NULL && r.status == 0, "no reply from a bootstrap job");
+  {
+    ac_agent_runtime *rt2 = ac_job_take_agent_runtime(j);
+    ok(rt2 != NULL, "but its runtime");
+    ac_agent_runtime_free(rt2);
+  }
+  ac_job_free(j);
+  ac_agent_runtime_free(rt);
+  ac_engine_free(eng);
+}
+
 int main(void) {
-  plan(5);
+  plan(6);
   ready = ac_global_init(NULL) == AC_OK && rec_start(&rec) == 0;
   if (!ready)
     printf("# setup failed: every case fails its precondition\n");
@@ -522,6 +621,7 @@ int main(void) {
   test_paths();
   test_errors();
   test_jobs();
+  test_odd_inputs();
   if (ready)
     rec_stop(&rec);
   return done_testing();

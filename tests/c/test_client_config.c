@@ -27,6 +27,14 @@ static enum ac_code failing_hook(void *ud, struct ac_local_endpoint *out,
   return ac_error_set(err, AC_ECONNECT, "serve did not start");
 }
 
+static enum ac_code empty_hook(void *ud, struct ac_local_endpoint *out,
+                               struct ac_error *err) {
+  (void)ud;
+  (void)err;
+  memset(out, 0, sizeof *out);
+  return AC_OK;                       /* "found" a server, gave no URL */
+}
+
 static int freed_ud;
 
 static void free_ud(void *ud) {
@@ -148,6 +156,21 @@ int main(void) {
   cfg.local_default = failing_hook;
   is_int(ac_client_new(&cfg, &c, &e), AC_ECONNECT, "hook error returned");
   is_str(e.msg, "serve did not start", "hook message kept");
+  cfg.local_default = empty_hook;
+  c = NULL;
+  is_int(ac_client_new(&cfg, &c, &e), AC_ECONFIG,
+         "a hook that gives no URL: ECONFIG");
+  is_str(e.msg, "the local runtime gave no URL", "says so");
+  ok(c == NULL, "no client");
+  /* no configuration at all: the environment */
+  setenv("WORKLOAD_MANAGER_URL", "http://wm-env:1", 1);
+  setenv("ROUTER_URL", "http://router-env:2", 1);
+  is_int(ac_client_new(NULL, &c, &e), AC_OK, "a NULL configuration");
+  is_str(c ? ac_client_router_url(c) : "", "http://router-env:2",
+         "takes the environment's URLs");
+  ac_client_free(c);
+  unsetenv("WORKLOAD_MANAGER_URL");
+  unsetenv("ROUTER_URL");
 
   tcase("local state files");
   /* Local state files. */

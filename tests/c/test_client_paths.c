@@ -156,7 +156,7 @@ static const char *sent_path(const struct rec_req *q, enum op op) {
 
 static const char *const refused[] = {
   "/etc/k/f.txt", "//etc/k/f.txt", "/opt/x", "/", "/home/other/x",
-  "../x", "k/../../x", "/workspace/../etc/x", "/workspace/..",
+  "../x", "../../x", "k/../../x", "/workspace/../etc/x", "/workspace/..",
   "/tmpfoo/x", "/workspacex/y",
 };
 

@@ -176,6 +176,17 @@ int main(void) {
   pyfix_is("print(1\\nprint(2)", NULL, "still invalid after the fix: kept");
   pyfix_is("# c\\n\nprint(1)", NULL, "\\n in a comment is valid");
   pyfix_is("x = r'\\n'", NULL, "raw string untouched");
+  pyfix_is("x = 1 \\\r\ny = 2", NULL, "a CRLF line continuation is valid");
+  pyfix_is("s = 'a\nb'\\nprint(s)", NULL,
+           "a string broken by a newline: invalid either way, kept");
+  {
+    /* 201 open brackets: deeper than the lexer follows, so never
+    ** "sound", and the fix cannot make it so */
+    char deep[260];
+    memset(deep, '(', 201);
+    strcpy(deep + 201, "\\n)");
+    pyfix_is(deep, NULL, "brackets nested past 200: kept as they are");
+  }
   ok(ac_py_lexically_ok("f(\"\"\"a\n\"b\"\n\"\"\")", 15),
      "triple-quoted string spans lines");
   ok(!ac_py_lexically_ok("print('a)", 9), "unterminated string");
@@ -191,6 +202,16 @@ int main(void) {
   remote_is("../x", NULL);
   remote_is("a/../../x", NULL);
   remote_is("\xc3\xa9.txt", "%C3%A9.txt");
+  remote_is("a/b/", "a/b");
+  {
+    struct ac_buf b;
+    struct ac_error e;
+    ac_buf_init(&b, 8);
+    is_int(ac_url_remote_path(&b, "abc/defgh/ij", &e), AC_ETOOBIG,
+           "a remote path past a capped buffer");
+    is_str(e.msg, "remote path too long", "says so");
+    ac_buf_free(&b);
+  }
   {
     struct ac_buf b;
     ac_buf_init(&b, 0);

@@ -5,7 +5,7 @@
 #include <errno.h>
 
 int main(void) {
-  plan(6);
+  plan(7);
   struct ac_error e;
   char longarg[600];
 
@@ -37,5 +37,17 @@ int main(void) {
   ac_error_clear(&e);
   is_int(e.code, AC_OK, "clear resets the code");
   is_int(ac_error_set(NULL, AC_EIO, "x"), AC_EIO, "NULL carrier allowed");
+  tcase("a message is never empty; unknown codes have a text; NULL "
+        "carriers everywhere");
+  ac_error_set(&e, AC_ETIMEOUT, "%s", "");
+  is_str(e.msg, "operation timed out", "an empty message becomes the code's text");
+  ok(e.msg[0] != '\0' && strcmp(e.msg, ac_strerror(AC_ETIMEOUT)) == 0,
+     "(that of ETIMEOUT)");
+  is_str(ac_strerror(AC_OK), "success", "AC_OK's text");
+  is_str(ac_strerror(AC_CODE_LAST), "unknown error", "past the last code");
+  is_str(ac_strerror((enum ac_code)-1), "unknown error", "a negative code");
+  ac_error_clear(NULL);
+  is_int(ac_error_errno(NULL, AC_ESYSTEM, EIO, "x"), AC_ESYSTEM,
+         "errno into a NULL carrier: the code");
   return done_testing();
 }
