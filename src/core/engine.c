@@ -373,18 +373,6 @@ static void transfer_done(ac_job *j, CURLcode cc) {
   curl_multi_remove_handle(e->multi, j->easy);
   j->in_multi = 0;
   j->resp.status = status;
-  /* The transfer's last progress reaches its callback before the step,
-  ** which may commit the result (rename a download into place): a
-  ** callback that cancels the job keeps that from happening, however
-  ** fast the transfer was. */
-  if (j->prog_pending && j->cb.on_progress != NULL && !e->delivering) {
-    j->prog_pending = 0;
-    e->delivering = 1;
-    j->cb.on_progress(j->cb.ud, j, j->prog_done, j->prog_total);
-    e->delivering = 0;
-    if (j->done)
-      return;                         /* cancelled by its callback */
-  }
   if (cc == CURLE_OK)
     note_runtime(j);
   if (cc == CURLE_OK)
