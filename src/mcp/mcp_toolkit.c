@@ -96,7 +96,11 @@ int mcp_arg_known(json_t *args, const char *const *keys,
     int ok = 0;
     for (size_t i = 0; keys[i] != NULL && !ok; i++)
       ok = !strcmp(k, keys[i]);
-    if (!ok) {
+    if (!ok && keys[0] == NULL) {
+      snprintf(why->msg, sizeof why->msg, "invalid arguments: unknown "
+               "argument '%.60s' (the tool takes none)", k);
+      return 0;
+    } else if (!ok) {
       size_t used;
       used = (size_t)snprintf(why->msg, sizeof why->msg,
                               "invalid arguments: unknown argument '%.60s' "
