@@ -286,7 +286,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
 static enum MHD_Result reply_rpc_error(struct MHD_Connection *c,
                                        unsigned status, int code,
                                        const char *why) {
-  json_t *e = mcp_rpc_error(NULL, code, why, NULL);
+  json_t *e = mcp_rpc_error(NULL, code, why);
   char *t = json_dumps(e, JSON_COMPACT);
   enum MHD_Result ret = reply(c, status, "application/json", t, NULL);
   free(t);
