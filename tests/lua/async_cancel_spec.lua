@@ -497,6 +497,47 @@ describe("misuse", function()
     other:detach()
   end)
 
+  it("a Lua auth provider runs for jobs; its error is the job's error",
+     function()
+    local fail, calls = false, 0
+    local ci <close> = agentcube.CodeInterpreterClient(help.opts(srv.url, {
+      auth = function()
+        calls = calls + 1
+        if fail then error("no token today", 0) end
+        return "t"
+      end }))
+    local before = calls
+    local ok, r = finish(async.submit(ci, "exec", { command = "echo a" }))
+    assert.is_true(ok)
+    assert.equal("a\n", r.stdout)
+    assert.is_true(calls > before)            -- asked during the job
+    fail = true
+    local ok2, err = finish(async.submit(ci, "exec", { command = "echo b" }))
+    assert.is_falsy(ok2)
+    assert.equal("no token today", err)
+    fail = false                              -- the DELETE at close
+    usable(ci)
+  end)
+
+  it("<close> with a job running waits for the job, then stops",
+     function()
+    local job, id
+    do
+      local ci <close> = client()
+      id = ci.session_id
+      job = async.submit(ci, "exec", { command = { "sh", "-c",
+                                                  "sleep 0.5; echo late" } })
+    end
+    local ok, r = finish(job)
+    assert.is_true(ok)
+    assert.equal(0, r.exit_code)
+    assert.equal("late\n", r.stdout)         -- the job was not cut short
+    async.poll(0)
+    for _, sid in ipairs(help.session_ids(srv)) do
+      assert.not_equal(id, sid, "the session was not deleted")
+    end
+  end)
+
   it("a context run's stderr streams through on_stderr", function()
     local ci <close> = client()
     local ctx <close> = ci:create_context("python")
