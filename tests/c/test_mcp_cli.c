@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -356,11 +357,11 @@ static long http(const char *method, const char *url, const char *body,
 }
 
 static void http_refusals(void) {
-  /* MCP_HOST=localhost: AgentCube's variables, and the name mapped to
-  ** the loopback address */
-  const char *argv[] = { "--transport", "streamable-http", "--port", "0",
-                         NULL };
-  const char *env[] = { "MCP_HOST=localhost", NULL };
+  /* --host and --port (AgentCube's MCP_HOST and MCP_PORT), and the name
+  ** localhost mapped to the loopback address */
+  const char *argv[] = { "--transport", "streamable-http", "--host",
+                         "localhost", "--port", "0", NULL };
+  const char *env[] = { "MCP_HOST=192.0.2.1", NULL };  /* options win */
   struct child ch;
   struct buf out = { 0 }, err = { 0 }, r = { 0 };
   char url[128], base[128], sid[128], hdr[200];
@@ -431,6 +432,153 @@ static void http_refusals(void) {
   buf_free(&err);
 }
 
+/* ---- a server that is not AgentCube ---- */
+
+/* Answers every request 404 "404 page not found", as any web server at a
+** mistyped URL does. */
+static enum MHD_Result not_agentcube(void *cls, struct MHD_Connection *c,
+                                     const char *url, const char *method,
+                                     const char *version, const char *up,
+                                     size_t *up_size, void **con_cls) {
+  static const char body[] = "404 page not found";
+  struct MHD_Response *r;
+  enum MHD_Result ret;
+  (void)cls, (void)url, (void)method, (void)version, (void)up;
+  if (*con_cls == NULL) {
+    *con_cls = (void *)1;
+    return MHD_YES;
+  }
+  if (*up_size > 0) {
+    *up_size = 0;
+    return MHD_YES;
+  }
+  r = MHD_create_response_from_buffer(sizeof body - 1, (void *)body,
+                                      MHD_RESPMEM_PERSISTENT);
+  ret = MHD_queue_response(c, MHD_HTTP_NOT_FOUND, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+/* Waits up to 200 ms for stdout and reads what came. */
+static void read_some(struct child *ch, struct buf *out) {
+  struct pollfd p = { ch->out, POLLIN, 0 };
+  char chunk[4096];
+  ssize_t r;
+  if (ch->out >= 0 && poll(&p, 1, 200) > 0) {
+    r = read(ch->out, chunk, sizeof chunk);
+    if (r > 0) {
+      buf_add(out, chunk, (size_t)r);
+    } else if (r == 0 || errno != EINTR) {
+      close(ch->out);               /* it ended: nothing more will come */
+      ch->out = -1;
+    }
+  }
+}
+
+/* Sends lines (one message each) and waits for the replies to requests
+** 2..last; then EOF. Returns the replies by id (a JSON object). */
+static json_t *converse(const char *const *argv, const char *const *env,
+                        const char *lines, int last, int *status) {
+  struct child ch;
+  struct buf out = { 0 }, err = { 0 };
+  json_t *byid = json_object();
+  char want[32];
+  *status = -1;
+  if (!start(&ch, argv, env))
+    return byid;
+  pump(&ch, lines, strlen(lines), 1, "\"id\":1,", &out, &err);
+  for (long long end = now_ms() + 60000; now_ms() < end;) {
+    int n = 0;
+    for (int id = 2; id <= last; id++) {
+      snprintf(want, sizeof want, "\"id\":%d,", id);
+      n += out.p != NULL && strstr(out.p, want) != NULL;
+    }
+    if (n == last - 1 || ch.out < 0)
+      break;
+    read_some(&ch, &out);
+  }
+  pump(&ch, NULL, 0, 0, NULL, &out, &err);
+  *status = reap(&ch);
+  for (char *line = out.p ? strtok(out.p, "\n") : NULL; line != NULL;
+       line = strtok(NULL, "\n")) {
+    json_t *m = json_loads(line, 0, NULL);
+    json_t *id = json_object_get(m, "id");
+    if (json_is_integer(id)) {
+      snprintf(want, sizeof want, "%lld",
+               (long long)json_integer_value(id));
+      json_object_set(byid, want, m);
+    }
+    json_decref(m);
+  }
+  buf_free(&out);
+  buf_free(&err);
+  return byid;
+}
+
+/* The error code of the tool result answering request id, or "". */
+static const char *tool_code(json_t *byid, const char *id) {
+  json_t *r = json_object_get(json_object_get(byid, id), "result");
+  const char *code = json_string_value(json_object_get(
+    json_object_get(r, "structuredContent"), "code"));
+  return json_is_true(json_object_get(r, "isError")) && code ? code : "";
+}
+
+#define INIT "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"," \
+             "\"params\":{\"protocolVersion\":\"2025-03-26\"}}\n"
+#define CALL(id, tool, args) "{\"jsonrpc\":\"2.0\",\"id\":" #id "," \
+  "\"method\":\"tools/call\",\"params\":{\"name\":\"" tool "\"," \
+  "\"arguments\":" args "}}\n"
+
+static void unreachable_backend(void) {
+  struct MHD_Daemon *d = MHD_start_daemon(
+    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+    NULL, not_agentcube, NULL, MHD_OPTION_END);
+  const union MHD_DaemonInfo *info =
+    d ? MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+  char wm[80], rt[80];
+  const char *env[] = { wm, rt, NULL };
+  const char *noenv[] = { "WORKLOAD_MANAGER_URL=", "ROUTER_URL=",
+                          "AGENTCUBE_HOME=/proc/version/home", NULL };
+  const char *argv[] = { NULL };
+  const char *lines = INIT
+    CALL(2, "create_session", "{}")
+    CALL(3, "execute_command", "{\"command\":\"true\"}")
+    CALL(4, "read_file", "{\"session_id\":\"s-1\",\"remote_path\":\"a\"}")
+    CALL(5, "list_files", "{\"session_id\":\"s-1\"}")
+    CALL(6, "write_file", "{\"session_id\":\"s-1\",\"content\":\"x\","
+                          "\"remote_path\":\"a\"}");
+  json_t *byid;
+  int status;
+
+  tcase("a server that is not AgentCube, or a runtime that cannot start: "
+        "every tool call is an error result, the server goes on");
+  REQUIRE(info != NULL, "a web server that answers 404 to everything");
+  snprintf(wm, sizeof wm, "WORKLOAD_MANAGER_URL=http://127.0.0.1:%u",
+           info->port);
+  snprintf(rt, sizeof rt, "ROUTER_URL=http://127.0.0.1:%u", info->port);
+  byid = converse(argv, env, lines, 6, &status);
+  is_str(tool_code(byid, "2"), "EHTTP", "create_session: EHTTP");
+  is_str(tool_code(byid, "3"), "EHTTP", "execute_command (its new session): "
+         "EHTTP");
+  is_str(tool_code(byid, "4"), "EHTTP", "read_file: EHTTP");
+  is_str(tool_code(byid, "5"), "EHTTP", "list_files: EHTTP");
+  is_str(tool_code(byid, "6"), "EHTTP", "write_file: EHTTP");
+  ok(strstr(json_string_value(json_object_get(json_object_get(json_object_get(
+     json_object_get(byid, "4"), "result"), "structuredContent"),
+     "session_id")) ? : "", "s-1") != NULL, "  read_file names the session");
+  is_int(status, 0, "EOF: exit status 0");
+  json_decref(byid);
+  MHD_stop_daemon(d);
+
+  /* no endpoint configured and a home where the runtime cannot live */
+  byid = converse(argv, noenv, INIT CALL(2, "create_session", "{}"), 2,
+                  &status);
+  ok(strcmp(tool_code(byid, "2"), "") != 0, "create_session without a "
+     "runtime: an error result (%s)", tool_code(byid, "2"));
+  is_int(status, 0, "EOF: exit status 0");
+  json_decref(byid);
+}
+
 static void http_port_in_use(void) {
   struct sockaddr_in sa;
   socklen_t sl = sizeof sa;
@@ -457,7 +605,7 @@ static void http_port_in_use(void) {
 }
 
 int main(void) {
-  plan(5);
+  plan(6);
   unsetenv("MCP_TRANSPORT");
   unsetenv("MCP_HOST");
   unsetenv("MCP_PORT");
@@ -468,6 +616,7 @@ int main(void) {
   stdio_signals();
   http_refusals();
   http_port_in_use();
+  unreachable_backend();
   curl_global_cleanup();
   return done_testing();
 }
