@@ -219,6 +219,7 @@ static char *tool_error(struct mcp_conn *c, const char *tool,
 }
 
 static void tool_arg_table(struct mcp_conn *c) {
+  json_t *m;
   /* Each is refused before any session is made (no sandbox here). */
   static const struct { const char *tool, *args, *says; } cases[] = {
     { "create_session", "{\"ttl\":5}",
@@ -288,6 +289,10 @@ static void tool_arg_table(struct mcp_conn *c) {
     { "stat_path", "{\"path\":5}", "'path' must be a string" },
     { "rename_path", "{\"from\":\"a\",\"to\":\"b\",\"overwrite\":\"no\"}",
       "'overwrite' must be true or false" },
+    { "write_file", "{\"content\":\"x\",\"remote_path\":\"a\","
+      "\"session_reuse\":1}", "'session_reuse' must be true or false" },
+    { "create_context", "{\"session_reuse\":\"yes\"}",
+      "'session_reuse' must be true or false" },
   };
   char *why;
 
@@ -299,10 +304,57 @@ static void tool_arg_table(struct mcp_conn *c) {
        "%s %s: %s", cases[i].tool, cases[i].args, why ? why : "(no error)");
     free(why);
   }
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"list_files\",\"arguments\":"
+             "{\"path\":1},\"_meta\":{\"progressToken\":{\"a\":1}}}}");
+  ok(json_is_true(json_object_get(json_object_get(m, "result"), "isError")),
+     "a progressToken that is neither string nor integer is ignored: the "
+     "call is answered");
+  json_decref(m);
   why = tool_error(c, "download_file", "{\"remote_path\":\"a\","
                    "\"local_path\":\"b\"}", "EACCESS");
   ok(why != NULL && strstr(why, "start the server with --files-dir DIR"),
      "download_file without --files-dir: EACCESS, saying how to turn it on");
+  free(why);
+}
+
+static void host_tool_args(struct mcp_conn *c) {
+  char longname[300], args[400];
+  char *why;
+
+  tcase("host file tools with --files-dir: arguments and names refused "
+        "before any session");
+  REQUIRE(c != NULL, "an MCP connection with a files dir");
+  json_decref(say(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                  "\"initialize\",\"params\":{\"protocolVersion\":"
+                  "\"2025-06-18\"}}"));
+  why = tool_error(c, "upload_file", "{\"local_path\":5,\"remote_path\":"
+                   "\"a\"}", "EINVAL");
+  ok(why && strstr(why, "'local_path' must be a string"), "upload_file: %s",
+     why ? why : "(no error)");
+  free(why);
+  why = tool_error(c, "upload_file", "{\"local_path\":\"missing.txt\","
+                   "\"remote_path\":\"a\"}", "ENOTFOUND");
+  ok(why && strstr(why, "missing.txt: no such file in the files directory"),
+     "upload_file of a missing file: ENOTFOUND: %s", why ? why : "(none)");
+  free(why);
+  why = tool_error(c, "download_file", "{\"remote_path\":\"a\"}",
+                   "EINVAL");
+  ok(why && strstr(why, "'local_path' is required"), "download_file: %s",
+     why ? why : "(no error)");
+  free(why);
+  memset(longname, 'n', 256);
+  longname[256] = '\0';
+  snprintf(args, sizeof args, "{\"remote_path\":\"a\",\"local_path\":"
+           "\"d/%s\"}", longname);
+  why = tool_error(c, "download_file", args, "EINVAL");
+  ok(why && strstr(why, "not a file name"), "a local name of 256 bytes: "
+     "not a file name (%.40s)", why ? why : "no EINVAL");
+  free(why);
+  why = tool_error(c, "download_file", "{\"remote_path\":\"a\","
+                   "\"local_path\":\"../out\"}", "EACCESS");
+  ok(why && strstr(why, "outside the files directory"), "'..' out: %s",
+     why ? why : "(no error)");
   free(why);
 }
 
@@ -408,15 +460,20 @@ static void command_words(void) {
 int main(void) {
   struct mcp_options o = { 0 };
   struct mcp_backend *b = NULL;
-  struct mcp_conn *c = NULL;
+  struct mcp_conn *c = NULL, *hc = NULL;
+  struct mcp_hostdir *hd = NULL;
+  char dir[64] = "/tmp/agentcube-mcp-proto.XXXXXX", cmd[128];
 
-  plan(8);
+  plan(9);
   o.template_name = AC_DEFAULT_NAME;
   o.ns = AC_DEFAULT_NAMESPACE;
   o.ttl = 60;
   col.msgs = json_array();
   if (mcp_backend_new(&o, &b, NULL) == AC_OK)
     c = mcp_conn_new(b, NULL);
+  if (b != NULL && mkdtemp(dir) != NULL &&
+      mcp_hostdir_open(dir, &hd, NULL) == AC_OK)
+    hc = mcp_conn_new(b, hd);
   classify();
   lifecycle(c);
   errors(c);
@@ -425,6 +482,12 @@ int main(void) {
   tools_list();
   helpers();
   command_words();
+  host_tool_args(hc);
+  mcp_conn_close(hc);
+  mcp_hostdir_close(hd);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    printf("# could not remove %s\n", dir);
   mcp_conn_close(c);
   mcp_backend_free(b);
   json_decref(col.msgs);
