@@ -183,7 +183,8 @@ describe("AgentRuntimeClient on the wire", function()
     assert.is_true(ar.closed)
   end)
 
-  it("payloads: [] for an empty array, invalid UTF-8 keys refused",
+  it("payloads: [] for an empty array; invalid UTF-8 keys and cycles "
+     .. "refused",
      function()
     local ar <close> = agent()
     ar:invoke({ items = setmetatable({}, { __jsontype = "array" }),
@@ -192,6 +193,12 @@ describe("AgentRuntimeClient on the wire", function()
     local e = catch(ar.invoke, ar, { ["\xff"] = 1 })
     assert.equal("EINVAL", e.code)
     assert.matches("is not valid UTF%-8", e.message)
+    -- a table that holds itself: refused, not a stack overflow
+    local loop = { name = "me" }
+    loop.self = loop
+    e = catch(ar.invoke, ar, loop)
+    assert.equal("EINVAL", e.code)
+    assert.matches("payload nested deeper than 1000 levels", e.message)
     assert.equal(2, #fake:log())              -- refused before any HTTP
   end)
 

@@ -209,6 +209,16 @@ describe("misuse", function()
                    inner.message)
   end)
 
+  it("a callback may make blocking calls on another session", function()
+    local a <close> = client()
+    local b <close> = client()
+    local inner
+    a:execute_command("echo a", { on_stdout = function()
+      inner = b:execute_command("echo b")
+    end })
+    assert.matches("b\n$", inner)
+  end)
+
   it("waiting from inside a job's callback fails that job", function()
     local ci <close> = client()
     local job = async.submit(ci, "exec", { command = "echo hi",

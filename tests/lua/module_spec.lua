@@ -220,6 +220,9 @@ describe("CodeInterpreterClient options", function()
                    catch(agentcube.CodeInterpreterClient, { name = 1 }))
     assert.matches("'auth'", catch(agentcube.CodeInterpreterClient,
                                    { auth = 42 }))
+    -- a userdata with methods but no get_token is no provider
+    assert.matches("'auth'", catch(agentcube.CodeInterpreterClient,
+                                   { auth = io.stdout }))
     assert.matches("bad option 'connect_timeout' %(positive number of " ..
                    "seconds expected%)", catch(agentcube.CodeInterpreterClient,
                                                { connect_timeout = 0 }))
