@@ -299,6 +299,17 @@ describe("misuse a script can cause", function()
     done, total = ci:transfer()
     assert.equal(100000, done)
     assert.equal(100000, total)
+    -- a progress callback that raises at the very end: the call fails
+    -- and the download leaves no file, as when it is cut short
+    local dst = tmp .. "/late.bin"
+    local e = select(2, pcall(ci.download_file, ci, "transfer.bin", dst,
+      { on_progress = function(d, t)
+          if t > 0 and d >= t then error("late", 0) end
+        end }))
+    assert.equal("late", e)
+    assert.is_false(help.exists(dst))
+    ci:download_file("transfer.bin", dst)       -- the positive control
+    assert.equal(100000, #help.read_file(dst))
     ci:stop()
     assert.equal(0, (ci:transfer()))              -- stopped: nothing
   end)
