@@ -385,6 +385,15 @@ static void http_refusals(void) {
          "POST /mcp without a session: 400 (send initialize first)");
   ok(r.p && strstr(r.p, "initialize first"), "  saying so");
   buf_free(&r);
+  /* a page served from this machine, on any port, may talk to us */
+  is_int(http("POST", url, ping1, strlen(ping1),
+              "Origin: http://localhost:5173", &r, NULL), 400,
+         "Origin http://localhost:5173 is let through (400, not 403)");
+  buf_free(&r);
+  is_int(http("POST", url, ping1, strlen(ping1),
+              "Origin: http://localhost.example.com", &r, NULL), 403,
+         "Origin http://localhost.example.com is foreign: 403");
+  buf_free(&r);
 
   snprintf(hdr, sizeof hdr, "%smcpx", base);
   is_int(http("GET", hdr, NULL, 0, NULL, &r, NULL), 404, "GET /mcpx: 404");
