@@ -507,10 +507,16 @@ describe("misuse", function()
         return "t"
       end }))
     local before = calls
-    local ok, r = finish(async.submit(ci, "exec", { command = "echo a" }))
+    -- two jobs on the session at once share its provider
+    local j1 = async.submit(ci, "exec", { command = "echo a" })
+    local j2 = async.submit(ci, "exec", { command = "echo a2" })
+    local ok, r = finish(j1)
     assert.is_true(ok)
     assert.equal("a\n", r.stdout)
-    assert.is_true(calls > before)            -- asked during the job
+    ok, r = finish(j2)
+    assert.is_true(ok)
+    assert.equal("a2\n", r.stdout)
+    assert.is_true(calls >= before + 2)       -- asked during the jobs
     fail = true
     local ok2, err = finish(async.submit(ci, "exec", { command = "echo b" }))
     assert.is_falsy(ok2)
