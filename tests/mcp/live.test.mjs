@@ -219,3 +219,35 @@ test('a command past its limit says timed_out; a non-PNG image is skipped',
                                         reason: 'not a PNG file' }]);
   assert.ok(!run.content.some((b) => b.type === 'image'));
 });
+
+test('run_code streams its output as progress, like execute_command',
+     async () => {
+  const seen = [];
+  const r = await mcp.client.callTool({ name: 'run_code', arguments: {
+    language: 'python', session_id: sid, code: 'print("streamed")' } },
+    types.CallToolResultSchema, { onprogress: (p) => seen.push(p) });
+  assert.equal(payload(r).output, 'streamed\n');
+  assert.ok(outputSeen(seen, 'streamed\n'), JSON.stringify(seen));
+});
+
+test('write_file into an expired session recovers once and says so',
+     async () => {
+  const made = payload(await call('create_session', {}));
+  await rt.deleteSession(made.session_id);   // it expires behind us
+  const r = payload(await call('write_file', { session_id: made.session_id,
+    content: 'x', remote_path: 'after.txt' }));
+  assert.equal(r.session_recovered, true);
+  assert.equal(r.previous_session_id, made.session_id);
+  assert.notEqual(r.session_id, made.session_id);
+  assert.equal(r.status, 'ok');
+});
+
+test('a context run past its time limit says timed_out', async (t) => {
+  const made = await call('create_context', { session_id: sid,
+                                              language: 'python' });
+  if (unsupported(t, made, 'code contexts')) return;
+  const r = await call('run_code', { language: 'python', session_id: sid,
+    context_id: payload(made).context_id, timeout_seconds: 1,
+    code: 'import time\ntime.sleep(30)' });
+  assert.equal(r.structuredContent.timed_out, true);
+});
