@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <unistd.h>
 
 enum close_kind { CLOSE_NONE = ACLUA_CLOSE_NONE, CLOSE_STOP = ACLUA_CLOSE_STOP,
                   CLOSE_SCOPE = ACLUA_CLOSE_SCOPE };
@@ -866,8 +867,14 @@ static int transfer(lua_State *L, int upload) {
     ac_engine_free(e);
   }
   call_end(L, &cc);
-  if (fn != 0 && r.failed)
+  if (fn != 0 && r.failed) {
+    /* The callback raised at the last progress report, when the transfer
+    ** was already complete: the call still fails, so a download leaves
+    ** no file behind, as when it was cut short. */
+    if (!upload && rc == AC_OK)
+      unlink(b);
     return lua_error(L);              /* the callback's own error */
+  }
   if (rc != AC_OK)
     return call_fail(L, &cc, &err);
   return 0;

@@ -69,10 +69,8 @@ enum mcp_kind mcp_rpc_classify(json_t *msg, json_t **id, int *code,
 
 /* {"jsonrpc":"2.0","id":id,"result":result}; steals result. */
 json_t *mcp_rpc_result(json_t *id, json_t *result);
-/* {"jsonrpc":"2.0","id":id|null,"error":{code,message[,data]}}; steals
-** data (may be NULL). */
-json_t *mcp_rpc_error(json_t *id, int code, const char *message,
-                      json_t *data);
+/* {"jsonrpc":"2.0","id":id|null,"error":{code,message}}. */
+json_t *mcp_rpc_error(json_t *id, int code, const char *message);
 /* {"jsonrpc":"2.0","method":m,"params":params}; steals params. */
 json_t *mcp_rpc_notification(const char *method, json_t *params);
 

@@ -93,7 +93,7 @@ static void emit(struct mcp_sink *sink, json_t *msg, int final) {
 
 static void reply_error(struct mcp_sink *sink, json_t *id, int code,
                         const char *why) {
-  emit(sink, mcp_rpc_error(id, code, why, NULL), 1);
+  emit(sink, mcp_rpc_error(id, code, why), 1);
 }
 
 /* ---- initialize ---- */

@@ -79,14 +79,18 @@ static const char *relative(struct mcp_hostdir *d, const char *path) {
   return *path ? path : ".";
 }
 
+/* The most of a path an error message shows: what went wrong must fit in
+** the message after it. */
+#define SHOWN 120
+
 static enum ac_code refuse(struct ac_error *err, int e, const char *path) {
   if (e == EXDEV || e == ELOOP)
-    return ac_error_set(err, AC_EACCESS, "%s: outside the files directory "
-                        "(or through a symlink)", path);
+    return ac_error_set(err, AC_EACCESS, "%.*s: outside the files directory "
+                        "(or through a symlink)", SHOWN, path);
   if (e == ENOENT)
-    return ac_error_set(err, AC_ENOTFOUND, "%s: no such file in the files "
-                        "directory", path);
-  return ac_error_errno(err, AC_EIO, e, "%s", path);
+    return ac_error_set(err, AC_ENOTFOUND, "%.*s: no such file in the files "
+                        "directory", SHOWN, path);
+  return ac_error_errno(err, AC_EIO, e, "%.*s", SHOWN, path);
 }
 
 int mcp_hostdir_open_read(struct mcp_hostdir *d, const char *path,
@@ -105,7 +109,7 @@ int mcp_hostdir_open_read(struct mcp_hostdir *d, const char *path,
     return -1;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ac_error_set(err, AC_EINVAL, "%s: not a regular file", path);
+    ac_error_set(err, AC_EINVAL, "%.*s: not a regular file", SHOWN, path);
     close(fd);
     return -1;
   }
@@ -125,7 +129,7 @@ int mcp_hostdir_open_parent(struct mcp_hostdir *d, const char *path,
   slash = strrchr(rel, '/');
   if (snprintf(name, size, "%s", slash ? slash + 1 : rel) >= (int)size ||
       !*name || !strcmp(name, ".") || !strcmp(name, "..")) {
-    ac_error_set(err, AC_EINVAL, "%s: not a file name", path);
+    ac_error_set(err, AC_EINVAL, "%.*s: not a file name", SHOWN, path);
     return -1;
   }
   fd = openat2_(d->fd, ".", O_PATH | O_DIRECTORY, 0);

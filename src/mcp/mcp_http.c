@@ -260,7 +260,7 @@ static struct hsess *hs_new(struct hserver *h) {
 
 struct req {
   char *body;
-  size_t len;
+  size_t len, cap;            /* cap: the bytes body can hold */
   int too_big;
 };
 
@@ -286,7 +286,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
 static enum MHD_Result reply_rpc_error(struct MHD_Connection *c,
                                        unsigned status, int code,
                                        const char *why) {
-  json_t *e = mcp_rpc_error(NULL, code, why, NULL);
+  json_t *e = mcp_rpc_error(NULL, code, why);
   char *t = json_dumps(e, JSON_COMPACT);
   enum MHD_Result ret = reply(c, status, "application/json", t, NULL);
   free(t);
@@ -424,11 +424,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
   }
   if (*upload_size > 0) {
     if (!r->too_big && r->len + *upload_size <= BODY_MAX) {
-      char *grown = realloc(r->body, r->len + *upload_size + 1);
-      if (grown == NULL) {
-        r->too_big = 1;
-      } else {
-        r->body = grown;
+      size_t need = r->len + *upload_size + 1;
+      if (need > r->cap) {
+        /* doubling: a large body arrives in many small pieces, and
+        ** growing by each piece would copy it over and over */
+        size_t cap = r->cap ? r->cap : 4096;
+        char *grown;
+        while (cap < need)
+          cap *= 2;
+        grown = realloc(r->body, cap);
+        if (grown == NULL) {
+          r->too_big = 1;
+        } else {
+          r->body = grown;
+          r->cap = cap;
+        }
+      }
+      if (!r->too_big) {
         memcpy(r->body + r->len, upload, *upload_size);
         r->len += *upload_size;
         r->body[r->len] = '\0';

@@ -45,6 +45,19 @@ static int number(const char *opt, const char *s, long long min,
   return 1;
 }
 
+/* Whether opt is one of the options that take a value: an unknown option
+** is named as unknown, also when it is the last word. */
+static int takes_value(const char *opt) {
+  static const char *const names[] = {
+    "--transport", "--listen", "--host", "--port", "--template",
+    "--namespace", "--files-dir", "--ttl", "--idle-timeout", NULL
+  };
+  for (int i = 0; names[i] != NULL; i++)
+    if (!strcmp(opt, names[i]))
+      return 1;
+  return 0;
+}
+
 int ac_mcp_main(int argc, char **argv) {
   struct mcp_options o;
   struct mcp_backend *b = NULL;
@@ -75,10 +88,14 @@ int ac_mcp_main(int argc, char **argv) {
       o.keep = 1, takes = 0;
     } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
       o.verbose = 1, takes = 0;
+    } else if (a[0] != '-') {
+      fprintf(stderr, "agentcube mcp: unexpected argument\n%s", usage);
+      return 2;
+    } else if (!takes_value(a)) {
+      fprintf(stderr, "agentcube mcp: unknown option %s\n%s", a, usage);
+      return 2;
     } else if (val == NULL) {
-      fprintf(stderr, "agentcube mcp: %s\n%s",
-              strncmp(a, "--", 2) ? "unexpected argument" : "missing value",
-              usage);
+      fprintf(stderr, "agentcube mcp: missing value\n%s", usage);
       return 2;
     } else if (!strcmp(a, "--transport")) {
       o.transport = val;
@@ -101,9 +118,6 @@ int ac_mcp_main(int argc, char **argv) {
       if (!number(a, val, 1, &v))
         return 2;
       o.idle_timeout = (long)v;
-    } else {
-      fprintf(stderr, "agentcube mcp: unknown option %s\n%s", a, usage);
-      return 2;
     }
     i += takes;
   }

@@ -73,15 +73,10 @@ json_t *mcp_rpc_result(json_t *id, json_t *result) {
                    "result", result);
 }
 
-json_t *mcp_rpc_error(json_t *id, int code, const char *message,
-                      json_t *data) {
-  json_t *e = json_pack("{s:i, s:s}", "code", code, "message", message);
-  if (e != NULL && data != NULL)
-    json_object_set_new(e, "data", data);
-  else if (data != NULL)
-    json_decref(data);
-  return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id",
-                   id != NULL ? id : json_null(), "error", e);
+json_t *mcp_rpc_error(json_t *id, int code, const char *message) {
+  return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
+                   id != NULL ? id : json_null(), "error", "code", code,
+                   "message", message);
 }
 
 json_t *mcp_rpc_notification(const char *method, json_t *params) {

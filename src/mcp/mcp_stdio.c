@@ -81,7 +81,7 @@ int mcp_stdio_run(const struct mcp_options *o, struct mcp_backend *b,
       continue;
     if ((size_t)n > LINE_MAX_BYTES) {
       json_t *e = mcp_rpc_error(NULL, MCP_INVALID_REQUEST,
-                                "message too large", NULL);
+                                "message too large");
       char *t = json_dumps(e, JSON_COMPACT);
       out_send(&out_sink, t, 1);
       free(t);

@@ -96,7 +96,11 @@ int mcp_arg_known(json_t *args, const char *const *keys,
     int ok = 0;
     for (size_t i = 0; keys[i] != NULL && !ok; i++)
       ok = !strcmp(k, keys[i]);
-    if (!ok) {
+    if (!ok && keys[0] == NULL) {
+      snprintf(why->msg, sizeof why->msg, "invalid arguments: unknown "
+               "argument '%.60s' (the tool takes none)", k);
+      return 0;
+    } else if (!ok) {
       size_t used;
       used = (size_t)snprintf(why->msg, sizeof why->msg,
                               "invalid arguments: unknown argument '%.60s' "
@@ -286,11 +290,23 @@ json_t *mcp_plan_begin(struct mcp_plan *p, const struct mcp_tools_ctx *ctx,
   return NULL;
 }
 
+/* Whether err says the session itself is gone: 410, or the Router's 404
+** for a session it does not know, which names the resource (`sessions.
+** agentcube.volcano.sh "ID" not found`, a Kubernetes NotFound). A 404 the
+** sandbox answers itself (a missing file or directory) is not: replacing
+** the session then would lose the caller's workspace for nothing. */
+static int session_gone(const struct ac_error *err) {
+  if (err->code != AC_EHTTP)
+    return 0;
+  return err->http_status == 410 ||
+         (err->http_status == 404 &&
+          strstr(err->msg, "sessions.agentcube.volcano.sh") != NULL);
+}
+
 int mcp_plan_recover(struct mcp_plan *p, const struct ac_error *err) {
   struct ac_error e2;
   char *fresh;
-  if (!p->given || p->previous != NULL || err->code != AC_EHTTP ||
-      (err->http_status != 404 && err->http_status != 410))
+  if (!p->given || p->previous != NULL || !session_gone(err))
     return 0;
   if (mcp_backend_create(p->ctx->backend, p->ctx->owner, 0, NULL, &fresh,
                          &e2) != AC_OK)

@@ -67,7 +67,8 @@ struct mcp_plan {
 json_t *mcp_plan_begin(struct mcp_plan *p, const struct mcp_tools_ctx *ctx,
                        json_t *args);
 /* After an operation failed with err: when the given session is gone
-** (404/410), replaces it once with a new one and returns 1 (run the
+** (410, or the Router's 404 for an unknown session; not a 404 for a
+** missing file), replaces it once with a new one and returns 1 (run the
 ** operation again); 0 otherwise. */
 int mcp_plan_recover(struct mcp_plan *p, const struct ac_error *err);
 /* Adds session_id (and the recovery fields) to payload; ends the session

@@ -118,15 +118,48 @@ static void parents(void) {
   ok(access(path, F_OK) != 0, "nothing was created outside");
 }
 
+static void odd_paths(void) {
+  struct ac_error err;
+  char path[256], name[256];
+  struct mcp_hostdir *top = NULL;
+  int fd;
+
+  tcase("odd paths: '.' components, a file where a directory should be, "
+        "the root as the files dir");
+  REQUIRE(d != NULL, "the files dir is open");
+  fd = mcp_hostdir_open_parent(d, "./dot//./x.txt", name, sizeof name, &err);
+  ok(fd >= 0 && !strcmp(name, "x.txt"), "'.' and empty components are "
+     "skipped");
+  if (fd >= 0)
+    close(fd);
+  snprintf(path, sizeof path, "%s/dot", root);
+  ok(access(path, F_OK) == 0, "  dot/ was made");
+  fd = mcp_hostdir_open_parent(d, "in.txt/x", name, sizeof name, &err);
+  ok(fd < 0 && err.code == AC_EIO && strstr(err.msg, "in.txt/x"),
+     "a file as a parent directory: EIO naming the path (%s)", err.msg);
+  fd = mcp_hostdir_open_read(d, "in.txt/x", &err);
+  ok(fd < 0 && err.code == AC_EIO && strstr(err.msg, "Not a directory"),
+     "reading through a file: EIO, not a directory (%s)", err.msg);
+  /* the whole tree as the files dir: an absolute path is taken as it is */
+  is_int(mcp_hostdir_open("/", &top, &err), AC_OK, "'/' as the files dir");
+  snprintf(path, sizeof path, "%s/in.txt", root);
+  fd = top ? mcp_hostdir_open_read(top, path, &err) : -1;
+  ok(fd >= 0, "  an absolute path under it opens");
+  if (fd >= 0)
+    close(fd);
+  mcp_hostdir_close(top);
+}
+
 int main(void) {
   char cmd[256];
   int rc;
 
-  plan(4);
+  plan(5);
   open_files_dir();
   reads_inside();
   reads_refused();
   parents();
+  odd_paths();
   rc = done_testing();
   if (d != NULL)
     mcp_hostdir_close(d);

@@ -195,6 +195,169 @@ static void tool_args(struct mcp_conn *c) {
   json_decref(m);
 }
 
+/* Calls tool with args (JSON text) and returns the error text of its
+** result when it is a tool error (isError) with code, else NULL. */
+static char *tool_error(struct mcp_conn *c, const char *tool,
+                        const char *args, const char *code) {
+  static int id = 100;
+  char text[1024];
+  json_t *m, *r, *sc;
+  char *why = NULL;
+  snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":"
+           "\"tools/call\",\"params\":{\"name\":\"%s\",\"arguments\":%s}}",
+           id++, tool, args);
+  m = say(c, text);
+  r = json_object_get(m, "result");
+  sc = json_object_get(r, "structuredContent");
+  if (json_is_true(json_object_get(r, "isError")) &&
+      json_is_string(json_object_get(sc, "error")) &&
+      !strcmp(json_string_value(json_object_get(sc, "code")) ?
+              json_string_value(json_object_get(sc, "code")) : "", code))
+    why = strdup(json_string_value(json_object_get(sc, "error")));
+  json_decref(m);
+  return why;
+}
+
+static void tool_arg_table(struct mcp_conn *c) {
+  json_t *m;
+  /* Each is refused before any session is made (no sandbox here). */
+  static const struct { const char *tool, *args, *says; } cases[] = {
+    { "create_session", "{\"ttl\":5}",
+      "unknown argument 'ttl' (the tool takes none)" },
+    { "list_sessions", "{\"all\":true}", "unknown argument 'all' (the tool "
+      "takes none)" },
+    { "stop_session", "{\"id\":\"s\"}",
+      "unknown argument 'id' (valid: session_id)" },
+    { "stop_session", "{\"session_id\":5}", "'session_id' must be a string" },
+    { "execute_command", "{\"command\":\"ls\",\"session_reuse\":\"yes\"}",
+      "'session_reuse' must be true or false" },
+    { "execute_command", "{\"command\":\"ls\",\"timeout_seconds\":\"5\"}",
+      "'timeout_seconds' must be a number" },
+    { "execute_command", "{\"command\":\"ls\",\"env\":[\"A=1\"]}",
+      "'env' must be an object of strings" },
+    { "execute_command", "{\"command\":\"ls\",\"env\":{\"A=B\":\"x\"}}",
+      "'env' must map variable names (no '=') to strings" },
+    { "execute_command", "{\"command\":\"ls\",\"env\":{\"A\":1}}",
+      "'env' must map variable names" },
+    { "run_code", "{\"language\":\"python\",\"code\":\"1\",\"images\":"
+      "\"a.png\"}", "'images' must be an array of paths" },
+    { "run_code", "{\"language\":\"python\",\"code\":\"1\",\"images\":[1]}",
+      "'images' must be an array of paths" },
+    { "run_code", "{\"language\":\"python\",\"code\":\"1\",\"context_id\":"
+      "\"c1\"}", "'session_id' is required" },
+    { "run_code", "{\"language\":\"python\",\"code\":\"1\",\"context_id\":"
+      "\"c1\",\"session_id\":\"s\",\"timeout_seconds\":0}",
+      "'timeout_seconds' must be between 0.001 and 86400" },
+    { "write_file", "{\"content\":\"x\"}", "'remote_path' is required" },
+    { "write_file", "{\"content\":\"@@@@\",\"remote_path\":\"a\","
+      "\"encoding\":\"base64\"}", "'content' is not valid base64" },
+    { "write_file", "{\"content\":\"abc\",\"remote_path\":\"a\","
+      "\"encoding\":\"base64\"}", "'content' is not valid base64" },
+    { "write_file", "{\"content\":\"x\",\"remote_path\":\"a\","
+      "\"encoding\":\"latin1\"}",
+      "'encoding' must be \"utf-8\" or \"base64\"" },
+    { "read_file", "{\"remote_path\":\"a\",\"max_bytes\":0}",
+      "'max_bytes' must be between 1 and" },
+    { "read_file", "{\"remote_path\":\"a\",\"max_bytes\":\"all\"}",
+      "'max_bytes' must be a number" },
+    { "list_files", "{\"path\":5}", "'path' must be a string" },
+    { "start_process", "{\"command\":\"x\",\"shell\":\"yes\"}",
+      "'shell' must be true or false" },
+    { "start_process", "{\"command\":\"x\",\"timeout_seconds\":0}",
+      "'timeout_seconds' must be between" },
+    { "start_process", "{\"command\":\"x\",\"working_dir\":1}",
+      "'working_dir' must be a string" },
+    { "start_process", "{\"command\":\"x\",\"env\":\"A=1\"}",
+      "'env' must be an object" },
+    { "start_process", "{\"command\":\"   \"}", "the command is empty" },
+    { "start_process", "{\"command\":\"echo 'open\"}", "quot" },
+    { "read_process_output", "{\"session_id\":\"s\"}",
+      "'process_id' is required (the id from start_process)" },
+    { "read_process_output", "{\"session_id\":\"s\",\"process_id\":\"\"}",
+      "'process_id' is required" },
+    { "read_process_output", "{\"process_id\":1}", "'session_id' is required" },
+    { "read_process_output", "{\"session_id\":\"s\",\"process_id\":\"7\","
+      "\"offset\":-1}", "'offset' must be between 0 and" },
+    { "stop_process", "{\"session_id\":\"s\",\"process_id\":1,"
+      "\"signal\":9}", "'signal' must be a string" },
+    { "list_processes", "{}", "'session_id' is required" },
+    { "create_context", "{\"language\":5}", "'language' must be a string" },
+    { "remove_path", "{\"path\":\"a\",\"recursive\":\"yes\"}",
+      "'recursive' must be true or false" },
+    { "make_directory", "{\"path\":\"a\",\"parents\":1}",
+      "'parents' must be true or false" },
+    { "stat_path", "{\"path\":5}", "'path' must be a string" },
+    { "rename_path", "{\"from\":\"a\",\"to\":\"b\",\"overwrite\":\"no\"}",
+      "'overwrite' must be true or false" },
+    { "write_file", "{\"content\":\"x\",\"remote_path\":\"a\","
+      "\"session_reuse\":1}", "'session_reuse' must be true or false" },
+    { "create_context", "{\"session_reuse\":\"yes\"}",
+      "'session_reuse' must be true or false" },
+  };
+  char *why;
+
+  tcase("tool arguments: every tool names the argument at fault (EINVAL)");
+  REQUIRE(c != NULL, "an MCP connection");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    why = tool_error(c, cases[i].tool, cases[i].args, "EINVAL");
+    ok(why != NULL && strstr(why, cases[i].says) != NULL,
+       "%s %s: %s", cases[i].tool, cases[i].args, why ? why : "(no error)");
+    free(why);
+  }
+  m = say(c, "{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"tools/call\","
+             "\"params\":{\"name\":\"list_files\",\"arguments\":"
+             "{\"path\":1},\"_meta\":{\"progressToken\":{\"a\":1}}}}");
+  ok(json_is_true(json_object_get(json_object_get(m, "result"), "isError")),
+     "a progressToken that is neither string nor integer is ignored: the "
+     "call is answered");
+  json_decref(m);
+  why = tool_error(c, "download_file", "{\"remote_path\":\"a\","
+                   "\"local_path\":\"b\"}", "EACCESS");
+  ok(why != NULL && strstr(why, "start the server with --files-dir DIR"),
+     "download_file without --files-dir: EACCESS, saying how to turn it on");
+  free(why);
+}
+
+static void host_tool_args(struct mcp_conn *c) {
+  char longname[300], args[400];
+  char *why;
+
+  tcase("host file tools with --files-dir: arguments and names refused "
+        "before any session");
+  REQUIRE(c != NULL, "an MCP connection with a files dir");
+  json_decref(say(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+                  "\"initialize\",\"params\":{\"protocolVersion\":"
+                  "\"2025-06-18\"}}"));
+  why = tool_error(c, "upload_file", "{\"local_path\":5,\"remote_path\":"
+                   "\"a\"}", "EINVAL");
+  ok(why && strstr(why, "'local_path' must be a string"), "upload_file: %s",
+     why ? why : "(no error)");
+  free(why);
+  why = tool_error(c, "upload_file", "{\"local_path\":\"missing.txt\","
+                   "\"remote_path\":\"a\"}", "ENOTFOUND");
+  ok(why && strstr(why, "missing.txt: no such file in the files directory"),
+     "upload_file of a missing file: ENOTFOUND: %s", why ? why : "(none)");
+  free(why);
+  why = tool_error(c, "download_file", "{\"remote_path\":\"a\"}",
+                   "EINVAL");
+  ok(why && strstr(why, "'local_path' is required"), "download_file: %s",
+     why ? why : "(no error)");
+  free(why);
+  memset(longname, 'n', 256);
+  longname[256] = '\0';
+  snprintf(args, sizeof args, "{\"remote_path\":\"a\",\"local_path\":"
+           "\"d/%s\"}", longname);
+  why = tool_error(c, "download_file", args, "EINVAL");
+  ok(why && strstr(why, "not a file name"), "a local name of 256 bytes: "
+     "not a file name (%.40s)", why ? why : "no EINVAL");
+  free(why);
+  why = tool_error(c, "download_file", "{\"remote_path\":\"a\","
+                   "\"local_path\":\"../out\"}", "EACCESS");
+  ok(why && strstr(why, "outside the files directory"), "'..' out: %s",
+     why ? why : "(no error)");
+  free(why);
+}
+
 static void tools_list(void) {
   json_t *with = mcp_tools_list(1), *without = mcp_tools_list(0), *t;
   size_t i;
@@ -220,6 +383,10 @@ static void tools_list(void) {
   json_decref(without);
 }
 
+#define FFFD3 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+#define MIXED "\xff" "\xe2\x82\xac" "\xf0\x9f\x98\x80" "\xed\xa0\x80" \
+              "\xf0\x80\x80\x80" "\xe2(" "\xf4\x90\x80\x80"
+
 static void helpers(void) {
   json_t *j = mcp_text("a\xff" "b\xc3", 4), *b;
   unsigned char *raw;
@@ -239,28 +406,88 @@ static void helpers(void) {
   free(raw);
   json_decref(b);
   ok(!mcp_unbase64("abc", &raw, &n), "malformed base64 refused");
+  ok(!mcp_unbase64("@@@@", &raw, &n), "base64 with a foreign alphabet "
+     "refused");
+  ok(mcp_unbase64("", &raw, &n) && n == 0, "empty base64: no bytes");
+  free(raw);
+  /* command output that mixes invalid bytes with valid 3- and 4-byte
+  ** characters: only the invalid bytes are replaced, one U+FFFD each (a
+  ** surrogate and an overlong form are invalid too) */
+  j = mcp_text(MIXED, sizeof MIXED - 1);
+  is_str(json_string_value(j), "\xef\xbf\xbd" "\xe2\x82\xac"
+         "\xf0\x9f\x98\x80" FFFD3 FFFD3 "\xef\xbf\xbd" "\xef\xbf\xbd" "(" FFFD3
+         "\xef\xbf\xbd", "3- and 4-byte characters kept, the rest U+FFFD");
+  json_decref(j);
+  j = mcp_text("\xe2\x82", 2);
+  is_str(json_string_value(j), "\xef\xbf\xbd\xef\xbf\xbd",
+         "a character cut short at the end");
+  json_decref(j);
+  j = mcp_text(NULL, 0);
+  is_str(json_string_value(j), "", "no output is the empty string");
+  json_decref(j);
   ok(mcp_is_png("\x89PNG\r\n\x1a\nxxxx", 12), "PNG signature");
   ok(!mcp_is_png("GIF89a", 6), "not a PNG");
+}
+
+static void command_words(void) {
+  struct ac_error err;
+  json_t *argv = NULL;
+  char *t;
+
+  tcase("commands: split like shell words, bash -c with shell, empty refused");
+  is_int(mcp_backend_argv("printf '%s|' 'a b' c\\ d", 0, &argv, &err),
+         AC_OK, "a command line with quotes and escapes");
+  t = argv ? json_dumps(argv, JSON_COMPACT) : NULL;
+  is_str(t, "[\"printf\",\"%s|\",\"a b\",\"c d\"]", "  its words");
+  free(t);
+  json_decref(argv);
+  is_int(mcp_backend_argv("echo $HOME | wc", 1, &argv, &err), AC_OK,
+         "with shell");
+  t = argv ? json_dumps(argv, JSON_COMPACT) : NULL;
+  is_str(t, "[\"bash\",\"-c\",\"echo $HOME | wc\"]", "  bash -c LINE");
+  free(t);
+  json_decref(argv);
+  is_int(mcp_backend_argv(" \t ", 0, &argv, &err), AC_EINVAL,
+         "blanks only: EINVAL");
+  ok(argv == NULL && strstr(err.msg, "the command is empty"), "  %s",
+     err.msg);
+  is_int(mcp_backend_argv("echo \"open", 0, &argv, &err), AC_EINVAL,
+         "an open quote: EINVAL");
+  ok(argv == NULL && strstr(err.msg, "No closing quotation"), "  %s",
+     err.msg);
 }
 
 int main(void) {
   struct mcp_options o = { 0 };
   struct mcp_backend *b = NULL;
-  struct mcp_conn *c = NULL;
+  struct mcp_conn *c = NULL, *hc = NULL;
+  struct mcp_hostdir *hd = NULL;
+  char dir[64] = "/tmp/agentcube-mcp-proto.XXXXXX", cmd[128];
 
-  plan(6);
+  plan(9);
   o.template_name = AC_DEFAULT_NAME;
   o.ns = AC_DEFAULT_NAMESPACE;
   o.ttl = 60;
   col.msgs = json_array();
   if (mcp_backend_new(&o, &b, NULL) == AC_OK)
     c = mcp_conn_new(b, NULL);
+  if (b != NULL && mkdtemp(dir) != NULL &&
+      mcp_hostdir_open(dir, &hd, NULL) == AC_OK)
+    hc = mcp_conn_new(b, hd);
   classify();
   lifecycle(c);
   errors(c);
   tool_args(c);
+  tool_arg_table(c);
   tools_list();
   helpers();
+  command_words();
+  host_tool_args(hc);
+  mcp_conn_close(hc);
+  mcp_hostdir_close(hd);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    printf("# could not remove %s\n", dir);
   mcp_conn_close(c);
   mcp_backend_free(b);
   json_decref(col.msgs);

@@ -124,6 +124,84 @@ describe("AgentRuntimeClient on the wire", function()
     assert.equal(boom, err)
   end)
 
+  it("checks its options before any request", function()
+    local A = agentcube.AgentRuntimeClient
+    local url = fake.url
+    assert.matches("agent_name given twice",
+                   catch(A, "my-agent", { agent_name = "x", router_url = url }))
+    assert.matches("agent_name is required", catch(A, { router_url = url }))
+    assert.matches("bad option 'namespace' %(string expected, got number%)",
+                   catch(A, "my-agent", { router_url = url, namespace = 5 }))
+    assert.matches("bad option 'timeout' %(positive number of seconds",
+                   catch(A, "my-agent", { router_url = url, timeout = 0 }))
+    assert.matches("bad option 'max_retries' %(0..100 expected%)",
+                   catch(A, "my-agent", { router_url = url,
+                                          max_retries = -1 }))
+    assert.matches("bad option 'auth' %(agentcube.TokenAuth",
+                   catch(A, "my-agent", { router_url = url, auth = 42 }))
+    local released
+    do
+      local t <close> = agentcube.TokenAuth("x")
+      released = t
+    end
+    assert.equal("ECLOSED", catch(A, "my-agent", { router_url = url,
+                                                   auth = released }).code)
+    assert.equal(0, #fake:log())              -- nothing was sent
+    -- the positive control: the same options, right, in the table form
+    local ar = A{ agent_name = "my-agent", router_url = url,
+                  connect_timeout = 2.5, timeout = 30 }
+    assert.equal(1, #fake:log())
+    assert.equal(2.5, ar.connect_timeout)
+    assert.equal(30, ar.timeout)
+    assert.matches("^agentcube%.AgentRuntimeClient %(default/my%-agent, ",
+                   tostring(ar))
+    assert.is_nil(ar[1])
+    assert.matches("field 'timeout' is read%-only",
+                   catch(function() ar.timeout = 5 end))
+    ar:close()
+    assert.equal("agentcube.AgentRuntimeClient (closed)", tostring(ar))
+    assert.equal("ECLOSED", catch(ar.invoke, ar, {}).code)
+  end)
+
+  it("a provider that fails at invoke, or closes the client, is obeyed",
+     function()
+    local calls, ar = 0, nil
+    local boom = setmetatable({}, { __tostring = function() return "b" end })
+    ar = agent{ auth = function()
+      calls = calls + 1
+      if calls == 2 then error(boom) end
+      if calls == 3 then ar:close() end       -- from inside the call
+      return "tok"
+    end }
+    assert.equal(boom, catch(ar.invoke, ar, {}))
+    assert.equal(1, #fake:log())              -- the invoke was not sent
+    -- closed from inside: the call ends first, then the client closes
+    local answer, status = ar:invoke({ n = 1 })
+    assert.equal(200, status)
+    assert.not_nil(answer)
+    assert.equal("Bearer tok", fake:log()[2].headers["authorization"])
+    assert.is_true(ar.closed)
+  end)
+
+  it("payloads: [] for an empty array; invalid UTF-8 keys and cycles "
+     .. "refused",
+     function()
+    local ar <close> = agent()
+    ar:invoke({ items = setmetatable({}, { __jsontype = "array" }),
+                obj = {} })
+    assert.equal('{"items": [], "obj": {}}', fake:log()[2].body)
+    local e = catch(ar.invoke, ar, { ["\xff"] = 1 })
+    assert.equal("EINVAL", e.code)
+    assert.matches("is not valid UTF%-8", e.message)
+    -- a table that holds itself: refused, not a stack overflow
+    local loop = { name = "me" }
+    loop.self = loop
+    e = catch(ar.invoke, ar, loop)
+    assert.equal("EINVAL", e.code)
+    assert.matches("payload nested deeper than 1000 levels", e.message)
+    assert.equal(2, #fake:log())              -- refused before any HTTP
+  end)
+
   it("reuses a given session_id without any request", function()
     local first = agent()
     local sid = first.session_id

@@ -233,3 +233,120 @@ describe("auth", function()
     assert.same({}, help.session_ids(secure))
   end)
 end)
+
+describe("misuse a script can cause", function()
+  -- pcall(fn, ...) fails with a message matching pattern
+  local function says(pattern, fn, ...)
+    local ok, err = pcall(fn, ...)
+    assert.is_false(ok, "expected an error matching " .. pattern)
+    assert.matches(pattern, tostring(err))
+  end
+
+  it("bad command arguments and options are named; the session goes on",
+     function()
+    local ci <close> = client{ connect_timeout = 5, request_timeout = 60 }
+    local run = ci.execute_command
+    says("string or table expected, got nil", run, ci, nil)
+    says("bad command argument #2 %(string without NUL expected, got table%)",
+         run, ci, { "echo", {} })
+    says("bad command argument #2 %(string without NUL expected, got string",
+         run, ci, { "echo", "a\0b" })
+    says("number or table expected, got string", run, ci, "true", "soon")
+    says("table expected, got string", run, ci, "true", 5, "x")
+    says("bad option 'env' %(string names and string values expected%)",
+         run, ci, "true", { env = { "x" } })
+    says("bad option 'env' %(string names and string values expected%)",
+         run, ci, "true", { env = { A = {} } })
+    says("bad option 'env' %(NUL byte in 'A'%)", run, ci, "true",
+         { env = { A = "x\0y" } })
+    says("bad option 'working_dir' %(string expected, got number%)", run, ci,
+         "true", { working_dir = 5 })
+    says("bad timeout %(number of seconds expected, got string%)", run, ci,
+         "true", { timeout = "soon" })
+    says("unknown option 'number'", run, ci, "true", { "positional" })
+    -- the positive controls: numbers as env values, a callable table as a
+    -- callback
+    local got = {}
+    local sink = setmetatable({}, { __call = function(_, chunk)
+      got[#got + 1] = chunk
+    end })
+    assert.equal("1 x\n", run(ci, "sh -c 'echo $A $B'",
+                             { env = { A = 1, B = "x" }, on_stdout = sink }))
+    assert.equal("1 x\n", table.concat(got))
+  end)
+
+  it("a session's fields are read-only; other keys read nil", function()
+    local ci <close> = client()
+    says("agentcube.Session: field 'session_id' is read%-only",
+         function() ci.session_id = "other" end)
+    says("field 'stop' is read%-only", function() ci.stop = print end)
+    assert.is_string(ci.session_id)              -- the positive control
+    assert.is_false(ci.closed)
+    assert.is_nil(ci[1])
+    assert.is_nil(ci.close_error)                -- nothing failed yet
+    assert.is_nil(ci.no_such_field)
+  end)
+
+  it("transfer() reports the bytes of the last upload or download",
+     function()
+    local ci <close> = client()
+    local done, total = ci:transfer()
+    assert.equal(0, done)
+    assert.is_nil(total)
+    local src = tmp .. "/transfer.bin"
+    help.write_file(src, ("x"):rep(100000))
+    ci:upload_file(src, "transfer.bin")
+    done, total = ci:transfer()
+    assert.equal(100000, done)
+    assert.equal(100000, total)
+    -- a progress callback that raises at the very end: the call fails
+    -- and the download leaves no file, as when it is cut short
+    local dst = tmp .. "/late.bin"
+    local e = select(2, pcall(ci.download_file, ci, "transfer.bin", dst,
+      { on_progress = function(d, t)
+          if t > 0 and d >= t then error("late", 0) end
+        end }))
+    assert.equal("late", e)
+    assert.is_false(help.exists(dst))
+    ci:download_file("transfer.bin", dst)       -- the positive control
+    assert.equal(100000, #help.read_file(dst))
+    ci:stop()
+    assert.equal(0, (ci:transfer()))              -- stopped: nothing
+  end)
+
+  it("an error raised in a streaming callback is raised as it is",
+     function()
+    local ci <close> = client()
+    says("^boom$", ci.run_code, ci, "python", "print(1)",
+         { on_stdout = function() error("boom", 0) end })
+    local ctx <close> = ci:create_context("python")
+    says("^ctx boom$", ctx.run, ctx, "print(1)",
+         { on_stdout = function() error("ctx boom", 0) end })
+    -- the positive control: a context run streams stderr, and the
+    -- session still works (on a new context: the interrupt that ends the
+    -- cancelled run may still be on its way to the old one's interpreter)
+    local err = {}
+    local ctx2 <close> = ci:create_context("python")
+    local r = ctx2:run("import sys; sys.stderr.write('e1\\n')",
+                       { on_stderr = function(c) err[#err + 1] = c end })
+    assert.equal("e1\n", table.concat(err))
+    assert.equal("e1\n", r.stderr)
+    assert.equal("ok\n", ci:execute_command("echo ok"))
+  end)
+
+  it("stop() with an auth provider that fails raises the provider's error;"
+     .. " the session stays and can be stopped later", function()
+    local failing = false
+    local ci = client{ auth = function()
+      if failing then error("provider down", 0) end
+      return "token"
+    end }
+    local id = ci.session_id
+    failing = true
+    says("^provider down$", ci.stop, ci)
+    assert.is_true(ci.closed)
+    assert.same({ id }, help.session_ids(srv))   -- nothing was deleted
+    client{ session_id = id }:stop()
+  end)
+end)
+

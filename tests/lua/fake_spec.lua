@@ -148,6 +148,103 @@ describe("the wire", function()
   end)
 end)
 
+describe("answers the client refuses", function()
+  it("a file list nested deeper than 1000 levels is EPROTO", function()
+    local ci <close> = client()
+    local deep = ("["):rep(1001) .. ("]"):rep(1001)
+    fake:rules{ { method = "GET", path = "api/files", status = 200,
+                  body = '{"files": [{"name": "a", "x": ' .. deep .. '}]}' } }
+    local e = catch(ci.list_files, ci)
+    assert.equal("EPROTO", e.code)
+    assert.matches("JSON nested deeper than 1000 levels", e.message)
+    -- the positive control: 999 levels are fine
+    local ok = ("["):rep(997) .. ("]"):rep(997)
+    fake:rules{ { method = "GET", path = "api/files", status = 200,
+                  body = '{"files": [{"name": "a", "x": ' .. ok .. '}]}' } }
+    assert.equal("a", ci:list_files()[1].name)
+  end)
+
+  it("an async stop past its time limit is ETIMEOUT", function()
+    local async = require "agentcube.async"
+    local ci = client()
+    local id = ci.session_id
+    fake:rules{ { method = "DELETE", delay = 3 } }
+    local job = async.submit(ci, "stop", { timeout = 0.3 })
+    local t0 = async.now()
+    while not async.wait_any({ job }, 100) do
+      assert(async.now() - t0 < 10, "the stop job did not end")
+    end
+    local ok, e = job:result()
+    assert.is_nil(ok)
+    assert.equal("ETIMEOUT", e.code)
+    assert.matches("stop: no answer within 0.3 s", e.message)
+    assert.is_true(async.now() - t0 < 2.5)     -- not the DELETE's 3 s
+    fake:rules{}
+    client{ session_id = id }:stop()
+  end)
+end)
+
+describe("misuse", function()
+  local async = require "agentcube.async"
+
+  it("a blocking call while a job runs on the session is EBUSY", function()
+    local ci <close> = client()
+    local job = async.submit(ci, "exec", { command = "echo hi" })
+    local e = catch(ci.execute_command, ci, "true")
+    assert.equal("EBUSY", e.code)
+    assert.matches("1 agentcube.async job is running on it %(the latest: " ..
+                   "\"exec\"%); wait for it", e.message)
+    -- the positive control: once the job is done, calls work again
+    while not async.wait_any({ job }, 100) do end
+    assert.matches("hi\n$", select(2, job:result()).stdout)
+    -- from inside a blocking call's callback, a job is refused
+    local inner
+    assert.matches("x\n$", ci:execute_command("echo x", { on_stdout =
+      function()
+        inner = select(2, pcall(async.submit, ci, "exec",
+                                { command = "true" }))
+      end }))
+    assert.equal("EBUSY", inner.code)
+    assert.matches("its execute_command%(%) call has not returned yet",
+                   inner.message)
+  end)
+
+  it("a callback may make blocking calls on another session", function()
+    local a <close> = client()
+    local b <close> = client()
+    local inner
+    a:execute_command("echo a", { on_stdout = function()
+      inner = b:execute_command("echo b")
+    end })
+    assert.matches("b\n$", inner)
+  end)
+
+  it("waiting from inside a job's callback fails that job", function()
+    local ci <close> = client()
+    local job = async.submit(ci, "exec", { command = "echo hi",
+      on_stdout = function() async.wait_any({}, 0) end })
+    while not async.wait_any({ job }, 100) do end
+    local ok, e = job:result()
+    assert.is_nil(ok)
+    assert.matches("waiting from inside a job callback is not allowed",
+                   tostring(e))
+  end)
+
+  it("transfer options are checked; an empty table is no option", function()
+    local ci <close> = client()
+    local dst = os.tmpname()
+    ci:write_file("data", "f")
+    assert.matches("bad option 'on_progress' %(function expected, got " ..
+                   "number%)", catch(ci.download_file, ci, "f", dst,
+                                     { on_progress = 5 }))
+    assert.matches("unknown option 'number'",
+                   catch(ci.download_file, ci, "f", dst, { print }))
+    ci:download_file("f", dst, {})
+    assert.equal("data", help.read_file(dst))
+    os.remove(dst)
+  end)
+end)
+
 describe("auth", function()
   it("sends a TokenAuth or auth_token as Bearer on both planes", function()
     local ci = client{ auth_token = "t0k" }

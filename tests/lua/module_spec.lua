@@ -74,6 +74,25 @@ describe("agentcube.Error", function()
     assert.equal("ValueError", agentcube.Error.new{}.kind)
   end)
 
+  it("gives every code the kind the SDK's exceptions have", function()
+    local kinds = {
+      ENOMEM = "MemoryError", ESYSTEM = "OSError", ETOOBIG = "LimitError",
+      ELIMIT = "LimitError", EEXIST = "FileExistsError",
+      ECANCELED = "CancelledError", EBUSY = "SessionError",
+      EPROTO = "ValueError", EUNSUPPORTED = "ValueError",
+    }
+    for code, kind in pairs(kinds) do
+      local e = agentcube.Error.new{ code = code }
+      assert.equal(kind, e.kind, code)
+      assert.is_string(e.message)
+      assert.not_equal(code, e.message)       -- the code's own text
+    end
+    -- a code this library does not know keeps its name as the message
+    local e = agentcube.Error.new{ code = "ESOMETHING" }
+    assert.equal("AgentCubeError", e.kind)
+    assert.equal("ESOMETHING", e.message)
+  end)
+
   it("reaches pcall intact", function()
     local e = agentcube.Error.new{ code = "EHTTP", http_status = 500 }
     local ok, got = pcall(error, e)
@@ -136,6 +155,61 @@ describe("auth objects", function()
   end)
 end)
 
+describe("auth objects, released and misused", function()
+  it("a released provider says so, and a client refuses it", function()
+    local kept
+    do
+      local a <close> = agentcube.TokenAuth("t0ken")
+      assert.equal("t0ken", a:get_token())     -- the positive control
+      kept = a
+    end
+    assert.equal("agentcube.TokenAuth (released)", tostring(kept))
+    local e = catch(kept.get_token, kept)
+    assert.equal("ECLOSED", e.code)
+    assert.matches("auth provider was released", e.message)
+    e = catch(agentcube.CodeInterpreterClient,
+              help.opts(help.dead_url, { auth = kept }))
+    assert.equal("ECLOSED", e.code)
+  end)
+
+  it("ServiceAccountAuth names the bad option", function()
+    local function sa(extra)
+      local o = { token_url = "http://127.0.0.1:1/t", client_id = "id",
+                  client_secret = "s" }
+      for k, v in pairs(extra) do o[k] = v end
+      return agentcube.ServiceAccountAuth(o)
+    end
+    assert.matches("bad option 'scope' %(string expected, got number%)",
+                   catch(sa, { scope = 5 }))
+    assert.matches("bad timeout  %(positive seconds expected%)",
+                   catch(sa, { timeout = -1 }))
+    assert.matches("bad timeout {connect, read} %(positive seconds",
+                   catch(sa, { timeout = { 1, 0 } }))
+    assert.matches("bad option 'timeout' %(number or {connect, read} " ..
+                   "expected%)", catch(sa, { timeout = "5s" }))
+    assert.matches("bad option 'headers' %(string names and values " ..
+                   "expected%)", catch(sa, { headers = { X = 1 } }))
+    assert.matches("bad option 'headers' %(table expected%)",
+                   catch(sa, { headers = "X: y" }))
+    assert.matches("table expected, got number",
+                   catch(agentcube.ServiceAccountAuth, "u", "i", "s", 5))
+    -- the positive controls: a number of seconds, positional opts
+    assert.equal("agentcube.ServiceAccountAuth",
+                 tostring(sa({ timeout = 5 })))
+    assert.equal("agentcube.ServiceAccountAuth",
+                 tostring(agentcube.ServiceAccountAuth(
+                   "http://127.0.0.1:1/t", "i", "s", { scope = "x" })))
+  end)
+
+  it("a Lua provider's token with a NUL byte is an EAUTH error", function()
+    local e = catch(agentcube.CodeInterpreterClient,
+                    help.opts(help.dead_url, { max_retries = 0,
+                              auth = function() return "a\0b" end }))
+    assert.equal("EAUTH", e.code)
+    assert.matches("auth token holds a NUL byte", e.message)
+  end)
+end)
+
 describe("CodeInterpreterClient options", function()
   it("rejects unknown names and wrong types as misuse", function()
     assert.matches("unknown option 'nmae'",
@@ -146,6 +220,18 @@ describe("CodeInterpreterClient options", function()
                    catch(agentcube.CodeInterpreterClient, { name = 1 }))
     assert.matches("'auth'", catch(agentcube.CodeInterpreterClient,
                                    { auth = 42 }))
+    -- a userdata with methods but no get_token is no provider
+    assert.matches("'auth'", catch(agentcube.CodeInterpreterClient,
+                                   { auth = io.stdout }))
+    assert.matches("bad option 'connect_timeout' %(positive number of " ..
+                   "seconds expected%)", catch(agentcube.CodeInterpreterClient,
+                                               { connect_timeout = 0 }))
+    assert.matches("bad option 'max_retries' %(0..100 expected%)",
+                   catch(agentcube.CodeInterpreterClient,
+                         { max_retries = 101 }))
+    assert.matches("bad option 'max_retries' %(0..100 expected%)",
+                   catch(agentcube.CodeInterpreterClient,
+                         { max_retries = 1.5 }))
   end)
 
   it("needs both URLs when one is given, before any HTTP", function()

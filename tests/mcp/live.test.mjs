@@ -130,3 +130,124 @@ test('file operations: mkdir, stat, rename, remove', async () => {
   e = await call('stat_path', { session_id: sid, path: 'a' });
   assert.equal(e.structuredContent.code, 'ENOTFOUND');
 });
+
+test('server-side failures are tool errors that keep the session id',
+     async (t) => {
+  // a missing file is not an expired session: no new sandbox
+  let r = await call('read_file', { session_id: sid,
+                                    remote_path: 'no/such/file' });
+  assert.equal(r.isError, true);
+  assert.equal(r.structuredContent.session_id, sid);
+  assert.equal(r.structuredContent.session_recovered, undefined);
+  assert.match(r.structuredContent.code, /^E/);
+  r = await call('list_files', { session_id: sid, path: 'no/such/dir' });
+  assert.equal(r.isError, true);
+  assert.equal(r.structuredContent.session_id, sid);
+  r = await call('run_code', { language: 'python', code: '1',
+                               session_id: sid, context_id: 'nope' });
+  if (unsupported(t, r, 'code contexts')) return;
+  assert.equal(r.isError, true);
+  assert.equal(r.structuredContent.code, 'ENOTFOUND');
+  assert.equal(r.structuredContent.session_id, sid);
+  // the positive control: the session still works
+  assert.equal(payload(await call('execute_command', { session_id: sid,
+    command: 'echo fine' })).output, 'fine\n');
+});
+
+test('start_process without a shell: words, env, working_dir, timeout',
+     async (t) => {
+  const r = await call('start_process', { session_id: sid,
+    command: `sh -c 'echo "$GREETING"; pwd'`, env: { GREETING: 'hi there' },
+    working_dir: '/tmp', timeout_seconds: 30 });
+  if (unsupported(t, r, 'background processes')) return;
+  const id = payload(r).process.id;
+  for (let i = 0; i < 100; i++) {
+    const out = payload(await call('read_process_output', { session_id: sid,
+                                                            process_id: id }));
+    if (out.exit !== null) {
+      assert.equal(out.stdout, 'hi there\n/tmp\n');
+      return;
+    }
+    await sleep(100);
+  }
+  assert.fail('the process did not end');
+});
+
+test('a context run with a time limit; read_file types what it reads',
+     async (t) => {
+  const made = await call('create_context', { session_id: sid,
+                                              language: 'python' });
+  if (unsupported(t, made, 'code contexts')) return;
+  const c = payload(made);
+  const r = payload(await call('run_code', { language: 'python',
+    code: 'print(6 * 7)', session_id: sid, context_id: c.context_id,
+    timeout_seconds: 30 }));
+  assert.equal(r.output, '42\n');
+  // bytes that are not UTF-8 come back as base64, a PNG as an image
+  const bin = Buffer.from([0xff, 0xfe, 0x00, 0x01]).toString('base64');
+  await call('write_file', { session_id: sid, remote_path: 'raw.bin',
+                             content: bin, encoding: 'base64' });
+  let got = payload(await call('read_file', { session_id: sid,
+                                              remote_path: 'raw.bin' }));
+  assert.equal(got.encoding, 'base64');
+  assert.equal(got.content, bin);
+  const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'),
+                             Buffer.from('rest')]);
+  await call('write_file', { session_id: sid, remote_path: 'x.png',
+                             content: png.toString('base64'),
+                             encoding: 'base64' });
+  const res = await call('read_file', { session_id: sid,
+                                        remote_path: 'x.png' });
+  got = payload(res);
+  assert.equal(got.encoding, 'image/png');
+  const img = res.content.find((b) => b.type === 'image');
+  assert.equal(img.mimeType, 'image/png');
+  assert.equal(img.data, png.toString('base64'));
+});
+
+test('a command past its limit says timed_out; a non-PNG image is skipped',
+     async () => {
+  const r = await call('execute_command', { session_id: sid,
+    command: 'sleep 30', timeout_seconds: 1 });
+  assert.equal(r.structuredContent.exit_code, 124);
+  assert.equal(r.structuredContent.timed_out, true);
+  const run = await call('run_code', { language: 'python', session_id: sid,
+    code: 'open("notes.txt", "w").write("not an image")',
+    images: ['notes.txt'] });
+  const p = payload(run);
+  assert.deepEqual(p.images_skipped, [{ path: 'notes.txt',
+                                        reason: 'not a PNG file' }]);
+  assert.ok(!run.content.some((b) => b.type === 'image'));
+});
+
+test('run_code streams its output as progress, like execute_command',
+     async () => {
+  const seen = [];
+  const r = await mcp.client.callTool({ name: 'run_code', arguments: {
+    language: 'python', session_id: sid, code: 'print("streamed")' } },
+    types.CallToolResultSchema, { onprogress: (p) => seen.push(p) });
+  assert.equal(payload(r).output, 'streamed\n');
+  assert.ok(outputSeen(seen, 'streamed\n'), JSON.stringify(seen));
+});
+
+test('write_file into an expired session recovers once and says so',
+     async () => {
+  const made = payload(await call('create_session', {}));
+  await rt.deleteSession(made.session_id);   // it expires behind us
+  const r = payload(await call('write_file', { session_id: made.session_id,
+    content: 'x', remote_path: 'after.txt' }));
+  assert.equal(r.session_recovered, true);
+  assert.equal(r.previous_session_id, made.session_id);
+  assert.notEqual(r.session_id, made.session_id);
+  assert.equal(r.status, 'ok');
+});
+
+test('a context run past its time limit says timed_out', async (t) => {
+  const made = await call('create_context', { session_id: sid,
+                                              language: 'python' });
+  if (unsupported(t, made, 'code contexts')) return;
+  const r = await call('run_code', { language: 'python', session_id: sid,
+    context_id: payload(made).context_id, timeout_seconds: 1,
+    code: 'import time\ntime.sleep(30)' });
+  assert.equal(r.structuredContent.timed_out, true);
+});
