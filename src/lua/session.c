@@ -867,14 +867,11 @@ static int transfer(lua_State *L, int upload) {
     ac_engine_free(e);
   }
   call_end(L, &cc);
-  if (fn != 0 && r.failed) {
-    /* The callback raised at the last progress report, when the transfer
-    ** was already complete: the call still fails, so a download leaves
-    ** no file behind, as when it was cut short. */
-    if (!upload && rc == AC_OK)
-      unlink(b);
+  /* A callback that raised cancelled the job, even on the last progress
+  ** report: the engine puts a download's file in place only after it, so
+  ** nothing is left behind. */
+  if (fn != 0 && r.failed)
     return lua_error(L);              /* the callback's own error */
-  }
   if (rc != AC_OK)
     return call_fail(L, &cc, &err);
   return 0;
