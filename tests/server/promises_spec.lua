@@ -229,6 +229,29 @@ describe("serve's command line", function()
     os.execute("rm -rf " .. server.q(home))
   end)
 
+  it("a bad --config: exit 2, the file, line, column and key; nothing " ..
+     "started", function()
+    local state = server.tmpdir("agentcube-badcfg")
+    local cfg = state .. ".yaml"
+    local f = assert(io.open(cfg, "w"))
+    f:write("maxSessions: 4\ntemplates:\n  - name: t\n    warmPool: 2\n")
+    f:close()
+    local out, code = run("--no-auth --listen 127.0.0.1:0 --state-dir " ..
+                          server.q(state) .. " --config " .. server.q(cfg))
+    assert.equal(2, code)
+    assert.equal("agentcube serve: " .. cfg .. ":4:5: unknown template " ..
+                 "key 'warmPool'\n", out)
+    out, code = run("--no-auth --listen 127.0.0.1:0 --state-dir " ..
+                    server.q(state) .. " --config " ..
+                    server.q(state .. "/missing.yaml"))
+    assert.equal(2, code)
+    assert.matches("cannot open " .. state .. "/missing.yaml", out, 1, true)
+    -- nothing was started: no lock, no token, no serve.json
+    assert.is_nil(server.read_file(state .. "/serve.json"))
+    assert.is_nil(server.read_file(state .. "/token"))
+    os.execute("rm -rf " .. server.q(state) .. " " .. server.q(cfg))
+  end)
+
   it("a state directory that cannot be made: exit 1 and where", function()
     local out, code = run("--no-auth --listen 127.0.0.1:0 " ..
                           "--state-dir /proc/agentcube-nope")
