@@ -252,6 +252,40 @@ describe("serve's command line", function()
     os.execute("rm -rf " .. server.q(state) .. " " .. server.q(cfg))
   end)
 
+  it("a bad --listen: exit 1 and what is wrong with it; a port in use " ..
+     "is named", function()
+    local state = server.tmpdir("agentcube-listen")
+    local function listen(spec)
+      return run("--no-auth --state-dir " .. server.q(state) ..
+                 " --listen " .. server.q(spec))
+    end
+    for spec, why in pairs{
+      ["nocolon"] = "expected ADDR:PORT",
+      ["[::1]8080"] = "expected [ADDR]:PORT",
+      -- getaddrinfo would keep the low 16 bits: 99999 listened on 34463
+      ["127.0.0.1:99999"] = "the port must be a number from 0 to 65535",
+      ["999.1.1.1:80"] = "Name or service not known",
+    } do
+      local out, code = listen(spec)
+      assert.equal(1, code, spec)
+      assert.equal("agentcube serve: --listen " .. spec .. ": " .. why ..
+                   "\n", out)
+    end
+    -- a port another server holds
+    local srv = server.start{ config = "default: { warmPoolSize: 0 }\n" }
+    local port = srv.url:match(":(%d+)$")
+    local out, code = listen("127.0.0.1:" .. port)
+    assert.equal(0, srv:stop())   -- it made no session: nothing to tear down
+    os.execute("rm -rf " .. server.q(srv.state_dir) .. " " ..
+               server.q(srv.state_dir .. ".yaml") .. " " ..
+               server.q(srv.state_dir .. ".log"))
+    assert.equal(1, code)
+    assert.matches("cannot listen on 127.0.0.1:" .. port ..
+                   ": Address already in use", out, 1, true)
+    assert.is_nil(server.read_file(state .. "/serve.json"))
+    os.execute("rm -rf " .. server.q(state))
+  end)
+
   it("a state directory that cannot be made: exit 1 and where", function()
     local out, code = run("--no-auth --listen 127.0.0.1:0 " ..
                           "--state-dir /proc/agentcube-nope")

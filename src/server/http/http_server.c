@@ -707,6 +707,15 @@ static enum ac_code listen_on(const char *spec, int *fd_out, char *endpoint,
                           "--listen %s: expected ADDR:PORT", spec);
     snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
   }
+  /* getaddrinfo takes any number and keeps its low 16 bits: 99999 would
+  ** listen on 34463 */
+  {
+    char *end;
+    unsigned long pn = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || pn > 65535)
+      return ac_error_set(err, AC_EINVAL, "--listen %s: the port must be a "
+                          "number from 0 to 65535", spec);
+  }
   snprintf(port, sizeof port, "%s", colon + 1);
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
