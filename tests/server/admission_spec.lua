@@ -24,8 +24,8 @@ local function create(srv, name)
 end
 
 describe("admission control", function()
-  it("caps sessions (maxSessions) with 503, and admits after a delete",
-     function()
+  it("caps sessions (maxSessions) with 503, even with a warm sandbox " ..
+     "ready, and admits after a delete", function()
     local srv
     finally(function() if srv then srv:destroy() end end)
     srv = server.start{ config = [[
@@ -34,12 +34,25 @@ default:
   warmPoolSize: 0
 templates:
   - name: t
-    warmPoolSize: 0
+    warmPoolSize: 1
 ]] }
+    -- the boxes on disk: the sessions' and the warm one
+    local function boxes_reach(n)
+      local deadline = server.monotonic() + 30
+      repeat
+        local p = io.popen("ls " .. server.q(srv.state_dir .. "/boxes"))
+        local count = select(2, p:read("a"):gsub("\n", ""))
+        p:close()
+        if count >= n then return true end
+        os.execute("sleep 0.05")
+      until server.monotonic() > deadline
+      return false
+    end
     local s1, a = create(srv)
     local s2 = create(srv)
     assert.are.equal(200, s1)
     assert.are.equal(200, s2)
+    assert.is_true(boxes_reach(3), "the warm sandbox is refilled")
     local s3, j = create(srv)
     assert.are.equal(503, s3)
     assert.matches("too many sessions: 2 of 2 %(maxSessions%)", j.message)
