@@ -6,6 +6,7 @@
 ** numbers only; network allowlist entries are read strictly. */
 #include "config.h"
 #include "config_net.h"
+#include "duration.h"
 #include "image.h"
 #include "tap.h"
 
@@ -419,13 +420,48 @@ static void net_allow_entries(void) {
   }
 }
 
+/* Durations (sessionTimeout, commandTimeout, execute's timeout) are read
+** like Go's time.ParseDuration, with its messages. */
+static void durations(void) {
+  static const struct { const char *in; long long ns; const char *why; } c[] = {
+    { "0", 0, NULL }, { "-0", 0, NULL }, { "300ms", 300000000LL, NULL },
+    { "1.5h", 5400 * SEC, NULL }, { "1h30m", 5400 * SEC, NULL },
+    { "-1.5h", -5400 * SEC, NULL }, { "+2s", 2 * SEC, NULL },
+    { ".5s", SEC / 2, NULL }, { "1us", 1000, NULL }, { "1\u00b5s", 1000, NULL },
+    { "2m3.5s", 123 * SEC + SEC / 2, NULL }, { "10ns", 10, NULL },
+    { "", 0, "time: invalid duration \"\"" },
+    { "-", 0, "time: invalid duration \"-\"" },
+    { "x", 0, "time: invalid duration \"x\"" },
+    { ".s", 0, "time: invalid duration \".s\"" },
+    { "10", 0, "time: missing unit in duration \"10\"" },
+    { "1h10", 0, "time: missing unit in duration \"1h10\"" },
+    { "10q", 0, "time: unknown unit \"q\" in duration \"10q\"" },
+    { "3dd5s", 0, "time: unknown unit \"dd\" in duration \"3dd5s\"" },
+    { "2562048h", 0, "time: invalid duration \"2562048h\"" },
+  };
+  tcase("durations are read like Go's time.ParseDuration, with its "
+        "messages");
+  for (size_t i = 0; i < N(c); i++) {
+    struct ac_error e;
+    long long ns = -42;
+    enum ac_code rc = ac_duration_parse(c[i].in, &ns, &e);
+    if (c[i].why) {
+      is_int(rc, AC_EINVAL, "'%s' refused", c[i].in);
+      is_str(rc == AC_EINVAL ? e.msg : "", c[i].why, "  says why");
+    } else {
+      ok(rc == AC_OK && ns == c[i].ns, "'%s' is %lld ns (got %lld)",
+         c[i].in, c[i].ns, ns);
+    }
+  }
+}
+
 int main(void) {
   struct ac_config cfg;
   struct ac_error e = { 0 };
   const struct ac_template *t;
   int fd;
 
-  plan(12);
+  plan(13);
   fd = mkstemp(path);
   if (fd >= 0)
     close(fd);
@@ -496,6 +532,7 @@ int main(void) {
   templates_read();
   files_refused();
   net_allow_entries();
+  durations();
   unlink(path);
   return done_testing();
 }
