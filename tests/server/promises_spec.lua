@@ -76,6 +76,16 @@ describe("serve", function()
     assert.matches("http://127.0.0.1:8080", out, 1, true)
   end)
 
+  it("listens on an IPv6 address given in brackets", function()
+    local srv = server.start{ listen = "[::1]:0",
+                              config = "default: { warmPoolSize: 0 }\n" }
+    finally(function() srv:destroy() end)
+    assert.matches("^http://%[::1%]:%d+$", srv.url)
+    local status, j = srv:json("GET", "/health")
+    assert.equal(200, status)
+    assert.equal("healthy", j.status)
+  end)
+
   it("answers /v1/agent-runtime with 404 (control: code-interpreter 200)",
      function()
     local srv = server.start{}
