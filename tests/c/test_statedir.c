@@ -96,8 +96,10 @@ int main(void) {
   int rc;
 
   plan(2);
-  if (mkdtemp(base) == NULL)
-    return skip_all("no temporary directory");
+  if (mkdtemp(base) == NULL) {
+    ok(0, "a temporary directory");
+    return done_testing();
+  }
   chmod(base, 0755);
   bad_paths();
   unsafe_places();
