@@ -225,10 +225,17 @@ describe("serve's command line", function()
   end)
 
   it("--check reports the protections of this machine, its state in " ..
-     "$AGENTCUBE_HOME by default", function()
+     "$AGENTCUBE_HOME by default, and the configured budgets", function()
     local home = server.tmpdir("agentcube-home")
-    local out, code = run("--check", "AGENTCUBE_HOME=" .. server.q(home))
+    local cfg = home .. "/check.yaml"
+    local f = assert(io.open(cfg, "w"))
+    f:write("maxConnections: 77\nmaxConnectionsPerAddress: 0\n")
+    f:close()
+    local out, code = run("--check --config " .. server.q(cfg),
+                          "AGENTCUBE_HOME=" .. server.q(home))
     assert.equal(0, code)
+    assert.matches("maxConnections%s+77 %(503 beyond%)", out)
+    assert.matches("maxConnectionsPerAddress%s+off\n", out)
     assert.matches("seccomp filter%s+on", out)
     if server.capture("id -u") == "0\n" then     -- root with bubblewrap
       assert.matches("\n0 protections off\n$", out)
@@ -260,6 +267,25 @@ describe("serve's command line", function()
     assert.is_nil(server.read_file(state .. "/serve.json"))
     assert.is_nil(server.read_file(state .. "/token"))
     os.execute("rm -rf " .. server.q(state) .. " " .. server.q(cfg))
+  end)
+
+  it("--build-images with a template whose tree is missing: exit 1, the " ..
+     "template and the path; nothing listens", function()
+    local state = server.tmpdir("agentcube-build")
+    local cfg = state .. ".yaml"
+    local f = assert(io.open(cfg, "w"))
+    f:write("templates:\n  - name: t\n    image: { rootfs: " .. state ..
+            "/no-tree }\n")
+    f:close()
+    local out, code = run("--no-auth --listen 127.0.0.1:0 --state-dir " ..
+                          server.q(state) .. " --config " .. server.q(cfg) ..
+                          " --build-images")
+    os.execute("rm -rf " .. server.q(state) .. " " .. server.q(cfg))
+    assert.equal(1, code, out)
+    assert.matches("building image rootfs%-%x+ of template 't'", out)
+    assert.matches("agentcube serve: image rootfs " .. state ..
+                   "/no-tree: No such file or directory", out, 1, true)
+    assert.is_nil(out:find("listening on", 1, true))
   end)
 
   it("a bad --listen: exit 1 and what is wrong with it; a port in use " ..
