@@ -20,9 +20,8 @@
 
 static int read_base(const char *state_dir, uid_t *base);
 
-/* "name:start:count" lines of /etc/subuid or /etc/subgid. */
-static int sub_overlaps(const char *file, uid_t base, unsigned count,
-                        char *why, size_t whysz) {
+int ac_uid_range_sub_overlaps(const char *file, uid_t base, unsigned count,
+                              char *why, size_t whysz) {
   FILE *f = fopen(file, "re");
   char line[512];
   int hit = 0;
@@ -53,8 +52,8 @@ int ac_uid_range_conflicts(uid_t base, unsigned count, char *why,
   struct group *gr;
   int hit = 0;
 
-  if (sub_overlaps("/etc/subuid", base, count, why, whysz) ||
-      sub_overlaps("/etc/subgid", base, count, why, whysz))
+  if (ac_uid_range_sub_overlaps("/etc/subuid", base, count, why, whysz) ||
+      ac_uid_range_sub_overlaps("/etc/subgid", base, count, why, whysz))
     return 1;
   setpwent();
   while (!hit && (pw = getpwent()) != NULL)
