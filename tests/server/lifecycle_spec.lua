@@ -59,6 +59,18 @@ describe("persistence", function()
                 "w")
     f:write("not json")
     f:close()
+    -- JSON that is no session record, and a record planted as a symlink
+    -- (to a good record elsewhere: never followed)
+    f = io.open(dir .. "/sessions/22222222-2222-4222-8222-222222222222.json",
+                "w")
+    f:write('{"sessionId": "22222222-2222-4222-8222-222222222222"}')
+    f:close()
+    local outside = dir .. ".outside.json"
+    f = io.open(outside, "w")
+    f:write((rec:gsub(lost, "33333333-3333-4333-8333-333333333333")))
+    f:close()
+    os.execute("ln -s " .. server.q(outside) .. " " .. server.q(dir ..
+      "/sessions/33333333-3333-4333-8333-333333333333.json"))
     -- a box directory no record names
     os.execute("mkdir -p " .. server.q(dir .. "/boxes/999/root"))
     srv:launch()
@@ -70,6 +82,10 @@ describe("persistence", function()
     assert.is_nil(listing:find("11111111", 1, true))
     assert.is_nil(listing:find("999", 1, true))
     assert.is_nil(listing:find(lost, 1, true))
+    assert.is_nil(listing:find("22222222", 1, true))
+    assert.is_nil(listing:find("33333333", 1, true))
+    assert.truthy(server.read_file(outside), "the link's target is left")
+    os.remove(outside)
     assert.equal(1, session_count(srv))
     assert.equal(0, select(3, srv:sh(id, "true")))
     assert.matches("session " .. lost .. " cannot be restored: ",
