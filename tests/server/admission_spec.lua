@@ -66,7 +66,8 @@ templates:
     assert.are.equal(200, (create(srv)))
   end)
 
-  it("refuses memory limits past memoryOvercommit x host memory", function()
+  it("refuses memory limits past memoryOvercommit x host memory, to " ..
+     "sessions and warm sandboxes alike", function()
     local each = math.floor(host_memory() * 0.4)
     local srv
     finally(function() if srv then srv:destroy() end end)
@@ -78,12 +79,23 @@ templates:
   - name: t
     warmPoolSize: 0
     resources: { limits: { memory: "%d" } }
-]]):format(each) }
+  - name: huge
+    warmPoolSize: 1
+    resources: { limits: { memory: "%d" } }
+]]):format(each, each * 3) }
     assert.are.equal(200, (create(srv)))
     assert.are.equal(200, (create(srv)))
     local status, j = create(srv)
     assert.are.equal(503, status)
     assert.matches("memoryOvercommit", j.message)
+    status, j = create(srv, "huge")
+    assert.are.equal(503, status)
+    assert.matches("memoryOvercommit", j.message)
+    -- the boxes on disk are the two sessions': no warm one for huge
+    local p = io.popen("ls " .. server.q(srv.state_dir .. "/boxes"))
+    local boxes = select(2, p:read("a"):gsub("\n", ""))
+    p:close()
+    assert.are.equal(2, boxes)
     srv:destroy()
     -- control: with the policy off the same third session is admitted
     srv = server.start{ config = ([[
