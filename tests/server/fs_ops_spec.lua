@@ -111,6 +111,12 @@ describe("file operations", function()
     assert.equal("new", (srv:sh(id, "cat to.txt; test -e from.txt || :")))
     status = op("rename", { from = "gone.txt", to = "x.txt" })
     assert.equal(404, status)
+    -- a directory into itself
+    assert.equal(200, (op("mkdir", { path = "mv/in", parents = true })))
+    status, j = op("rename", { from = "mv", to = "mv/in/mv" })
+    assert.equal(400, status)
+    assert.equal("cannot move 'mv' into itself", j.error)
+    assert.equal(200, (stat("mv/in")))
   end)
 
   it("answers 400 for bad requests", function()
