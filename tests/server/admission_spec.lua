@@ -36,11 +36,13 @@ templates:
   - name: t
     warmPoolSize: 1
 ]] }
-    -- the boxes on disk: the sessions' and the warm one
+    -- the complete boxes on disk (box.info is written last): the
+    -- sessions' and the warm one
     local function boxes_reach(n)
       local deadline = server.monotonic() + 30
       repeat
-        local p = io.popen("ls " .. server.q(srv.state_dir .. "/boxes"))
+        local p = io.popen("ls " .. server.q(srv.state_dir .. "/boxes") ..
+                           "/*/box.info 2>/dev/null")
         local count = select(2, p:read("a"):gsub("\n", ""))
         p:close()
         if count >= n then return true end
