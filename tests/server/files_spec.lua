@@ -130,6 +130,20 @@ describe("files", function()
     assert.equal(413, status)
     assert.equal("request body too large", j.error)
     assert.equal("maximum allowed size is 1024 bytes", j.detail)
+    -- sent chunked, without a Content-Length to refuse up front: the same
+    -- 413 once the body passes the limit, and nothing written
+    local body = tmp .. "/chunked.json"
+    local f = io.open(body, "w")
+    f:write('{"path": "chunked.txt", "content": "' .. ("QUJD"):rep(1024) ..
+            '"}')
+    f:close()
+    local out = server.capture("curl -s -w '\\n%{http_code}' -X POST " ..
+      "-H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' " ..
+      "-H 'x-agentcube-session-id: " .. sid .. "' --data-binary @" ..
+      server.q(body) .. " " .. server.q(small.url .. DP .. "api/files"))
+    assert.matches("\n413$", out)
+    assert.matches("maximum allowed size is 1024 bytes", out, 1, true)
+    assert.equal(404, (small:download(sid, "chunked.txt")))
     small:destroy()
   end)
 
