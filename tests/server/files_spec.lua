@@ -124,7 +124,8 @@ describe("files", function()
 
   it("39: bodies over the limit are 413 before anything is written",
      function()
-    local small = server.start{ config = "maxJsonBytes: 1Ki\n" }
+    local small = server.start{ config = "maxJsonBytes: 1Ki\n" ..
+                                         "maxUploadBytes: 8Ki\n" }
     local sid = small:create()
     local status, j = small:write(sid, "big.txt", ("x"):rep(4096))
     assert.equal(413, status)
@@ -137,13 +138,40 @@ describe("files", function()
     f:write('{"path": "chunked.txt", "content": "' .. ("QUJD"):rep(1024) ..
             '"}')
     f:close()
-    local out = server.capture("curl -s -w '\\n%{http_code}' -X POST " ..
+    local out = server.capture("curl -s -m 60 -w '\\n%{http_code}' -X POST " ..
       "-H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' " ..
       "-H 'x-agentcube-session-id: " .. sid .. "' --data-binary @" ..
       server.q(body) .. " " .. server.q(small.url .. DP .. "api/files"))
     assert.matches("\n413$", out)
     assert.matches("maximum allowed size is 1024 bytes", out, 1, true)
     assert.equal(404, (small:download(sid, "chunked.txt")))
+    -- a multipart upload sent chunked past maxUploadBytes: cut off as it
+    -- streams, the part written so far removed. Twice: libmicrohttpd
+    -- called again with the next chunk before the last one was written,
+    -- which crashed the server.
+    local big = tmp .. "/big.bin"
+    f = io.open(big, "wb")
+    f:write(("z"):rep(256 * 1024))
+    f:close()
+    for _ = 1, 2 do
+      out = server.capture("curl -s -m 60 -w '\\n%{http_code}' " ..
+        "-H 'Transfer-Encoding: chunked' -H 'x-agentcube-session-id: " ..
+        sid .. "' -F path=big.bin -F file=@" .. server.q(big) .. " " ..
+        server.q(small.url .. DP .. "api/files"))
+      assert.matches("\n413$", out)
+      assert.matches("the upload exceeds the server's maxUploadBytes", out,
+                     1, true)
+    end
+    assert.equal(404, (small:download(sid, "big.bin")))
+    -- control: a small one passes
+    f = io.open(big, "wb")
+    f:write("small")
+    f:close()
+    out = server.capture("curl -s -m 60 -w '\\n%{http_code}' " ..
+      "-H 'Transfer-Encoding: chunked' -H 'x-agentcube-session-id: " .. sid ..
+      "' -F path=big.bin -F file=@" .. server.q(big) .. " " ..
+      server.q(small.url .. DP .. "api/files"))
+    assert.matches("\n200$", out)
     small:destroy()
   end)
 

@@ -596,6 +596,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   if (take_over(r, &ret))
     return ret;
+  /* A job of this request is still queued or running. libmicrohttpd may
+  ** call again before it resumes the connection (with the next piece of a
+  ** chunked body already in its buffer): leave that data where it is, it
+  ** comes again once the job is done. Taking it started a second job on
+  ** the same request, and the first one's chunk was lost (a crash). */
+  if (r->deferred)
+    return MHD_YES;
   if (r->responded) {
     *upload_data_size = 0;  /* an early answer: drop the rest of the body */
     return MHD_YES;
