@@ -288,6 +288,23 @@ describe("serve's command line", function()
     assert.is_nil(out:find("listening on", 1, true))
   end)
 
+  it("a token file that holds no token: exit 1 naming it, not a new " ..
+     "token in its place", function()
+    local state = server.tmpdir("agentcube-badtoken")
+    local f = assert(io.open(state .. "/token", "w"))
+    f:write("short\n")
+    f:close()
+    os.execute("chmod 600 " .. server.q(state .. "/token"))
+    local out, code = run("--listen 127.0.0.1:0 --state-dir " ..
+                          server.q(state))
+    local kept = server.read_file(state .. "/token")
+    os.execute("rm -rf " .. server.q(state))
+    assert.equal(1, code, out)
+    assert.equal("agentcube serve: token: " .. state .. "/token does not " ..
+                 "hold a token\n", out)
+    assert.equal("short\n", kept)
+  end)
+
   it("a bad --listen: exit 1 and what is wrong with it; a port in use " ..
      "is named", function()
     local state = server.tmpdir("agentcube-listen")
