@@ -13,6 +13,7 @@
 #include "check_report.h"
 #include "config.h"
 #include "image.h"
+#include "lockfile.h"
 #include "statedir.h"
 #include "uid_range.h"
 #include "http_server.h"
@@ -27,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -292,7 +292,7 @@ int ac_serve_main(int argc, char **argv) {
 
   lockfd = ac_statedir_open(o.state_dir, "serve.lock", O_RDWR | O_CREAT,
                             0600);
-  if (lockfd < 0 || flock(lockfd, LOCK_EX | LOCK_NB) != 0) {
+  if (lockfd < 0 || ac_lock_take(lockfd, "agentcube serve") != 0) {
     ac_error_set(&err, AC_EBUSY, "another agentcube server uses %s",
                  o.state_dir);
     status = fail("", &err, 1);

@@ -320,6 +320,37 @@ static void mount_point_removed(void) {
          "unmounted, it goes (control)");
 }
 
+/* Recursive removal is bounded: a tree deeper than that is refused with
+** the limit (ELIMIT: 507), not a stack the sandbox can grow at will. */
+static int nest(const char *top, int levels) {
+  char rel[2048];
+  snprintf(rel, sizeof rel, "workspace/%s", top);
+  for (int i = 0; i < levels; i++) {
+    if (host_mkdir(H(rel), 0755, SESSION_ID) != 0)
+      return -1;
+    strcat(rel, "/d");
+  }
+  return 0;
+}
+
+static void nested_too_deep(void) {
+  unsigned long long n = 0;
+  struct ac_error e;
+
+  tcase("a tree nested deeper than 256 levels is not removed: the limit "
+        "is named");
+  REQUIRE(nest("deep", 258) == 0, "a tree 258 levels deep");
+  is_int(fapi_remove(&R, "deep", 1, &n, &e), AC_ELIMIT, "refused");
+  ok(strstr(e.msg, "'deep' is nested more than 256 levels deep") != NULL,
+     "says: %s", e.msg);
+  ok(exists(H("workspace/deep")), "the tree is still there");
+  /* control: 200 levels go */
+  REQUIRE(nest("shallow", 200) == 0, "a tree 200 levels deep");
+  is_int(fapi_remove(&R, "shallow", 1, &n, &e), AC_OK, "200 levels go");
+  is_int(n, 200, "all of them counted");
+  ok(!exists(H("workspace/shallow")), "gone");
+}
+
 /* Without /proc (some containers) the file behind an O_PATH fd cannot
 ** be reopened through /proc/self/fd: it is looked up once more and must
 ** be the same inode. */
@@ -446,7 +477,7 @@ static void walk_matches_openat2(void) {
 /* }====================================================== */
 
 int main(void) {
-  plan(9);
+  plan(10);
   if (geteuid() != 0)
     return skip_all("not root: the file API switches credentials only as "
                     "root, and the mounts need root");
@@ -479,6 +510,7 @@ int main(void) {
   long_link_target();
   file_over_directory();
   mount_point_removed();
+  nested_too_deep();
   without_proc();
   walk_matches_openat2();
 

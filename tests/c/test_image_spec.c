@@ -45,7 +45,7 @@ int main(void) {
   char a[64], b[64];
   int fd;
 
-  plan(5);
+  plan(6);
   tcase("content address of packages: order and duplicates do not count, "
         "list, suite and mirror do");
   strcpy(path, "/tmp/agentcube-imgspec-XXXXXX");
@@ -99,6 +99,26 @@ int main(void) {
      strstr(cfg.templates[0].limits.image_root, "/rootfs"),
      "the sandbox binds <store>/<id>/rootfs");
   ok(cfg.templates[1].limits.image_root == NULL, "no image, no root");
+  ac_config_free(&cfg);
+
+  tcase("image: ~ and an empty image: mean none too; a relative rootfs "
+        "is taken from the working directory");
+  is_int(load("default:\n  image: { rootfs: /srv/tree }\ntemplates:\n"
+              "  - name: a\n    image: ~\n  - name: b\n    image:\n"
+              "  - name: c\n    image: { rootfs: no-such-tree/here }\n",
+              &cfg, &err), AC_OK, "loads");
+  ok(cfg.ntemplates == 3 && cfg.templates[0].image == NULL &&
+     cfg.templates[1].image == NULL, "~ and an empty value: the host's /usr");
+  {
+    char cwd[4096], want[4200];
+    if (getcwd(cwd, sizeof cwd) == NULL)
+      cwd[0] = '\0';
+    snprintf(want, sizeof want, "%s/no-such-tree/here", cwd);
+    is_str(cfg.ntemplates == 3 && cfg.templates[2].image
+           ? cfg.templates[2].image->dir : NULL, want,
+           "a relative rootfs that does not exist yet: under the working "
+           "directory");
+  }
   ac_config_free(&cfg);
 
   tcase("errors name the file, line and column");

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 static char *mkstate(void) {
@@ -102,9 +104,60 @@ static void stopped_block_kept(void) {
   rmstate(dc);
 }
 
+/* Subordinate ranges (podman's, rootless containers') and groups of
+** their own count as taken; a block too big for the uid space is refused. */
+static void sub_ranges_and_groups(void) {
+  char file[] = "/tmp/agentcube-subuid.XXXXXX", why[300] = "";
+  struct group *g;
+  struct ac_uid_range c;
+  struct ac_error err;
+  FILE *f;
+  int fd;
+
+  tcase("subordinate ranges and groups are taken; a block larger than the "
+        "uid space is refused");
+  fd = mkstemp(file);
+  REQUIRE(fd >= 0 && (f = fdopen(fd, "w")) != NULL, "a subuid file");
+  fputs("alice:100000:65536\nnot a range\nbob:300000:65536\n", f);
+  fclose(f);
+  ok(ac_uid_range_sub_overlaps(file, 250000, 65536, why, sizeof why),
+     "a block over bob's range is taken");
+  ok(strstr(why, "gives 300000-365535 to bob") != NULL, "  says: %s", why);
+  ok(!ac_uid_range_sub_overlaps(file, 170000, 65536, why, sizeof why),
+     "a block between the ranges is free (control)");
+  unlink(file);
+  ok(!ac_uid_range_sub_overlaps(file, 250000, 65536, why, sizeof why),
+     "no file, no range");
+  /* a group whose gid no user has as uid */
+  setgrent();
+  while ((g = getgrent()) != NULL && getpwuid(g->gr_gid) != NULL)
+    ;
+  if (g != NULL) {
+    gid_t gid = g->gr_gid;
+    char want[300];
+    snprintf(want, sizeof want, "group %s has gid %u", g->gr_name,
+             (unsigned)gid);
+    endgrent();
+    ok(ac_uid_range_conflicts(gid, 1, why, sizeof why) &&
+       !strcmp(why, want), "a block over a group's gid: %s", why);
+  } else {
+    endgrent();
+    skip_check("a block over a group's gid",
+               "every group here shares its id with a user");
+  }
+  is_int(ac_uid_range_reserve("/nonexistent-agentcube-state", 4000000000U,
+                              &c, &err), AC_ESYSTEM,
+         "four billion uids are refused");
+  ok(strstr(err.msg, "no free block of 4000000000 session uids") != NULL,
+     "  says: %s", err.msg);
+}
+
 int main(void) {
-  plan(5);
+  plan(6);
   conflicts();
+  if (geteuid() != 0)
+    return skip_all("not root: the lock directory is root's");
+  sub_ranges_and_groups();
   if (geteuid() != 0)
     return skip_all("not root: the lock directory is root's");
   two_servers();

@@ -371,6 +371,66 @@ describe("sandbox images", function()
     end)
   end)
 
+  describe("the image command's mistakes", function()
+    -- `agentcube image ...` without --config/--image-dir: the raw command
+    local function run(args)
+      local out = os.tmpname()
+      local ok, _, code = os.execute(q(images.bin) .. " image " .. args ..
+                                     " >" .. q(out) .. " 2>&1")
+      local text = server.read_file(out) or ""
+      os.remove(out)
+      return ok and 0 or code, text
+    end
+
+    it("usage errors exit 2 and say what is wrong; --help exits 0",
+       function()
+      local store = tmp .. "/store-usage"
+      local code, out = run("")
+      assert.equal(2, code, out)
+      assert.matches("usage: agentcube image build", out, 1, true)
+      code, out = run("--help")
+      assert.equal(0, code, out)
+      assert.matches("usage: agentcube image build", out, 1, true)
+      code, out = run("bulid")
+      assert.equal(2, code, out)
+      assert.matches("unknown command 'bulid'", out, 1, true)
+      code, out = images.cli("rm", "", store)
+      assert.equal(2, code, out)
+      assert.matches("usage:", out, 1, true)
+      code, out = images.cli("ls extra", "", store)
+      assert.equal(2, code, out)
+      code, out = images.cli("prune extra", "", store)
+      assert.equal(2, code, out)
+      code, out = images.cli("build --bogus", "", store)
+      assert.equal(2, code, out)
+      assert.matches("usage:", out, 1, true)
+      -- control: the same store lists fine
+      code, out = images.cli("ls", "", store)
+      assert.equal(0, code, out)
+      assert.matches("^IMAGE ", out)
+    end)
+
+    it("a bad configuration, an unknown template or none with an image " ..
+       "exit 2 and name it", function()
+      local store = tmp .. "/store-cfg"
+      local code, out = images.cli("ls", "templates:\n  - nmae: x\n", store)
+      assert.equal(2, code, out)
+      assert.matches("agentcube image: [^\n]*:2:5: unknown template key " ..
+                     "'nmae'", out)
+      code, out = images.cli("build nosuch", "templates:\n  - name: t\n",
+                             store)
+      assert.equal(2, code, out)
+      assert.matches("no template 'nosuch' with an image in ", out, 1, true)
+      code, out = images.cli("build", "templates:\n  - name: t\n", store)
+      assert.equal(2, code, out)
+      assert.matches("no template has an image in ", out, 1, true)
+      -- rm of an image that is not there: exit 1 and which
+      code, out = images.cli("rm rootfs-0123456789abcdef", "", store)
+      assert.equal(1, code, out)
+      assert.matches("no image rootfs-0123456789abcdef in ", out, 1, true)
+    end)
+  end)
+
   describe("failed and interrupted builds", function()
     it("a bad package name reports apt's error and leaves nothing",
        function()

@@ -24,8 +24,8 @@ local function create(srv, name)
 end
 
 describe("admission control", function()
-  it("caps sessions (maxSessions) with 503, and admits after a delete",
-     function()
+  it("caps sessions (maxSessions) with 503, even with a warm sandbox " ..
+     "ready, and admits after a delete", function()
     local srv
     finally(function() if srv then srv:destroy() end end)
     srv = server.start{ config = [[
@@ -34,12 +34,27 @@ default:
   warmPoolSize: 0
 templates:
   - name: t
-    warmPoolSize: 0
+    warmPoolSize: 1
 ]] }
+    -- the complete boxes on disk (box.info is written last): the
+    -- sessions' and the warm one
+    local function boxes_reach(n)
+      local deadline = server.monotonic() + 30
+      repeat
+        local p = io.popen("ls " .. server.q(srv.state_dir .. "/boxes") ..
+                           "/*/box.info 2>/dev/null")
+        local count = select(2, p:read("a"):gsub("\n", ""))
+        p:close()
+        if count >= n then return true end
+        os.execute("sleep 0.05")
+      until server.monotonic() > deadline
+      return false
+    end
     local s1, a = create(srv)
     local s2 = create(srv)
     assert.are.equal(200, s1)
     assert.are.equal(200, s2)
+    assert.is_true(boxes_reach(3), "the warm sandbox is refilled")
     local s3, j = create(srv)
     assert.are.equal(503, s3)
     assert.matches("too many sessions: 2 of 2 %(maxSessions%)", j.message)
@@ -53,7 +68,8 @@ templates:
     assert.are.equal(200, (create(srv)))
   end)
 
-  it("refuses memory limits past memoryOvercommit x host memory", function()
+  it("refuses memory limits past memoryOvercommit x host memory, to " ..
+     "sessions and warm sandboxes alike", function()
     local each = math.floor(host_memory() * 0.4)
     local srv
     finally(function() if srv then srv:destroy() end end)
@@ -65,12 +81,23 @@ templates:
   - name: t
     warmPoolSize: 0
     resources: { limits: { memory: "%d" } }
-]]):format(each) }
+  - name: huge
+    warmPoolSize: 1
+    resources: { limits: { memory: "%d" } }
+]]):format(each, each * 3) }
     assert.are.equal(200, (create(srv)))
     assert.are.equal(200, (create(srv)))
     local status, j = create(srv)
     assert.are.equal(503, status)
     assert.matches("memoryOvercommit", j.message)
+    status, j = create(srv, "huge")
+    assert.are.equal(503, status)
+    assert.matches("memoryOvercommit", j.message)
+    -- the boxes on disk are the two sessions': no warm one for huge
+    local p = io.popen("ls " .. server.q(srv.state_dir .. "/boxes"))
+    local boxes = select(2, p:read("a"):gsub("\n", ""))
+    p:close()
+    assert.are.equal(2, boxes)
     srv:destroy()
     -- control: with the policy off the same third session is admitted
     srv = server.start{ config = ([[

@@ -111,6 +111,11 @@ describe("the server-wide request memory pool", function()
                                      "/dev/zero | tr '\\0' a" })
     assert.are.equal(503, status)
     assert.matches("maxRequestMemory", j.error)
+    -- a request body the pool cannot hold while it arrives: the same 503
+    status, j = srv:exec(id, { "sh", "-c", "true", ("x"):rep(300000) })
+    assert.are.equal(503, status)
+    assert.are.equal("SERVER_MEMORY_BUDGET", j.code)
+    assert.matches("maxRequestMemory", j.error)
     -- control: an answer within the pool passes, and the pool was given
     -- back (the same small request works again and again)
     for _ = 1, 3 do

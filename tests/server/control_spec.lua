@@ -28,7 +28,13 @@ describe("control plane", function()
 
   it("3: malformed or empty bodies are 400 Invalid request body", function()
     for _, body in ipairs{ "{invalid", "", "[]", '{"name": 5}',
-                           '{"namespace": true, "name": "x"}' } do
+                           '{"namespace": true, "name": "x"}',
+                           '{"kind": 5, "namespace": "default", ' ..
+                           '"name": "my-interpreter"}',
+                           '{"ttl": "1h", "namespace": "default", ' ..
+                           '"name": "my-interpreter"}',
+                           '{"ttl": -1, "namespace": "default", ' ..
+                           '"name": "my-interpreter"}' } do
       local status, j = srv:json("POST", "/v1/code-interpreter", body)
       assert.equal(400, status, body)
       assert.same({ message = "Invalid request body" }, j)

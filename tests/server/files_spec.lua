@@ -124,12 +124,54 @@ describe("files", function()
 
   it("39: bodies over the limit are 413 before anything is written",
      function()
-    local small = server.start{ config = "maxJsonBytes: 1Ki\n" }
+    local small = server.start{ config = "maxJsonBytes: 1Ki\n" ..
+                                         "maxUploadBytes: 8Ki\n" }
     local sid = small:create()
     local status, j = small:write(sid, "big.txt", ("x"):rep(4096))
     assert.equal(413, status)
     assert.equal("request body too large", j.error)
     assert.equal("maximum allowed size is 1024 bytes", j.detail)
+    -- sent chunked, without a Content-Length to refuse up front: the same
+    -- 413 once the body passes the limit, and nothing written
+    local body = tmp .. "/chunked.json"
+    local f = io.open(body, "w")
+    f:write('{"path": "chunked.txt", "content": "' .. ("QUJD"):rep(1024) ..
+            '"}')
+    f:close()
+    local out = server.capture("curl -s -m 60 -w '\\n%{http_code}' -X POST " ..
+      "-H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' " ..
+      "-H 'x-agentcube-session-id: " .. sid .. "' --data-binary @" ..
+      server.q(body) .. " " .. server.q(small.url .. DP .. "api/files"))
+    assert.matches("\n413$", out)
+    assert.matches("maximum allowed size is 1024 bytes", out, 1, true)
+    assert.equal(404, (small:download(sid, "chunked.txt")))
+    -- a multipart upload sent chunked past maxUploadBytes: cut off as it
+    -- streams, the part written so far removed. Twice: libmicrohttpd
+    -- called again with the next chunk before the last one was written,
+    -- which crashed the server.
+    local big = tmp .. "/big.bin"
+    f = io.open(big, "wb")
+    f:write(("z"):rep(256 * 1024))
+    f:close()
+    for _ = 1, 2 do
+      out = server.capture("curl -s -m 60 -w '\\n%{http_code}' " ..
+        "-H 'Transfer-Encoding: chunked' -H 'x-agentcube-session-id: " ..
+        sid .. "' -F path=big.bin -F file=@" .. server.q(big) .. " " ..
+        server.q(small.url .. DP .. "api/files"))
+      assert.matches("\n413$", out)
+      assert.matches("the upload exceeds the server's maxUploadBytes", out,
+                     1, true)
+    end
+    assert.equal(404, (small:download(sid, "big.bin")))
+    -- control: a small one passes
+    f = io.open(big, "wb")
+    f:write("small")
+    f:close()
+    out = server.capture("curl -s -m 60 -w '\\n%{http_code}' " ..
+      "-H 'Transfer-Encoding: chunked' -H 'x-agentcube-session-id: " .. sid ..
+      "' -F path=big.bin -F file=@" .. server.q(big) .. " " ..
+      server.q(small.url .. DP .. "api/files"))
+    assert.matches("\n200$", out)
     small:destroy()
   end)
 
@@ -274,5 +316,86 @@ describe("files", function()
     assert.equal("content", got)
     -- the server is still there (control: it answers)
     assert.equal(200, (srv:request{ path = "/health" }))
+  end)
+  it("JSON upload: a bad body is 400 with the reason, and writes nothing",
+     function()
+    local function up(body)
+      local status, j = srv:json("POST", DP .. "api/files", body,
+                                 { session = id })
+      return status, type(j) == "table" and j.error or tostring(j)
+    end
+    local cases = {
+      { "[1]", "request body must be a JSON object with path and content" },
+      { "{", "request body must be a JSON object with path and content: " },
+      { { path = "bj1.txt" }, "content is required and must be a base64 " ..
+        "string" },
+      { { path = "bj1.txt", content = 5 }, "content is required and must " ..
+        "be a base64 string" },
+      { { path = "bj1.txt", content = "", mode = 644 }, "mode must be a " ..
+        "string such as \"0644\"" },
+      { { path = 7, content = "" }, "path is required and must be a " ..
+        "non-empty string" },
+      -- base64 that stops in the middle of a group, and data after the
+      -- padding: refused like Go's decoder, never a truncated file
+      { { path = "bj1.txt", content = "QUJ" }, "Invalid base64 content: " ..
+        "illegal base64 data at input byte 3" },
+      { { path = "bj1.txt", content = "QQ==QUJD" }, "Invalid base64 " ..
+        "content: illegal base64 data" },
+    }
+    for _, c in ipairs(cases) do
+      local status, why = up(c[1])
+      assert.equal(400, status, why)
+      assert.equal(c[2], why:sub(1, #c[2]))
+    end
+    assert.equal(404, (srv:download(id, "bj1.txt")))
+    -- control: the same upload with good content is written
+    local status = up({ path = "bj1.txt", content = "QUJD" })
+    assert.equal(200, status)
+    local _, got = srv:download(id, "bj1.txt")
+    assert.equal("ABC", got)
+  end)
+
+  it("multipart: an over-long field, a refused path and a body without " ..
+     "a boundary are 400 with the reason", function()
+    local function multipart(parts, ctype)
+      local b = {}
+      for _, p in ipairs(parts) do
+        b[#b + 1] = "--XyZ\r\nContent-Disposition: form-data; name=\"" ..
+          p[1] .. "\"" .. (p[1] == "file" and "; filename=\"f\"" or "") ..
+          "\r\n\r\n" .. p[2] .. "\r\n"
+      end
+      b[#b + 1] = "--XyZ--\r\n"
+      local status, text = srv:request{ method = "POST", path = DP ..
+        "api/files", session = id, body = table.concat(b),
+        headers = { ["Content-Type"] = ctype or
+                    "multipart/form-data; boundary=XyZ" } }
+      local j = require("cjson.safe").decode(text)
+      return status, type(j) == "table" and j.error or text
+    end
+    local status, why = multipart{ { "path", ("p"):rep(9000) },
+                                   { "file", "x" } }
+    assert.equal(400, status)
+    assert.equal("path is too long", why)
+    status, why = multipart{ { "path", "mp1.txt" }, { "mode", ("7"):rep(9000) },
+                             { "file", "x" } }
+    assert.equal(400, status)
+    assert.equal("mode is too long", why)
+    -- a path outside the session's trees, with content and empty
+    for _, content in ipairs{ "x", "" } do
+      status, why = multipart{ { "path", "../mp-out.txt" },
+                               { "file", content } }
+      assert.equal(400, status, why)
+      assert.matches("mp%-out", why)
+    end
+    status, why = multipart({ { "path", "mp1.txt" }, { "file", "x" } },
+                            "multipart/form-data")
+    assert.equal(400, status)
+    assert.equal("malformed multipart request", why)
+    assert.equal(404, (srv:download(id, "mp1.txt")))
+    -- control: the same upload with a boundary is written
+    status, why = multipart{ { "path", "mp1.txt" }, { "file", "x" } }
+    assert.equal(200, status, why)
+    local _, got = srv:download(id, "mp1.txt")
+    assert.equal("x", got)
   end)
 end)

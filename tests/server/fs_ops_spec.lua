@@ -111,6 +111,12 @@ describe("file operations", function()
     assert.equal("new", (srv:sh(id, "cat to.txt; test -e from.txt || :")))
     status = op("rename", { from = "gone.txt", to = "x.txt" })
     assert.equal(404, status)
+    -- a directory into itself
+    assert.equal(200, (op("mkdir", { path = "mv/in", parents = true })))
+    status, j = op("rename", { from = "mv", to = "mv/in/mv" })
+    assert.equal(400, status)
+    assert.equal("cannot move 'mv' into itself", j.error)
+    assert.equal(200, (stat("mv/in")))
   end)
 
   it("answers 400 for bad requests", function()
@@ -127,6 +133,27 @@ describe("file operations", function()
       assert.equal(400, status, c[1] .. " " .. tostring(c[2]))
       assert.equal(400, j.code)
     end
+    -- the reason, for each kind of mistake
+    for _, c in ipairs{
+      { "rename", "[1]", "request body must be a JSON object" },
+      { "remove", nil, "a JSON body is required" },
+      { "mkdir", { path = "x", mode = "0999" },
+        "mode must be an octal string such as \"0755\"" },
+      { "mkdir", { path = "x", mode = 493 },
+        "mode must be an octal string such as \"0755\"" },
+      { "mkdir", { path = "x", parents = "yes" }, "parents must be a boolean" },
+      { "remove", { path = "x", recursive = 1 },
+        "recursive must be a boolean" },
+      { "rename", { from = "a", to = "b", overwrite = 0 },
+        "overwrite must be a boolean" },
+      { "rename", { from = "a" },
+        "from and to are required and must be non-empty strings" },
+    } do
+      local status, j = op(c[1], c[2])
+      assert.equal(400, status, c[3])
+      assert.equal(c[3], j.error)
+    end
+    assert.equal(404, (stat("x")))   -- nothing was made
     local status, j = srv:json("GET", DP .. "api/fs/stat", nil,
                                { session = id })
     assert.equal(400, status)

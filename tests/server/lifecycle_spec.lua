@@ -40,17 +40,37 @@ describe("persistence", function()
 
   it("removes what a crash left half-made", function()
     local srv = server.start{}
-    local id = srv:create()
+    local id, lost = srv:create(), srv:create()
     srv:stop()
     local dir = srv.state_dir
+    -- a record whose box is not there: dropped (its own box, no longer
+    -- named by any record, goes as a leftover)
+    local rec = server.read_file(dir .. "/sessions/" .. lost .. ".json")
+    local moved = rec:gsub('"slot":%s*%d+', '"slot": 60000')
+    assert.are_not.equal(rec, moved)
+    local f = io.open(dir .. "/sessions/" .. lost .. ".json", "w")
+    f:write(moved)
+    f:close()
     -- a record that was never renamed into place, and an unreadable one
-    local f = io.open(dir .. "/sessions/" .. id .. ".json.123.tmp", "w")
+    f = io.open(dir .. "/sessions/" .. id .. ".json.123.tmp", "w")
     f:write("{")
     f:close()
     f = io.open(dir .. "/sessions/11111111-1111-4111-8111-111111111111.json",
                 "w")
     f:write("not json")
     f:close()
+    -- JSON that is no session record, and a record planted as a symlink
+    -- (to a good record elsewhere: never followed)
+    f = io.open(dir .. "/sessions/22222222-2222-4222-8222-222222222222.json",
+                "w")
+    f:write('{"sessionId": "22222222-2222-4222-8222-222222222222"}')
+    f:close()
+    local outside = dir .. ".outside.json"
+    f = io.open(outside, "w")
+    f:write((rec:gsub(lost, "33333333-3333-4333-8333-333333333333")))
+    f:close()
+    os.execute("ln -s " .. server.q(outside) .. " " .. server.q(dir ..
+      "/sessions/33333333-3333-4333-8333-333333333333.json"))
     -- a box directory no record names
     os.execute("mkdir -p " .. server.q(dir .. "/boxes/999/root"))
     srv:launch()
@@ -61,8 +81,43 @@ describe("persistence", function()
     assert.is_nil(listing:find(".tmp", 1, true))
     assert.is_nil(listing:find("11111111", 1, true))
     assert.is_nil(listing:find("999", 1, true))
+    assert.is_nil(listing:find(lost, 1, true))
+    assert.is_nil(listing:find("22222222", 1, true))
+    assert.is_nil(listing:find("33333333", 1, true))
+    assert.truthy(server.read_file(outside), "the link's target is left")
+    os.remove(outside)
     assert.equal(1, session_count(srv))
     assert.equal(0, select(3, srv:sh(id, "true")))
+    assert.matches("session " .. lost .. " cannot be restored: ",
+                   srv:logtext(), 1, true)
+    assert.matches(dir .. "/boxes/60000: No such file or directory",
+                   srv:logtext(), 1, true)
+    assert.equal(404, (srv:json("GET", "/v1/code-interpreter/sessions/" ..
+                                lost)))
+    srv:destroy()
+  end)
+
+  it("keeps a session whose template left the configuration, on the " ..
+     "default template; new ones of it are refused", function()
+    local srv = server.start{ config = "strict: true\ndefault: " ..
+      "{ warmPoolSize: 0 }\ntemplates:\n  - name: a\n  - name: gone\n" ..
+      "    sessionTimeout: 1h\n" }
+    local id = srv:create{ name = "gone", namespace = "default" }
+    srv:stop()
+    local f = io.open(srv.config_path, "w")
+    f:write("strict: true\ndefault: { warmPoolSize: 0 }\n" ..
+            "templates:\n  - name: a\n")
+    f:close()
+    srv:launch()
+    local status, j = srv:json("GET", "/v1/code-interpreter/sessions/" .. id)
+    assert.equal(200, status)
+    assert.equal("gone", j.name)
+    assert.equal(0, select(3, srv:sh(id, "true")))
+    status = srv:json("POST", "/v1/code-interpreter",
+                      { name = "gone", namespace = "default" })
+    assert.equal(404, status)
+    -- control: the template still configured creates
+    assert.truthy(srv:create{ name = "a", namespace = "default" })
     srv:destroy()
   end)
 

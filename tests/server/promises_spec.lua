@@ -76,6 +76,16 @@ describe("serve", function()
     assert.matches("http://127.0.0.1:8080", out, 1, true)
   end)
 
+  it("listens on an IPv6 address given in brackets", function()
+    local srv = server.start{ listen = "[::1]:0",
+                              config = "default: { warmPoolSize: 0 }\n" }
+    finally(function() srv:destroy() end)
+    assert.matches("^http://%[::1%]:%d+$", srv.url)
+    local status, j = srv:json("GET", "/health")
+    assert.equal(200, status)
+    assert.equal("healthy", j.status)
+  end)
+
   it("answers /v1/agent-runtime with 404 (control: code-interpreter 200)",
      function()
     local srv = server.start{}
@@ -215,10 +225,17 @@ describe("serve's command line", function()
   end)
 
   it("--check reports the protections of this machine, its state in " ..
-     "$AGENTCUBE_HOME by default", function()
+     "$AGENTCUBE_HOME by default, and the configured budgets", function()
     local home = server.tmpdir("agentcube-home")
-    local out, code = run("--check", "AGENTCUBE_HOME=" .. server.q(home))
+    local cfg = home .. "/check.yaml"
+    local f = assert(io.open(cfg, "w"))
+    f:write("maxConnections: 77\nmaxConnectionsPerAddress: 0\n")
+    f:close()
+    local out, code = run("--check --config " .. server.q(cfg),
+                          "AGENTCUBE_HOME=" .. server.q(home))
     assert.equal(0, code)
+    assert.matches("maxConnections%s+77 %(503 beyond%)", out)
+    assert.matches("maxConnectionsPerAddress%s+off\n", out)
     assert.matches("seccomp filter%s+on", out)
     if server.capture("id -u") == "0\n" then     -- root with bubblewrap
       assert.matches("\n0 protections off\n$", out)
@@ -227,6 +244,99 @@ describe("serve's command line", function()
     end
     assert.matches("state " .. home, out, 1, true)
     os.execute("rm -rf " .. server.q(home))
+  end)
+
+  it("a bad --config: exit 2, the file, line, column and key; nothing " ..
+     "started", function()
+    local state = server.tmpdir("agentcube-badcfg")
+    local cfg = state .. ".yaml"
+    local f = assert(io.open(cfg, "w"))
+    f:write("maxSessions: 4\ntemplates:\n  - name: t\n    warmPool: 2\n")
+    f:close()
+    local out, code = run("--no-auth --listen 127.0.0.1:0 --state-dir " ..
+                          server.q(state) .. " --config " .. server.q(cfg))
+    assert.equal(2, code)
+    assert.equal("agentcube serve: " .. cfg .. ":4:5: unknown template " ..
+                 "key 'warmPool'\n", out)
+    out, code = run("--no-auth --listen 127.0.0.1:0 --state-dir " ..
+                    server.q(state) .. " --config " ..
+                    server.q(state .. "/missing.yaml"))
+    assert.equal(2, code)
+    assert.matches("cannot open " .. state .. "/missing.yaml", out, 1, true)
+    -- nothing was started: no lock, no token, no serve.json
+    assert.is_nil(server.read_file(state .. "/serve.json"))
+    assert.is_nil(server.read_file(state .. "/token"))
+    os.execute("rm -rf " .. server.q(state) .. " " .. server.q(cfg))
+  end)
+
+  it("--build-images with a template whose tree is missing: exit 1, the " ..
+     "template and the path; nothing listens", function()
+    local state = server.tmpdir("agentcube-build")
+    local cfg = state .. ".yaml"
+    local f = assert(io.open(cfg, "w"))
+    f:write("templates:\n  - name: t\n    image: { rootfs: " .. state ..
+            "/no-tree }\n")
+    f:close()
+    local out, code = run("--no-auth --listen 127.0.0.1:0 --state-dir " ..
+                          server.q(state) .. " --config " .. server.q(cfg) ..
+                          " --build-images")
+    os.execute("rm -rf " .. server.q(state) .. " " .. server.q(cfg))
+    assert.equal(1, code, out)
+    assert.matches("building image rootfs%-%x+ of template 't'", out)
+    assert.matches("agentcube serve: image rootfs " .. state ..
+                   "/no-tree: No such file or directory", out, 1, true)
+    assert.is_nil(out:find("listening on", 1, true))
+  end)
+
+  it("a token file that holds no token: exit 1 naming it, not a new " ..
+     "token in its place", function()
+    local state = server.tmpdir("agentcube-badtoken")
+    local f = assert(io.open(state .. "/token", "w"))
+    f:write("short\n")
+    f:close()
+    os.execute("chmod 600 " .. server.q(state .. "/token"))
+    local out, code = run("--listen 127.0.0.1:0 --state-dir " ..
+                          server.q(state))
+    local kept = server.read_file(state .. "/token")
+    os.execute("rm -rf " .. server.q(state))
+    assert.equal(1, code, out)
+    assert.equal("agentcube serve: token: " .. state .. "/token does not " ..
+                 "hold a token\n", out)
+    assert.equal("short\n", kept)
+  end)
+
+  it("a bad --listen: exit 1 and what is wrong with it; a port in use " ..
+     "is named", function()
+    local state = server.tmpdir("agentcube-listen")
+    local function listen(spec)
+      return run("--no-auth --state-dir " .. server.q(state) ..
+                 " --listen " .. server.q(spec))
+    end
+    for spec, why in pairs{
+      ["nocolon"] = "expected ADDR:PORT",
+      ["[::1]8080"] = "expected [ADDR]:PORT",
+      -- getaddrinfo would keep the low 16 bits: 99999 listened on 34463
+      ["127.0.0.1:99999"] = "the port must be a number from 0 to 65535",
+      ["999.1.1.1:80"] = "Name or service not known",
+    } do
+      local out, code = listen(spec)
+      assert.equal(1, code, spec)
+      assert.equal("agentcube serve: --listen " .. spec .. ": " .. why ..
+                   "\n", out)
+    end
+    -- a port another server holds
+    local srv = server.start{ config = "default: { warmPoolSize: 0 }\n" }
+    local port = srv.url:match(":(%d+)$")
+    local out, code = listen("127.0.0.1:" .. port)
+    assert.equal(0, srv:stop())   -- it made no session: nothing to tear down
+    os.execute("rm -rf " .. server.q(srv.state_dir) .. " " ..
+               server.q(srv.state_dir .. ".yaml") .. " " ..
+               server.q(srv.state_dir .. ".log"))
+    assert.equal(1, code)
+    assert.matches("cannot listen on 127.0.0.1:" .. port ..
+                   ": Address already in use", out, 1, true)
+    assert.is_nil(server.read_file(state .. "/serve.json"))
+    os.execute("rm -rf " .. server.q(state))
   end)
 
   it("a state directory that cannot be made: exit 1 and where", function()

@@ -46,6 +46,45 @@ describe("router", function()
     assert.equal(#before.sessions, #after.sessions)
   end)
 
+  it("a session answers only under its own template's address", function()
+    local other = "/v1/namespaces/default/code-interpreters/other/" ..
+                  "invocations/"
+    local status, j = srv:json("POST", other .. "api/execute",
+                               { command = { "true" } }, { session = id })
+    assert.equal(404, status)
+    assert.equal('sessions.agentcube.volcano.sh "' .. id .. '" not found',
+                 j.error)
+    status = srv:json("POST", "/v1/namespaces/elsewhere/code-interpreters/" ..
+                      "my-interpreter/invocations/api/execute",
+                      { command = { "true" } }, { session = id })
+    assert.equal(404, status)
+    -- control: under its own address it answers
+    assert.equal(200, (srv:exec(id, { "true" })))
+  end)
+
+  it("unknown invocation paths are 404; extra slashes before api/ are " ..
+     "read as one", function()
+    local function get(path)
+      return srv:request{ path = path, session = id }
+    end
+    for _, p in ipairs{
+      "/v1/namespaces/default/agent-runtimes/x/invocations/api/files",
+      "/v1/namespaces/default/code-interpreters",
+      "/v1/namespaces/default/code-interpreters/my-interpreter/calls/x",
+      DP .. "api/processes/" .. ("p"):rep(200),
+      DP .. "api/processes/p1/bogus",
+      DP .. "api/contexts/c1",
+      DP .. "api/nothing",
+    } do
+      local status, body = get(p)
+      assert.equal(404, status, p)
+      assert.equal("404 page not found", body, p)
+    end
+    local status, body = get(DP:gsub("/$", "//") .. "/api/files?path=.")
+    assert.equal(200, status, body)
+    assert.matches('"files"', body, 1, true)
+  end)
+
   it("16: without the header a session is created and reused", function()
     local status, j, h = srv:json("POST", DP .. "api/files",
       { path = "auto.txt", content = "YXV0bw==" })

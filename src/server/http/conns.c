@@ -334,11 +334,3 @@ unsigned conns_abort_key(struct conns *c, const void *key) {
   pthread_mutex_unlock(&c->mu);
   return n;
 }
-
-unsigned conns_count(struct conns *c) {
-  unsigned n;
-  pthread_mutex_lock(&c->mu);
-  n = c->total;
-  pthread_mutex_unlock(&c->mu);
-  return n;
-}

@@ -71,7 +71,4 @@ void conns_on_abort(struct conns *c, struct conn *k,
                     void (*on_abort)(void *ud), void *ud);
 unsigned conns_abort_key(struct conns *c, const void *key);
 
-/* Open connections now. */
-unsigned conns_count(struct conns *c);
-
 #endif

@@ -596,6 +596,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   if (take_over(r, &ret))
     return ret;
+  /* A job of this request is still queued or running. libmicrohttpd may
+  ** call again before it resumes the connection (with the next piece of a
+  ** chunked body already in its buffer): leave that data where it is, it
+  ** comes again once the job is done. Taking it started a second job on
+  ** the same request, and the first one's chunk was lost (a crash). */
+  if (r->deferred)
+    return MHD_YES;
   if (r->responded) {
     *upload_data_size = 0;  /* an early answer: drop the rest of the body */
     return MHD_YES;
@@ -706,6 +713,15 @@ static enum ac_code listen_on(const char *spec, int *fd_out, char *endpoint,
       return ac_error_set(err, AC_EINVAL,
                           "--listen %s: expected ADDR:PORT", spec);
     snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+  }
+  /* getaddrinfo takes any number and keeps its low 16 bits: 99999 would
+  ** listen on 34463 */
+  {
+    char *end;
+    unsigned long pn = strtoul(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || pn > 65535)
+      return ac_error_set(err, AC_EINVAL, "--listen %s: the port must be a "
+                          "number from 0 to 65535", spec);
   }
   snprintf(port, sizeof port, "%s", colon + 1);
   memset(&hints, 0, sizeof hints);

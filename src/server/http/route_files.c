@@ -250,8 +250,13 @@ enum MHD_Result route_upload_multipart_done(struct req *r) {
                    "malformed multipart body");
     r->pp = NULL;
   }
-  if (r->up_path == NULL || *r->up_path == '\0')
+  if (r->up_path == NULL || *r->up_path == '\0') {
+    /* a path too long to keep, a malformed body: say so, not that the
+    ** path is missing (a file part before any path is, as in PicoD) */
+    if (r->up_rc != AC_OK && r->up_status != 400)
+      return reply_fapi(r, &r->up_err, "File not found");
     return reply_error(r, FAM_PICOD, 400, "Missing 'path' field");
+  }
   if (r->up_rc != AC_OK) {
     if (r->up_status == 413)
       return reply_json(r, 413, json_pack("{s:s, s:s}", "error",

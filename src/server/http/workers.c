@@ -124,14 +124,6 @@ int workers_submit(struct workers *w, void (*fn)(void *), void *arg) {
   return 0;
 }
 
-unsigned workers_threads(struct workers *w) {
-  unsigned n;
-  pthread_mutex_lock(&w->mu);
-  n = w->threads;
-  pthread_mutex_unlock(&w->mu);
-  return n;
-}
-
 void workers_stop(struct workers *w) {
   if (w == NULL)
     return;

@@ -18,9 +18,6 @@ struct workers *workers_start(unsigned min, unsigned max);
 /* Queues fn(arg). Returns 0, or -1 when out of memory (fn not queued). */
 int workers_submit(struct workers *w, void (*fn)(void *), void *arg);
 
-/* Threads now (for --check and tests). */
-unsigned workers_threads(struct workers *w);
-
 /* Runs what is queued, waits for it, joins the threads. NULL is allowed. */
 void workers_stop(struct workers *w);
 

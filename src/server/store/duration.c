@@ -7,7 +7,6 @@
 */
 #include "duration.h"
 
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -79,8 +78,4 @@ enum ac_code ac_duration_parse(const char *s, long long *ns,
   }
   *ns = (long long)(neg ? -total : total);
   return AC_OK;
-}
-
-long long ac_duration_round_seconds(long long ns) {
-  return (long long)nearbyint((double)ns / 1e9);
 }

@@ -12,7 +12,4 @@
 enum ac_code ac_duration_parse(const char *s, long long *ns,
                                struct ac_error *err);
 
-/* Seconds rounded to a whole number like Go's %.0f (ties to even). */
-long long ac_duration_round_seconds(long long ns);
-
 #endif

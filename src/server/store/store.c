@@ -822,12 +822,4 @@ enum ac_code ac_store_list(struct ac_store *st, struct srv_session ***out,
   return AC_OK;
 }
 
-size_t ac_store_reap(struct ac_store *st) {
-  size_t n;
-  pthread_mutex_lock(&st->mu);
-  n = reap_locked(st);
-  pthread_mutex_unlock(&st->mu);
-  return n;
-}
-
 /* }====================================================== */

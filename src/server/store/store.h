@@ -93,8 +93,4 @@ enum ac_code ac_store_delete(struct ac_store *st, const char *id,
 enum ac_code ac_store_list(struct ac_store *st, struct srv_session ***out,
                            size_t *count, struct ac_error *err);
 
-/* Runs one reaper pass now (tests and shutdown use it). Returns the number
-** of sessions reaped. */
-size_t ac_store_reap(struct ac_store *st);
-
 #endif

@@ -2,6 +2,7 @@
 ** uid_range.c -- reserving a block of session uids (see uid_range.h).
 */
 #include "uid_range.h"
+#include "lockfile.h"
 #include "statedir.h"
 
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,9 +20,8 @@
 
 static int read_base(const char *state_dir, uid_t *base);
 
-/* "name:start:count" lines of /etc/subuid or /etc/subgid. */
-static int sub_overlaps(const char *file, uid_t base, unsigned count,
-                        char *why, size_t whysz) {
+int ac_uid_range_sub_overlaps(const char *file, uid_t base, unsigned count,
+                              char *why, size_t whysz) {
   FILE *f = fopen(file, "re");
   char line[512];
   int hit = 0;
@@ -53,8 +52,8 @@ int ac_uid_range_conflicts(uid_t base, unsigned count, char *why,
   struct group *gr;
   int hit = 0;
 
-  if (sub_overlaps("/etc/subuid", base, count, why, whysz) ||
-      sub_overlaps("/etc/subgid", base, count, why, whysz))
+  if (ac_uid_range_sub_overlaps("/etc/subuid", base, count, why, whysz) ||
+      ac_uid_range_sub_overlaps("/etc/subgid", base, count, why, whysz))
     return 1;
   setpwent();
   while (!hit && (pw = getpwent()) != NULL)
@@ -99,22 +98,19 @@ static int owned_elsewhere(uid_t base, const char *state_dir) {
 /* Takes the lock of the block at base: fd, or -1 (errno EWOULDBLOCK when
 ** another server holds it). */
 static int lock_block(uid_t base, const char *state_dir) {
-  char path[128], note[4200];
-  int fd, n;
+  char path[128];
+  int fd;
   snprintf(path, sizeof path, "%s/%u.lock", LOCK_DIR, (unsigned)base);
   fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return -1;
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  /* the note says who holds it, for a person looking and for
+  ** owned_elsewhere */
+  if (ac_lock_take(fd, state_dir) != 0) {
     int e = errno;
     close(fd);
     errno = e;
     return -1;
-  }
-  /* who holds it, for a person looking */
-  n = snprintf(note, sizeof note, "%ld %s\n", (long)getpid(), state_dir);
-  if (ftruncate(fd, 0) != 0 || write(fd, note, (size_t)n) != n) {
-    /* the lock is what counts */
   }
   return fd;
 }

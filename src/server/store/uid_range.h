@@ -35,4 +35,9 @@ void ac_uid_range_release(struct ac_uid_range *r);
 int ac_uid_range_conflicts(uid_t base, unsigned count, char *why,
                            size_t whysz);
 
+/* Whether [base, base+count) overlaps a range of file, in the format of
+** /etc/subuid ("name:start:count" lines); the owner in why. */
+int ac_uid_range_sub_overlaps(const char *file, uid_t base, unsigned count,
+                              char *why, size_t whysz);
+
 #endif
