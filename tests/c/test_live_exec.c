@@ -127,6 +127,290 @@ static void test_release_without_wait(struct sbx_box *a, uid_t uid) {
   is_str(run_sh(a, "echo next", &code), "next\n", "the box goes on");
 }
 
+/* Starts argv (buffered unless ev says otherwise); returns the code. */
+static enum ac_code start_argv(struct sbx_box *b, const char *const *argv,
+                               const char *const *env, const char *cwd,
+                               struct rec *r, struct sbx_task **t,
+                               struct ac_error *e) {
+  struct sbx_exec_request rq;
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.env = env;
+  rq.working_dir = cwd;
+  rq.timeout_ns = 30 * SEC;
+  rec_init(r);
+  *t = NULL;
+  return sbx_exec_start(b, &rq, &rec_events, r, t, e);
+}
+
+/* Waits for a started task and releases it: its stdout, or "" when it
+** did not start. */
+static const char *finish(enum ac_code rc, struct rec *r, struct sbx_task *t,
+                          int *code) {
+  *code = -1;
+  if (rc != AC_OK)
+    return "";
+  if (rec_wait(r, NULL, 30000))
+    *code = r->res.exit_code;
+  sbx_task_release(t);
+  return r->out;
+}
+
+/* What cannot be a command is refused before anything is sent to the
+** sandbox; the limits of a command line hold to the entry and the byte. */
+static void test_refusals(struct sbx_box *a) {
+  static const char *none[] = { NULL };
+  static const char *empty[] = { "", NULL };
+  static const char *echo[] = { "echo", "x", NULL };
+  static const char *noeq[] = { "NOEQUALS", NULL };
+  static const char *noname[] = { "=value", NULL };
+  enum { MAXS = 4096 };           /* argv + environment entries */
+  const char **many = calloc(MAXS + 2, sizeof *many);
+  char *big = malloc(70001), want[16];
+  struct sbx_task *t;
+  struct ac_error e;
+  struct rec r;
+  enum ac_code rc;
+  int code;
+  tcase("requests that cannot be commands are refused before anything "
+        "runs; a command line's limits hold to the entry and the byte");
+  REQUIRE(a != NULL && many != NULL && big != NULL, "a live box");
+  ok(start_argv(a, none, NULL, NULL, &r, &t, &e) == AC_EINVAL && t == NULL &&
+     contains(e.msg, "empty command"), "no argv: EINVAL (%s)", e.msg);
+  ok(start_argv(a, empty, NULL, NULL, &r, &t, &e) == AC_EINVAL &&
+     t == NULL, "an empty program name: EINVAL");
+  ok(start_argv(a, echo, NULL, "tmp", &r, &t, &e) == AC_EINVAL &&
+     contains(e.msg, "absolute"), "a relative working_dir: EINVAL (%s)",
+     e.msg);
+  ok(start_argv(a, echo, noeq, NULL, &r, &t, &e) == AC_EINVAL &&
+     contains(e.msg, "\"NOEQUALS\""), "an environment entry without '=': "
+     "EINVAL naming it (%s)", e.msg);
+  ok(start_argv(a, echo, noname, NULL, &r, &t, &e) == AC_EINVAL,
+     "an environment entry without a name: EINVAL");
+  /* sh -c 'echo $#' x a a ...: 4 defaults of the environment count too */
+  many[0] = "sh";
+  many[1] = "-c";
+  many[2] = "echo $#";
+  many[3] = "x";
+  for (int i = 4; i < MAXS - 4; i++)
+    many[i] = "a";
+  snprintf(want, sizeof want, "%d\n", MAXS - 8);
+  rc = start_argv(a, many, NULL, NULL, &r, &t, &e);
+  is_str(finish(rc, &r, t, &code), want, "%d strings in all run (the "
+         "most there may be)", MAXS);
+  many[MAXS - 4] = "a";
+  ok(start_argv(a, many, NULL, NULL, &r, &t, &e) == AC_ETOOBIG &&
+     t == NULL && contains(e.msg, "too many"), "one more: ETOOBIG (%s)",
+     e.msg);
+  many[3] = big;
+  many[4] = NULL;
+  many[2] = "echo ${#0}";
+  memset(big, 'b', 60000);
+  big[60000] = '\0';
+  rc = start_argv(a, many, NULL, NULL, &r, &t, &e);
+  is_str(finish(rc, &r, t, &code), "60000\n", "a 60000-byte argument "
+         "runs");
+  memset(big, 'b', 70000);
+  big[70000] = '\0';
+  ok(start_argv(a, many, NULL, NULL, &r, &t, &e) == AC_ETOOBIG &&
+     t == NULL && contains(e.msg, "too large"), "a 70000-byte one: "
+     "ETOOBIG (%s)", e.msg);
+  free(many);
+  free(big);
+}
+
+/* A request's environment replaces the defaults and its own earlier
+** entries of the same name. */
+static void test_env_override(struct sbx_box *a) {
+  static const char *argv[] = { "sh", "-c", "echo $HOME $A $PATH $LANG",
+                                NULL };
+  static const char *env[] = { "HOME=/tmp/h", "A=1", "A=2", "PATH=/bin",
+                               NULL };
+  struct sbx_task *t;
+  struct ac_error e;
+  struct rec r;
+  enum ac_code rc;
+  int code;
+  tcase("a request's environment overrides the defaults and itself");
+  REQUIRE(a != NULL, "a live box");
+  rc = start_argv(a, argv, env, NULL, &r, &t, &e);
+  is_str(finish(rc, &r, t, &code), "/tmp/h 2 /bin C.UTF-8\n",
+         "HOME, PATH replaced; the later A wins; LANG kept");
+}
+
+/* A timeout of zero has expired before the command could start: it
+** never runs. */
+static void test_timeout_zero(struct sbx_box *a) {
+  static const char *argv[] = { "sh", "-c", "echo ran > /workspace/zero",
+                                NULL };
+  struct sbx_exec_request rq;
+  struct sbx_task *t;
+  struct ac_error e;
+  struct rec r;
+  int code;
+  tcase("a zero timeout ends the command before it runs");
+  REQUIRE(a != NULL, "a live box");
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.timeout_ns = 0;
+  rec_init(&r);
+  REQUIRE(sbx_exec_start(a, &rq, &rec_events, &r, &t, &e) == AC_OK,
+          "started");
+  ok(rec_wait(&r, NULL, 10000) && r.res.timed_out && r.res.exit_code == 124,
+     "it ends timed out (124)");
+  is_int(r.nchunks, 0, "without output");
+  sbx_task_release(t);
+  is_str(run_sh(a, "cat /workspace/zero 2>/dev/null || echo absent", &code),
+         "absent\n", "it never ran");
+}
+
+/* A pool of memory the buffered output is charged to (as the server's
+** request memory budget is). */
+static size_t pool_left, pool_held;
+
+static int pool_take(size_t n) {
+  int ok_ = 0;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (n <= pool_left) {
+    pool_left -= n;
+    pool_held += n;
+    ok_ = 1;
+  }
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  return ok_;
+}
+
+static void pool_give(size_t n) {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  pool_left += n;
+  pool_held -= n;
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static const struct sbx_mem_pool counted_pool = { pool_take, pool_give };
+
+/* Runs script buffered with the pool at size; the result in r. */
+static int pooled_run(struct sbx_box *a, const char *script, size_t size,
+                      size_t max_output, struct rec *r) {
+  static const struct sbx_task_events buffered = { NULL, NULL, rec_done };
+  const char *argv[] = { "sh", "-c", script, NULL };
+  struct sbx_exec_request rq;
+  struct sbx_task *t;
+  struct ac_error e;
+  int done;
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.timeout_ns = 30 * SEC;
+  rq.pool = &counted_pool;
+  rq.max_output = max_output;
+  pool_left = size;
+  pool_held = 0;
+  rec_init(r);
+  if (sbx_exec_start(a, &rq, &buffered, r, &t, &e) != AC_OK)
+    return 0;
+  done = rec_wait(r, NULL, 30000);
+  sbx_task_release(t);
+  return done;
+}
+
+static void test_pool(struct sbx_box *a) {
+  struct rec r;
+  const char *script = "head -c 1000000 /dev/zero | tr '\\0' x; echo end";
+  tcase("buffered output is charged to the pool; a refusal keeps "
+        "nothing more, the command still runs to its end");
+  REQUIRE(a != NULL, "a live box");
+  ok(pooled_run(a, script, 4 << 20, 0, &r) && r.res.exit_code == 0 &&
+     r.res.out_len == 1000004 && !r.res.pool_refused &&
+     !r.res.out_truncated, "control: a pool of 4 MiB holds 1 MB");
+  is_int(pool_held, 0, "control: everything given back after release");
+  ok(pooled_run(a, script, 100000, 0, &r) && r.res.exit_code == 0,
+     "a pool of 100 kB: the command runs to its end");
+  ok(r.res.pool_refused && r.res.out_truncated && r.res.out_len <= 100000,
+     "... its output refused past what the pool gave (%zu bytes kept)",
+     r.res.out_len);
+  is_int(pool_held, 0, "... and every byte given back");
+  ok(pooled_run(a, "printf 0123456789abcdef", 4 << 20, 10, &r) &&
+     r.res.out_len == 10 && r.res.out_truncated && !r.res.pool_refused,
+     "max_output cuts to the byte");
+}
+
+/* The agent cannot start a command (the session is out of processes):
+** the command fails with exit 1 and says why, buffered or streamed. */
+static void test_spawn_failed(uid_t uid) {
+  struct sbx_limits l = { .pids = 12 };
+  static const char *argv[] = { "echo", "never", NULL };
+  struct sbx_exec_request rq;
+  struct sbx_exec_result res;
+  struct sbx_proc_info p, q;
+  struct sbx_box *d;
+  struct ac_error e;
+  struct rec r;
+  struct sbx_task *t;
+  const char *fill = "i=0; while [ $i -lt 40 ]; do sleep 1000 & "
+                     "i=$((i+1)); done";
+  int ended = 0;
+  tcase("a command the sandbox cannot start fails with exit 1 and why");
+  d = make_box("pids", uid, &l);
+  REQUIRE(d != NULL, "a box of 12 processes");
+  memset(&rq, 0, sizeof rq);
+  rq.argv = (const char *const *)(const char *[]){ "sh", "-c", fill, NULL };
+  if (!precondition(sbx_proc_start(d, &rq, 0, &p, &e) == AC_OK,
+                    "a process filling it")) {
+    sbx_box_destroy(d);
+    return;
+  }
+  /* the shell gives up when it cannot fork; its children stay */
+  for (int i = 0; i < 1000 && !ended; i++) {
+    if (sbx_proc_get(d, p.id, &q, &e) == AC_OK) {
+      ended = q.state != SBX_PROC_RUNNING;
+      sbx_proc_info_free(&q);
+    }
+    if (!ended)
+      usleep(10000);
+  }
+  sbx_proc_info_free(&p);
+  ok(ended, "the filler ran out of processes");
+  /* its own exit freed one: taken again by a process that stays (or
+  ** that itself cannot start: either way none is left) */
+  rq.argv = (const char *const *)(const char *[]){ "sleep", "1000", NULL };
+  if (precondition(sbx_proc_start(d, &rq, 0, &p, &e) == AC_OK,
+                   "the last one taken")) {
+    for (int i = 0; i < 1000; i++) {
+      int settled = 0;
+      if (sbx_proc_get(d, p.id, &q, &e) == AC_OK) {
+        settled = q.pid > 0 || q.state != SBX_PROC_RUNNING;
+        sbx_proc_info_free(&q);
+      }
+      if (settled)
+        break;
+      usleep(10000);
+    }
+    sbx_proc_info_free(&p);
+  }
+  rq.argv = argv;
+  rq.timeout_ns = 30 * SEC;
+  if (ok(sbx_exec(d, &rq, &res, &e) == AC_OK, "buffered: it returns")) {
+    is_int(res.exit_code, 1, "buffered: exit 1");
+    if (!ok(contains(res.err, "agent: spawn: fork: "), "buffered: stderr "
+            "says why"))
+      printf("#   stderr: %s\n", res.err);
+    is_int(res.out_len, 0, "buffered: nothing on stdout");
+    sbx_exec_result_free(&res);
+  }
+  rec_init(&r);
+  if (ok(sbx_exec_start(d, &rq, &rec_events, &r, &t, &e) == AC_OK,
+         "streamed: started")) {
+    ok(rec_wait(&r, NULL, 30000) && r.res.exit_code == 1,
+       "streamed: exit 1");
+    if (!ok(contains(r.out, "agent: spawn: fork: ") &&
+            strcmp(r.order, "e") == 0, "streamed: why, as one stderr chunk"))
+      printf("#   output: %s\n", r.out);
+    sbx_task_release(t);
+  }
+  sbx_box_destroy(d);
+  is_int(uid_procs(uid, 0), 0, "closed: nothing of its uid runs");
+}
+
 /* The agent as PID 1 ignores signals from inside; code that tries to kill
 ** it or reach its socket gets nothing. */
 static void test_inside_attacks(struct sbx_box *a) {
@@ -295,7 +579,7 @@ int main(void) {
   int code;
   char why[600];
 
-  plan(13);
+  plan(18);
   if (geteuid() != 0)
     return skip_all("needs root (session uids, cgroups)");
   tcase("live boxes run before the first command");
@@ -321,6 +605,10 @@ int main(void) {
   test_timeout(a, base_uid);
   test_main_exit_kills_leftovers(a, base_uid);
   test_release_without_wait(a, base_uid);
+  test_refusals(a);
+  test_env_override(a);
+  test_timeout_zero(a);
+  test_pool(a);
   test_inside_attacks(a);
   test_agent_killed(a, b, base_uid);
   test_impersonation(a, b, base_uid, 0);
@@ -331,6 +619,7 @@ int main(void) {
   is_int(uid_procs(base_uid, 0) + uid_procs(base_uid + 1, 0), 0,
          "closed boxes leave no process");
   test_destroy(base_uid + 2);
+  test_spawn_failed(base_uid + 3);
   tcase("the closed runtime leaves its state directory empty");
   live_teardown();
   return done_testing();
