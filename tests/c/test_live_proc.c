@@ -408,6 +408,30 @@ static void test_closing_box(uid_t uid) {
   is_int(uid_procs(uid, 0), 0, "closed: nothing of its uid runs");
 }
 
+/* A process killed before the sandbox reported its start is killed all
+** the same (the kill must not fall between its fork and its cgroup): a
+** burst of starts keeps the agent busy forking while the kills come. */
+static void test_killed_at_once(struct sbx_box *a, uid_t uid) {
+  struct sbx_proc_info p[12], q;
+  struct ac_error e;
+  int n = 0, killed = 0;
+  tcase("processes SIGKILLed right after their start are gone");
+  REQUIRE(a != NULL, "a live box");
+  while (n < 12 && pstart(a, "exec sleep 1000", 0, &p[n]) == AC_OK)
+    n++;
+  for (int i = 0; i < n; i++)
+    sbx_proc_signal(a, p[i].id, SIGKILL, &e);
+  for (int i = 0; i < n; i++) {
+    if (wait_end(a, p[i].id, &q) == SBX_PROC_KILLED) {
+      killed++;
+      sbx_proc_info_free(&q);
+    }
+    sbx_proc_info_free(&p[i]);
+  }
+  is_int(killed, 12, "12 started and killed at once: KILLED");
+  is_int(wait_uid_procs(uid, 1, 0, 0, 5000), 0, "none of them runs");
+}
+
 /* The escape corpus, from a background process: the same probe and the
 ** same safe outcomes as the foreground specs. */
 static void test_corpus(struct sbx_box *a, const char *probe) {
@@ -540,7 +564,7 @@ int main(void) {
   char *probe;
   char why[600];
 
-  plan(14);
+  plan(15);
   if (geteuid() != 0)
     return skip_all("needs root (session uids, cgroups)");
   probe = read_probe();
@@ -565,6 +589,7 @@ int main(void) {
   test_refusals(a);
   test_ring_trims_inside_a_chunk(a);
   test_two_watches(a);
+  test_killed_at_once(a, base_uid);
   test_corpus(a, probe);
   tcase("a closed box leaves no process");
   sbx_box_destroy(a);
