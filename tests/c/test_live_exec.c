@@ -8,6 +8,7 @@
 */
 #include "live_util.h"
 #include "agent_proto.h"
+#include "sandbox_live_int.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -478,27 +479,10 @@ static void test_agent_killed(struct sbx_box *a, struct sbx_box *b,
   bystander_check(&by, "agent kill");
 }
 
-/* Impersonation: a process other than the agent writes to the agent's
-** socket (taken here with pidfd_getfd, which sandboxed code cannot do: it
-** is not dumpable and ptrace is filtered). A forged exit of a running
-** command, and garbage, each take only that box's sandbox down. */
-static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
-                               uid_t uid, int garbage) {
-  const char *what = garbage ? "garbage" : "forged exit";
-  struct bystander by;
-  struct rec r;
-  struct sbx_task *t;
-  pid_t ap;
-  int pfd, sock = -1, code;
-  tcase("%s on the agent's socket costs only its own box its running "
-        "command", what);
-  REQUIRE(a != NULL && b != NULL, "two live boxes");
-  REQUIRE(bystander_start(b, &by), "a command in the other box");
-  REQUIRE(start(a, "echo running; sleep 1000", 60 * SEC, &r, &t) == AC_OK,
-          "%s: a command started", what);
-  ok(rec_wait(&r, "running", 30000), "%s: a command runs", what);
-  ap = agent_pid(uid);
-  pfd = (int)syscall(SYS_pidfd_open, ap, 0);
+/* A copy of the agent's socket, taken with pidfd_getfd (root; sandboxed
+** code cannot: the agent is not dumpable and ptrace is filtered). */
+static int agent_socket(pid_t ap) {
+  int pfd = ap > 0 ? (int)syscall(SYS_pidfd_open, ap, 0) : -1, sock = -1;
   /* the agent keeps its socket at a low fd: find it */
   for (int fd = 3; pfd >= 0 && fd < 64 && sock < 0; fd++) {
     int s = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
@@ -512,6 +496,32 @@ static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
     else
       close(s);
   }
+  if (pfd >= 0)
+    close(pfd);
+  return sock;
+}
+
+/* Impersonation: a process other than the agent writes to the agent's
+** socket (taken here with pidfd_getfd, which sandboxed code cannot do: it
+** is not dumpable and ptrace is filtered). A forged exit of a running
+** command, and garbage, each take only that box's sandbox down. */
+static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
+                               uid_t uid, int garbage) {
+  const char *what = garbage ? "garbage" : "forged exit";
+  struct bystander by;
+  struct rec r;
+  struct sbx_task *t;
+  pid_t ap;
+  int sock = -1, code;
+  tcase("%s on the agent's socket costs only its own box its running "
+        "command", what);
+  REQUIRE(a != NULL && b != NULL, "two live boxes");
+  REQUIRE(bystander_start(b, &by), "a command in the other box");
+  REQUIRE(start(a, "echo running; sleep 1000", 60 * SEC, &r, &t) == AC_OK,
+          "%s: a command started", what);
+  ok(rec_wait(&r, "running", 30000), "%s: a command runs", what);
+  ap = agent_pid(uid);
+  sock = agent_socket(ap);
   ok(sock >= 0, "%s: a copy of the agent's socket", what);
   if (sock >= 0) {
     if (garbage) {
@@ -537,8 +547,6 @@ static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
     }
     close(sock);
   }
-  if (pfd >= 0)
-    close(pfd);
   ok(rec_wait(&r, NULL, 10000), "%s: the command ends", what);
   is_int(r.res.exit_code, 137, "%s: with 137, not with what was forged",
          what);
@@ -546,6 +554,119 @@ static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
   is_str(run_sh(a, "echo fine", &code), "fine\n",
          "%s: the next command works", what);
   bystander_check(&by, what);
+}
+
+/* Sends one message on the agent's socket in the agent's name (root may
+** put any pid in its credentials), with a descriptor when fd >= 0. */
+static int send_as_agent(int sock, pid_t ap, struct sbx_box *b,
+                         uint16_t type, unsigned id, uint32_t arg,
+                         size_t plen, int fd) {
+  struct agp_hdr h = { (uint32_t)(sizeof h + plen), AGP_VERSION, type, id,
+                       arg };
+  char pl[16] = "abcdefghijklmno";
+  struct iovec iov[2] = { { &h, sizeof h }, { pl, plen } };
+  union {
+    char c[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct ucred uc = { ap, sbx_box_uid(b), sbx_box_gid(b) };
+  struct msghdr m;
+  struct cmsghdr *cm;
+  memset(&m, 0, sizeof m);
+  memset(&ctl, 0, sizeof ctl);
+  m.msg_iov = iov;
+  m.msg_iovlen = plen ? 2 : 1;
+  m.msg_control = ctl.c;
+  m.msg_controllen = CMSG_SPACE(sizeof uc) +
+                     (fd >= 0 ? CMSG_SPACE(sizeof(int)) : 0);
+  cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_CREDENTIALS;
+  cm->cmsg_len = CMSG_LEN(sizeof uc);
+  memcpy(CMSG_DATA(cm), &uc, sizeof uc);
+  if (fd >= 0) {
+    cm = CMSG_NXTHDR(&m, cm);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  }
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)(sizeof h + plen) ? 0
+                                                                      : -1;
+}
+
+/* The agent runs as the session uid, like the code it starts: what it
+** sends is checked. Each breach of the protocol, in the agent's own name,
+** takes the box's sandbox down (its running command ends with 137, the
+** next starts a new one); a late message about a command the server has
+** ended is expected and changes nothing. */
+static void test_protocol_breaches(struct sbx_box *a, uid_t uid) {
+  enum { RUNNING, NEVER_GIVEN, ENDED };
+  static const struct {
+    const char *what;
+    uint16_t type;
+    int which;
+    uint32_t arg;
+    size_t plen;
+    int with_fd, fatal;
+  } cases[] = {
+    { "a second HELLO", AGP_HELLO, RUNNING, AGP_VERSION, 0, 0, 1 },
+    { "a start reported twice", AGP_STARTED, RUNNING, 7, 0, 0, 1 },
+    { "output on stream 3", AGP_OUTPUT, RUNNING, 3, 4, 0, 1 },
+    { "an exit with a payload", AGP_EXIT, RUNNING, 0, 4, 0, 1 },
+    { "a failure after the start", AGP_FAILED, RUNNING, 2, 4, 0, 1 },
+    { "a message type of its own", 99, RUNNING, 0, 0, 0, 1 },
+    { "news of a command never given", AGP_EXIT, NEVER_GIVEN, 0, 0, 0, 1 },
+    { "a descriptor passed along", AGP_OUTPUT, RUNNING, 1, 4, 1, 1 },
+    { "a late exit of an ended command", AGP_EXIT, ENDED, 0, 0, 0, 0 },
+  };
+  tcase("an agent that breaks the protocol costs its box only its "
+        "sandbox; late news of an ended command changes nothing");
+  REQUIRE(a != NULL, "a live box");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *what = cases[i].what;
+    struct sbx_task *t;
+    struct rec r;
+    unsigned id;
+    pid_t ap;
+    int sock, code, fds[2] = { -1, -1 };
+    run_sh(a, "true", &code);    /* an ended command in this sandbox */
+    if (!precondition(start(a, "echo running; exec sleep 1000", 60 * SEC,
+                            &r, &t) == AC_OK, "%s: a command", what))
+      continue;
+    rec_wait(&r, "running", 30000);
+    ap = agent_pid(uid);
+    sock = agent_socket(ap);
+    id = cases[i].which == RUNNING ? t->id
+       : cases[i].which == ENDED ? t->id - 1 : t->id + 1000;
+    if (cases[i].with_fd && pipe(fds) < 0)
+      fds[0] = -1;
+    ok(sock >= 0 && send_as_agent(sock, ap, a, cases[i].type, id,
+                                  cases[i].arg, cases[i].plen,
+                                  fds[0]) == 0,
+       "%s: sent in the agent's name", what);
+    if (sock >= 0)
+      close(sock);
+    if (cases[i].fatal) {
+      ok(rec_wait(&r, NULL, 10000) && r.res.exit_code == 137,
+         "%s: the sandbox went down, its command with it (137)", what);
+      is_str(run_sh(a, "echo next", &code), "next\n", "%s: the next "
+             "command starts a new sandbox", what);
+      ok(agent_pid(uid) != ap, "%s: with a new agent", what);
+    } else {
+      is_str(run_sh(a, "echo next", &code), "next\n", "%s: the next "
+             "command runs", what);
+      ok(agent_pid(uid) == ap && !r.done, "%s: in the same sandbox, the "
+         "running command untouched", what);
+      sbx_task_cancel(t);
+      rec_wait(&r, NULL, 10000);
+    }
+    sbx_task_release(t);
+    if (fds[0] >= 0) {
+      close(fds[0]);
+      close(fds[1]);
+    }
+  }
 }
 
 static void test_destroy(uid_t uid) {
@@ -579,7 +700,7 @@ int main(void) {
   int code;
   char why[600];
 
-  plan(18);
+  plan(19);
   if (geteuid() != 0)
     return skip_all("needs root (session uids, cgroups)");
   tcase("live boxes run before the first command");
@@ -613,6 +734,7 @@ int main(void) {
   test_agent_killed(a, b, base_uid);
   test_impersonation(a, b, base_uid, 0);
   test_impersonation(a, b, base_uid, 1);
+  test_protocol_breaches(a, base_uid);
   tcase("closed boxes leave no process");
   sbx_box_destroy(a);
   sbx_box_destroy(b);
