@@ -680,7 +680,7 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
   if (t == NULL) {
     /* a task the server already ended (killed, grace over): its late
     ** messages are expected; anything else is not */
-    if (h->id == 0 || h->id >= lv->next_id)
+    if (h->id >= lv->next_id)
       return -1;
     return 0;
   }

@@ -121,8 +121,6 @@ static void ring_add(struct sbx_proc *p, enum sbx_stream s,
     p->kept -= h->len;
     free(h);
   }
-  if (len == 0)
-    return;
   c = malloc(sizeof *c + len);
   if (c == NULL)
     return;                      /* lost: watchers see a gap as dropped */
