@@ -149,6 +149,18 @@ describe("live routes at their edges", function()
       assert.is_string(rec.end_time)
     end)
 
+    it("answers a wait when the process ends, before the wait's limit",
+       function()
+      local _, p = call("POST", "api/processes",
+                        { command = { "sleep", "0.2" } })
+      local t0 = server.monotonic()
+      local status, rec = call("POST", "api/processes/" .. p.id .. "/wait",
+                               { timeout = "999ms" })
+      assert.equal(200, status)
+      assert.same({ "exited", 0 }, { rec.state, rec.exit_code })
+      assert.is_true(server.monotonic() - t0 < 0.9)
+    end)
+
     it("reports output its ring dropped before the kept bytes", function()
       -- 10000 bytes into a 4 KiB ring: the first 5904 are gone
       local _, p = call("POST", "api/processes", { command = { "sh", "-c",
@@ -270,6 +282,14 @@ describe("live routes at their edges", function()
                   { ev[1].type, ev[1].code, ev[1].error })
     end)
 
+    it("replaces bytes that are not UTF-8 in a buffered answer", function()
+      local status, j = call("POST", "api/execute", { command = { "sh", "-c",
+        "printf 'o\\377k'; printf 'e\\300r' >&2" } })
+      assert.equal(200, status)
+      assert.same({ "o\239\191\189k", "e\239\191\189r" },
+                  { j.stdout, j.stderr })
+    end)
+
     it("streams bytes that are not UTF-8 as b64, exactly", function()
       -- each printf is one chunk: not valid UTF-8 as a whole, so b64
       local b64 = require "b64"
@@ -300,5 +320,63 @@ describe("live routes at their edges", function()
                                              ev[2].offset })
       assert.equal("exit", ev[3].type)
     end)
+  end)
+end)
+
+-- A stream of events takes 128 KiB of the request memory pool when it
+-- opens (docs/extensions.md): a pool smaller than that refuses every
+-- stream with 503 before anything runs, and buffered answers go on.
+describe("live routes with a request memory pool below a stream's share",
+         function()
+  local srv, id
+  setup(function()
+    srv = server.start{ config = "maxRequestMemory: 100Ki\n" ..
+                                 "default:\n  warmPoolSize: 0\n" }
+    id = srv:create()
+  end)
+  teardown(function() srv:destroy() end)
+
+  local function post(path, body, headers)
+    local h = { ["Content-Type"] = "application/json" }
+    for k, v in pairs(headers or {}) do h[k] = v end
+    local status, text = srv:request{ method = "POST", path = DP .. path,
+      session = id, headers = h, body = cjson.encode(body) }
+    return status, cjson.decode(text) or text
+  end
+  local ndjson = { Accept = "application/x-ndjson" }
+
+  it("refuses every stream of events with 503, before anything runs",
+     function()
+    local status, j = post("api/execute", { command = { "sh", "-c",
+      "echo ran > streamed.txt" } }, ndjson)
+    assert.equal(503, status)
+    assert.matches("cannot hold another stream of events", j.error, 1, true)
+    local p
+    status, p = post("api/processes", { command = { "sh", "-c",
+      "echo out; exec sleep 600.875" } })
+    assert.equal(201, status)
+    local text
+    status, text = srv:request{ session = id, path = DP ..
+      "api/processes/" .. math.tointeger(p.id) .. "/output?follow=1" }
+    assert.equal(503, status)
+    assert.matches("another stream of events", text, 1, true)
+    local c
+    status, c = post("api/contexts", { language = "bash" })
+    assert.equal(201, status)
+    status, j = post("api/contexts/" .. c.id .. "/run",
+                     { code = "echo ran > ctx.txt" }, ndjson)
+    assert.equal(503, status)
+    assert.matches("another stream of events", j.error, 1, true)
+    -- nothing ran; buffered answers still come (control)
+    status, j = post("api/execute", { command = { "sh", "-c",
+      "for f in streamed.txt ctx.txt; do [ -e $f ] && echo $f; done; " ..
+      "echo checked" } })
+    assert.equal(200, status)
+    assert.equal("checked\n", j.stdout)
+    status, j = post("api/contexts/" .. c.id .. "/run", { code = "echo ok" })
+    assert.equal(200, status)
+    assert.equal("ok\n", j.stdout)
+    post("api/processes/" .. math.tointeger(p.id) .. "/signal",
+         { signal = "KILL" })
   end)
 end)
