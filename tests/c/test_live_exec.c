@@ -347,46 +347,44 @@ static void test_spawn_failed(uid_t uid) {
   struct ac_error e;
   struct rec r;
   struct sbx_task *t;
-  const char *fill = "i=0; while [ $i -lt 40 ]; do sleep 1000 & "
-                     "i=$((i+1)); done";
-  int ended = 0;
+  unsigned last = 0;
+  int full = 0;
   tcase("a command the sandbox cannot start fails with exit 1 and why");
   d = make_box("pids", uid, &l);
   REQUIRE(d != NULL, "a box of 12 processes");
   memset(&rq, 0, sizeof rq);
-  rq.argv = (const char *const *)(const char *[]){ "sh", "-c", fill, NULL };
-  if (!precondition(sbx_proc_start(d, &rq, 0, &p, &e) == AC_OK,
-                    "a process filling it")) {
-    sbx_box_destroy(d);
-    return;
-  }
-  /* the shell gives up when it cannot fork; its children stay */
-  for (int i = 0; i < 1000 && !ended; i++) {
-    if (sbx_proc_get(d, p.id, &q, &e) == AC_OK) {
-      ended = q.state != SBX_PROC_RUNNING;
-      sbx_proc_info_free(&q);
-    }
-    if (!ended)
-      usleep(10000);
-  }
-  sbx_proc_info_free(&p);
-  ok(ended, "the filler ran out of processes");
-  /* its own exit freed one: taken again by a process that stays (or
-  ** that itself cannot start: either way none is left) */
   rq.argv = (const char *const *)(const char *[]){ "sleep", "1000", NULL };
-  if (precondition(sbx_proc_start(d, &rq, 0, &p, &e) == AC_OK,
-                   "the last one taken")) {
+  /* background sleeps until the sandbox cannot start one more: that one
+  ** ends at once, exit 1 */
+  for (int n = 0; n < 20 && !full; n++) {
+    if (sbx_proc_start(d, &rq, 0, &p, &e) != AC_OK)
+      break;
     for (int i = 0; i < 1000; i++) {
       int settled = 0;
       if (sbx_proc_get(d, p.id, &q, &e) == AC_OK) {
         settled = q.pid > 0 || q.state != SBX_PROC_RUNNING;
+        full = q.state != SBX_PROC_RUNNING;
         sbx_proc_info_free(&q);
       }
       if (settled)
         break;
-      usleep(10000);
+      usleep(2000);
     }
+    last = p.id;
     sbx_proc_info_free(&p);
+  }
+  REQUIRE(full, "background processes fill it until one cannot start");
+  if (ok(sbx_proc_get(d, last, &q, &e) == AC_OK, "that one is listed")) {
+    ok(q.state == SBX_PROC_EXITED && q.exit_code == 1, "as exited, exit 1 "
+       "(not killed: nothing killed it)");
+    sbx_proc_info_free(&q);
+  }
+  rec_init(&r);
+  if (ok(sbx_proc_watch(d, last, 0, 0, &rec_events, &r, &t, &e) == AC_OK,
+         "its output watched")) {
+    ok(rec_wait(&r, NULL, 10000) && contains(r.out, "agent: spawn: fork: "),
+       "its output says why");
+    sbx_task_release(t);
   }
   rq.argv = argv;
   rq.timeout_ns = 30 * SEC;
