@@ -161,6 +161,39 @@ describe("live routes at their edges", function()
       assert.is_true(server.monotonic() - t0 < 0.9)
     end)
 
+    it("forgets the oldest ended processes past 256, never a running one",
+       function()
+      local _, keep = call("POST", "api/processes",
+                           { command = { "sleep", "600.625" } })
+      local _, first = call("POST", "api/processes", { command = { "true" } })
+      call("POST", "api/processes/" .. first.id .. "/wait")
+      local last
+      for i = 1, 260 do
+        local status, p = call("POST", "api/processes",
+                               { command = { "true" } })
+        assert.equal(201, status)
+        last = p
+        -- now and then one is waited for: ended ones to forget
+        if i % 64 == 0 then
+          call("POST", "api/processes/" .. p.id .. "/wait")
+        end
+      end
+      local _, list = call("GET", "api/processes")
+      assert.equal(256, #list.processes)
+      local ids = {}
+      for i, p in ipairs(list.processes) do
+        ids[math.tointeger(p.id)] = true
+        if i > 1 then
+          assert.is_true(p.id > list.processes[i - 1].id, "oldest first")
+        end
+      end
+      assert.is_true(ids[keep.id], "the running one is kept")
+      assert.is_true(ids[last.id], "the newest is there")
+      assert.equal(404, (call("GET", "api/processes/" .. first.id)))
+      call("POST", "api/processes/" .. keep.id .. "/signal",
+           { signal = "KILL" })
+    end)
+
     it("reports output its ring dropped before the kept bytes", function()
       -- 10000 bytes into a 4 KiB ring: the first 5904 are gone
       local _, p = call("POST", "api/processes", { command = { "sh", "-c",
