@@ -266,26 +266,20 @@ static void test_timeout_zero(struct sbx_box *a) {
 }
 
 /* A pool of memory the buffered output is charged to (as the server's
-** request memory budget is). */
+** request memory budget is); the runtime calls it under its lock. */
 static size_t pool_left, pool_held;
 
 static int pool_take(size_t n) {
-  int ok_ = 0;
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  if (n <= pool_left) {
-    pool_left -= n;
-    pool_held += n;
-    ok_ = 1;
-  }
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  return ok_;
+  if (n > pool_left)
+    return 0;
+  pool_left -= n;
+  pool_held += n;
+  return 1;
 }
 
 static void pool_give(size_t n) {
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
   pool_left += n;
   pool_held -= n;
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 static const struct sbx_mem_pool counted_pool = { pool_take, pool_give };
