@@ -315,6 +315,28 @@ describe("live routes at their edges", function()
                   { ev[1].type, ev[1].code, ev[1].error })
     end)
 
+    it("refuses a command line the sandbox cannot take with 413",
+       function()
+      local many = { "true" }
+      for i = 2, 4100 do many[i] = "a" end
+      refused(413, "too many arguments and environment entries",
+              call("POST", "api/execute", { command = many }))
+      refused(413, "command line and environment too large",
+              call("POST", "api/processes",
+                   { command = { "echo", ("x"):rep(70000) } }))
+      refused(413, "too large", call("POST", "api/contexts",
+        { language = "bash", env = { BIG = ("x"):rep(70000) } }))
+      -- control: at the limit it runs (4092 arguments and the four
+      -- entries of the default environment)
+      for i = 4093, 4100 do many[i] = nil end
+      many[1] = "sh"
+      many[2] = "-c"
+      many[3] = "echo $#"
+      local status, j = call("POST", "api/execute", { command = many })
+      assert.equal(200, status)
+      assert.equal("4088\n", j.stdout)
+    end)
+
     it("replaces bytes that are not UTF-8 in a buffered answer", function()
       local status, j = call("POST", "api/execute", { command = { "sh", "-c",
         "printf 'o\\377k'; printf 'e\\300r' >&2" } })
