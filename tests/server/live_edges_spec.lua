@@ -315,6 +315,63 @@ describe("live routes at their edges", function()
                   { ev[1].type, ev[1].code, ev[1].error })
     end)
 
+    it("ends commands at their timeout when the sandbox stops answering; " ..
+       "one it starts only later is killed", function()
+      local q = server.q
+      local function pids_of(pattern)
+        local p = io.popen("pgrep -f " .. q(pattern))
+        local v = {}
+        for l in p:lines() do v[#v + 1] = l end
+        p:close()
+        return v
+      end
+      local mark, late = server.marker(), server.marker()
+      local first = io.popen(("curl -s -H %s -H %s -d %s %s"):format(
+        q("x-agentcube-session-id: " .. id),
+        q("Content-Type: application/json"),
+        q(cjson.encode{ command = { "sh", "-c", "exec " .. mark },
+                        timeout = "1500ms" }),
+        q(srv.url .. DP .. "api/execute")))
+      local pid
+      for _ = 1, 250 do
+        pid = pids_of("^" .. mark .. "$")[1]
+        if pid then break end
+        os.execute("sleep 0.02")
+      end
+      assert.truthy(pid, "the first command runs")
+      -- its parent is the sandbox's agent: stopped, it answers nothing
+      local p = io.popen("ps -o ppid= -p " .. pid)
+      local agent = math.tointeger(p:read("n"))
+      p:close()
+      assert.is_true(os.execute("kill -STOP " .. agent))
+      local ok, status, j = pcall(call, "POST", "api/execute", {
+        command = { "sh", "-c", late .. "; echo late > late.txt" },
+        timeout = "1s" })
+      local r1 = cjson.decode(first:read("a"))
+      first:close()
+      os.execute("kill -CONT " .. agent)
+      assert.is_true(ok, status)
+      -- each ended at its timeout, once the grace for an answer was over
+      assert.same({ 200, 124, true }, { status, j.exit_code, j.timed_out })
+      assert.is_true(j.duration >= 2.5, tostring(j.duration))
+      assert.same({ 124, true }, { r1.exit_code, r1.timed_out })
+      assert.is_true(r1.duration >= 3, tostring(r1.duration))
+      -- the same sandbox goes on; the one it was given while stopped
+      -- starts now, after its answer, and is killed at once
+      assert.equal("on\n", (srv:sh(id, "echo on")))
+      local left
+      for _ = 1, 100 do
+        left = #pids_of("^" .. late .. "$")
+        if left == 0 then break end
+        os.execute("sleep 0.02")
+      end
+      assert.equal(0, left, "the late start still runs")
+      assert.equal(0, #pids_of("^" .. mark .. "$"))
+      local status2, j2 = call("POST", "api/execute", { command = { "sh",
+        "-c", "cat late.txt 2>/dev/null || echo absent" } })
+      assert.same({ 200, "absent\n" }, { status2, j2.stdout })
+    end)
+
     it("refuses a command line the sandbox cannot take with 413",
        function()
       local many = { "true" }

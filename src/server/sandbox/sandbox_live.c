@@ -653,6 +653,26 @@ static void live_down(struct sbx_live_rt *L, struct sbx_box *box,
 
 /* ---- receiving ---- */
 
+/* A command the server gave up before the agent started it (its timeout
+** and the grace passed without an answer) starts only now: its request
+** has been answered, so what it runs goes at once (mu held). */
+static void kill_late_start(struct sbx_live_rt *L, struct sbx_box *box,
+                            unsigned id) {
+  struct sbx_live *lv = &box->live;
+  if (lv->percmd_cg) {
+    char name[16];
+    cgroup_name(id, name, sizeof name);
+    cg_cmd_kill_child(&box->rt->cg, &lv->cg, name);
+    if (L->ngraves < L->capgraves) {
+      L->graves[L->ngraves].box = box;   /* removed once empty */
+      L->graves[L->ngraves].id = id;
+      L->ngraves++;
+    }
+  } else {
+    send_locked_signal(box, id, SIGKILL);
+  }
+}
+
 /* Handles one message; returns -1 when the agent broke the protocol (the
 ** sandbox is then taken down). */
 static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
@@ -682,6 +702,8 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
     ** messages are expected; anything else is not */
     if (h->id >= lv->next_id)
       return -1;
+    if (h->type == AGP_STARTED)
+      kill_late_start(L, box, h->id);
     return 0;
   }
   switch (h->type) {
