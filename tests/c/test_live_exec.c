@@ -685,6 +685,55 @@ static void test_destroy(uid_t uid) {
          "(agent and bwrap included)");
 }
 
+/* The sandbox cannot be launched (bwrap went missing while the server
+** runs): a command, a process and a context fail at once and say why;
+** once bwrap is back the box starts again. */
+static void test_launch_fails(uid_t uid) {
+  static const char *argv[] = { "echo", "back", NULL };
+  struct sbx_limits l = { 0 };
+  struct sbx_exec_request rq;
+  struct sbx_proc_info p;
+  struct sbx_ctx_info c;
+  struct sbx_box *d;
+  struct ac_error e;
+  struct rec r;
+  struct sbx_task *t = NULL;
+  char saved[sizeof rt->bwrap];
+  pid_t ap;
+  int code;
+  tcase("a sandbox that cannot be launched fails commands with why; the "
+        "box recovers");
+  d = make_box("nolaunch", uid, &l);
+  REQUIRE(d != NULL, "a box");
+  is_str(run_sh(d, "echo up", &code), "up\n", "it runs");
+  ap = agent_pid(uid);
+  pthread_mutex_lock(&rt->live->mu);
+  snprintf(saved, sizeof saved, "%s", rt->bwrap);
+  snprintf(rt->bwrap, sizeof rt->bwrap, "/nonexistent/bwrap");
+  pthread_mutex_unlock(&rt->live->mu);
+  /* its sandbox dies: the next command must launch a new one */
+  ok(ap > 0 && kill(ap, SIGKILL) == 0, "its agent killed");
+  is_int(wait_uid_procs(uid, 0, 0, 0, 5000), 0, "its sandbox is gone");
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.timeout_ns = 30 * SEC;
+  rec_init(&r);
+  ok(sbx_exec_start(d, &rq, &rec_events, &r, &t, &e) == AC_ESYSTEM &&
+     t == NULL && contains(e.msg, "sandbox: cannot start") &&
+     contains(e.msg, "No such file"), "a command: ESYSTEM, saying why (%s)",
+     e.msg);
+  ok(sbx_proc_start(d, &rq, 0, &p, &e) == AC_ESYSTEM, "a process: ESYSTEM");
+  ok(sbx_ctx_create(d, "bash", NULL, NULL, &c, &e) == AC_ESYSTEM,
+     "a context: ESYSTEM");
+  pthread_mutex_lock(&rt->live->mu);
+  snprintf(rt->bwrap, sizeof rt->bwrap, "%s", saved);
+  pthread_mutex_unlock(&rt->live->mu);
+  is_str(run_sh(d, "echo back", &code), "back\n", "bwrap back: the box "
+         "starts again");
+  sbx_box_destroy(d);
+  is_int(uid_procs(uid, 0), 0, "closed: nothing of its uid runs");
+}
+
 int main(void) {
   struct sbx_limits la = { .memory_bytes = 512 << 20, .pids = 128 };
   struct sbx_limits lb = { 0 };
@@ -692,7 +741,7 @@ int main(void) {
   int code;
   char why[600];
 
-  plan(19);
+  plan(20);
   if (geteuid() != 0)
     return skip_all("needs root (session uids, cgroups)");
   tcase("live boxes run before the first command");
@@ -734,6 +783,7 @@ int main(void) {
          "closed boxes leave no process");
   test_destroy(base_uid + 2);
   test_spawn_failed(base_uid + 3);
+  test_launch_fails(base_uid + 2);
   tcase("the closed runtime leaves its state directory empty");
   live_teardown();
   return done_testing();
