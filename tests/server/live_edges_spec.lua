@@ -325,25 +325,29 @@ describe("live routes at their edges", function()
         p:close()
         return v
       end
+      local function wait_pid(pattern)
+        for _ = 1, 250 do
+          local pid = pids_of(pattern)[1]
+          if pid then return pid end
+          os.execute("sleep 0.02")
+        end
+      end
       local mark, late = server.marker(), server.marker()
+      local t0 = server.monotonic()
       local first = io.popen(("curl -s -H %s -H %s -d %s %s"):format(
         q("x-agentcube-session-id: " .. id),
         q("Content-Type: application/json"),
         q(cjson.encode{ command = { "sh", "-c", "exec " .. mark },
                         timeout = "1500ms" }),
         q(srv.url .. DP .. "api/execute")))
-      local pid
-      for _ = 1, 250 do
-        pid = pids_of("^" .. mark .. "$")[1]
-        if pid then break end
-        os.execute("sleep 0.02")
-      end
+      local pid = wait_pid("^" .. mark .. "$")
       assert.truthy(pid, "the first command runs")
       -- its parent is the sandbox's agent: stopped, it answers nothing
       local p = io.popen("ps -o ppid= -p " .. pid)
       local agent = math.tointeger(p:read("n"))
       p:close()
       assert.is_true(os.execute("kill -STOP " .. agent))
+      local stopped_after = server.monotonic() - t0
       local ok, status, j = pcall(call, "POST", "api/execute", {
         command = { "sh", "-c", late .. "; echo late > late.txt" },
         timeout = "1s" })
@@ -354,8 +358,12 @@ describe("live routes at their edges", function()
       -- each ended at its timeout, once the grace for an answer was over
       assert.same({ 200, 124, true }, { status, j.exit_code, j.timed_out })
       assert.is_true(j.duration >= 2.5, tostring(j.duration))
+      assert.is_true(stopped_after < 1.2, "stopped only after " ..
+                     stopped_after .. " s")
       assert.same({ 124, true }, { r1.exit_code, r1.timed_out })
       assert.is_true(r1.duration >= 3, tostring(r1.duration))
+      -- the server killed the running one itself
+      assert.equal(0, #pids_of("^" .. mark .. "$"))
       -- the same sandbox goes on; the one it was given while stopped
       -- starts now, after its answer, and is killed at once
       assert.equal("on\n", (srv:sh(id, "echo on")))
@@ -366,7 +374,6 @@ describe("live routes at their edges", function()
         os.execute("sleep 0.02")
       end
       assert.equal(0, left, "the late start still runs")
-      assert.equal(0, #pids_of("^" .. mark .. "$"))
       local status2, j2 = call("POST", "api/execute", { command = { "sh",
         "-c", "cat late.txt 2>/dev/null || echo absent" } })
       assert.same({ 200, "absent\n" }, { status2, j2.stdout })
