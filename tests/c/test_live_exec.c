@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 static uid_t base_uid;
@@ -547,6 +548,27 @@ static void test_impersonation(struct sbx_box *a, struct sbx_box *b,
   bystander_check(&by, what);
 }
 
+/* How many descriptors of this process refer to fd's pipe. */
+static int open_copies(int fd) {
+  struct stat want, st;
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int n = 0;
+  if (d == NULL || fstat(fd, &want) < 0) {
+    if (d)
+      closedir(d);
+    return -1;
+  }
+  while ((e = readdir(d)) != NULL) {
+    int f = atoi(e->d_name);
+    if (e->d_name[0] != '.' && f != dirfd(d) && fstat(f, &st) == 0 &&
+        st.st_dev == want.st_dev && st.st_ino == want.st_ino)
+      n++;
+  }
+  closedir(d);
+  return n;
+}
+
 /* Sends one message on the agent's socket in the agent's name (root may
 ** put any pid in its credentials), with a descriptor when fd >= 0. */
 static int send_as_agent(int sock, pid_t ap, struct sbx_box *b,
@@ -654,6 +676,9 @@ static void test_protocol_breaches(struct sbx_box *a, uid_t uid) {
     }
     sbx_task_release(t);
     if (fds[0] >= 0) {
+      /* the server runs in this process: it kept no copy of the pipe */
+      is_int(open_copies(fds[0]), 2, "%s: no copy kept by the server",
+             what);
       close(fds[0]);
       close(fds[1]);
     }

@@ -795,18 +795,11 @@ static void read_agent(struct sbx_live_rt *L, struct sbx_box *box) {
         struct ucred uc;
         memcpy(&uc, CMSG_DATA(cm), sizeof uc);
         sender = uc.pid;
-      } else if (cm->cmsg_level == SOL_SOCKET &&
-                 cm->cmsg_type == SCM_RIGHTS) {
-        /* nobody may hand us descriptors */
-        int nfd = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < nfd; i++) {
-          int fd;
-          memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-          close(fd);
-        }
-        sender = -1;
       }
     }
+    /* The control buffer holds the credentials only (the kernel puts them
+    ** first): descriptors handed to us never fit, the kernel closes them
+    ** and says MSG_CTRUNC, and nobody may hand us descriptors. */
     if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0 ||
         (size_t)n < sizeof h || (size_t)n > AGP_MAX_MSG) {
       live_down(L, box, "the sandbox's agent broke the protocol");
