@@ -128,6 +128,18 @@ static void kill_tree(struct cmd *c) {
     kill(-c->pid, SIGKILL);
 }
 
+/* Moves pid into the command's cgroup. */
+static void join_cgroup(uint32_t id, pid_t pid) {
+  char path[32];
+  int fd;
+  snprintf(path, sizeof path, "c%u/cgroup.procs", id);
+  fd = openat(cgfd, path, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    dprintf(fd, "%d", (int)pid);
+    close(fd);
+  }
+}
+
 /* The child side of a spawn: only async-signal-safe calls would be
 ** needed in a threaded program, and we are single-threaded, so plain libc
 ** is fine here. Failures print why on the command's stderr and exit 1,
@@ -262,6 +274,12 @@ static void do_spawn(const struct agp_hdr *h, char *pl, size_t plen) {
   }
   if (pid == 0)
     child(&c, &sp, cwd, argv, envp, pi[0], po[1], pe[1]);
+  /* The child joins its cgroup first thing; we put it there too before
+  ** reporting the start, so that the server's kill of the cgroup, which
+  ** may come as soon as it hears of the start, cannot fall between the
+  ** fork and that join and miss the child. */
+  if (c.cg)
+    join_cgroup(c.id, pid);
   close(po[1]);
   close(pe[1]);
   close(pi[0]);

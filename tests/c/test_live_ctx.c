@@ -225,6 +225,79 @@ static void test_misc(struct sbx_box *a) {
   sbx_ctx_delete(a, info.id, &e);
 }
 
+/* What cannot be a context is refused before an interpreter starts; a
+** box holds at most 16 contexts. */
+static void test_refusals_and_limit(struct sbx_box *a) {
+  static const char *bad_env[] = { "NOEQUALS", NULL };
+  struct sbx_ctx_info info, *v;
+  struct ac_error e;
+  char ids[16][16];
+  size_t n = 0;
+  int made = 0, deleted = 0;
+  tcase("contexts: malformed creates refused, at most 16 per box");
+  REQUIRE(a != NULL, "a live box");
+  ok(sbx_ctx_create(a, NULL, NULL, NULL, &info, &e) == AC_EINVAL,
+     "no language: EINVAL");
+  ok(sbx_ctx_create(a, "bash", NULL, "tmp", &info, &e) == AC_EINVAL &&
+     contains(e.msg, "absolute"), "a relative working_dir: EINVAL (%s)",
+     e.msg);
+  ok(sbx_ctx_create(a, "bash", bad_env, NULL, &info, &e) == AC_EINVAL &&
+     contains(e.msg, "NOEQUALS"), "an environment entry without '=': "
+     "EINVAL (%s)", e.msg);
+  ok(sbx_ctx_list(a, &v, &n, &e) == AC_OK && n == 0, "none was made");
+  free(v);
+  ok(sbx_ctx_delete(a, "c424242", &e) == AC_ENOTFOUND, "deleting an "
+     "unknown one: ENOTFOUND");
+  for (int i = 0; i < 16; i++) {
+    if (sbx_ctx_create(a, "lua", NULL, NULL, &info, &e) != AC_OK) {
+      printf("# create %d: %s\n", i, e.msg);
+      break;
+    }
+    snprintf(ids[made++], sizeof ids[0], "%s", info.id);
+  }
+  is_int(made, 16, "16 contexts made");
+  ok(sbx_ctx_create(a, "lua", NULL, NULL, &info, &e) == AC_ELIMIT &&
+     contains(e.msg, "16"), "a 17th: ELIMIT (%s)", e.msg);
+  for (int i = 0; i < made; i++)
+    deleted += sbx_ctx_delete(a, ids[i], &e) == AC_OK;
+  is_int(deleted, made, "all deleted");
+  ok(sbx_ctx_list(a, &v, &n, &e) == AC_OK && n == 0, "none listed");
+  free(v);
+  if (ok(create(a, "lua", &info), "room again after the deletes")) {
+    struct cres c;
+    ok(run(a, info.id, "1 + 1", 30 * SEC, &c) && strcmp(c.value, "2") == 0,
+       "and it runs");
+    sbx_ctx_delete(a, info.id, &e);
+  }
+  /* deleted at once after their start: the kill must not miss them */
+  is_int(wait_uid_procs(base_uid, 1, 0, 0, 10000), 0,
+         "every deleted interpreter is gone");
+}
+
+/* The code shares the interpreter, so it can print the result line
+** itself: the run ends with what it sent, made well formed. */
+static void test_forged_result(struct sbx_box *a) {
+  struct sbx_ctx_info info;
+  struct cres c;
+  struct ac_error e;
+  tcase("a result line the code prints itself ends its run, well formed");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(create(a, "bash", &info), "a bash context");
+  ok(run(a, info.id, "echo before; "
+         "printf '\\036%s {\"error\":{}}\\n' \"$__ac_m\"; "
+         "printf '\\036%s {}\\n' \"$__ac_m\" >&2", 30 * SEC, &c),
+     "the run returns");
+  ok(c.has_err && strcmp(c.name, "Error") == 0 && c.message[0] == '\0' &&
+     c.traceback[0] == '\0', "an error without fields: name \"Error\", "
+     "empty message and traceback (got '%s')", c.name);
+  /* (the interpreter's own line follows: whether it lands in this run's
+  ** output depends on which stream is read first) */
+  ok(strncmp(c.out, "before\n", 7) == 0, "the output before it belongs "
+     "to the run");
+  ok(!c.has_value, "no value");
+  sbx_ctx_delete(a, info.id, &e);
+}
+
 static void test_corpus(struct sbx_box *a) {
   struct sbx_ctx_info info;
   struct cres c;
@@ -271,7 +344,7 @@ int main(void) {
   struct sbx_box *a;
   char why[600];
 
-  plan(7);
+  plan(9);
   if (geteuid() != 0)
     return skip_all("needs root (session uids, cgroups)");
   tcase("a live box is created");
@@ -289,6 +362,8 @@ int main(void) {
   test_bash(a);
   test_lua(a);
   test_misc(a);
+  test_refusals_and_limit(a);
+  test_forged_result(a);
   test_corpus(a);
   tcase("a closed box leaves no interpreter, the state directory empty");
   sbx_box_destroy(a);

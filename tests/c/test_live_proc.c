@@ -228,6 +228,210 @@ static void test_timeout_and_cancel_watch(struct sbx_box *a) {
   sbx_proc_info_free(&p);
 }
 
+/* What cannot start is refused before anything runs, and leaves no
+** record; what names no process is ENOTFOUND on every call. */
+static void test_refusals(struct sbx_box *a) {
+  const char *sh[] = { "sh", "-c", "echo never >> /workspace/never", NULL };
+  const char *bad_env[] = { "NOEQUALS", NULL };
+  struct sbx_exec_request rq;
+  struct sbx_proc_info p, *v;
+  struct sbx_task *t = NULL;
+  struct ac_error e;
+  size_t before = 0, after = 0;
+  struct rec r;
+  int code;
+  tcase("a process that cannot start leaves no record; unknown ids are "
+        "ENOTFOUND on every call");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(sbx_proc_list(a, &v, &before, &e) == AC_OK, "listed before");
+  sbx_proc_list_free(v, before);
+  memset(&rq, 0, sizeof rq);
+  ok(sbx_proc_start(a, &rq, 0, &p, &e) == AC_EINVAL &&
+     contains(e.msg, "empty command"), "no command: EINVAL (%s)", e.msg);
+  rq.argv = sh;
+  rq.working_dir = "workspace";
+  ok(sbx_proc_start(a, &rq, 0, &p, &e) == AC_EINVAL &&
+     contains(e.msg, "absolute path"), "a relative working_dir: EINVAL "
+     "(%s)", e.msg);
+  rq.working_dir = NULL;
+  rq.env = bad_env;
+  ok(sbx_proc_start(a, &rq, 1, &p, &e) == AC_EINVAL &&
+     contains(e.msg, "NOEQUALS"), "an environment entry without '=': "
+     "EINVAL naming it (%s)", e.msg);
+  REQUIRE(sbx_proc_list(a, &v, &after, &e) == AC_OK, "listed after");
+  sbx_proc_list_free(v, after);
+  is_int(after, before, "refused starts left no record");
+  is_str(run_sh(a, "cat /workspace/never 2>/dev/null || echo none", &code),
+         "none\n", "nothing ran");
+  ok(sbx_proc_watch(a, 999999, 0, 1, &rec_events, &r, &t, &e) ==
+     AC_ENOTFOUND && t == NULL, "watch of an unknown id: ENOTFOUND");
+  ok(sbx_proc_write(a, 999999, "x", 1, 0, &e) == AC_ENOTFOUND,
+     "stdin of an unknown id: ENOTFOUND");
+  ok(sbx_proc_signal(a, 1, 65, &e) == AC_EINVAL, "signal 65: EINVAL");
+  /* control: the same request, well formed, starts */
+  rq.env = NULL;
+  if (ok(sbx_proc_start(a, &rq, 0, &p, &e) == AC_OK, "control: it starts")) {
+    struct sbx_proc_info q;
+    ok(wait_end(a, p.id, &q) == SBX_PROC_EXITED, "control: it ran");
+    sbx_proc_info_free(&q);
+    sbx_proc_info_free(&p);
+  }
+}
+
+/* The ring is byte-exact: a chunk that overflows it pushes out only the
+** oldest bytes of the chunk before. */
+static void test_ring_trims_inside_a_chunk(struct sbx_box *a) {
+  struct sbx_proc_info p, q;
+  struct rec r;
+  struct sbx_task *t;
+  char want[4097];
+  tcase("the ring trims the oldest chunk to the byte");
+  REQUIRE(a != NULL, "a live box");
+  /* 3000 a's, then (another chunk) 3000 b's into a 4096-byte ring */
+  REQUIRE(pstart(a, "head -c 3000 /dev/zero | tr '\\0' a; sleep 0.1; "
+                 "head -c 3000 /dev/zero | tr '\\0' b", 0, &p) == AC_OK,
+          "a writer of two chunks");
+  ok(wait_end(a, p.id, &q) == SBX_PROC_EXITED, "it exited");
+  is_int(q.output_bytes, 6000, "6000 bytes written");
+  is_int(q.kept_from, 6000 - 4096, "the newest 4096 kept");
+  REQUIRE(watch(a, p.id, 0, 0, &r, &t) == AC_OK, "watched from 0");
+  ok(rec_wait(&r, NULL, 10000), "the watch ends");
+  ok(r.dropped_at == 0 && r.dropped == 1904, "dropped: %llu bytes from %llu",
+     r.dropped, r.dropped_at);
+  memset(want, 'a', 1096);
+  memset(want + 1096, 'b', 3000);
+  want[4096] = '\0';
+  ok(r.nout == 4096 && strcmp(r.out, want) == 0, "then the last 1096 a's "
+     "and the 3000 b's (%zu bytes)", r.nout);
+  ok(r.offsets_ok, "offsets contiguous");
+  sbx_task_release(t);
+  sbx_proc_info_free(&q);
+  sbx_proc_info_free(&p);
+}
+
+/* Watches of one process are independent: ending one leaves the other
+** following. */
+static void test_two_watches(struct sbx_box *a) {
+  struct sbx_proc_info p, q;
+  struct ac_error e;
+  struct rec r1, r2;
+  struct sbx_task *t1, *t2;
+  tcase("two watches of a process: cancelling one leaves the other");
+  REQUIRE(a != NULL, "a live box");
+  REQUIRE(pstart(a, "echo first; read l; echo got:$l", 1, &p) == AC_OK,
+          "a reader started");
+  REQUIRE(watch(a, p.id, 0, 1, &r1, &t1) == AC_OK, "the first watch");
+  if (!precondition(watch(a, p.id, 0, 1, &r2, &t2) == AC_OK,
+                    "the second watch")) {
+    sbx_task_release(t1);
+    return;
+  }
+  ok(rec_wait(&r1, "first", 10000) && rec_wait(&r2, "first", 10000),
+     "both see the output so far");
+  sbx_task_cancel(t1);
+  ok(rec_wait(&r1, NULL, 10000) && !r1.have_res, "the cancelled watch ends "
+     "without a result (the process runs)");
+  ok(!r2.done, "the other goes on");
+  ok(sbx_proc_write(a, p.id, "x\n", 2, 1, &e) == AC_OK, "input sent");
+  ok(rec_wait(&r2, NULL, 10000) && r2.have_res && r2.res.exit_code == 0,
+     "the other ends with the process's exit");
+  is_str(r2.out, "first\ngot:x\n", "... after all of its output");
+  is_str(r1.out, "first\n", "the cancelled one got nothing more");
+  sbx_task_release(t1);
+  sbx_task_release(t2);
+  wait_end(a, p.id, &q);
+  sbx_proc_info_free(&q);
+  sbx_proc_info_free(&p);
+}
+
+struct closer {
+  struct sbx_box *box;
+  pthread_t th;
+};
+
+static void *close_box(void *arg) {
+  struct closer *c = arg;
+  sbx_box_destroy(c->box);
+  return NULL;
+}
+
+/* A box being closed refuses new commands, processes and watches, and
+** its close waits for the handles still held. */
+static void test_closing_box(uid_t uid) {
+  const char *argv[] = { "sleep", "1000", NULL };
+  struct sbx_limits l = { 0 };
+  struct sbx_exec_request rq;
+  struct sbx_proc_info p;
+  struct closer c;
+  struct ac_error e;
+  struct rec r, rw;
+  struct sbx_task *t, *t2 = NULL;
+  int closing = 0;
+  tcase("a closing box refuses new commands, processes and watches");
+  c.box = make_box("closing", uid, &l);
+  REQUIRE(c.box != NULL, "a box");
+  memset(&rq, 0, sizeof rq);
+  rq.argv = argv;
+  rq.timeout_ns = 60 * SEC;
+  rec_init(&r);
+  if (!precondition(sbx_exec_start(c.box, &rq, &rec_events, &r, &t, &e) ==
+                    AC_OK, "a command held") ||
+      !precondition(pstart(c.box, "exec sleep 1001", 0, &p) == AC_OK,
+                    "a process")) {
+    sbx_box_destroy(c.box);
+    return;
+  }
+  REQUIRE(pthread_create(&c.th, NULL, close_box, &c) == 0, "closing");
+  for (int i = 0; i < 2000 && !closing; i++) {
+    pthread_mutex_lock(&c.box->mu);
+    closing = c.box->closing;
+    pthread_mutex_unlock(&c.box->mu);
+    if (!closing)
+      usleep(5000);
+  }
+  ok(closing, "the box is closing (its close waits for our handle)");
+  ok(rec_wait(&r, NULL, 10000) && r.res.exit_code == 137, "the command in "
+     "flight ended (137)");
+  ok(sbx_exec_start(c.box, &rq, &rec_events, &r, &t2, &e) == AC_ECLOSED &&
+     t2 == NULL, "a new command: ECLOSED (%s)", e.msg);
+  {
+    struct sbx_proc_info p2;
+    ok(pstart(c.box, "true", 0, &p2) == AC_ECLOSED, "a new process: "
+       "ECLOSED");
+  }
+  rec_init(&rw);
+  ok(sbx_proc_watch(c.box, p.id, 0, 1, &rec_events, &rw, &t2, &e) ==
+     AC_ECLOSED && t2 == NULL, "a watch: ECLOSED (%s)", e.msg);
+  sbx_proc_info_free(&p);
+  sbx_task_release(t);
+  pthread_join(c.th, NULL);
+  is_int(uid_procs(uid, 0), 0, "closed: nothing of its uid runs");
+}
+
+/* A process killed before the sandbox reported its start is killed all
+** the same (the kill must not fall between its fork and its cgroup): a
+** burst of starts keeps the agent busy forking while the kills come. */
+static void test_killed_at_once(struct sbx_box *a, uid_t uid) {
+  struct sbx_proc_info p[12], q;
+  struct ac_error e;
+  int n = 0, killed = 0;
+  tcase("processes SIGKILLed right after their start are gone");
+  REQUIRE(a != NULL, "a live box");
+  while (n < 12 && pstart(a, "exec sleep 1000", 0, &p[n]) == AC_OK)
+    n++;
+  for (int i = 0; i < n; i++)
+    sbx_proc_signal(a, p[i].id, SIGKILL, &e);
+  for (int i = 0; i < n; i++) {
+    if (wait_end(a, p[i].id, &q) == SBX_PROC_KILLED) {
+      killed++;
+      sbx_proc_info_free(&q);
+    }
+    sbx_proc_info_free(&p[i]);
+  }
+  is_int(killed, 12, "12 started and killed at once: KILLED");
+  is_int(wait_uid_procs(uid, 1, 0, 0, 5000), 0, "none of them runs");
+}
+
 /* The escape corpus, from a background process: the same probe and the
 ** same safe outcomes as the foreground specs. */
 static void test_corpus(struct sbx_box *a, const char *probe) {
@@ -360,7 +564,7 @@ int main(void) {
   char *probe;
   char why[600];
 
-  plan(10);
+  plan(15);
   if (geteuid() != 0)
     return skip_all("needs root (session uids, cgroups)");
   probe = read_probe();
@@ -382,11 +586,16 @@ int main(void) {
   test_stdin_follow(a);
   test_signals(a, base_uid);
   test_timeout_and_cancel_watch(a);
+  test_refusals(a);
+  test_ring_trims_inside_a_chunk(a);
+  test_two_watches(a);
+  test_killed_at_once(a, base_uid);
   test_corpus(a, probe);
   tcase("a closed box leaves no process");
   sbx_box_destroy(a);
   is_int(uid_procs(base_uid, 0), 0, "closed box leaves no process");
   test_box_end(base_uid + 1);
+  test_closing_box(base_uid + 2);
   free(probe);
   tcase("the closed runtime leaves its state directory empty");
   live_teardown();

@@ -71,6 +71,8 @@ unsigned live_status(enum ac_code code) {
   case AC_EINVAL: return 400;
   case AC_ENOTFOUND: return 404;
   case AC_EBUSY: case AC_EEXIST: return 409;
+  case AC_ETOOBIG: return 413;     /* a command line the sandbox cannot
+                                     take: the client's to shorten */
   case AC_ELIMIT: return 429;
   case AC_ECLOSED: case AC_EUNSUPPORTED: return 503;
   default: return 500;

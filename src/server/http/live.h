@@ -41,7 +41,7 @@ int live_stream_open(struct req *r, struct live_state *ls);
 ** gone. */
 void live_set_task(struct req *r, struct sbx_task *t);
 
-/* The status of a sandbox error: 400, 404, 409, 429, 503 or 500. */
+/* The status of a sandbox error: 400, 404, 409, 413, 429, 503 or 500. */
 unsigned live_status(enum ac_code code);
 
 /* 1 when the client asked for an event stream (Accept). */

@@ -388,7 +388,9 @@ long long sbx_ctx_tick(struct sbx_live_rt *L, struct sbx_box *box,
       sbx_live_signal(c->proc, SIGKILL);
     }
     if (t->timed_out || t->interrupting) {
-      if (t->kill_at < best)
+      /* the kill still to come; once sent, the interpreter's end is an
+      ** event of its own (no waking up for it meanwhile) */
+      if (t->kill_at > now && t->kill_at < best)
         best = t->kill_at;
     } else if (t->deadline && t->deadline < best) {
       best = t->deadline;

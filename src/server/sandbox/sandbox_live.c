@@ -653,6 +653,26 @@ static void live_down(struct sbx_live_rt *L, struct sbx_box *box,
 
 /* ---- receiving ---- */
 
+/* A command the server gave up before the agent started it (its timeout
+** and the grace passed without an answer) starts only now: its request
+** has been answered, so what it runs goes at once (mu held). */
+static void kill_late_start(struct sbx_live_rt *L, struct sbx_box *box,
+                            unsigned id) {
+  struct sbx_live *lv = &box->live;
+  if (lv->percmd_cg) {
+    char name[16];
+    cgroup_name(id, name, sizeof name);
+    cg_cmd_kill_child(&box->rt->cg, &lv->cg, name);
+    if (L->ngraves < L->capgraves) {
+      L->graves[L->ngraves].box = box;   /* removed once empty */
+      L->graves[L->ngraves].id = id;
+      L->ngraves++;
+    }
+  } else {
+    send_locked_signal(box, id, SIGKILL);
+  }
+}
+
 /* Handles one message; returns -1 when the agent broke the protocol (the
 ** sandbox is then taken down). */
 static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
@@ -680,8 +700,10 @@ static int handle_msg(struct sbx_live_rt *L, struct sbx_box *box,
   if (t == NULL) {
     /* a task the server already ended (killed, grace over): its late
     ** messages are expected; anything else is not */
-    if (h->id == 0 || h->id >= lv->next_id)
+    if (h->id >= lv->next_id)
       return -1;
+    if (h->type == AGP_STARTED)
+      kill_late_start(L, box, h->id);
     return 0;
   }
   switch (h->type) {
@@ -773,18 +795,11 @@ static void read_agent(struct sbx_live_rt *L, struct sbx_box *box) {
         struct ucred uc;
         memcpy(&uc, CMSG_DATA(cm), sizeof uc);
         sender = uc.pid;
-      } else if (cm->cmsg_level == SOL_SOCKET &&
-                 cm->cmsg_type == SCM_RIGHTS) {
-        /* nobody may hand us descriptors */
-        int nfd = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-        for (int i = 0; i < nfd; i++) {
-          int fd;
-          memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
-          close(fd);
-        }
-        sender = -1;
       }
     }
+    /* The control buffer holds the credentials only (the kernel puts them
+    ** first): descriptors handed to us never fit, the kernel closes them
+    ** and says MSG_CTRUNC, and nobody may hand us descriptors. */
     if ((m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || sender <= 0 ||
         (size_t)n < sizeof h || (size_t)n > AGP_MAX_MSG) {
       live_down(L, box, "the sandbox's agent broke the protocol");

@@ -121,8 +121,6 @@ static void ring_add(struct sbx_proc *p, enum sbx_stream s,
     p->kept -= h->len;
     free(h);
   }
-  if (len == 0)
-    return;
   c = malloc(sizeof *c + len);
   if (c == NULL)
     return;                      /* lost: watchers see a gap as dropped */
@@ -256,10 +254,11 @@ static void on_done(void *ud, const struct sbx_exec_result *res,
   t = p->task;
   if (res->timed_out)
     p->state = SBX_PROC_TIMED_OUT;
-  else if (t ? (t->killed || !t->exited) : res->exit_code == 137)
+  else if (t ? (t->killed || (!t->exited && !t->failed))
+             : res->exit_code == 137)
     p->state = SBX_PROC_KILLED;
   else
-    p->state = SBX_PROC_EXITED;
+    p->state = SBX_PROC_EXITED;  /* a start that failed too: exit 1 */
   p->has_stdin = 0;
   p->task = NULL;
   if (t == NULL)
