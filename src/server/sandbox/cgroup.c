@@ -43,13 +43,12 @@ static int file_exists(const char *dir, const char *name) {
   return ok;
 }
 
+/* (sbxu_join fails only when malloc does, which sets errno ENOMEM) */
 static int write_in(const char *dir, const char *name, const char *value) {
   char *p = sbxu_join(dir, name);
   int rc, saved;
-  if (p == NULL) {
-    errno = ENOMEM;
+  if (p == NULL)
     return -1;
-  }
   rc = sbxu_write_file(p, value);
   saved = errno;
   free(p);
@@ -62,10 +61,8 @@ static long read_in(const char *dir, const char *name, char *buf,
   char *p = sbxu_join(dir, name);
   long rc;
   int saved;
-  if (p == NULL) {
-    errno = ENOMEM;
+  if (p == NULL)
     return -1;
-  }
   rc = sbxu_read_file(p, buf, size);
   saved = errno;
   free(p);
