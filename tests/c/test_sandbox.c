@@ -11,6 +11,7 @@
 #include "sandbox.h"
 #include "sandbox_int.h"
 #include "sandbox_util.h"
+#include "child_exit.h"
 #include "tap.h"
 #include "uid_procs.h"
 
@@ -968,8 +969,9 @@ static void test_unprivileged(uid_t uid) {
     FILE *mem, *o = fdopen(p[1], "w");
     int off;
     close(p[0]);
+    /* no capability left; 0 stays the saved uid only for child_exit */
     if (o == NULL || setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-        setresuid(uid, uid, uid) < 0)
+        setresuid(uid, uid, 0) < 0)
       _exit(2);
 #define UOK(c, name) fprintf(o, "%s|%s\n", (c) ? "ok" : "not ok", name)
     if (sbx_runtime_init(&urt, dir, &e)) {
@@ -1025,7 +1027,7 @@ static void test_unprivileged(uid_t uid) {
         "unprivileged: box destroyed");
     sbx_runtime_free(urt);
     fclose(o);
-    _exit(0);
+    child_exit(0);
   }
   close(p[1]);
   f = fdopen(p[0], "r");
