@@ -6,6 +6,8 @@
 ** leaving no child behind. The programs started here are plain ones
 ** (cat, sh, id), not bwrap: the launch is the same.
 */
+#include "cgroup.h"
+#include "child_exit.h"
 #include "sandbox_int.h"
 #include "tap.h"
 
@@ -378,7 +380,8 @@ static void id_failure(void) {
     pid_t pid;
     int pidfd, rc;
     if (geteuid() == 0 &&
-        (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+        (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+         setresuid(65534, 65534, 0) < 0))      /* see child_exit.h */
       _exit(3);
     plan_for(&p, argv, -1, -1, -1);
     p.set_ids = 1;
@@ -388,7 +391,7 @@ static void id_failure(void) {
       _exit(2);
     if (write(pfd[1], err.msg, strlen(err.msg)) < 0)
       _exit(4);
-    _exit(pid == -1 && pidfd == -1 && !has_child() ? 0 : 1);
+    child_exit(pid == -1 && pidfd == -1 && !has_child() ? 0 : 1);
   }
   close(pfd[1]);
   REQUIRE(child > 0, "fork");
@@ -400,6 +403,73 @@ static void id_failure(void) {
          "spawn fails, hands out no pid and leaves no child");
   ok(strstr(msg, "sandbox launch: setgroups") != NULL &&
      strstr(msg, strerror(EPERM)) != NULL, "says so: %s", msg);
+}
+
+static void netns_failure(void) {
+  char *argv[] = { "/bin/true", NULL };
+  struct sbx_spawn_plan p;
+  int notns = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  tcase("a network namespace fd that is none fails at joining it");
+  REQUIRE(notns > 0, "an fd of /dev/null");
+  plan_for(&p, argv, -1, -1, -1);
+  p.netns = notns;
+  fails_at(&p, "joining the session's network namespace", EINVAL);
+  close(notns);
+}
+
+/* A server whose own cgroup is at its pids limit: clone fails, and says
+** so (in a child of the test, alone in a cgroup with pids.max 1). */
+static void out_of_pids(void) {
+  char *argv[] = { "/bin/true", NULL };
+  char name[64], msg[sizeof ((struct ac_error *)0)->msg + 16];
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error err;
+  int pfd[2], st = -1;
+  pid_t child;
+
+  tcase("at the server's pids limit the launch fails at clone (EAGAIN)");
+  snprintf(name, sizeof name, "agentcube-spawntest-%ld", (long)getpid());
+  cg_runtime_init(&cg, name);
+  if (!cg_has(&cg, CG_W_PIDS)) {
+    ok(1, "no pids controller: %s", cg.why_pids);
+    skip_case("no pids controller here");
+    cg_runtime_free(&cg);
+    return;
+  }
+  REQUIRE(cg_box_open(&cg, "box-pids", 0, 1, 0, &box, &err) == AC_OK &&
+          cg_cmd_create(&cg, &box, "cmd-1", &cmd, &err) == AC_OK,
+          "a cgroup with pids.max 1: %s", err.msg);
+  REQUIRE(pipe2(pfd, O_CLOEXEC) == 0, "a pipe");
+  child = fork();
+  if (child == 0) {
+    struct sbx_spawn_plan p;
+    pid_t pid;
+    int pidfd;
+    for (int i = 0; i < cmd.njoin; i++)
+      if (write(cmd.join[i], "0", 1) != 1)
+        _exit(3);
+    plan_for(&p, argv, -1, -1, -1);
+    if (sbx_spawn(&p, &pid, &pidfd, &err) == AC_OK)
+      _exit(2);
+    if (write(pfd[1], err.msg, strlen(err.msg)) < 0)
+      _exit(4);
+    child_exit(pid == -1 && pidfd == -1 && !has_child() ? 0 : 1);
+  }
+  close(pfd[1]);
+  REQUIRE(child > 0, "fork");
+  slurp(pfd[0], msg, sizeof msg);
+  close(pfd[0]);
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+    ;
+  is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+         "spawn fails, hands out no pid and leaves no child");
+  ok(strstr(msg, "sandbox: clone") != NULL &&
+     strstr(msg, strerror(EAGAIN)) != NULL, "says so: %s", msg);
+  cg_cmd_destroy(&cg, &cmd);
+  cg_box_remove(&cg, &box);
+  cg_runtime_free(&cg);
 }
 
 /* The server out of descriptors: the launch fails before any child. */
@@ -470,7 +540,7 @@ static void out_of_fds(void) {
 /* }====================================================== */
 
 int main(void) {
-  plan(12);
+  plan(14);
   runs_with_the_plans_fds_only();
   moves_crossed_fds();
   sets_the_plans_limits();
@@ -482,6 +552,8 @@ int main(void) {
   rlimit_failure();
   fd_failure();
   id_failure();
+  netns_failure();
+  out_of_pids();
   out_of_fds();
   return done_testing();
 }
