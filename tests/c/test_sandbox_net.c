@@ -3,7 +3,8 @@
 ** it (the nftables chain of its uid: the resolvers, the allowed blocks
 ** and names with their ports, what is refused), an allowed name that
 ** does not resolve, and a pasta that fails or cannot be executed: each
-** refused with the reason and nothing left (no chain, no box, no pasta).
+** refused with the reason and nothing left (no chain, no box, no pasta);
+** and the tables of servers killed with -9, removed at start.
 **
 ** Root only (the policy is a host nftables table), in a private mount
 ** namespace whose /etc/hosts, nsswitch.conf and resolv.conf are the
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define UID 232500
@@ -225,6 +227,55 @@ static void pasta_fails(void) {
   is_str(chain(UID + 4, buf, sizeof buf), "", "no chain");
 }
 
+/* {====================================================== stale tables */
+
+static char stale[3][128];
+
+/* Tables as servers killed with -9 leave them: one of a dead pid of this
+** pid namespace, one of a live pid (1), one of another pid namespace. */
+static int make_stale_tables(void) {
+  struct stat st;
+  char cmd[512];
+  pid_t dead = fork();
+  if (dead == 0)
+    _exit(0);
+  if (dead < 0 || waitpid(dead, NULL, 0) != dead ||
+      stat("/proc/self/ns/pid", &st) != 0)
+    return -1;
+  snprintf(stale[0], sizeof stale[0], "agentcube_%016llx_%lu_%ld",
+           0x5eedULL, (unsigned long)st.st_ino, (long)dead);
+  snprintf(stale[1], sizeof stale[1], "agentcube_%016llx_%lu_1", 0x5eedULL,
+           (unsigned long)st.st_ino);
+  snprintf(stale[2], sizeof stale[2], "agentcube_%016llx_%lu_%ld",
+           0x5eedULL, (unsigned long)st.st_ino + 1, (long)dead);
+  for (int i = 0; i < 3; i++) {
+    snprintf(cmd, sizeof cmd, "nft add table inet %s", stale[i]);
+    if (system(cmd) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int table_exists(const char *name) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "nft list table inet %s >/dev/null 2>&1", name);
+  return system(cmd) == 0;
+}
+
+static void stale_tables(void) {
+  tcase("a killed server's table goes at start; a live one's and another "
+        "pid namespace's stay");
+  ok(!table_exists(stale[0]), "the dead server's table is removed");
+  ok(table_exists(stale[1]), "the live pid's stays");
+  ok(table_exists(stale[2]), "another pid namespace's stays");
+  for (int i = 1; i < 3; i++) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "nft delete table inet %s", stale[i]);
+    if (system(cmd) != 0)
+      printf("# %s: cannot delete\n", stale[i]);
+  }
+}
+
 /* }====================================================== */
 
 int main(void) {
@@ -232,7 +283,7 @@ int main(void) {
   char rep[8192], *t;
   FILE *mem;
 
-  plan(5);
+  plan(6);
   if (geteuid() != 0)
     return skip_all("not root: the policy is a host nftables table");
   if (access("/usr/bin/pasta", X_OK) != 0)
@@ -245,7 +296,7 @@ int main(void) {
       over("/etc/nsswitch.conf", "nsswitch.conf", "hosts: files\n") != 0 ||
       over("/etc/resolv.conf", "resolv.conf", "# ours\nnameserver 10.0.0.53\n"
            "nameserver fe80::1%eth0\nnameserver junk\n"
-           "nameserver 2001:db8::53\n") != 0) {
+           "nameserver 2001:db8::53\n") != 0 || make_stale_tables() != 0) {
     printf("# setup: %s\n", strerror(errno));
     return done_testing();
   }
@@ -263,6 +314,7 @@ int main(void) {
     return skip_all("no session networks here");
   }
   snprintf(table, sizeof table, "%.*s", (int)strcspn(t + 11, ";"), t + 11);
+  stale_tables();
   policy_chain();
   default_policy();
   unresolved();

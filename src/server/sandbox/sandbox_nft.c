@@ -61,8 +61,6 @@ static enum ac_code nft_run(struct sbx_nft *N, const char *cmds,
 
 /* The host's nameservers, as pasta reads them (resolv.conf is often a
 ** symlink, into /run/systemd/resolve for instance). */
-/* The host's nameservers, as pasta reads them (resolv.conf is often a
-** symlink, into /run/systemd/resolve for instance). */
 static void read_resolvers(struct sbx_nft *N) {
   char line[512];
   FILE *f = fopen("/etc/resolv.conf", "re");
