@@ -418,6 +418,17 @@ static void etc_snapshot(void) {
   memset(&rt, 0, sizeof rt);
   rt.etcfd = -1;
   rt.state_dir = base;
+  /* a symlink where the snapshot goes: never followed */
+  REQUIRE(rename(mine, path_in(base, "aside")) == 0 &&
+          symlink(path_in(base, "aside"), mine) == 0,
+          "etc.<pid> is a symlink to a directory");
+  is_int(sbx_etc_build(&rt, &e), AC_ESYSTEM, "the build fails");
+  ok(strstr(e.msg, mine) != NULL, "names it: %s", e.msg);
+  ok(exists(path_in(base, "aside/old")), "the link's target is untouched");
+  free(rt.etc);
+  rt.etc = NULL;
+  REQUIRE(unlink(mine) == 0 && rename(path_in(base, "aside"), mine) == 0,
+          "the leftover back in place");
   REQUIRE(make_etc() == 0, "a host /etc of our own");
   built = sbx_etc_build(&rt, &e) == AC_OK;
   umount2("/etc", MNT_DETACH);
@@ -468,6 +479,18 @@ static void etc_snapshot(void) {
   ok(exists(live) && exists(odd), "the others stay");
   rmdir(live);
   rmdir(odd);
+  /* a host whose /etc/ssl is a file: no ssl/certs to bind the host's on */
+  REQUIRE(mount("tmpfs", "/etc", "tmpfs", 0, "size=1m,mode=0755") == 0 &&
+          put("/etc/ssl", "not a directory\n", 0644) == 0,
+          "an /etc whose ssl is a file");
+  built = sbx_etc_build(&rt, &e) == AC_OK;
+  umount2("/etc", MNT_DETACH);
+  ok(!built, "the snapshot fails");
+  snprintf(path, sizeof path, "sandbox: mkdir %s/ssl/certs: %s", mine,
+           strerror(ENOTDIR));
+  is_str(e.msg, path, "and says where");
+  sbx_etc_remove(&rt);
+  ok(!exists(mine), "nothing left");
 }
 
 /* }====================================================== */

@@ -186,13 +186,25 @@ static void unresolved(void) {
   struct ac_error e;
   char buf[4096];
 
-  tcase("an allowed name that does not resolve: refused, nothing left");
+  tcase("an allowed name that does not resolve, a block nftables refuses: "
+        "refused, nothing left");
   is_int(sbx_box_create(rt, path_in(state, "unres"), UID + 2, &l, &b, &e),
          AC_ECONFIG, "refused");
   ok(strncmp(e.msg, "network: the allowed host 'missing.test' does not "
              "resolve: ", 57) == 0, "says so: %s", e.msg);
   ok(!exists(path_in(state, "unres")), "no box");
   is_str(chain(UID + 2, buf, sizeof buf), "", "no chain");
+  /* an IPv4 block of 33 bits (never from the config, which checks) */
+  memset(&allow, 0, sizeof allow);
+  allow.family = AF_INET;
+  inet_pton(AF_INET, "10.1.2.3", allow.addr);
+  allow.prefix = 33;
+  is_int(sbx_box_create(rt, path_in(state, "bad"), UID + 2, &l, &b, &e),
+         AC_ESYSTEM, "a /33: refused by nftables");
+  ok(strncmp(e.msg, "network: nftables: Error: ", 26) == 0,
+     "with nft's own first line: %s", e.msg);
+  ok(!exists(path_in(state, "bad")), "no box");
+  is_str(chain(UID + 2, buf, sizeof buf), "", "no chain (one transaction)");
 }
 
 /* pasta itself failing, and not even starting: the box is refused with
@@ -229,7 +241,7 @@ static void pasta_fails(void) {
 
 /* {====================================================== stale tables */
 
-static char stale[3][128];
+static char stale[5][128];
 
 /* Tables as servers killed with -9 leave them: one of a dead pid of this
 ** pid namespace, one of a live pid (1), one of another pid namespace. */
@@ -248,8 +260,12 @@ static int make_stale_tables(void) {
            (unsigned long)st.st_ino);
   snprintf(stale[2], sizeof stale[2], "agentcube_%016llx_%lu_%ld",
            0x5eedULL, (unsigned long)st.st_ino + 1, (long)dead);
-  for (int i = 0; i < 3; i++) {
-    snprintf(cmd, sizeof cmd, "nft add table inet %s", stale[i]);
+  /* names that are not of a server's: left alone */
+  snprintf(stale[3], sizeof stale[3], "agentcube_5eed_x_%ld", (long)dead);
+  snprintf(stale[4], sizeof stale[4], "agentcube_5eed_%lu_x",
+           (unsigned long)st.st_ino);
+  for (int i = 0; i < 5; i++) {
+    snprintf(cmd, sizeof cmd, "nft add table inet %.127s", stale[i]);
     if (system(cmd) != 0)
       return -1;
   }
@@ -263,14 +279,16 @@ static int table_exists(const char *name) {
 }
 
 static void stale_tables(void) {
-  tcase("a killed server's table goes at start; a live one's and another "
-        "pid namespace's stay");
+  tcase("a killed server's table goes at start; a live one's, another "
+        "pid namespace's and other names stay");
   ok(!table_exists(stale[0]), "the dead server's table is removed");
   ok(table_exists(stale[1]), "the live pid's stays");
   ok(table_exists(stale[2]), "another pid namespace's stays");
-  for (int i = 1; i < 3; i++) {
+  ok(table_exists(stale[3]) && table_exists(stale[4]),
+     "names that are no server's stay");
+  for (int i = 1; i < 5; i++) {
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "nft delete table inet %s", stale[i]);
+    snprintf(cmd, sizeof cmd, "nft delete table inet %.127s", stale[i]);
     if (system(cmd) != 0)
       printf("# %s: cannot delete\n", stale[i]);
   }
