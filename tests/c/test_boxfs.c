@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,7 +78,7 @@ static int rm_cb(const char *p, const struct stat *st, int flag,
 
 static void refused_up_front(void) {
   struct boxfs fs;
-  struct ac_error e;
+  struct ac_error e = { 0 };
 
   tcase("creation refuses a tiny disk, a missing mkfs, an existing dir");
   is_int(boxfs_create(P("tiny"), NULL, "tiny", 1, UID, UID, 1 << 20,
@@ -97,7 +98,7 @@ static void refused_up_front(void) {
 ** no directory, image or mount is left. */
 static void mkfs_failures(void) {
   struct boxfs fs;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   const char *script = P("fake-mkfs");
 
   tcase("an image whose mkfs fails: its message, nothing left behind");
@@ -148,7 +149,7 @@ static int loop_below_top(void) {
 ** directory, mount point or loop device. */
 static void image_failures(void) {
   struct boxfs fs;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   const char *script = P("lazy-mkfs");
 
   tcase("an image that will not mount, a disk the host cannot hold");
@@ -181,7 +182,7 @@ static void image_failures(void) {
 
 static void published_after_crash(void) {
   struct boxfs fs, again;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   struct stat st;
   char root[512];
 
@@ -228,7 +229,7 @@ static void published_after_crash(void) {
 
 static void bad_records(void) {
   struct boxfs fs, again;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char info[600];
 
   tcase("box records: missing, damaged, another uid's");
@@ -274,7 +275,7 @@ static void bad_records(void) {
 ** goes (refused). */
 static void image_box(void) {
   struct boxfs fs, again;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   const char *mkfs = access("/sbin/mkfs.ext4", X_OK) == 0
                      ? "/sbin/mkfs.ext4" : "/usr/sbin/mkfs.ext4";
   char root[512];
@@ -306,8 +307,90 @@ static void image_box(void) {
      e.msg);
   umount2(root, MNT_DETACH);
   rmdir(root);
+  /* its image file gone */
+  REQUIRE(rename(P("img/disk.img"), P("img/disk.aside")) == 0,
+          "the image moved away");
+  is_int(boxfs_open(P("img"), pub, "img", 1, UID, &again, &e), AC_ESYSTEM,
+         "reopening fails");
+  ok(strstr(e.msg, "box: open ") != NULL && strstr(e.msg, "disk.img") &&
+     strstr(e.msg, strerror(ENOENT)), "names the image: %s", e.msg);
+  ok(!exists(root), "nothing left published");
+  REQUIRE(rename(P("img/disk.aside"), P("img/disk.img")) == 0, "back");
   is_int(boxfs_purge(P("img"), pub, "img", &e), AC_OK, "purged");
   ok(!exists(P("img")) && !loop_below_top(), "no directory, no loop device");
+}
+
+/* A host whose loop-control cannot be opened (a device node on a nodev
+** mount, as in some containers): an image box fails, says so, and
+** leaves nothing; a plain box still works. */
+static void no_loop_devices(void) {
+  struct boxfs fs;
+  struct ac_error e = { 0 };
+  const char *mkfs = access("/sbin/mkfs.ext4", X_OK) == 0
+                     ? "/sbin/mkfs.ext4" : "/usr/sbin/mkfs.ext4";
+  int rc;
+
+  tcase("a loop-control that cannot be opened: image boxes fail, said");
+  REQUIRE(mkdir(P("nodev"), 0700) == 0 &&
+          mount("tmpfs", P("nodev"), "tmpfs", MS_NODEV, "size=16k") == 0 &&
+          mknod(P("nodev/loop-control"), S_IFCHR | 0600, makedev(10, 237))
+          == 0 && mount(P("nodev/loop-control"), "/dev/loop-control", NULL,
+                        MS_BIND, NULL) == 0,
+          "/dev/loop-control from a nodev mount");
+  rc = boxfs_create(P("nl"), pub, "nl", 1, UID, UID, 4 << 20, mkfs, &fs, &e);
+  umount2("/dev/loop-control", MNT_DETACH);
+  umount2(P("nodev"), MNT_DETACH);
+  rmdir(P("nodev"));
+  is_int(rc, AC_ESYSTEM, "an image box fails");
+  is_str(e.msg, "box: /dev/loop-control: Permission denied", "says so");
+  ok(!exists(P("nl")) && !exists(P("pub/nl")), "nothing left");
+}
+
+/* A filesystem out of inodes or of blocks (tiny tmpfs instances): the
+** box fails at the step that needed the space, says so, leaves nothing. */
+static void disk_full(void) {
+  static const struct { const char *opts; const char *step; } cases[] = {
+    { "nr_inodes=2", "box: creating " },     /* the box dir, not root/ */
+    { "nr_inodes=3", "box: preparing " },    /* root/, not its trees */
+  };
+  struct boxfs fs;
+  struct ac_error e = { 0 };
+  char big[4096];
+  int fd;
+
+  tcase("a full disk: out of inodes or of space, each step says so");
+  REQUIRE(mkdir(P("full"), 0700) == 0, "a mount point");
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    REQUIRE(mount("tmpfs", P("full"), "tmpfs", 0, cases[i].opts) == 0,
+            "a tmpfs with %s", cases[i].opts);
+    is_int(boxfs_create(P("full/box"), NULL, "box", 1, UID, UID, 0, NULL,
+                        &fs, &e), AC_ESYSTEM, "%s: the box fails",
+           cases[i].opts);
+    ok(strstr(e.msg, cases[i].step) != NULL &&
+       strstr(e.msg, strerror(ENOSPC)) != NULL, "at the step: %s", e.msg);
+    ok(!exists(P("full/box")), "nothing left");
+    umount2(P("full"), MNT_DETACH);
+  }
+  /* blocks: the record is the first file with content */
+  REQUIRE(mount("tmpfs", P("full"), "tmpfs", 0, "size=64k") == 0,
+          "a 64 KiB tmpfs");
+  fd = open(P("full/filler"), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  memset(big, 'x', sizeof big);
+  while (fd >= 0 && write(fd, big, sizeof big) > 0)
+    ;
+  REQUIRE(fd >= 0 && errno == ENOSPC, "filled up");
+  close(fd);
+  is_int(boxfs_create(P("full/box"), NULL, "box", 1, UID, UID, 0, NULL, &fs,
+                      &e), AC_ESYSTEM, "no space: the box fails");
+  ok(strstr(e.msg, "box.info.tmp") != NULL &&
+     strstr(e.msg, strerror(ENOSPC)) != NULL, "at its record: %s", e.msg);
+  ok(!exists(P("full/box")), "nothing left");
+  REQUIRE(unlink(P("full/filler")) == 0, "space again");
+  is_int(boxfs_create(P("full/box"), NULL, "box", 1, UID, UID, 0, NULL, &fs,
+                      &e), AC_OK, "the box is made (control): %s", e.msg);
+  boxfs_remove(&fs, &e);
+  umount2(P("full"), MNT_DETACH);
+  rmdir(P("full"));
 }
 
 /* A box of an earlier version (no "staged 1" in its record) with a
@@ -315,7 +398,7 @@ static void image_box(void) {
 ** directory: reopening removes both and records that it did. */
 static void sweep_on_open(void) {
   struct boxfs fs, again;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char legacy[600], staged[600], text[256] = "";
   FILE *f;
 
@@ -368,7 +451,7 @@ static void sweep_on_open(void) {
 /* workspace replaced by a file while the server was down */
 static void tree_cannot_be_prepared(void) {
   struct boxfs fs, again;
-  struct ac_error e;
+  struct ac_error e = { 0 };
 
   tcase("a tree that is a file: reopening fails, and says where");
   REQUIRE(boxfs_create(P("tree"), pub, "tree", 1, UID, UID, 0, NULL, &fs,
@@ -395,6 +478,23 @@ static void tree_cannot_be_prepared(void) {
   ok(strstr(e.msg, "box: open ") != NULL &&
      strstr(e.msg, P("tree/root")) != NULL, "names it: %s", e.msg);
   is_int(boxfs_purge(P("tree"), NULL, "tree", &e), AC_OK, "purged");
+  /* published: the bind of its trees fails */
+  REQUIRE(boxfs_create(P("tree"), pub, "tree", 1, UID, UID, 0, NULL, &fs,
+                       &e) == AC_OK, "a published box: %s", e.msg);
+  boxfs_close(&fs);
+  REQUIRE(boxfs_rmtree(P("tree/root"), &e) == AC_OK, "its trees deleted");
+  is_int(boxfs_open(P("tree"), pub, "tree", 1, UID, &again, &e),
+         AC_ESYSTEM, "reopening fails");
+  ok(strstr(e.msg, "box: bind ") != NULL &&
+     strstr(e.msg, strerror(ENOENT)) != NULL, "at the bind: %s", e.msg);
+  ok(!exists(P("pub/tree")), "nothing left published");
+  is_int(boxfs_purge(P("tree"), pub, "tree", &e), AC_OK, "purged");
+  /* a path through a file */
+  REQUIRE(write_text(P("afile"), "x", 0644) == 0, "a file");
+  is_int(boxfs_purge(P("afile/box"), NULL, "box", &e), AC_ESYSTEM,
+         "purging a path through a file: refused");
+  ok(strstr(e.msg, strerror(ENOTDIR)) != NULL, "says so: %s", e.msg);
+  unlink(P("afile"));
 }
 
 /* }====================================================== */
@@ -403,7 +503,7 @@ static void tree_cannot_be_prepared(void) {
 
 static void removal(void) {
   struct boxfs fs;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char path[4096];
   size_t len;
 
@@ -458,7 +558,7 @@ static void removal_unprivileged(void) {
           chown(P("u"), UID, UID) == 0, "a directory of the session's uid");
   pid = fork();
   if (pid == 0) {
-    struct ac_error e;
+    struct ac_error e = { 0 };
     if (setgroups(0, NULL) < 0 || setresgid(UID, UID, UID) < 0 ||
         setresuid(UID, UID, 0) < 0)             /* see child_exit.h */
       _exit(2);
@@ -484,7 +584,7 @@ static void removal_unprivileged(void) {
 /* }====================================================== */
 
 int main(void) {
-  plan(10);
+  plan(12);
   if (geteuid() != 0)
     return skip_all("not root: boxes are chowned, mounted and published "
                     "by root");
@@ -502,6 +602,8 @@ int main(void) {
   refused_up_front();
   mkfs_failures();
   image_failures();
+  no_loop_devices();
+  disk_full();
   published_after_crash();
   image_box();
   bad_records();

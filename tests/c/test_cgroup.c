@@ -184,7 +184,7 @@ static void purge(void) {
 static void limits_written(void) {
   struct cg_runtime cg;
   struct cg_box box;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   int mem = 0, pids = 0, cpu = 0;
 
   tcase("a box's memory, pids and cpu limits land in the controllers");
@@ -248,7 +248,7 @@ static void box_removed_with_processes(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char dirs[CG_MAX_HIER][512];
   pid_t pid;
   int n, left = 0;
@@ -282,7 +282,7 @@ static void stale_commands(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd, again;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char cmddir[512], procs[600];
   pid_t p1, p2;
   int pct = -1;
@@ -340,7 +340,7 @@ static void live_children(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   struct stat st;
   char child[600], procs[700];
   int k, fd;
@@ -424,7 +424,7 @@ static void no_cgroup_fs(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
-  struct ac_error e;
+  struct ac_error e = { 0 };
 
   tcase("a bare tmpfs or a ramfs at /sys/fs/cgroup: no controllers, why");
   REQUIRE(init_over(&cg, "tmpfs", 0) == 0, "a tmpfs over /sys/fs/cgroup");
@@ -584,7 +584,7 @@ static void v1_memory_alone(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd, other, third;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char boxdir[512];
   pid_t p1, p2, p3;
 
@@ -655,7 +655,7 @@ static void unified(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char parent[512] = "";
   pid_t pid;
 
@@ -700,7 +700,7 @@ static void v2_files(void) {
   };
   struct cg_runtime cg;
   struct cg_box box;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char tmpl[] = "/tmp/agentcube-cgv2.XXXXXX", *top, boxdir[600], p[700];
 
   tcase("v2 limit files: memory.max, memory.swap.max, pids.max, cpu.max");
@@ -754,7 +754,7 @@ static void v1_files(void) {
   };
   struct cg_runtime cg;
   struct cg_box box;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char tmpl[] = "/tmp/agentcube-cgv1.XXXXXX", *top, boxdir[600];
 
   tcase("v1 limit files: limit_in_bytes, memsw, pids.max, cfs quota");
@@ -806,7 +806,7 @@ static void limit_file_failures(void) {
   };
   struct cg_runtime cg;
   struct cg_box box;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char tmpl[] = "/tmp/agentcube-cgbad.XXXXXX", *top, boxdir[600], p[700];
   char want[1024];
 
@@ -856,7 +856,7 @@ static void command_failures(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char tmpl[] = "/tmp/agentcube-cgcmd.XXXXXX", *top, boxdir[600];
   char want[1024], p[700];
   int fds;

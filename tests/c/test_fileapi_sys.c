@@ -44,7 +44,7 @@ static void errors(void) {
       "again" },
     { ENOMEM, AC_ENOMEM, "out of memory" },
   };
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char want[256];
 
   tcase("each errno: its error code, and a message with the client's path");
@@ -77,7 +77,7 @@ static void unprivileged(void) {
   if (pid == 0) {
     struct fapi_root r = { -1, 0, 0 };      /* uid 0: refused as root */
     struct fapi_creds c;
-    struct ac_error e;
+    struct ac_error e = { 0 };
     gid_t g[4];
     int code = 0;
     if (setgroups(0, NULL) < 0 || setresgid(200123, 200123, 200123) < 0 ||

@@ -136,7 +136,7 @@ static int sysctl_zero(const char *path) {
 
 static void refused_up_front(void) {
   struct sbx_runtime *rt = NULL;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   struct sigaction sa, old;
   char missing[128];
 
@@ -167,7 +167,7 @@ static void no_bwrap(void) {
   struct sbx_runtime *rt;
   struct sbx_box *b;
   struct sbx_limits l = { 0 };
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char rep[8192];
   int hidden = 1;
 
@@ -214,7 +214,7 @@ static void selftest_fails(void) {
   struct sbx_runtime *rt;
   struct sbx_box *b;
   struct sbx_limits l = { 0 };
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char rep[8192];
 
   tcase("a sandbox that cannot run a program: the self-test fails, why");
@@ -249,7 +249,7 @@ static void poor_runtime(void) {
   struct sbx_box *b = NULL;
   struct sbx_limits disk = { .disk_bytes = 4 << 20 };
   struct sbx_limits net = { .network = 1 };
-  struct ac_error e;
+  struct ac_error e = { 0 };
   struct stat st;
   char rep[8192];
 
@@ -393,7 +393,7 @@ static int make_etc(void) {
 
 static void etc_snapshot(void) {
   struct sbx_runtime rt;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char dead[128], live[128], odd[128], mine[128], path[700], base[80];
   pid_t pid;
   int built;
@@ -500,7 +500,7 @@ static void etc_snapshot(void) {
 static void refused_boxes(void) {
   struct sbx_runtime *rt;
   struct sbx_box *b = NULL;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char cwd[512], dir[600];
 
   tcase("session uids and box paths a runtime refuses or resolves");

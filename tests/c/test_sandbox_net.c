@@ -92,7 +92,7 @@ static void policy_chain(void) {
   struct sbx_net_policy pol = { 0, 0, 3, allow };
   struct sbx_limits l = { .network = 1, .netpol = &pol };
   struct sbx_box *b;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char buf[8192], out[512];
   FILE *mem;
 
@@ -143,7 +143,7 @@ static void policy_chain(void) {
 static void default_policy(void) {
   struct sbx_limits l = { .network = 1 };
   struct sbx_box *b;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char buf[8192], rep[8192];
   FILE *mem;
 
@@ -183,7 +183,7 @@ static void unresolved(void) {
   struct sbx_net_policy pol = { 1, 1, 1, &allow };
   struct sbx_limits l = { .network = 1, .netpol = &pol };
   struct sbx_box *b;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char buf[4096];
 
   tcase("an allowed name that does not resolve, a block nftables refuses: "
@@ -212,7 +212,7 @@ static void unresolved(void) {
 static void pasta_fails(void) {
   struct sbx_limits l = { .network = 1 };
   struct sbx_box *b;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char buf[4096];
   int r;
 
@@ -297,7 +297,7 @@ static void stale_tables(void) {
 /* }====================================================== */
 
 int main(void) {
-  struct ac_error e;
+  struct ac_error e = { 0 };
   char rep[8192], *t;
   FILE *mem;
 

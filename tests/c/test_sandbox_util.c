@@ -190,7 +190,7 @@ static int returns(const struct scf_program *prog, unsigned k) {
 
 static void seccomp_program(void) {
   struct scf_program prog;
-  struct ac_error e;
+  struct ac_error e = { 0 };
   const struct sock_filter *f;
 
   tcase("the seccomp program: whole instructions, the architecture checked "

@@ -117,7 +117,7 @@ static int run(char *const *argv, struct sbx_spawn_plan *extra, char *out,
 static void runs_with_the_plans_fds_only(void) {
   char *argv[] = { "/bin/cat", NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char path[64], buf[64];
   int in[2], out[2], leak, pidfd, n = 0;
   pid_t pid;
@@ -159,7 +159,7 @@ static void runs_with_the_plans_fds_only(void) {
 static void moves_crossed_fds(void) {
   char *argv[] = { "/bin/sh", "-c", "echo three >&3; echo four >&4", NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   int p3[2], p4[2], null, pidfd;
   char b3[32], b4[32];
   pid_t pid;
@@ -206,7 +206,7 @@ static void sets_the_plans_limits(void) {
   char *argv[] = { "/bin/sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c",
                    NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   struct rlimit mine;
   char out[128];
 
@@ -229,7 +229,7 @@ static void resets_signals(void) {
                    "/proc/self/status", NULL };
   struct sigaction ign = { .sa_handler = SIG_IGN }, old;
   sigset_t usr1, oldmask;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char out[256], mine[4096];
   int fd;
   ssize_t n;
@@ -262,7 +262,7 @@ static void resets_signals(void) {
 static void leads_its_own_session(void) {
   char *argv[] = { "/bin/sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat)",
                    NULL };
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char out[128];
   long pid = 0, sid = -1;
   int n;
@@ -279,7 +279,7 @@ static void leads_its_own_session(void) {
 static void switches_ids(void) {
   char *argv[] = { "/usr/bin/id", NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char out[256];
 
   tcase("with set_ids the child runs as the plan's uid and gid alone");
@@ -305,7 +305,7 @@ static void switches_ids(void) {
 
 /* Spawns the plan, expecting a failure at step `what` with errno e. */
 static void fails_at(struct sbx_spawn_plan *p, const char *what, int e) {
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char want[160];
   pid_t pid = 12345;
   int pidfd = 12345;
@@ -376,7 +376,7 @@ static void id_failure(void) {
   REQUIRE(pipe2(pfd, O_CLOEXEC) == 0, "a pipe");
   child = fork();
   if (child == 0) {
-    struct ac_error err;
+    struct ac_error err = { 0 };
     pid_t pid;
     int pidfd, rc;
     if (geteuid() == 0 &&
@@ -425,7 +425,7 @@ static void out_of_pids(void) {
   struct cg_runtime cg;
   struct cg_box box;
   struct cg_cmd cmd;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   int pfd[2], st = -1;
   pid_t child;
 
@@ -477,7 +477,7 @@ static void out_of_fds(void) {
   char *argv[] = { "/bin/true", NULL };
   struct sbx_spawn_plan p;
   struct rlimit old, low;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   pid_t pid;
   int pidfd, fill[64], nfill = 0, first;
   enum ac_code rc;
