@@ -2,20 +2,25 @@
 ** test_sandbox_host.c -- the sandbox runtime on hosts that lack a piece:
 ** an ignored SIGCHLD and a missing state directory (refused), no
 ** bubblewrap, a sandbox that cannot run a program (the self-test fails,
-** with bwrap's own message, and boxes are refused), and a host with a
+** with bwrap's own message, and boxes are refused), a server at its pids
+** limit (the init fails, leaving nothing), and a host with a
 ** setuid bwrap, user namespaces switched off, no pasta, no cgroups, no
 ** writable /run and a loop-control that is no loop device (the report
 ** says what is off and why; boxes are plain and in place; a networked
-** or disk-quota session is refused and leaves nothing behind); then
-** session uids and box paths a runtime refuses.
+** or disk-quota session is refused and leaves nothing behind); the /etc
+** snapshot built from an /etc of the test's making; then session uids
+** and box paths a runtime refuses, and its cgroups vanishing.
 **
 ** Root only. Each host is made in this process's private mount namespace:
 ** a tool is hidden by binding /dev/null over it (not executable), a
 ** sysctl by binding a file that says 0 over it, /run and /sys/fs/cgroup
 ** by an empty tmpfs. The real host is never changed.
 */
+#include "cgroup.h"
+#include "child_exit.h"
 #include "sandbox.h"
 #include "sandbox_int.h"
+#include "sandbox_util.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -237,6 +242,65 @@ static void selftest_fails(void) {
      "with the reason: %s", e.msg);
   ok(!exists(path_in(state, "box")), "nothing made");
   sbx_runtime_free(rt);
+}
+
+/* A server at its pids limit (a child of the test alone in a cgroup with
+** pids.max 1): the self-test cannot start bwrap, the event thread cannot
+** start, and the runtime's init fails saying so, leaving nothing. */
+static void out_of_pids(void) {
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error e = { 0 };
+  char name[64], msg[AC_ERROR_SIZE + 64] = "", pub[128];
+  int pfd[2], st = -1;
+  ssize_t n;
+  pid_t child;
+
+  tcase("a server at its pids limit: the runtime's init fails, says why");
+  snprintf(name, sizeof name, "agentcube-hosttest-%ld", (long)getpid());
+  cg_runtime_init(&cg, name);
+  if (!cg_has(&cg, CG_W_PIDS)) {
+    ok(1, "no pids controller: %s", cg.why_pids);
+    skip_case("no pids controller here");
+    cg_runtime_free(&cg);
+    return;
+  }
+  REQUIRE(cg_box_open(&cg, "box-pids", 0, 1, 0, &box, &e) == AC_OK &&
+          cg_cmd_create(&cg, &box, "cmd-1", &cmd, &e) == AC_OK &&
+          pipe2(pfd, O_CLOEXEC) == 0, "a cgroup with pids.max 1: %s", e.msg);
+  child = fork();
+  if (child == 0) {
+    struct sbx_runtime *rt = NULL;
+    for (int i = 0; i < cmd.njoin; i++)
+      if (write(cmd.join[i], "0", 1) != 1)
+        _exit(3);
+    if (sbx_runtime_init(&rt, state, &e) == AC_OK)
+      _exit(2);
+    if (write(pfd[1], e.msg, strlen(e.msg)) < 0)
+      _exit(4);
+    child_exit(rt == NULL ? 0 : 1);
+  }
+  close(pfd[1]);
+  REQUIRE(child > 0, "fork");
+  n = read(pfd[0], msg, sizeof msg - 1);
+  msg[n > 0 ? n : 0] = '\0';
+  close(pfd[0]);
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+    ;
+  is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0, "the init fails, no "
+         "runtime is handed out");
+  is_str(msg, "sandbox: cannot start the event thread", "says why");
+  {
+    char *real = realpath(state, NULL);
+    snprintf(pub, sizeof pub, "/run/agentcube/%016llx",
+             real ? (unsigned long long)sbxu_hash(real) : 0ULL);
+    free(real);
+  }
+  ok(!exists(pub), "nothing left under /run/agentcube");
+  cg_cmd_destroy(&cg, &cmd);
+  cg_box_remove(&cg, &box);
+  cg_runtime_free(&cg);
 }
 
 /* }====================================================== */
@@ -597,7 +661,7 @@ static void refused_boxes(void) {
 /* }====================================================== */
 
 int main(void) {
-  plan(7);
+  plan(8);
   if (geteuid() != 0)
     return skip_all("not root: hosts are made with mounts");
   if (mkdtemp(state) == NULL || mkdtemp(scratch) == NULL) {
@@ -612,6 +676,7 @@ int main(void) {
   refused_up_front();
   no_bwrap();
   selftest_fails();
+  out_of_pids();
   poor_host();
   etc_snapshot();
   refused_boxes();
