@@ -3,7 +3,8 @@
 ** it (the nftables chain of its uid: the resolvers, the allowed blocks
 ** and names with their ports, what is refused), an allowed name that
 ** does not resolve, and a pasta that fails or cannot be executed: each
-** refused with the reason and nothing left (no chain, no box, no pasta);
+** refused with the reason and nothing left (no chain, no box, no pasta),
+** as on a host whose /dev has no net/ or no null;
 ** and the tables of servers killed with -9, removed at start.
 **
 ** Root only (the policy is a host nftables table), in a private mount
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -239,6 +241,39 @@ static void pasta_fails(void) {
   is_str(chain(UID + 4, buf, sizeof buf), "", "no chain");
 }
 
+/* A host /dev without net/ (no tun for pasta), and one without even
+** /dev/null: a tmpfs over /dev with only what the case keeps. */
+static void poor_dev(void) {
+  struct sbx_limits l = { .network = 1 };
+  struct sbx_box *b;
+  struct ac_error e = { 0 };
+  char buf[4096];
+  int r;
+
+  tcase("a /dev without net/ or without null: refused at the step, nothing "
+        "left");
+  REQUIRE(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=16k") ==
+          0 && mknod("/dev/null", S_IFCHR | 0666, makedev(1, 3)) == 0 &&
+          chmod("/dev/null", 0666) == 0, "a /dev of /dev/null alone");
+  r = sbx_box_create(rt, path_in(state, "d1"), UID + 5, &l, &b, &e);
+  umount2("/dev", MNT_DETACH);
+  is_int(r, AC_ESYSTEM, "no /dev/net: refused");
+  is_str(e.msg, "network: starting pasta: a private /dev/net/tun: No such "
+         "file or directory", "at that step");
+  ok(!exists(path_in(state, "d1")), "no box");
+  is_str(chain(UID + 5, buf, sizeof buf), "", "no chain");
+  REQUIRE(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=16k") ==
+          0, "an empty /dev");
+  r = sbx_box_create(rt, path_in(state, "d2"), UID + 6, &l, &b, &e);
+  umount2("/dev", MNT_DETACH);
+  is_int(r, AC_ESYSTEM, "no /dev/null: refused");
+  is_str(e.msg, "network: /dev/null: No such file or directory", "says so");
+  ok(!exists(path_in(state, "d2")), "no box");
+  is_str(chain(UID + 6, buf, sizeof buf), "", "no chain");
+}
+
+/* }====================================================== */
+
 /* {====================================================== stale tables */
 
 static char stale[5][128];
@@ -301,7 +336,7 @@ int main(void) {
   char rep[8192], *t;
   FILE *mem;
 
-  plan(6);
+  plan(7);
   if (geteuid() != 0)
     return skip_all("not root: the policy is a host nftables table");
   if (access("/usr/bin/pasta", X_OK) != 0)
@@ -337,6 +372,7 @@ int main(void) {
   default_policy();
   unresolved();
   pasta_fails();
+  poor_dev();
   sbx_runtime_free(rt);
   tcase("nothing left: the table, the state directory");
   {
