@@ -745,6 +745,88 @@ static void v2_files(void) {
   nftw(top, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The v2 setup on a tree laid out like a pure v2 host's (this host may
+** have none with controllers): memory, pids and cpu delegated from the
+** server's cgroup and the runtime's, or the reason they are not; the
+** kill and freeze files found or not. */
+static void v2_delegation(void) {
+  char tmpl[] = "/tmp/agentcube-cgdel.XXXXXX", *top, srv[600], par[700];
+  char p[800], want[1024];
+  struct cg_runtime cg;
+
+  tcase("v2 delegation: memory, pids, cpu given to the runtime, or why not");
+  top = mkdtemp(tmpl);
+  REQUIRE(top != NULL, "a directory");
+  snprintf(srv, sizeof srv, "%s/srv", top);
+  snprintf(par, sizeof par, "%s/%s", srv, name);
+  snprintf(p, sizeof p, "%s/cgroup.controllers", srv);
+  REQUIRE(mkdir(srv, 0755) == 0 && mkdir(par, 0755) == 0 &&
+          write_text(p, "cpuset cpu io memory hugetlb pids rdma\n") == 0 &&
+          lay_out(srv, (const char *[]){ "cgroup.subtree_control" }, 1) == 0 &&
+          lay_out(par, (const char *[]){ "cgroup.subtree_control",
+                                         "cgroup.kill" }, 2) == 0,
+          "the server's cgroup offering them, the runtime's");
+  cg_runtime_init_v2(&cg, name, 0, top, "/srv");
+  snprintf(want, sizeof want, "v2 (unified) at %s", top);
+  is_str(cg.layout, want, "layout");
+  REQUIRE(cg.n == 1, "one hierarchy");
+  ok(cg.h[0].what == (CG_W_MEM | CG_W_PIDS | CG_W_CPU | CG_W_KILL | CG_W_V2),
+     "memory, pids, cpu and cgroup.kill there");
+  is_str(read_text(srv, "cgroup.subtree_control"), "+memory +pids +cpu",
+         "delegated from the server's cgroup");
+  is_str(read_text(par, "cgroup.subtree_control"), "+memory +pids +cpu",
+         "and from the runtime's");
+  ok(!cg.why_mem[0] && !cg.why_pids[0] && !cg.why_cpu[0] && !cg.why_kill[0],
+     "nothing said to be off");
+  free_runtime(&cg);
+
+  snprintf(p, sizeof p, "%s/cgroup.subtree_control", srv);
+  REQUIRE(unlink(p) == 0 && mkdir(p, 0755) == 0,
+          "the server's cgroup refuses to delegate");
+  cg_runtime_init_v2(&cg, name, 0, top, "/srv");
+  snprintf(want, sizeof want, "cannot delegate controllers from %s: %s", srv,
+           strerror(EISDIR));
+  ok(!cg_has(&cg, CG_W_MEM | CG_W_PIDS | CG_W_CPU), "no controller taken");
+  is_str(cg.why_mem, want, "memory: why");
+  is_str(cg.why_pids, want, "pids: why");
+  is_str(cg.why_cpu, want, "cpu: why");
+  ok(cg_has(&cg, CG_W_KILL), "cgroup.kill is used all the same");
+  free_runtime(&cg);
+  REQUIRE(rmdir(p) == 0 && write_text(p, "") == 0, "it accepts again");
+
+  snprintf(p, sizeof p, "%s/cgroup.subtree_control", par);
+  REQUIRE(unlink(p) == 0, "the runtime's cgroup cannot delegate");
+  cg_runtime_init_v2(&cg, name, 0, top, "/srv");
+  snprintf(want, sizeof want, "cannot delegate controllers in %s: %s", par,
+           strerror(ENOENT));
+  ok(!cg_has(&cg, CG_W_MEM | CG_W_PIDS | CG_W_CPU), "no controller taken");
+  is_str(cg.why_mem, want, "why");
+  free_runtime(&cg);
+
+  snprintf(p, sizeof p, "%s/cgroup.controllers", srv);
+  REQUIRE(unlink(p) == 0, "no controllers offered");
+  cg_runtime_init_v2(&cg, name, 0, top, "/srv");
+  ok(cg.n == 1 && cg.h[0].what == (CG_W_KILL | CG_W_V2), "cgroup.kill only");
+  is_str(cg.why_mem, "memory controller not available", "memory: why");
+  free_runtime(&cg);
+
+  snprintf(p, sizeof p, "%s/cgroup.kill", par);
+  REQUIRE(unlink(p) == 0 && lay_out(par, (const char *[]){ "cgroup.freeze" },
+                                    1) == 0, "cgroup.freeze, no cgroup.kill");
+  cg_runtime_init_v2(&cg, name, 0, top, "/srv");
+  ok(cg_has(&cg, CG_W_FREEZE) && !cg_has(&cg, CG_W_KILL), "the freezer");
+  is_str(cg.why_kill, "no cgroup.kill (kernel before 5.14); using "
+         "cgroup.freeze + SIGKILL", "and why");
+  free_runtime(&cg);
+  snprintf(p, sizeof p, "%s/cgroup.freeze", par);
+  REQUIRE(unlink(p) == 0, "neither");
+  cg_runtime_init_v2(&cg, name, 0, top, "/srv");
+  ok(!cg_has(&cg, CG_W_FREEZE | CG_W_KILL), "no way to kill a cgroup");
+  is_str(cg.why_kill, "no cgroup.kill (kernel before 5.14)", "and why");
+  free_runtime(&cg);
+  nftw(top, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 /* The v1 files on a directory laid out like a v1 box (memory with swap
 ** accounting, pids and cpu in one place): the values and the order. */
 static void v1_files(void) {
@@ -933,7 +1015,7 @@ static void command_failures(void) {
 /* }====================================================== */
 
 int main(void) {
-  plan(13);
+  plan(14);
   if (geteuid() != 0)
     return skip_all("not root: cgroups and mounts need root");
   snprintf(name, sizeof name, "agentcube-cgtest-%ld", (long)getpid());
@@ -942,6 +1024,7 @@ int main(void) {
   stale_commands();
   live_children();
   v2_files();
+  v2_delegation();
   v1_files();
   limit_file_failures();
   command_failures();

@@ -264,6 +264,28 @@ void cg_runtime_init(struct cg_runtime *cg, const char *name) {
   cg_runtime_init_ex(cg, name, 0);
 }
 
+/* Why each facility that nothing took is off, unless a reason was given. */
+static void default_whys(struct cg_runtime *cg) {
+  if (!cg_has(cg, CG_W_MEM) && !cg->why_mem[0])
+    snprintf(cg->why_mem, sizeof cg->why_mem, "memory controller not "
+             "available");
+  if (!cg_has(cg, CG_W_PIDS) && !cg->why_pids[0])
+    snprintf(cg->why_pids, sizeof cg->why_pids, "pids controller not "
+             "available");
+  if (!cg_has(cg, CG_W_CPU) && !cg->why_cpu[0])
+    snprintf(cg->why_cpu, sizeof cg->why_cpu, "cpu controller not "
+             "available");
+}
+
+void cg_runtime_init_v2(struct cg_runtime *cg, const char *name,
+                        unsigned flags, const char *mount, const char *self) {
+  memset(cg, 0, sizeof *cg);
+  cg->mode = 2;
+  snprintf(cg->layout, sizeof cg->layout, "v2 (unified) at %s", mount);
+  setup_v2(cg, mount, self, name, CG_W_MEM | CG_W_PIDS | CG_W_CPU, flags);
+  default_whys(cg);
+}
+
 void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
                         unsigned flags) {
   char text[8192];
@@ -281,15 +303,16 @@ void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
     return;
   }
   uself = self_cgroup(text, "");
+  if (is_fs(CG_ROOT, CGROUP2_SUPER_MAGIC) && uself) {
+    cg_runtime_init_v2(cg, name, flags, CG_ROOT, uself);
+    free(uself);
+    return;
+  }
   if (is_fs(CG_ROOT, CGROUP2_SUPER_MAGIC)) {
     cg->mode = 2;
     snprintf(cg->layout, sizeof cg->layout, "v2 (unified) at %s", CG_ROOT);
-    if (uself)
-      setup_v2(cg, CG_ROOT, uself, name, CG_W_MEM | CG_W_PIDS | CG_W_CPU,
-               flags);
-    else
-      snprintf(cg->why_kill, sizeof cg->why_kill, "no 0:: line in "
-               "/proc/self/cgroup");
+    snprintf(cg->why_kill, sizeof cg->why_kill, "no 0:: line in "
+             "/proc/self/cgroup");
   } else if (is_fs(CG_ROOT, TMPFS_MAGIC) || is_fs(CG_ROOT "/memory",
                                                  CGROUP_SUPER_MAGIC)) {
     const char *umount = CG_ROOT "/unified";
@@ -336,15 +359,7 @@ void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
     snprintf(cg->why_kill, sizeof cg->why_kill, "no cgroup filesystem "
              "at %s", CG_ROOT);
   }
-  if (!cg_has(cg, CG_W_MEM) && !cg->why_mem[0])
-    snprintf(cg->why_mem, sizeof cg->why_mem, "memory controller not "
-             "available");
-  if (!cg_has(cg, CG_W_PIDS) && !cg->why_pids[0])
-    snprintf(cg->why_pids, sizeof cg->why_pids, "pids controller not "
-             "available");
-  if (!cg_has(cg, CG_W_CPU) && !cg->why_cpu[0])
-    snprintf(cg->why_cpu, sizeof cg->why_cpu, "cpu controller not "
-             "available");
+  default_whys(cg);
   free(uself);
 }
 
