@@ -699,7 +699,7 @@ static void test_crash(uid_t uid) {
   char proot[512];
 
   snprintf(dir, sizeof dir, "%s/crash", state);
-  REQUIRE(pipe(p) == 0, "pipe: %s", strerror(errno));
+  REQUIRE(pipe(p) == 0, "a pipe");
   child = fork();
   if (child == 0) {
     struct sbx_runtime *crt;
@@ -723,7 +723,16 @@ static void test_crash(uid_t uid) {
   }
   ok(wait_uid_procs(uid, 0, 1, 1, 60000) >= 1,
      "crash: the command is running");
-  usleep(200000);
+  {
+    /* the command has written its file (a loaded host may take long
+    ** between its start and the write) */
+    char marker[600];
+    struct stat st;
+    snprintf(marker, sizeof marker, "%s/workspace/marker", pub_root(dir));
+    for (int i = 0; i < 6000 && stat(marker, &st) != 0; i++)
+      usleep(10000);
+    precondition(stat(marker, &st) == 0, "crash: the file is written");
+  }
   kill(child, SIGKILL);
   waitpid(child, &code, 0);
   is_int(wait_gone_reaping(uid, 60000), 0,
