@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -330,7 +331,8 @@ static void no_loop_devices(void) {
                      ? "/sbin/mkfs.ext4" : "/usr/sbin/mkfs.ext4";
   int rc;
 
-  tcase("a loop-control that cannot be opened: image boxes fail, said");
+  tcase("a loop-control that cannot be opened, loop devices without nodes: "
+        "image boxes fail, said");
   REQUIRE(mkdir(P("nodev"), 0700) == 0 &&
           mount("tmpfs", P("nodev"), "tmpfs", MS_NODEV, "size=16k") == 0 &&
           mknod(P("nodev/loop-control"), S_IFCHR | 0600, makedev(10, 237))
@@ -343,6 +345,17 @@ static void no_loop_devices(void) {
   rmdir(P("nodev"));
   is_int(rc, AC_ESYSTEM, "an image box fails");
   is_str(e.msg, "box: /dev/loop-control: Permission denied", "says so");
+  ok(!exists(P("nl")) && !exists(P("pub/nl")), "nothing left");
+  /* a /dev with loop-control but no loop device nodes (no devtmpfs) */
+  REQUIRE(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID, "mode=0755,size=16k")
+          == 0 && mknod("/dev/null", S_IFCHR | 0666, makedev(1, 3)) == 0 &&
+          mknod("/dev/loop-control", S_IFCHR | 0600, makedev(10, 237)) == 0,
+          "a /dev of null and loop-control alone");
+  rc = boxfs_create(P("nl"), pub, "nl", 1, UID, UID, 4 << 20, mkfs, &fs, &e);
+  umount2("/dev", MNT_DETACH);
+  is_int(rc, AC_ESYSTEM, "an image box fails");
+  ok(strncmp(e.msg, "box: open /dev/loop", 19) == 0 &&
+     strstr(e.msg, strerror(ENOENT)) != NULL, "at the device: %s", e.msg);
   ok(!exists(P("nl")) && !exists(P("pub/nl")), "nothing left");
 }
 
@@ -397,6 +410,7 @@ static void disk_full(void) {
 ** temporary file its uploads left, and a crashed upload in the staging
 ** directory: reopening removes both and records that it did. */
 static void sweep_on_open(void) {
+  int rc;
   struct boxfs fs, again;
   struct ac_error e = { 0 };
   char legacy[600], staged[600], text[256] = "";
@@ -446,6 +460,30 @@ static void sweep_on_open(void) {
   ok(strstr(text, "staged 1\n") != NULL, "the record says it was done");
   boxfs_close(&again);
   is_int(boxfs_purge(P("sw"), NULL, "sw", &e), AC_OK, "purged");
+  /* a sweep that cannot act as the session (a record of uid 0): said,
+  ** and the box opens all the same */
+  REQUIRE(boxfs_create(P("sw0"), NULL, "sw0", 1, 0, 0, 0, NULL, &fs, &e) ==
+          AC_OK, "a box of uid 0: %s", e.msg);
+  boxfs_close(&fs);
+  {
+    int saved = dup(2), mem = memfd_create("stderr", MFD_CLOEXEC);
+    char said[512] = "";
+    ssize_t n;
+    REQUIRE(saved >= 0 && mem >= 0 && dup2(mem, 2) == 2, "stderr caught");
+    rc = boxfs_open(P("sw0"), NULL, "sw0", 1, 0, &again, &e);
+    dup2(saved, 2);
+    close(saved);
+    n = pread(mem, said, sizeof said - 1, 0);
+    said[n > 0 ? n : 0] = '\0';
+    said[strcspn(said, "\n")] = '\0';
+    close(mem);
+    is_int(rc, AC_OK, "reopened though its sweep fails");
+    ok(strstr(said, "sweeping crashed uploads: file API: a root server must "
+              "act as the session's uid and gid") != NULL,
+       "the failure is said on stderr: %s", said);
+  }
+  boxfs_close(&again);
+  is_int(boxfs_purge(P("sw0"), NULL, "sw0", &e), AC_OK, "purged");
 }
 
 /* workspace replaced by a file while the server was down */
