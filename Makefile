@@ -27,7 +27,7 @@ OPT     := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
 OPT     += $(if $(findstring clang,$(CC)),-fsanitize=float-cast-overflow)
 else ifeq ($(COV),1)
 BUILD   ?= build-cov
-OPT     := -O0 --coverage -Wno-format-truncation
+OPT     := -O0 --coverage -Wno-format-truncation -DAGENTCUBE_COVERAGE
 else ifeq ($(O0),1)
 BUILD   ?= build-o0
 OPT     := -O0 -Wno-format-truncation  # without value ranges gcc guesses wrong

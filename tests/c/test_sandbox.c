@@ -11,6 +11,7 @@
 #include "sandbox.h"
 #include "sandbox_int.h"
 #include "sandbox_util.h"
+#include "child_exit.h"
 #include "tap.h"
 #include "uid_procs.h"
 
@@ -698,7 +699,7 @@ static void test_crash(uid_t uid) {
   char proot[512];
 
   snprintf(dir, sizeof dir, "%s/crash", state);
-  REQUIRE(pipe(p) == 0, "pipe: %s", strerror(errno));
+  REQUIRE(pipe(p) == 0, "a pipe");
   child = fork();
   if (child == 0) {
     struct sbx_runtime *crt;
@@ -722,7 +723,16 @@ static void test_crash(uid_t uid) {
   }
   ok(wait_uid_procs(uid, 0, 1, 1, 60000) >= 1,
      "crash: the command is running");
-  usleep(200000);
+  {
+    /* the command has written its file (a loaded host may take long
+    ** between its start and the write) */
+    char marker[600];
+    struct stat st;
+    snprintf(marker, sizeof marker, "%s/workspace/marker", pub_root(dir));
+    for (int i = 0; i < 6000 && stat(marker, &st) != 0; i++)
+      usleep(10000);
+    precondition(stat(marker, &st) == 0, "crash: the file is written");
+  }
   kill(child, SIGKILL);
   waitpid(child, &code, 0);
   is_int(wait_gone_reaping(uid, 60000), 0,
@@ -968,8 +978,9 @@ static void test_unprivileged(uid_t uid) {
     FILE *mem, *o = fdopen(p[1], "w");
     int off;
     close(p[0]);
+    /* no capability left; 0 stays the saved uid only for child_exit */
     if (o == NULL || setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 ||
-        setresuid(uid, uid, uid) < 0)
+        setresuid(uid, uid, 0) < 0)
       _exit(2);
 #define UOK(c, name) fprintf(o, "%s|%s\n", (c) ? "ok" : "not ok", name)
     if (sbx_runtime_init(&urt, dir, &e)) {
@@ -1025,7 +1036,7 @@ static void test_unprivileged(uid_t uid) {
         "unprivileged: box destroyed");
     sbx_runtime_free(urt);
     fclose(o);
-    _exit(0);
+    child_exit(0);
   }
   close(p[1]);
   f = fdopen(p[0], "r");

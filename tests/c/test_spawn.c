@@ -6,6 +6,8 @@
 ** leaving no child behind. The programs started here are plain ones
 ** (cat, sh, id), not bwrap: the launch is the same.
 */
+#include "cgroup.h"
+#include "child_exit.h"
 #include "sandbox_int.h"
 #include "tap.h"
 
@@ -115,7 +117,7 @@ static int run(char *const *argv, struct sbx_spawn_plan *extra, char *out,
 static void runs_with_the_plans_fds_only(void) {
   char *argv[] = { "/bin/cat", NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char path[64], buf[64];
   int in[2], out[2], leak, pidfd, n = 0;
   pid_t pid;
@@ -133,7 +135,14 @@ static void runs_with_the_plans_fds_only(void) {
   close(out[1]);
   ok(pid > 0 && pidfd >= 0, "a pid (%d) and a pidfd (%d)", (int)pid, pidfd);
   ok(fcntl(pidfd, F_GETFD) & FD_CLOEXEC, "the pidfd is close-on-exec");
-  /* sbx_spawn returns once the child has exec'd: its fd table is cat's */
+  /* sbx_spawn returns once the child has exec'd; cat echoing a line has
+  ** also loaded its libraries (ld.so holds each open for a moment) */
+  REQUIRE(write(in[1], "ping\n", 5) == 5, "write to the child's stdin");
+  for (size_t got = 0; got < 5;) {
+    ssize_t r = read(out[0], buf + got, 5 - got);
+    REQUIRE(r > 0, "the child echoes");
+    got += (size_t)r;
+  }
   for (int fd = 0; fd < 1024; fd++) {
     struct stat st;
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
@@ -144,11 +153,11 @@ static void runs_with_the_plans_fds_only(void) {
     }
   }
   is_int(n, 3, "the child has exactly three fds open");
-  REQUIRE(write(in[1], "ping\n", 5) == 5, "write to the child's stdin");
   close(in[1]);
-  slurp(out[0], buf, sizeof buf);
+  slurp(out[0], buf + 5, sizeof buf - 5);
   close(out[0]);
-  is_str(buf, "ping\n", "stdin and stdout are the plan's pipes");
+  is_str(buf, "ping\n", "stdin and stdout are the plan's pipes, nothing "
+         "more written");
   is_int(reap(pid, pidfd), 0, "cat exits 0");
   close(leak);
 }
@@ -157,7 +166,7 @@ static void runs_with_the_plans_fds_only(void) {
 static void moves_crossed_fds(void) {
   char *argv[] = { "/bin/sh", "-c", "echo three >&3; echo four >&4", NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   int p3[2], p4[2], null, pidfd;
   char b3[32], b4[32];
   pid_t pid;
@@ -204,7 +213,7 @@ static void sets_the_plans_limits(void) {
   char *argv[] = { "/bin/sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c",
                    NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   struct rlimit mine;
   char out[128];
 
@@ -227,7 +236,7 @@ static void resets_signals(void) {
                    "/proc/self/status", NULL };
   struct sigaction ign = { .sa_handler = SIG_IGN }, old;
   sigset_t usr1, oldmask;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char out[256], mine[4096];
   int fd;
   ssize_t n;
@@ -260,7 +269,7 @@ static void resets_signals(void) {
 static void leads_its_own_session(void) {
   char *argv[] = { "/bin/sh", "-c", "echo $$ $(cut -d' ' -f6 /proc/$$/stat)",
                    NULL };
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char out[128];
   long pid = 0, sid = -1;
   int n;
@@ -277,7 +286,7 @@ static void leads_its_own_session(void) {
 static void switches_ids(void) {
   char *argv[] = { "/usr/bin/id", NULL };
   struct sbx_spawn_plan p;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char out[256];
 
   tcase("with set_ids the child runs as the plan's uid and gid alone");
@@ -303,7 +312,7 @@ static void switches_ids(void) {
 
 /* Spawns the plan, expecting a failure at step `what` with errno e. */
 static void fails_at(struct sbx_spawn_plan *p, const char *what, int e) {
-  struct ac_error err;
+  struct ac_error err = { 0 };
   char want[160];
   pid_t pid = 12345;
   int pidfd = 12345;
@@ -374,11 +383,12 @@ static void id_failure(void) {
   REQUIRE(pipe2(pfd, O_CLOEXEC) == 0, "a pipe");
   child = fork();
   if (child == 0) {
-    struct ac_error err;
+    struct ac_error err = { 0 };
     pid_t pid;
     int pidfd, rc;
     if (geteuid() == 0 &&
-        (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+        (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+         setresuid(65534, 65534, 0) < 0))      /* see child_exit.h */
       _exit(3);
     plan_for(&p, argv, -1, -1, -1);
     p.set_ids = 1;
@@ -388,7 +398,7 @@ static void id_failure(void) {
       _exit(2);
     if (write(pfd[1], err.msg, strlen(err.msg)) < 0)
       _exit(4);
-    _exit(pid == -1 && pidfd == -1 && !has_child() ? 0 : 1);
+    child_exit(pid == -1 && pidfd == -1 && !has_child() ? 0 : 1);
   }
   close(pfd[1]);
   REQUIRE(child > 0, "fork");
@@ -402,12 +412,79 @@ static void id_failure(void) {
      strstr(msg, strerror(EPERM)) != NULL, "says so: %s", msg);
 }
 
+static void netns_failure(void) {
+  char *argv[] = { "/bin/true", NULL };
+  struct sbx_spawn_plan p;
+  int notns = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  tcase("a network namespace fd that is none fails at joining it");
+  REQUIRE(notns > 0, "an fd of /dev/null");
+  plan_for(&p, argv, -1, -1, -1);
+  p.netns = notns;
+  fails_at(&p, "joining the session's network namespace", EINVAL);
+  close(notns);
+}
+
+/* A server whose own cgroup is at its pids limit: clone fails, and says
+** so (in a child of the test, alone in a cgroup with pids.max 1). */
+static void out_of_pids(void) {
+  char *argv[] = { "/bin/true", NULL };
+  char name[64], msg[sizeof ((struct ac_error *)0)->msg + 16];
+  struct cg_runtime cg;
+  struct cg_box box;
+  struct cg_cmd cmd;
+  struct ac_error err = { 0 };
+  int pfd[2], st = -1;
+  pid_t child;
+
+  tcase("at the server's pids limit the launch fails at clone (EAGAIN)");
+  snprintf(name, sizeof name, "agentcube-spawntest-%ld", (long)getpid());
+  cg_runtime_init(&cg, name);
+  if (!cg_has(&cg, CG_W_PIDS)) {
+    ok(1, "no pids controller: %s", cg.why_pids);
+    skip_case("no pids controller here");
+    cg_runtime_free(&cg);
+    return;
+  }
+  REQUIRE(cg_box_open(&cg, "box-pids", 0, 1, 0, &box, &err) == AC_OK &&
+          cg_cmd_create(&cg, &box, "cmd-1", &cmd, &err) == AC_OK,
+          "a cgroup with pids.max 1: %s", err.msg);
+  REQUIRE(pipe2(pfd, O_CLOEXEC) == 0, "a pipe");
+  child = fork();
+  if (child == 0) {
+    struct sbx_spawn_plan p;
+    pid_t pid;
+    int pidfd;
+    for (int i = 0; i < cmd.njoin; i++)
+      if (write(cmd.join[i], "0", 1) != 1)
+        _exit(3);
+    plan_for(&p, argv, -1, -1, -1);
+    if (sbx_spawn(&p, &pid, &pidfd, &err) == AC_OK)
+      _exit(2);
+    if (write(pfd[1], err.msg, strlen(err.msg)) < 0)
+      _exit(4);
+    child_exit(pid == -1 && pidfd == -1 && !has_child() ? 0 : 1);
+  }
+  close(pfd[1]);
+  REQUIRE(child > 0, "fork");
+  slurp(pfd[0], msg, sizeof msg);
+  close(pfd[0]);
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+    ;
+  is_int(WIFEXITED(st) ? WEXITSTATUS(st) : -1, 0,
+         "spawn fails, hands out no pid and leaves no child");
+  ok(strstr(msg, "sandbox: clone") != NULL &&
+     strstr(msg, strerror(EAGAIN)) != NULL, "says so: %s", msg);
+  cg_cmd_destroy(&cg, &cmd);
+  cg_box_remove(&cg, &box);
+  cg_runtime_free(&cg);
+}
+
 /* The server out of descriptors: the launch fails before any child. */
 static void out_of_fds(void) {
   char *argv[] = { "/bin/true", NULL };
   struct sbx_spawn_plan p;
   struct rlimit old, low;
-  struct ac_error err;
+  struct ac_error err = { 0 };
   pid_t pid;
   int pidfd, fill[64], nfill = 0, first;
   enum ac_code rc;
@@ -470,7 +547,7 @@ static void out_of_fds(void) {
 /* }====================================================== */
 
 int main(void) {
-  plan(12);
+  plan(14);
   runs_with_the_plans_fds_only();
   moves_crossed_fds();
   sets_the_plans_limits();
@@ -482,6 +559,8 @@ int main(void) {
   rlimit_failure();
   fd_failure();
   id_failure();
+  netns_failure();
+  out_of_pids();
   out_of_fds();
   return done_testing();
 }

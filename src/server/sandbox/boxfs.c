@@ -547,8 +547,6 @@ out:
 }
 
 void boxfs_close(struct boxfs *fs) {
-  if (fs == NULL)
-    return;
   close_fds(fs);
   if (fs->dir && fs->root)
     unpublish(fs);

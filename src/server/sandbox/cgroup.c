@@ -43,13 +43,12 @@ static int file_exists(const char *dir, const char *name) {
   return ok;
 }
 
+/* (sbxu_join fails only when malloc does, which sets errno ENOMEM) */
 static int write_in(const char *dir, const char *name, const char *value) {
   char *p = sbxu_join(dir, name);
   int rc, saved;
-  if (p == NULL) {
-    errno = ENOMEM;
+  if (p == NULL)
     return -1;
-  }
   rc = sbxu_write_file(p, value);
   saved = errno;
   free(p);
@@ -62,10 +61,8 @@ static long read_in(const char *dir, const char *name, char *buf,
   char *p = sbxu_join(dir, name);
   long rc;
   int saved;
-  if (p == NULL) {
-    errno = ENOMEM;
+  if (p == NULL)
     return -1;
-  }
   rc = sbxu_read_file(p, buf, size);
   saved = errno;
   free(p);
@@ -267,6 +264,28 @@ void cg_runtime_init(struct cg_runtime *cg, const char *name) {
   cg_runtime_init_ex(cg, name, 0);
 }
 
+/* Why each facility that nothing took is off, unless a reason was given. */
+static void default_whys(struct cg_runtime *cg) {
+  if (!cg_has(cg, CG_W_MEM) && !cg->why_mem[0])
+    snprintf(cg->why_mem, sizeof cg->why_mem, "memory controller not "
+             "available");
+  if (!cg_has(cg, CG_W_PIDS) && !cg->why_pids[0])
+    snprintf(cg->why_pids, sizeof cg->why_pids, "pids controller not "
+             "available");
+  if (!cg_has(cg, CG_W_CPU) && !cg->why_cpu[0])
+    snprintf(cg->why_cpu, sizeof cg->why_cpu, "cpu controller not "
+             "available");
+}
+
+void cg_runtime_init_v2(struct cg_runtime *cg, const char *name,
+                        unsigned flags, const char *mount, const char *self) {
+  memset(cg, 0, sizeof *cg);
+  cg->mode = 2;
+  snprintf(cg->layout, sizeof cg->layout, "v2 (unified) at %s", mount);
+  setup_v2(cg, mount, self, name, CG_W_MEM | CG_W_PIDS | CG_W_CPU, flags);
+  default_whys(cg);
+}
+
 void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
                         unsigned flags) {
   char text[8192];
@@ -284,15 +303,16 @@ void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
     return;
   }
   uself = self_cgroup(text, "");
+  if (is_fs(CG_ROOT, CGROUP2_SUPER_MAGIC) && uself) {
+    cg_runtime_init_v2(cg, name, flags, CG_ROOT, uself);
+    free(uself);
+    return;
+  }
   if (is_fs(CG_ROOT, CGROUP2_SUPER_MAGIC)) {
     cg->mode = 2;
     snprintf(cg->layout, sizeof cg->layout, "v2 (unified) at %s", CG_ROOT);
-    if (uself)
-      setup_v2(cg, CG_ROOT, uself, name, CG_W_MEM | CG_W_PIDS | CG_W_CPU,
-               flags);
-    else
-      snprintf(cg->why_kill, sizeof cg->why_kill, "no 0:: line in "
-               "/proc/self/cgroup");
+    snprintf(cg->why_kill, sizeof cg->why_kill, "no 0:: line in "
+             "/proc/self/cgroup");
   } else if (is_fs(CG_ROOT, TMPFS_MAGIC) || is_fs(CG_ROOT "/memory",
                                                  CGROUP_SUPER_MAGIC)) {
     const char *umount = CG_ROOT "/unified";
@@ -339,15 +359,7 @@ void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
     snprintf(cg->why_kill, sizeof cg->why_kill, "no cgroup filesystem "
              "at %s", CG_ROOT);
   }
-  if (!cg_has(cg, CG_W_MEM) && !cg->why_mem[0])
-    snprintf(cg->why_mem, sizeof cg->why_mem, "memory controller not "
-             "available");
-  if (!cg_has(cg, CG_W_PIDS) && !cg->why_pids[0])
-    snprintf(cg->why_pids, sizeof cg->why_pids, "pids controller not "
-             "available");
-  if (!cg_has(cg, CG_W_CPU) && !cg->why_cpu[0])
-    snprintf(cg->why_cpu, sizeof cg->why_cpu, "cpu controller not "
-             "available");
+  default_whys(cg);
   free(uself);
 }
 

@@ -78,6 +78,12 @@ void cg_runtime_init(struct cg_runtime *cg, const char *name);
 enum { CG_INIT_NO_KILL = 1, CG_INIT_NO_V2_FREEZE = 2 };
 void cg_runtime_init_ex(struct cg_runtime *cg, const char *name,
                         unsigned flags);
+/* The runtime on the cgroup v2 tree mounted at mount, the server's own
+** cgroup being self there: what cg_runtime_init_ex does on a pure v2
+** host (mount /sys/fs/cgroup, self from /proc/self/cgroup); the tests
+** also give it trees laid out by hand. */
+void cg_runtime_init_v2(struct cg_runtime *cg, const char *name,
+                        unsigned flags, const char *mount, const char *self);
 void cg_runtime_free(struct cg_runtime *cg);
 
 /* 1 when the facility is on. */

@@ -16,21 +16,15 @@
 
 static struct sbx_box *box_alloc(struct sbx_runtime *rt,
                                  const struct sbx_limits *limits) {
+  static const pthread_mutex_t mu0 = PTHREAD_MUTEX_INITIALIZER;
+  static const pthread_cond_t cv0 = PTHREAD_COND_INITIALIZER;
   struct sbx_box *box = calloc(1, sizeof *box);
   if (box == NULL)
     return NULL;
-  if (pthread_mutex_init(&box->mu, NULL) != 0) {
-    free(box);
-    return NULL;
-  }
-  if (pthread_cond_init(&box->cv, NULL) != 0) {
-    pthread_mutex_destroy(&box->mu);
-    free(box);
-    return NULL;
-  }
+  /* the default initializers, which cannot fail */
+  box->mu = mu0;
+  box->cv = cv0;
   if (sbx_live_box_init(box) < 0) {
-    pthread_cond_destroy(&box->cv);
-    pthread_mutex_destroy(&box->mu);
     free(box);
     return NULL;
   }

@@ -305,8 +305,9 @@ void sbx_etc_remove(struct sbx_runtime *rt) {
     boxfs_rmtree(rt->etc, NULL);
   }
   /* Also what killed servers left behind, so a clean shutdown leaves
-  ** nothing. */
-  sweep_stale(rt->pub ? rt->pub : rt->state_dir);
+  ** nothing (a runtime whose state directory was not found has none). */
+  if (rt->pub || rt->state_dir)
+    sweep_stale(rt->pub ? rt->pub : rt->state_dir);
   free(rt->etc);
   rt->etc = NULL;
 }

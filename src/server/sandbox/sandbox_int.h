@@ -171,10 +171,6 @@ void sbx_image_unpublish_all(struct sbx_runtime *rt);
 ** --proc). */
 void sbx_mask_args(struct sbx_args *a);
 
-/* The masked entries, NULL-ended (for --check and tests). */
-const char *const *sbx_masked_files(void);
-const char *const *sbx_masked_dirs(void);
-
 /* Mounts a private tmpfs on dir when root: 1 done, 0 not root, -1 failed
 ** (errno). sbx_private_unmount detaches whatever is mounted there. */
 int sbx_private_mount(const char *dir);

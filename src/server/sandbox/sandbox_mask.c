@@ -42,9 +42,6 @@ static const char *const masked_dirs[] = {
   NULL,
 };
 
-const char *const *sbx_masked_files(void) { return masked_files; }
-const char *const *sbx_masked_dirs(void) { return masked_dirs; }
-
 void sbx_mask_args(struct sbx_args *a) {
   struct stat st;
   /* Only what exists on this kernel: bwrap cannot create entries in

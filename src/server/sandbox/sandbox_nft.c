@@ -13,7 +13,6 @@
 #include <nftables/libnftables.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +58,6 @@ static enum ac_code nft_run(struct sbx_nft *N, const char *cmds,
   return rc == 0 ? AC_OK : AC_ESYSTEM;
 }
 
-/* The host's nameservers, as pasta reads them (resolv.conf is often a
-** symlink, into /run/systemd/resolve for instance). */
 /* The host's nameservers, as pasta reads them (resolv.conf is often a
 ** symlink, into /run/systemd/resolve for instance). */
 static void read_resolvers(struct sbx_nft *N) {
@@ -195,82 +192,44 @@ void sbx_nft_close(struct sbx_nft *N) {
   free(N);
 }
 
-static void append(char **buf, size_t *len, size_t *cap, int *oom,
-                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void append(char **buf, size_t *len, size_t *cap, int *oom,
-                   const char *fmt, ...) {
-  va_list ap;
-  int n;
-  if (*oom)
-    return;
-  for (;;) {
-    va_start(ap, fmt);
-    n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt,
-                  ap);
-    va_end(ap);
-    if (n < 0) {
-      *oom = 1;
-      return;
-    }
-    if (*buf && *len + (size_t)n < *cap) {
-      *len += (size_t)n;
-      return;
-    }
-    {
-      size_t ncap = *cap ? *cap * 2 : 2048;
-      char *p;
-      while (ncap <= *len + (size_t)n)
-        ncap *= 2;
-      p = realloc(*buf, ncap);
-      if (p == NULL) {
-        *oom = 1;
-        return;
-      }
-      *buf = p;
-      *cap = ncap;
-    }
-  }
-}
-
-#define APPEND(...) append(&b, &len, &cap, &oom, __VA_ARGS__)
-
 /* One accept rule for an address block of the allowlist. */
-static void allow_rule(char **bp, size_t *lenp, size_t *capp, int *oomp,
-                       const char *table, unsigned uid, int family,
+static void allow_rule(FILE *f, const char *table, unsigned uid, int family,
                        const char *addr, unsigned prefix,
                        const struct sbx_net_allow *a) {
-  char ports[32] = "";
+  fprintf(f, "add rule inet %s s%u %s daddr %s/%u", table, uid,
+          family == AF_INET ? "ip" : "ip6", addr, prefix);
   if (a->port_lo)
-    snprintf(ports, sizeof ports, a->port_hi > a->port_lo ? "%u-%u" : "%u",
-             a->port_lo, a->port_hi);
-  append(bp, lenp, capp, oomp, "add rule inet %s s%u %s daddr %s/%u%s%s "
-         "accept\n", table, uid, family == AF_INET ? "ip" : "ip6", addr,
-         prefix, ports[0] ? " meta l4proto { tcp, udp } th dport " : "",
-         ports);
+    fprintf(f, " meta l4proto { tcp, udp } th dport %u", a->port_lo);
+  if (a->port_lo && a->port_hi > a->port_lo)
+    fprintf(f, "-%u", a->port_hi);
+  fputs(" accept\n", f);
 }
 
-/* The session's chain: DNS, the allowlist, then what is refused. */
+/* The session's chain: DNS, the allowlist, then what is refused. The
+** commands are written to a memory stream (one transaction). */
 enum ac_code sbx_nft_session_add(struct sbx_nft *N, unsigned uid,
                                  const struct sbx_net_policy *p,
                                  struct ac_error *err) {
   char *b = NULL;
-  size_t len = 0, cap = 0;
-  int oom = 0, dns = p ? p->dns : 1, pub = p ? p->public_ : 1;
+  size_t len = 0;
+  int dns = p ? p->dns : 1, pub = p ? p->public_ : 1, bad;
+  FILE *f = open_memstream(&b, &len);
   enum ac_code rc;
 
-  APPEND("add chain inet %s s%u\nflush chain inet %s s%u\n", N->table, uid,
-         N->table, uid);
+  if (f == NULL)
+    return ac_error_set(err, AC_ENOMEM, "network: out of memory");
+  fprintf(f, "add chain inet %s s%u\nflush chain inet %s s%u\n", N->table,
+          uid, N->table, uid);
   for (int i = 0; dns && i < N->ndns; i++)
-    APPEND("add rule inet %s s%u %s daddr %s meta l4proto { tcp, udp } "
-           "th dport 53 accept\n", N->table, uid,
-           N->dnsfam[i] == AF_INET ? "ip" : "ip6", N->dns[i]);
+    fprintf(f, "add rule inet %s s%u %s daddr %s meta l4proto { tcp, udp } "
+            "th dport 53 accept\n", N->table, uid,
+            N->dnsfam[i] == AF_INET ? "ip" : "ip6", N->dns[i]);
   for (size_t i = 0; p && i < p->nallow; i++) {
     const struct sbx_net_allow *a = &p->allow[i];
     char addr[INET6_ADDRSTRLEN];
     if (a->host == NULL) {
       inet_ntop(a->family, a->addr, addr, sizeof addr);
-      allow_rule(&b, &len, &cap, &oom, N->table, uid, a->family, addr,
-                 a->prefix, a);
+      allow_rule(f, N->table, uid, a->family, addr, a->prefix, a);
     } else {
       struct addrinfo hints, *res = NULL, *ai;
       int e;
@@ -278,6 +237,7 @@ enum ac_code sbx_nft_session_add(struct sbx_nft *N, unsigned uid,
       hints.ai_socktype = SOCK_STREAM;
       e = getaddrinfo(a->host, NULL, &hints, &res);
       if (e != 0) {
+        fclose(f);
         free(b);
         return ac_error_set(err, AC_ECONFIG, "network: the allowed host "
                             "'%s' does not resolve: %s", a->host,
@@ -290,7 +250,7 @@ enum ac_code sbx_nft_session_add(struct sbx_nft *N, unsigned uid,
         if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
           continue;
         inet_ntop(ai->ai_family, src, addr, sizeof addr);
-        allow_rule(&b, &len, &cap, &oom, N->table, uid, ai->ai_family, addr,
+        allow_rule(f, N->table, uid, ai->ai_family, addr,
                    ai->ai_family == AF_INET ? 32 : 128, a);
       }
       freeaddrinfo(res);
@@ -298,16 +258,18 @@ enum ac_code sbx_nft_session_add(struct sbx_nft *N, unsigned uid,
   }
   /* Anything local to the host (every address it has, public ones too)
   ** leaves through lo. */
-  APPEND("add rule inet %s s%u oifname \"lo\" goto deny\n", N->table, uid);
-  APPEND("add rule inet %s s%u ip daddr @private4 goto deny\n", N->table,
-         uid);
-  APPEND("add rule inet %s s%u ip6 daddr @private6 goto deny\n", N->table,
-         uid);
+  fprintf(f, "add rule inet %s s%u oifname \"lo\" goto deny\n", N->table,
+          uid);
+  fprintf(f, "add rule inet %s s%u ip daddr @private4 goto deny\n",
+          N->table, uid);
+  fprintf(f, "add rule inet %s s%u ip6 daddr @private6 goto deny\n",
+          N->table, uid);
   if (!pub)
-    APPEND("add rule inet %s s%u goto deny\n", N->table, uid);
-  APPEND("add element inet %s sessions { %u : jump s%u }\n", N->table, uid,
-         uid);
-  if (oom) {
+    fprintf(f, "add rule inet %s s%u goto deny\n", N->table, uid);
+  fprintf(f, "add element inet %s sessions { %u : jump s%u }\n", N->table,
+          uid, uid);
+  bad = ferror(f);
+  if (fclose(f) != 0 || bad) {
     free(b);
     return ac_error_set(err, AC_ENOMEM, "network: out of memory");
   }

@@ -40,21 +40,22 @@ enum stage {
   ST_SETGROUPS, ST_SETRESGID, ST_SETRESUID, ST_PDEATHSIG, ST_EXEC
 };
 
+static const char *const stage_names[] = {
+  [ST_CGROUP] = "joining the command's cgroups",
+  [ST_NETNS] = "joining the session's network namespace",
+  [ST_RLIMIT] = "setrlimit",
+  [ST_FDS] = "arranging file descriptors",
+  [ST_CHDIR] = "chdir /",
+  [ST_SETSID] = "setsid",
+  [ST_SETGROUPS] = "setgroups",
+  [ST_SETRESGID] = "setresgid",
+  [ST_SETRESUID] = "setresuid",
+  [ST_PDEATHSIG] = "PR_SET_PDEATHSIG",
+  [ST_EXEC] = "execve",
+};
+
 static const char *stage_name(int st) {
-  switch (st) {
-  case ST_CGROUP: return "joining the command's cgroups";
-  case ST_NETNS: return "joining the session's network namespace";
-  case ST_RLIMIT: return "setrlimit";
-  case ST_FDS: return "arranging file descriptors";
-  case ST_CHDIR: return "chdir /";
-  case ST_SETSID: return "setsid";
-  case ST_SETGROUPS: return "setgroups";
-  case ST_SETRESGID: return "setresgid";
-  case ST_SETRESUID: return "setresuid";
-  case ST_PDEATHSIG: return "PR_SET_PDEATHSIG";
-  case ST_EXEC: return "execve";
-  }
-  return "?";
+  return st >= ST_CGROUP && st <= ST_EXEC ? stage_names[st] : "?";
 }
 
 struct child_ctx {

@@ -135,25 +135,18 @@ long long sbxu_now_ns(void) {
 }
 
 int sbxu_memfd(const char *name, const void *data, size_t len) {
-  const char *p = data;
-  size_t off = 0;
+  ssize_t n;
   int saved, fd = memfd_create(name, MFD_CLOEXEC);
   if (fd < 0)
     return -1;
-  while (off < len) {
-    ssize_t n = write(fd, p + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      goto fail;
-    off += (size_t)n;
+  /* A memfd takes a write whole or not at all (out of memory); pwrite
+  ** leaves the offset at 0 for the reader. */
+  n = len > 0 ? pwrite(fd, data, len, 0) : 0;
+  if (n != (ssize_t)len) {
+    saved = n < 0 ? errno : EIO;
+    close(fd);
+    errno = saved;
+    return -1;
   }
-  if (lseek(fd, 0, SEEK_SET) != 0)
-    goto fail;
   return fd;
-fail:
-  saved = errno ? errno : EIO;
-  close(fd);
-  errno = saved;
-  return -1;
 }

@@ -52,20 +52,27 @@ static const unsigned long clone_ns_flags[] = {
   CLONE_NEWPID, CLONE_NEWNET,
 };
 
+/* The rules being added; the first libseccomp failure is kept (rc < 0)
+** and every later rule is skipped, so the caller checks once. */
+struct rules {
+  scmp_filter_ctx ctx;
+  unsigned n;             /* rules added */
+  int rc;
+};
+
 /* Adds one rule; a syscall unknown to this libseccomp is skipped (it cannot
 ** be called on these architectures either). */
-static int add_rule(scmp_filter_ctx ctx, unsigned *nrules, uint32_t action,
-                    const char *name, unsigned ncmp,
-                    const struct scmp_arg_cmp *cmp) {
+static void add_rule(struct rules *r, uint32_t action, const char *name,
+                     unsigned ncmp, const struct scmp_arg_cmp *cmp) {
   int rc, nr = seccomp_syscall_resolve_name(name);
-  if (nr == __NR_SCMP_ERROR)
-    return 0;
-  rc = seccomp_rule_add_array(ctx, action, nr, ncmp, cmp);
-  if (rc == -EDOM || rc == -EOPNOTSUPP)
-    return 0;        /* not representable on any of our arches */
+  if (r->rc < 0 || nr == __NR_SCMP_ERROR)
+    return;
+  rc = seccomp_rule_add_array(r->ctx, action, nr, ncmp, cmp);
+  /* -EDOM, -EOPNOTSUPP: not representable on any of our arches */
   if (rc == 0)
-    (*nrules)++;
-  return rc;
+    r->n++;
+  else if (rc != -EDOM && rc != -EOPNOTSUPP)
+    r->rc = rc;
 }
 
 /* Socket families other than AF_UNIX, AF_INET and AF_INET6 fail with
@@ -74,67 +81,45 @@ static int add_rule(scmp_filter_ctx ctx, unsigned *nrules, uint32_t action,
 ** exactly, and any value with a bit from 6 to 31 set (64 and above) is
 ** denied bit by bit. Upper-half garbage therefore cannot sneak AF_NETLINK
 ** past the filter. */
-static int add_socket_rules(scmp_filter_ctx ctx, unsigned *nrules) {
+static void add_socket_rules(struct rules *r) {
   uint32_t act = SCMP_ACT_ERRNO(EAFNOSUPPORT);
-  int rc;
   for (unsigned fam = 0; fam < 64; fam++) {
     struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffULL, fam);
-    if (fam == AF_UNIX || fam == AF_INET || fam == AF_INET6)
-      continue;
-    rc = add_rule(ctx, nrules, act, "socket", 1, &c);
-    if (rc)
-      return rc;
+    if (fam != AF_UNIX && fam != AF_INET && fam != AF_INET6)
+      add_rule(r, act, "socket", 1, &c);
   }
   for (unsigned bit = 6; bit < 32; bit++) {
     unsigned long long m = 1ULL << bit;
     struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, m, m);
-    rc = add_rule(ctx, nrules, act, "socket", 1, &c);
-    if (rc)
-      return rc;
+    add_rule(r, act, "socket", 1, &c);
   }
-  return 0;
 }
 
-static int add_all_rules(scmp_filter_ctx ctx, unsigned *nrules) {
+static void add_all_rules(struct rules *r) {
   uint32_t eperm = SCMP_ACT_ERRNO(EPERM);
-  int rc;
+  /* 0xffffffff mask: TIOCSTI | 1<<32 is still TIOCSTI to the kernel
+  ** (CVE-2019-10063). */
+  struct scmp_arg_cmp sti = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
+                                    TIOCSTI);
+  struct scmp_arg_cmp lnx = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
+                                    TIOCLINUX);
   size_t i;
 
-  for (i = 0; i < sizeof eperm_calls / sizeof eperm_calls[0]; i++) {
-    rc = add_rule(ctx, nrules, eperm, eperm_calls[i], 0, NULL);
-    if (rc)
-      return rc;
-  }
-  rc = add_rule(ctx, nrules, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
-  if (rc)
-    return rc;
+  for (i = 0; i < sizeof eperm_calls / sizeof eperm_calls[0]; i++)
+    add_rule(r, eperm, eperm_calls[i], 0, NULL);
+  add_rule(r, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
   /* Native AIO contexts count against fs.aio-max-nr, one limit for the
   ** whole host: a single io_setup(65536) took all of it. ENOSYS, as on a
   ** kernel without AIO, so libraries fall back to threads. */
-  rc = add_rule(ctx, nrules, SCMP_ACT_ERRNO(ENOSYS), "io_setup", 0, NULL);
-  if (rc)
-    return rc;
+  add_rule(r, SCMP_ACT_ERRNO(ENOSYS), "io_setup", 0, NULL);
   for (i = 0; i < sizeof clone_ns_flags / sizeof clone_ns_flags[0]; i++) {
     unsigned long long f = clone_ns_flags[i];
     struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, f, f);
-    rc = add_rule(ctx, nrules, eperm, "clone", 1, &c);
-    if (rc)
-      return rc;
+    add_rule(r, eperm, "clone", 1, &c);
   }
-  {
-    /* 0xffffffff mask: TIOCSTI | 1<<32 is still TIOCSTI to the kernel
-    ** (CVE-2019-10063). */
-    struct scmp_arg_cmp sti = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
-                                      TIOCSTI);
-    struct scmp_arg_cmp lnx = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL,
-                                      TIOCLINUX);
-    rc = add_rule(ctx, nrules, eperm, "ioctl", 1, &sti);
-    if (rc == 0)
-      rc = add_rule(ctx, nrules, eperm, "ioctl", 1, &lnx);
-    if (rc)
-      return rc;
-  }
-  return add_socket_rules(ctx, nrules);
+  add_rule(r, eperm, "ioctl", 1, &sti);
+  add_rule(r, eperm, "ioctl", 1, &lnx);
+  add_socket_rules(r);
 }
 
 /* Exports the compiled program through a memfd and reads it back. */
@@ -143,7 +128,6 @@ static enum ac_code export_program(scmp_filter_ctx ctx,
                                    struct ac_error *err) {
   enum ac_code rc = AC_OK;
   off_t size;
-  size_t got = 0;
   int lrc, fd = memfd_create("agentcube-seccomp", MFD_CLOEXEC);
 
   if (fd < 0)
@@ -154,27 +138,18 @@ static enum ac_code export_program(scmp_filter_ctx ctx,
     goto out;
   }
   size = lseek(fd, 0, SEEK_END);
-  if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
-      lseek(fd, 0, SEEK_SET) != 0) {
+  if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0) {
     rc = ac_error_set(err, AC_ESYSTEM, "seccomp: bad program size %lld",
                       (long long)size);
     goto out;
   }
   out->bpf = malloc((size_t)size);
-  if (out->bpf == NULL) {
-    rc = ac_error_set(err, AC_ENOMEM, "seccomp: out of memory");
+  /* a memfd is read whole, never interrupted */
+  if (out->bpf == NULL || pread(fd, out->bpf, (size_t)size, 0) != size) {
+    rc = ac_error_errno(err, out->bpf ? AC_ESYSTEM : AC_ENOMEM,
+                        out->bpf ? errno : ENOMEM,
+                        "seccomp: reading the program back");
     goto out;
-  }
-  while (got < (size_t)size) {
-    ssize_t n = read(fd, out->bpf + got, (size_t)size - got);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      rc = ac_error_errno(err, AC_ESYSTEM, n < 0 ? errno : EIO,
-                          "seccomp: reading the program back");
-      goto out;
-    }
-    got += (size_t)n;
   }
   out->len = (size_t)size;
   out->ninsns = (unsigned)(out->len / sizeof(struct sock_filter));
@@ -210,10 +185,14 @@ enum ac_code scf_build(struct scf_program *out, struct ac_error *err) {
     }
     snprintf(out->arches, sizeof out->arches, "x86_64+x86+x32");
   }
-  lrc = add_all_rules(ctx, &out->nrules);
-  if (lrc < 0) {
-    rc = ac_error_errno(err, AC_ESYSTEM, -lrc, "seccomp_rule_add");
-    goto out;
+  {
+    struct rules r = { ctx, 0, 0 };
+    add_all_rules(&r);
+    out->nrules = r.n;
+    if (r.rc < 0) {
+      rc = ac_error_errno(err, AC_ESYSTEM, -r.rc, "seccomp_rule_add");
+      goto out;
+    }
   }
   rc = export_program(ctx, out, err);
 out:
@@ -222,8 +201,6 @@ out:
 }
 
 void scf_free(struct scf_program *prog) {
-  if (prog == NULL)
-    return;
   free(prog->bpf);
   prog->bpf = NULL;
   prog->len = 0;

@@ -23,7 +23,8 @@ struct scf_program {
 ** load. On success *out owns prog->bpf: release with scf_free. */
 enum ac_code scf_build(struct scf_program *out, struct ac_error *err);
 
-/* Frees the program; safe on a zeroed or already freed struct. */
+/* Frees the program; safe on a zeroed or already freed struct (not on
+** NULL). */
 void scf_free(struct scf_program *prog);
 
 #endif
