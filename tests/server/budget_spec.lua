@@ -246,15 +246,23 @@ describe("the pool under concurrent transfers", function()
     local srv = server.start{ config = "maxRequestMemory: 256Ki\n" }
     finally(function() srv:destroy() end)
     local id = srv:create()
-    -- 8 MB of output to a client that reads it all only at the end: what
-    -- the pool cannot hold is reported as dropped, the exit still comes.
-    local status, body = srv:request{ method = "POST", path = server.DP ..
-      "api/execute", session = id,
-      headers = { Accept = "application/x-ndjson",
-                  ["Content-Type"] = "application/json" },
-      body = '{"command":["sh","-c","head -c 8000000 /dev/zero | tr ' ..
-             "'\\\\0' a\"]}" }
-    assert.are.equal(200, status)
+    -- 16 MB of output, faster than the client reads (curl held to 2 MB/s,
+    -- and more than the kernel's socket buffers hold): what the pool
+    -- cannot hold is reported as dropped, the exit still comes.
+    local req = server.tmpdir("agentcube-spec") .. "/req.json"
+    local f = assert(io.open(req, "w"))
+    f:write('{"command":["sh","-c","head -c 16000000 /dev/zero | ' ..
+            "tr '\\\\0' a\"]}")
+    f:close()
+    local p = assert(io.popen("curl -sS --limit-rate 2M -X POST " ..
+      "-H 'Accept: application/x-ndjson' " ..
+      "-H 'Content-Type: application/json' " ..
+      "-H " .. server.q("x-agentcube-session-id: " .. id) ..
+      " --data-binary @" .. server.q(req) .. " " ..
+      server.q(srv.url .. server.DP .. "api/execute")))
+    local body = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. server.q(req:match("^(.*)/")))
     local got, dropped = 0, 0
     for line in body:gmatch("[^\n]+") do
       local ev = require("cjson").decode(line)
@@ -262,7 +270,7 @@ describe("the pool under concurrent transfers", function()
       if ev.type == "dropped" then dropped = dropped + ev.bytes end
     end
     assert.matches('"type": ?"exit"', body)
-    assert.are.equal(8000000, got + dropped)
+    assert.are.equal(16000000, got + dropped)
     assert.is_true(dropped > 0, "nothing dropped")
   end)
 end)
