@@ -241,6 +241,28 @@ describe("background processes", function()
     ctx:close()
   end)
 
+  it("an interrupt that reaches a python context between runs is " ..
+     "dropped: the interpreter and its state live on", function()
+    local ci <close> = client()
+    local ctx = ci:create_context("python")
+    -- the interpreter interrupts itself 0.2 s after the cell has ended,
+    -- as a server's interrupt does that comes just too late
+    ctx:run("import os, signal, threading\nx = 41\n" ..
+            "threading.Timer(0.2, os.kill, (os.getpid(), " ..
+            "signal.SIGINT)).start()")
+    os.execute("sleep 0.5")
+    local r = ctx:run("x + 1")
+    assert.is_nil(r.error, r.error and r.error.message)
+    assert.equal("42", r.value)
+    assert.not_equal("restarted", r.state)
+    -- control: during a run the same signal still interrupts it
+    local t = ctx:run("import time\ntime.sleep(0.5)\nx = 0",
+                      { timeout = 0.1 })
+    assert.is_true(t.timed_out)
+    assert.equal("42", ctx:run("x + 1").value)
+    ctx:close()
+  end)
+
   it("a context run that ignores the interrupt times out with the " ..
      "server's answer (the interpreter killed 2 s later), not the " ..
      "client's own timeout; the next run starts a new interpreter",

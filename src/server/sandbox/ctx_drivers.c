@@ -20,13 +20,21 @@
 ** the value; exceptions (KeyboardInterrupt from a timeout's SIGINT and
 ** SystemExit included) become structured errors and the context lives
 ** on. Tracebacks keep the cell's frames and the libraries', not the
-** driver's (file "<string>"). */
+** driver's (file "<string>"). A SIGINT is a KeyboardInterrupt only while
+** a cell runs: one that comes late (the server interrupts a run that has
+** just ended) is dropped, instead of killing the idle driver or landing
+** on the next cell. */
 static const char python_driver[] =
-  "import sys, os, ast, json, traceback\n"
+  "import sys, os, ast, json, traceback, signal\n"
   "_m = os.environ.pop('AGENTCUBE_CTX', '')\n"
   "_in = sys.stdin.buffer\n"
   "sys.stdin = open(os.devnull)\n"
   "_g = {'__name__': '__main__', '__builtins__': __builtins__}\n"
+  "_busy = [False]\n"
+  "def _onint(sig, frame):\n"
+  "    if _busy[0]:\n"
+  "        raise KeyboardInterrupt\n"
+  "signal.signal(signal.SIGINT, _onint)\n"
   "def _send(d):\n"
   "    for f in (sys.stdout, sys.stderr):\n"
   "        try: f.flush()\n"
@@ -50,7 +58,11 @@ static const char python_driver[] =
   "    src = _in.read(int(line)).decode('utf-8', 'replace')\n"
   "    res = {}\n"
   "    try:\n"
-  "        v = _run(src)\n"
+  "        _busy[0] = True\n"
+  "        try:\n"
+  "            v = _run(src)\n"
+  "        finally:\n"
+  "            _busy[0] = False\n"
   "        if v is not None:\n"
   "            res['value'] = v\n"
   "    except BaseException as e:\n"
