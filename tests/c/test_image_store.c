@@ -52,6 +52,8 @@ static unsigned users_of(const char *id) {
   size_t n = 0;
   struct ac_error e;
   unsigned u = 999;
+  if (id == NULL)                     /* no such image: no users to count */
+    return u;
   if (img_store_list(store, &inf, &n, &e) == AC_OK)
     for (size_t i = 0; i < n; i++)
       if (!strcmp(inf[i].id, id))

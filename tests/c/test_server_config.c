@@ -34,6 +34,7 @@ static int write_config(const char *text) {
 static enum ac_code load(const char *text, struct ac_config *cfg,
                          struct ac_error *e) {
   memset(e, 0, sizeof *e);
+  memset(cfg, 0, sizeof *cfg);        /* defined even when a load fails */
   if (write_config(text) != 0)
     return ac_error_set(e, AC_ESYSTEM, "cannot write %s", path);
   ac_config_defaults(cfg, e);
