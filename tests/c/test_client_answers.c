@@ -5,7 +5,7 @@
 ** not UTF-8, a DELETE that must not block shutdown, stopping through the
 ** engine, and the NULL arguments refused before any request. */
 #include "agentcube.h"
-#include "recorder.h"
+#include "rec_client.h"
 #include "tap.h"
 
 #include <signal.h>
@@ -23,18 +23,9 @@ static long long now_ms(void) {
 
 static ac_client *mk_budget(size_t max_response) {
   struct ac_client_config cfg;
-  struct ac_error e;
-  ac_client *c = NULL;
   ac_client_config_init(&cfg);
   cfg.max_response = max_response;
-  cfg.retry_base_ms = 1;
-  cfg.retry_max_ms = 5;
-  cfg.workload_manager_url = rec.base;
-  cfg.router_url = rec.base;
-  cfg.sa_token_path = "";
-  if (ac_client_new(&cfg, &c, &e) != AC_OK)
-    printf("# client: %s\n", e.msg);
-  return c;
+  return rec_client(&rec, &cfg);
 }
 
 static ac_client *mk(void) {
@@ -42,19 +33,11 @@ static ac_client *mk(void) {
 }
 
 static ac_session *attach(ac_client *c) {
-  ac_session *s = NULL;
-  struct ac_error e;
-  ac_session_attach(c, "sid-a", NULL, NULL, &s, &e);
-  return s;
+  return rec_attach(c, "sid-a");
 }
 
 static void push_ct(int status, const char *body, const char *ct) {
-  struct rec_reply rp;
-  memset(&rp, 0, sizeof rp);
-  rp.status = status;
-  rp.body = (char *)body;
-  rp.content_type = (char *)ct;
-  rec_push_reply(&rec, &rp);
+  rec_push_ct(&rec, status, body, ct, 0);
 }
 
 /* Runs `true` against one canned answer; the exit code or -999. */

@@ -6,7 +6,7 @@
 ** context runs with and without a listener, raw stdin, and the argument
 ** errors refused before anything is sent. */
 #include "agentcube.h"
-#include "recorder.h"
+#include "rec_client.h"
 #include "tap.h"
 
 #include <jansson.h>
@@ -20,37 +20,19 @@ static int ready;
 
 static ac_client *mk(size_t max_response) {
   struct ac_client_config cfg;
-  struct ac_error e;
-  ac_client *c = NULL;
   ac_client_config_init(&cfg);
-  cfg.retry_base_ms = 1;
-  cfg.retry_max_ms = 5;
   cfg.exec_grace_ms = 100;
   cfg.max_response = max_response;
-  cfg.workload_manager_url = rec.base;
-  cfg.router_url = rec.base;
-  cfg.sa_token_path = "";
-  if (ac_client_new(&cfg, &c, &e) != AC_OK)
-    printf("# client: %s\n", e.msg);
-  return c;
+  return rec_client(&rec, &cfg);
 }
 
 static ac_session *attach(ac_client *c) {
-  ac_session *s = NULL;
-  struct ac_error e;
-  ac_session_attach(c, "sid-x", NULL, NULL, &s, &e);
-  return s;
+  return rec_attach(c, "sid-x");
 }
 
 static void push_ct(int status, const char *body, const char *ct,
                     int delay_ms) {
-  struct rec_reply rp;
-  memset(&rp, 0, sizeof rp);
-  rp.status = status;
-  rp.body = (char *)body;
-  rp.content_type = (char *)ct;
-  rp.delay_ms = delay_ms;
-  rec_push_reply(&rec, &rp);
+  rec_push_ct(&rec, status, body, ct, delay_ms);
 }
 
 /* The JSON answer of a blocking call, parsed (NULL when none). */

@@ -4,7 +4,7 @@
 ** is not a directory, listings with odd entries and sizes, the transfer
 ** counters, and the NULL arguments refused before any request. */
 #include "agentcube.h"
-#include "recorder.h"
+#include "rec_client.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -17,25 +17,11 @@ static char tmpdir[] = "/tmp/ac-files-XXXXXX";
 static int ready;
 
 static ac_client *mk(void) {
-  struct ac_client_config cfg;
-  struct ac_error e;
-  ac_client *c = NULL;
-  ac_client_config_init(&cfg);
-  cfg.retry_base_ms = 1;
-  cfg.retry_max_ms = 5;
-  cfg.workload_manager_url = rec.base;
-  cfg.router_url = rec.base;
-  cfg.sa_token_path = "";
-  if (ac_client_new(&cfg, &c, &e) != AC_OK)
-    printf("# client: %s\n", e.msg);
-  return c;
+  return rec_client(&rec, NULL);
 }
 
 static ac_session *attach(ac_client *c) {
-  ac_session *s = NULL;
-  struct ac_error e;
-  ac_session_attach(c, "sid-f", NULL, NULL, &s, &e);
-  return s;
+  return rec_attach(c, "sid-f");
 }
 
 static int count_entries(const char *dir) {

@@ -5,7 +5,7 @@
 ** limits (redirects, JSON budget, numbers out of range, download deadline
 ** and size limit, file errors naming path and session). */
 #include "agentcube.h"
-#include "recorder.h"
+#include "rec_client.h"
 #include "tap.h"
 
 #include <poll.h>
@@ -27,40 +27,16 @@ static long long now_ms(void) {
 }
 
 static ac_client *mk(struct ac_client_config *over) {
-  struct ac_client_config cfg;
-  struct ac_error e;
-  ac_client *c = NULL;
-  if (over != NULL) {
-    cfg = *over;
-  } else {
-    ac_client_config_init(&cfg);
-  }
-  cfg.retry_base_ms = 1;
-  cfg.retry_max_ms = 5;
-  cfg.workload_manager_url = rec.base;
-  cfg.router_url = rec.base;
-  cfg.sa_token_path = "";
-  if (ac_client_new(&cfg, &c, &e) != AC_OK)
-    printf("# client: %s\n", e.msg);
-  return c;
+  return rec_client(&rec, over);
 }
 
 static ac_session *attach(ac_client *c) {
-  ac_session *s = NULL;
-  struct ac_error e;
-  ac_session_attach(c, "sid-1", NULL, NULL, &s, &e);
-  return s;
+  return rec_attach(c, "sid-1");
 }
 
 static void push_ct(int status, const char *body, const char *ct,
                     int delay_ms) {
-  struct rec_reply rp;
-  memset(&rp, 0, sizeof rp);
-  rp.status = status;
-  rp.body = (char *)body;
-  rp.content_type = (char *)ct;
-  rp.delay_ms = delay_ms;
-  rec_push_reply(&rec, &rp);
+  rec_push_ct(&rec, status, body, ct, delay_ms);
 }
 
 /* What the callbacks saw. */
