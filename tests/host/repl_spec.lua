@@ -154,7 +154,7 @@ describe("the REPL", function()
       ">=p:kill()\n", "?> $",
       -- a module's names, sorted, without the private ones
       -- (the whole list: the line is drawn again after it)
-      ">agentcube.\t\t", "?agentcube\\.try[\\s\\S]*\\n> agentcube\\.$", "^C",
+      ">agentcube.\t\t", "?agentcube\\.try[\\s\\S]*\\n[^\\n]*> agentcube\\.", "^C",
       ">=agentcube._pl\t ~= nil\n", "?> $")
     for i = 2, 41 do
       if at[i] ~= nil then assert.is_number(at[i], "step " .. i .. out) end
