@@ -55,7 +55,17 @@ describe("serve", function()
     for _, s in ipairs{ loud, quiet } do
       assert.equal(200, (s:json("GET", "/health")))
     end
+    -- the access log line is written when the request completes, which
+    -- may be a moment after the client has its answer
+    local deadline = server.monotonic() + 10
+    while not loud:logtext():find("GET /health 200", 1, true) and
+          server.monotonic() < deadline do
+      os.execute("sleep 0.05")
+    end
     assert.matches("GET /health 200", loud:logtext(), 1, true)
+    -- quiet: still nothing once the loud one has logged (a second request
+    -- answered after the first is surely complete)
+    assert.equal(200, (quiet:json("GET", "/health")))
     assert.is_nil(quiet:logtext():find("GET /health", 1, true))
     loud:destroy()
     quiet:destroy()
