@@ -16,11 +16,17 @@ local function run(cmd)
 end
 
 -- A private AGENTCUBE_HOME; the host starts its local runtime there.
+local stop_home
+
+-- A home for the local runtime, stopped even when the test fails half-way
+-- (a failed assertion must not leave its server running).
 local function new_home()
-  return server.tmpdir("agentcube-home")
+  local home = server.tmpdir("agentcube-home")
+  finally(function() stop_home(home) end)
+  return home
 end
 
-local function stop_home(home)
+function stop_home(home)
   local info = server.read_file(home .. "/serve.json")
   if info then
     local pid = math.tointeger(cjson.decode(info).pid)

@@ -59,10 +59,17 @@ local function stop_home(home)
   os.execute("rm -rf " .. q(home))
 end
 
+-- A home for the local runtime, stopped even when the test fails half-way.
+local function new_home()
+  local home = server.tmpdir("agentcube-home")
+  finally(function() stop_home(home) end)
+  return home
+end
+
 describe("the REPL", function()
   it("shows tables nested, sorted, quoted, bounded, with cycles marked",
      function()
-    local home = server.tmpdir("agentcube-home")
+    local home = new_home()
     local out, at = drive(home,
       ">t = { 3, 1, 'two', zeta = true, alpha = 'a\\\\n\"b\"', " ..
       "['key with space'] = 1.5, [10] = 'ten', " ..
@@ -115,7 +122,7 @@ describe("the REPL", function()
 
   it("clears the line on Ctrl-C at the prompt, and drops an unfinished " ..
      "chunk", function()
-    local home = server.tmpdir("agentcube-home")
+    local home = new_home()
     local out, at = drive(home,
       "~0.5", ">abc", "~0.3", "^C", "?\\^C\n> $",
       ">=1+1\n", "?\n2\n> $",
@@ -132,7 +139,7 @@ describe("the REPL", function()
 
   it("completes fields and methods of clients, contexts and processes, " ..
      "globals and nested keys", function()
-    local home = server.tmpdir("agentcube-home")
+    local home = new_home()
     local out, at = drive(home,
       ">ci = agentcube.CodeInterpreterClient()\n", "?\n> $",
       -- two candidates: Tab twice lists them
@@ -189,7 +196,7 @@ describe("the REPL", function()
   it("shows a command's output while it runs, cancels a call on Ctrl-C " ..
      "with the session intact, and deletes its sessions on Ctrl-D",
      function()
-    local home = server.tmpdir("agentcube-home")
+    local home = new_home()
     local out, at = drive(home,
       ">ci = agentcube.CodeInterpreterClient()\n", "?\n> $",
       ">=ci:execute_command({'sh', '-c', 'echo fir\"\"st; sleep 4; " ..
@@ -237,7 +244,7 @@ describe("the REPL", function()
 
   it("deletes its sessions on Ctrl-D right after an interrupted call",
      function()
-    local home = server.tmpdir("agentcube-home")
+    local home = new_home()
     local out, at = drive(home,
       ">ci = agentcube.CodeInterpreterClient()\n", "?\n> $",
       ">=ci.session_id\n", "?\n> $",
