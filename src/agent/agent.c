@@ -128,16 +128,18 @@ static void kill_tree(struct cmd *c) {
     kill(-c->pid, SIGKILL);
 }
 
-/* Moves pid into the command's cgroup. */
-static void join_cgroup(uint32_t id, pid_t pid) {
+/* Moves pid (0: the caller) into command id's cgroup; -1 with errno when
+** it cannot. */
+static int join_cgroup(uint32_t id, pid_t pid) {
   char path[32];
-  int fd;
+  int fd, rc;
   snprintf(path, sizeof path, "c%u/cgroup.procs", id);
   fd = openat(cgfd, path, O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    dprintf(fd, "%d", (int)pid);
-    close(fd);
-  }
+  if (fd < 0)
+    return -1;
+  rc = dprintf(fd, "%d", (int)pid) > 0 ? 0 : -1;
+  close(fd);
+  return rc;
 }
 
 /* The child side of a spawn: only async-signal-safe calls would be
@@ -148,17 +150,10 @@ static void child(const struct cmd *c, const struct agp_spawn *sp,
                   const char *cwd, char **argv, char **envp, int in,
                   int out, int err) {
   sigset_t none;
-  if (c->cg) {
-    char path[32];
-    int fd;
-    snprintf(path, sizeof path, "c%u/cgroup.procs", c->id);
-    fd = openat(cgfd, path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0", 1) != 1) {
-      dprintf(err, "agent: cannot join the command's cgroup: %s\n",
-              strerror(errno));
-      _exit(126);
-    }
-    close(fd);
+  if (c->cg && join_cgroup(c->id, 0) != 0) {
+    dprintf(err, "agent: cannot join the command's cgroup: %s\n",
+            strerror(errno));
+    _exit(126);
   }
   setsid();
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
@@ -279,7 +274,7 @@ static void do_spawn(const struct agp_hdr *h, char *pl, size_t plen) {
   ** may come as soon as it hears of the start, cannot fall between the
   ** fork and that join and miss the child. */
   if (c.cg)
-    join_cgroup(c.id, pid);
+    (void)join_cgroup(c.id, pid);     /* the child's own join reports */
   close(po[1]);
   close(pe[1]);
   close(pi[0]);
