@@ -224,7 +224,10 @@ test('run_code streams its output as progress, like execute_command',
      async () => {
   const seen = [];
   const r = await mcp.client.callTool({ name: 'run_code', arguments: {
-    language: 'python', session_id: sid, code: 'print("streamed")' } },
+    // (it runs on for a while: output is relayed while a run lasts, and
+    // a run that ends at once may answer before any relay)
+    language: 'python', session_id: sid,
+    code: 'import time\nprint("streamed", flush=True)\ntime.sleep(1)' } },
     types.CallToolResultSchema, { onprogress: (p) => seen.push(p) });
   assert.equal(payload(r).output, 'streamed\n');
   assert.ok(outputSeen(seen, 'streamed\n'), JSON.stringify(seen));
